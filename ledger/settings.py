@@ -1,0 +1,68 @@
+"""One settings object, read from the environment (``FUNDLEDGER_*``).
+
+Local policy (DOMAIN.md §5) lives here with the cited defaults, and every event that used a
+policy records the value it used, so a recount years later applies the rule then in force.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote, urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNDLEDGER_", extra="ignore")
+
+    db: str = Field(
+        default="./fundledger.db",
+        description="A SQLite file path, or a postgresql:// URL (add ?schema=NAME for a schema).",
+    )
+    # F2: the city sets the first-deposit rate; 200 yuan per m² is an example default.
+    deposit_rate_fen_per_m2: int = Field(default=20_000, gt=0)
+    # F4: a sub-account below 30 % of its first deposit is flagged for re-raising.
+    reraise_threshold_percent: int = Field(default=30, ge=1, le=100)
+    # A writer stuck behind the event-table lock fails after this many seconds.
+    pg_lock_timeout_s: int = Field(default=10, ge=1)
+    pg_pool_size: int = Field(default=5, ge=1)
+    # Snapshots bound the events read to load one sub-account after decades of history.
+    snapshot_interval: int = Field(default=50, ge=2)
+    # A concurrent writer on the same sub-account makes a save fail; retry this often.
+    save_attempts_max: int = Field(default=8, ge=1)
+
+    @property
+    def is_postgres(self) -> bool:
+        return urlparse(self.db).scheme in POSTGRES_SCHEMES
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment eventsourcing's factories read."""
+        env = {
+            "IS_SNAPSHOTTING_ENABLED": "y",
+            "TRANSCODER_TOPIC": "ledger.persistence.transcoder:OrjsonTranscoder",
+        }
+        if not self.is_postgres:
+            env["PERSISTENCE_MODULE"] = "ledger.persistence.sqlite:FundSQLiteFactory"
+            env["SQLITE_DBNAME"] = self.db
+            env["SQLITE_LOCK_TIMEOUT"] = str(self.pg_lock_timeout_s)
+            return env
+        url = urlparse(self.db)
+        query = parse_qs(url.query)
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "ledger.persistence.postgres:FundPostgresFactory",
+                "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+                "POSTGRES_HOST": url.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": unquote(url.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(url.password or ""),
+                "POSTGRES_LOCK_TIMEOUT": str(self.pg_lock_timeout_s),
+                "POSTGRES_POOL_SIZE": str(self.pg_pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(self.pg_pool_size),
+            }
+        )
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env

@@ -1,0 +1,84 @@
+"""Shared fixtures: every backend test runs on embedded SQLite and on real PostgreSQL.
+
+PostgreSQL tests use a throwaway database made for the session, and a fresh schema per test,
+both dropped afterwards. Without a reachable server they skip with the reason, unless
+``FUNDLEDGER_REQUIRE_PG=1`` (CI sets it), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", max_examples=25, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+PG_ADMIN_URL = os.environ.get(
+    "FUNDLEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("FUNDLEDGER_REQUIRE_PG", "") not in ("", "0", "no")
+
+
+def _pg_unreachable_reason() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as error:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database for this test session; yields its URL."""
+    reason = _pg_unreachable_reason()
+    if reason is not None:
+        if REQUIRE_PG:
+            pytest.fail(f"{reason} (FUNDLEDGER_REQUIRE_PG is set)")
+        pytest.skip(reason)
+    name = f"fundledger_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A fresh schema in the session database; the URL selects it with ``?schema=``."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{pg_database}?schema={schema}"
+    finally:
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return str(tmp_path / "fundledger.db")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The ``FUNDLEDGER_DB`` value for a test that must pass on both stores."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
