@@ -1,0 +1,161 @@
+"""A community (property-management area) in the city hierarchy, and its register of units.
+
+The community holds what is rare and shared — its place in city → district → street, the
+list of its units, declared emergencies, custody — and never a balance: balances live in
+the units' own sub-accounts, so postings never contend on this aggregate.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.ids import community_id
+
+CODE_LENGTH_MAX = 64
+NAME_LENGTH_MAX = 200
+
+# F9: the emergencies that may be repaired from the fund without an owners' vote.
+EMERGENCY_CATEGORIES = (
+    "roof_leak",
+    "lift_danger",
+    "high_rise_water_pump_failure",
+    "facade_falling_risk",
+    "drain_collapse_or_burst",
+    "fire_system_failure_ordered",
+)
+
+CUSTODIANS = ("city_fund_office", "owners_meeting")
+
+
+def check_code(value: str, field: str) -> None:
+    if not value or len(value) > CODE_LENGTH_MAX or not value.strip() == value:
+        raise InvalidInput(
+            f"{field} must be 1–{CODE_LENGTH_MAX} characters without surrounding spaces",
+            rule="F1",
+            field=field,
+        )
+    if any(c in value for c in "/,\n\r\t"):
+        raise InvalidInput(f"{field} {value!r} contains / , or a control character",
+                           rule="F1", field=field)
+
+
+class Community(Aggregate):
+    @staticmethod
+    def create_id(code: str, **_: Any) -> UUID:
+        return community_id(code)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        code: str,
+        name: str,
+        district: str,
+        street: str,
+        effective_date: date,
+        actor: str,
+    ) -> Community:
+        for field, value in (("community_code", code), ("district", district),
+                             ("street", street)):
+            check_code(value, field)
+        if not name.strip() or len(name) > NAME_LENGTH_MAX:
+            raise InvalidInput("community name must be 1–200 characters", rule="F1",
+                               field="community_name")
+        return cls(code=code, name=name, district=district, street=street,
+                   effective_date=effective_date, actor=actor)
+
+    @event("Registered")
+    def __init__(
+        self, code: str, name: str, district: str, street: str, effective_date: date, actor: str
+    ) -> None:
+        self.code = code
+        self.name = name
+        self.district = district
+        self.street = street
+        # unit key -> building, so a charging range by building resolves without loading units
+        self.units: dict[str, str] = {}
+        self.emergencies: dict[str, str] = {}
+        self.custodian = "city_fund_office"
+
+    def check_same_place(self, name: str, district: str, street: str) -> None:
+        if (self.name, self.district, self.street) != (name, district, street):
+            raise Conflict(
+                f"community {self.code} is registered as {self.name!r} in "
+                f"{self.district}/{self.street}, not {name!r} in {district}/{street}",
+                rule="F1",
+                field="community_code",
+            )
+
+    def add_units(
+        self, *, units: list[tuple[str, str]], effective_date: date, actor: str
+    ) -> None:
+        """Record new units as (unit key, building); units already known are skipped."""
+        new = [[key, building] for key, building in units if key not in self.units]
+        if new:
+            self._units_added(units=new, effective_date=effective_date, actor=actor)
+
+    @event("UnitsAdded")
+    def _units_added(self, units: list[list[str]], effective_date: date, actor: str) -> None:
+        for key, building in units:
+            self.units[key] = building
+
+    def resolve_range(self, *, buildings: list[str], unit_keys: list[str]) -> list[str]:
+        """F8: the charging range as sorted unit keys, from buildings and/or explicit units."""
+        if not buildings and not unit_keys:
+            raise InvalidInput("a charging range names buildings or units",
+                               rule="F8", field="charging_range")
+        chosen = set(unit_keys)
+        for key in unit_keys:
+            if key not in self.units:
+                raise NotFound(f"community {self.code} has no unit {key}",
+                               rule="F1", field="charging_range")
+        for building in buildings:
+            in_building = [k for k, b in self.units.items() if b == building]
+            if not in_building:
+                raise NotFound(f"community {self.code} has no building {building}",
+                               rule="F1", field="charging_range")
+            chosen.update(in_building)
+        return sorted(chosen)
+
+    def declare_emergency(
+        self, *, emergency_id: str, category: str, description: str, effective_date: date,
+        actor: str,
+    ) -> None:
+        if category not in EMERGENCY_CATEGORIES:
+            raise RuleViolated(
+                f"{category!r} is not an emergency under F9; one of: "
+                + ", ".join(EMERGENCY_CATEGORIES),
+                rule="F9",
+                field="category",
+            )
+        known = self.emergencies.get(emergency_id)
+        if known is not None:
+            if known != category:
+                raise Conflict(f"emergency {emergency_id} was declared as {known}",
+                               rule="F9", field="emergency_id")
+            return
+        self._emergency_declared(emergency_id=emergency_id, category=category,
+                                 description=description, effective_date=effective_date,
+                                 actor=actor)
+
+    @event("EmergencyDeclared")
+    def _emergency_declared(
+        self, emergency_id: str, category: str, description: str, effective_date: date,
+        actor: str,
+    ) -> None:
+        self.emergencies[emergency_id] = category
+
+    def emergency_category(self, emergency_id: str) -> str:
+        try:
+            return self.emergencies[emergency_id]
+        except KeyError:
+            raise NotFound(
+                f"community {self.code} has no declared emergency {emergency_id!r}",
+                rule="F9",
+                field="emergency_id",
+            ) from None

@@ -1,0 +1,419 @@
+"""A unit's sub-account (分户账) in its community's maintenance fund (F1–F8, F11).
+
+One aggregate per unit, so a deposit to one unit never rewrites, nor waits on, the other
+4,999 units of its community. Every money event carries both legs of its double entry: the
+sub-account's change and the fund's bank account change (``bank_delta_fen``). They are equal
+by construction, so the community's bank balance is always the sum of its sub-accounts (F11).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput, RuleViolated
+from domain.ids import unit_account_id, unit_key
+from domain.money import AMOUNT_FEN_MAX, format_area, format_fen
+
+AREA_SOURCES = ("register", "surveyed", "contract")  # F1: precedence, strongest first
+DEVELOPER_OWNER_ID = "developer"
+OWNER_IDS_MAX = 16  # co-owners of one unit; more is a data error
+
+
+def first_deposit_due_fen(area_m2_hundredths: int, rate_fen_per_m2: int) -> int:
+    """F2: area × rate, rounded half up to the fen (area is in hundredths of a m²)."""
+    return (area_m2_hundredths * rate_fen_per_m2 + 50) // 100
+
+
+def check_owner_ids(owner_ids: list[str]) -> None:
+    if not owner_ids or not all(o.strip() for o in owner_ids):
+        raise InvalidInput("a unit needs at least one owner id", rule="F1", field="owner_id")
+    if len(owner_ids) > OWNER_IDS_MAX:
+        raise InvalidInput(
+            f"a unit has at most {OWNER_IDS_MAX} co-owners", rule="F1", field="owner_id"
+        )
+    if len(set(owner_ids)) != len(owner_ids):
+        raise InvalidInput("an owner id is listed twice", rule="F1", field="owner_id")
+
+
+def check_amount(amount_fen: int, field: str = "amount_yuan") -> None:
+    if not 0 < amount_fen <= AMOUNT_FEN_MAX:
+        raise InvalidInput(
+            f"amount must be positive and at most {format_fen(AMOUNT_FEN_MAX)} yuan",
+            rule="amount-positive",
+            field=field,
+        )
+
+
+class UnitAccount(Aggregate):
+    """The sub-account of one unit, keyed by community, building and door number."""
+
+    @staticmethod
+    def create_id(community_code: str, building: str, unit: str, **_: Any) -> UUID:
+        return unit_account_id(community_code, building, unit)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        community_code: str,
+        building: str,
+        unit: str,
+        area_m2_hundredths: int,
+        area_source: str,
+        owner_ids: list[str],
+        effective_date: date,
+        actor: str,
+    ) -> UnitAccount:
+        if area_source not in AREA_SOURCES:
+            raise InvalidInput(
+                f"area source {area_source!r} is not one of {', '.join(AREA_SOURCES)}",
+                rule="F1",
+                field="area_source",
+            )
+        if area_m2_hundredths <= 0:
+            raise InvalidInput("area must be positive", rule="F1", field="area_m2")
+        check_owner_ids(owner_ids)
+        return cls(
+            community_code=community_code,
+            building=building,
+            unit=unit,
+            area_m2_hundredths=area_m2_hundredths,
+            area_source=area_source,
+            owner_ids=list(owner_ids),
+            effective_date=effective_date,
+            actor=actor,
+        )
+
+    @event("Registered")
+    def __init__(
+        self,
+        community_code: str,
+        building: str,
+        unit: str,
+        area_m2_hundredths: int,
+        area_source: str,
+        owner_ids: list[str],
+        effective_date: date,
+        actor: str,
+    ) -> None:
+        self.community_code = community_code
+        self.building = building
+        self.unit = unit
+        self.area_m2_hundredths = area_m2_hundredths
+        self.area_source = area_source
+        self.owner_ids = list(owner_ids)
+        self.developer_held = owner_ids == [DEVELOPER_OWNER_ID]
+        self.delivered = False
+        self.closed = False
+        self.balance_fen = 0
+        self.deposited_fen = 0
+        self.income_fen = 0
+        self.charged_fen = 0
+        self.refunded_fen = 0
+        self.first_deposit_fen: int | None = None
+        self.reraise_demanded = False
+
+    @property
+    def key(self) -> str:
+        return unit_key(self.building, self.unit)
+
+    def same_registration(
+        self, area_m2_hundredths: int, area_source: str, owner_ids: list[str]
+    ) -> bool:
+        return (
+            self.area_m2_hundredths == area_m2_hundredths
+            and self.area_source == area_source
+            and self.owner_ids == list(owner_ids)
+        )
+
+    # -- deposits (F2, F4) ------------------------------------------------------------------
+
+    def pay_first_deposit(
+        self,
+        *,
+        amount_fen: int,
+        rate_fen_per_m2: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self._check_open()
+        check_amount(amount_fen)
+        if self.first_deposit_fen is not None:
+            raise RuleViolated(
+                f"unit {self.key} has already paid its first deposit; post a top_up",
+                rule="F2",
+                field="kind",
+            )
+        due_fen = first_deposit_due_fen(self.area_m2_hundredths, rate_fen_per_m2)
+        if amount_fen != due_fen:
+            raise RuleViolated(
+                f"the first deposit of unit {self.key} must be {format_fen(due_fen)} yuan "
+                f"({format_area(self.area_m2_hundredths)} m² × "
+                f"{format_fen(rate_fen_per_m2)} yuan/m²), not {format_fen(amount_fen)}",
+                rule="F2",
+                field="amount_yuan",
+            )
+        self._first_deposit_paid(
+            amount_fen=amount_fen,
+            bank_delta_fen=amount_fen,
+            rate_fen_per_m2=rate_fen_per_m2,
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+
+    @event("FirstDepositPaid")
+    def _first_deposit_paid(
+        self,
+        amount_fen: int,
+        bank_delta_fen: int,
+        rate_fen_per_m2: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.first_deposit_fen = amount_fen
+        self.balance_fen += amount_fen
+        self.deposited_fen += amount_fen
+
+    def top_up(
+        self,
+        *,
+        amount_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+        reraise_threshold_percent: int,
+    ) -> None:
+        self._check_open()
+        check_amount(amount_fen)
+        if self.first_deposit_fen is None:
+            raise RuleViolated(
+                f"unit {self.key} has not paid its first deposit; post kind first",
+                rule="F2",
+                field="kind",
+            )
+        self._topped_up(
+            amount_fen=amount_fen,
+            bank_delta_fen=amount_fen,
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+        self._review_reraise(effective_date, reraise_threshold_percent)
+
+    @event("ToppedUp")
+    def _topped_up(
+        self,
+        amount_fen: int,
+        bank_delta_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.balance_fen += amount_fen
+        self.deposited_fen += amount_fen
+
+    # -- income (F5) and works (F8) -----------------------------------------------------------
+
+    def credit_income(
+        self,
+        *,
+        amount_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+        reraise_threshold_percent: int,
+    ) -> None:
+        self._check_open()
+        if amount_fen <= 0:
+            return  # a zero share is no posting
+        self._income_credited(
+            amount_fen=amount_fen,
+            bank_delta_fen=amount_fen,
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+        self._review_reraise(effective_date, reraise_threshold_percent)
+
+    @event("IncomeCredited")
+    def _income_credited(
+        self,
+        amount_fen: int,
+        bank_delta_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.balance_fen += amount_fen
+        self.income_fen += amount_fen
+
+    def check_can_pay(self, amount_fen: int) -> None:
+        """F8: no sub-account may go negative."""
+        self._check_open()
+        if amount_fen > self.balance_fen:
+            raise RuleViolated(
+                f"unit {self.key} holds {format_fen(self.balance_fen)} yuan, less than its "
+                f"share {format_fen(amount_fen)}; no sub-account may go negative",
+                rule="F8",
+                field="charging_range",
+            )
+
+    def charge_works_share(
+        self,
+        *,
+        amount_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+        reraise_threshold_percent: int,
+    ) -> None:
+        self.check_can_pay(amount_fen)
+        if amount_fen == 0:
+            return
+        self._works_share_charged(
+            amount_fen=amount_fen,
+            bank_delta_fen=-amount_fen,
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+        self._review_reraise(effective_date, reraise_threshold_percent)
+
+    @event("WorksShareCharged")
+    def _works_share_charged(
+        self,
+        amount_fen: int,
+        bank_delta_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.balance_fen -= amount_fen
+        self.charged_fen += amount_fen
+
+    # -- re-raising flag (F4) -----------------------------------------------------------------
+
+    def _review_reraise(self, effective_date: date, threshold_percent: int) -> None:
+        if self.first_deposit_fen is None:
+            return
+        below = self.balance_fen * 100 < self.first_deposit_fen * threshold_percent
+        if below and not self.reraise_demanded:
+            self._reraise_demanded(
+                threshold_percent=threshold_percent,
+                balance_fen=self.balance_fen,
+                first_deposit_fen=self.first_deposit_fen,
+                effective_date=effective_date,
+            )
+        elif not below and self.reraise_demanded:
+            self._reraise_satisfied(
+                threshold_percent=threshold_percent,
+                balance_fen=self.balance_fen,
+                effective_date=effective_date,
+            )
+
+    @event("ReraiseDemanded")
+    def _reraise_demanded(
+        self,
+        threshold_percent: int,
+        balance_fen: int,
+        first_deposit_fen: int,
+        effective_date: date,
+    ) -> None:
+        self.reraise_demanded = True
+
+    @event("ReraiseSatisfied")
+    def _reraise_satisfied(
+        self, threshold_percent: int, balance_fen: int, effective_date: date
+    ) -> None:
+        self.reraise_demanded = False
+
+    # -- delivery, sale and destruction (F2, F7) ----------------------------------------------
+
+    def mark_delivered(self, *, effective_date: date, actor: str) -> None:
+        self._check_open()
+        if self.first_deposit_fen is None:
+            raise RuleViolated(
+                f"unit {self.key} cannot be delivered before its first deposit is paid",
+                rule="F2",
+                field="unit",
+            )
+        if self.delivered:
+            return
+        self._delivered(effective_date=effective_date, actor=actor)
+
+    @event("Delivered")
+    def _delivered(self, effective_date: date, actor: str) -> None:
+        self.delivered = True
+
+    def sell(
+        self, *, buyer_owner_ids: list[str], effective_date: date, reference: str, actor: str
+    ) -> None:
+        """F7: the balance stays with the unit and so passes to the buyer; no refund."""
+        self._check_open()
+        check_owner_ids(buyer_owner_ids)
+        if list(buyer_owner_ids) == self.owner_ids:
+            raise RuleViolated(
+                f"unit {self.key} already belongs to the buyer", rule="F7", field="buyer_owner_id"
+            )
+        self._sold(
+            seller_owner_ids=list(self.owner_ids),
+            buyer_owner_ids=list(buyer_owner_ids),
+            balance_transferred_fen=self.balance_fen,
+            bank_delta_fen=0,
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+
+    @event("Sold")
+    def _sold(
+        self,
+        seller_owner_ids: list[str],
+        buyer_owner_ids: list[str],
+        balance_transferred_fen: int,
+        bank_delta_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.owner_ids = list(buyer_owner_ids)
+        self.developer_held = buyer_owner_ids == [DEVELOPER_OWNER_ID]
+
+    def refund_on_destruction(self, *, effective_date: date, reference: str, actor: str) -> None:
+        """F7: a destroyed unit's balance goes back to its owner and the account closes."""
+        self._check_open()
+        self._refunded_on_destruction(
+            amount_fen=self.balance_fen,
+            bank_delta_fen=-self.balance_fen,
+            owner_ids=list(self.owner_ids),
+            effective_date=effective_date,
+            reference=reference,
+            actor=actor,
+        )
+
+    @event("RefundedOnDestruction")
+    def _refunded_on_destruction(
+        self,
+        amount_fen: int,
+        bank_delta_fen: int,
+        owner_ids: list[str],
+        effective_date: date,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.refunded_fen += amount_fen
+        self.balance_fen -= amount_fen
+        self.closed = True
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuleViolated(
+                f"unit {self.key} was destroyed and its sub-account closed", rule="F7", field="unit"
+            )
