@@ -77,8 +77,10 @@ class Community(Aggregate):
         self.name = name
         self.district = district
         self.street = street
-        # unit key -> building, so a charging range by building resolves without loading units
-        self.units: dict[str, str] = {}
+        # unit key -> [building, unit], so a charging range resolves without loading units
+        self.units: dict[str, list[str]] = {}
+        # references of the multi-unit postings (works, income) disclosed with the fund (F10)
+        self.postings: list[list[str]] = []
         self.emergencies: dict[str, str] = {}
         self.custodian = "city_fund_office"
 
@@ -92,17 +94,17 @@ class Community(Aggregate):
             )
 
     def add_units(
-        self, *, units: list[tuple[str, str]], effective_date: date, actor: str
+        self, *, units: list[tuple[str, str, str]], effective_date: date, actor: str
     ) -> None:
-        """Record new units as (unit key, building); units already known are skipped."""
-        new = [[key, building] for key, building in units if key not in self.units]
+        """Record new units as (unit key, building, unit); units already known are skipped."""
+        new = [[key, building, unit] for key, building, unit in units if key not in self.units]
         if new:
             self._units_added(units=new, effective_date=effective_date, actor=actor)
 
     @event("UnitsAdded")
     def _units_added(self, units: list[list[str]], effective_date: date, actor: str) -> None:
-        for key, building in units:
-            self.units[key] = building
+        for key, building, unit in units:
+            self.units[key] = [building, unit]
 
     def resolve_range(self, *, buildings: list[str], unit_keys: list[str]) -> list[str]:
         """F8: the charging range as sorted unit keys, from buildings and/or explicit units."""
@@ -115,12 +117,24 @@ class Community(Aggregate):
                 raise NotFound(f"community {self.code} has no unit {key}",
                                rule="F1", field="charging_range")
         for building in buildings:
-            in_building = [k for k, b in self.units.items() if b == building]
+            in_building = [k for k, (b, _) in self.units.items() if b == building]
             if not in_building:
                 raise NotFound(f"community {self.code} has no building {building}",
                                rule="F1", field="charging_range")
             chosen.update(in_building)
         return sorted(chosen)
+
+    def record_posting(
+        self, *, reference: str, kind: str, effective_date: date, actor: str
+    ) -> None:
+        self._posting_recorded(reference=reference, kind=kind, effective_date=effective_date,
+                               actor=actor)
+
+    @event("PostingRecorded")
+    def _posting_recorded(
+        self, reference: str, kind: str, effective_date: date, actor: str
+    ) -> None:
+        self.postings.append([kind, reference])
 
     def declare_emergency(
         self, *, emergency_id: str, category: str, description: str, effective_date: date,

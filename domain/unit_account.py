@@ -106,6 +106,8 @@ class UnitAccount(Aggregate):
         self.area_m2_hundredths = area_m2_hundredths
         self.area_source = area_source
         self.owner_ids = list(owner_ids)
+        # the register row as first given; a later sale changes owner_ids, not this
+        self.registered_owner_ids = list(owner_ids)
         self.developer_held = owner_ids == [DEVELOPER_OWNER_ID]
         self.delivered = False
         self.closed = False
@@ -127,7 +129,7 @@ class UnitAccount(Aggregate):
         return (
             self.area_m2_hundredths == area_m2_hundredths
             and self.area_source == area_source
-            and self.owner_ids == list(owner_ids)
+            and self.registered_owner_ids == list(owner_ids)
         )
 
     # -- deposits (F2, F4) ------------------------------------------------------------------

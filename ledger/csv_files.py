@@ -1,0 +1,105 @@
+"""Bank and register files as the fund office receives them, parsed strictly.
+
+A bad line rejects the whole file with the line number (as an editor counts it, the header
+being line 1), the field and the rule, before anything is posted.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TypeVar
+
+from domain.errors import BatchRejected, DomainError, InvalidInput
+from domain.money import parse_area_m2, parse_yuan
+from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow
+
+UNIT_COLUMNS = ("community_code", "community_name", "district", "street", "building", "unit",
+                "area_m2", "area_source", "owner_id")
+DEPOSIT_COLUMNS = ("reference", "community_code", "building", "unit", "amount_yuan", "paid_on",
+                   "kind")
+FIELD_LENGTH_MAX = 200
+OWNER_SEPARATOR = ";"  # co-owners of one unit share the owner_id field
+
+R = TypeVar("R")
+
+
+def parse_date(text: str, field: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date written YYYY-MM-DD", rule="date-format",
+                           field=field) from None
+
+
+def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise BatchRejected(1, InvalidInput("the file is empty", rule="csv-header",
+                                                field="header"))
+        header = [h.strip() for h in header]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise BatchRejected(1, InvalidInput(
+                f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}",
+                rule="csv-header", field=missing[0]))
+        index = {c: header.index(c) for c in columns}
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            record: dict[str, str] = {}
+            for column, position in index.items():
+                value = values[position].strip() if position < len(values) else ""
+                if not value:
+                    raise BatchRejected(line, InvalidInput(f"{column} is missing",
+                                                           rule="field-required", field=column))
+                if len(value) > FIELD_LENGTH_MAX:
+                    raise BatchRejected(line, InvalidInput(
+                        f"{column} is longer than {FIELD_LENGTH_MAX} characters",
+                        rule="field-length", field=column))
+                record[column] = value
+            yield line, record
+
+
+def _parse(path: Path, columns: Sequence[str],
+           build: Callable[[int, dict[str, str]], R]) -> list[R]:
+    parsed: list[R] = []
+    for line, record in _records(path, columns):
+        try:
+            parsed.append(build(line, record))
+        except DomainError as error:
+            raise BatchRejected(line, error) from None
+    return parsed
+
+
+def _unit_row(line: int, r: dict[str, str]) -> UnitRow:
+    return UnitRow(
+        community_code=r["community_code"], community_name=r["community_name"],
+        district=r["district"], street=r["street"], building=r["building"], unit=r["unit"],
+        area_m2_hundredths=parse_area_m2(r["area_m2"]), area_source=r["area_source"],
+        owner_ids=[o.strip() for o in r["owner_id"].split(OWNER_SEPARATOR)], line=line)
+
+
+def _deposit_line(line: int, r: dict[str, str]) -> DepositLine:
+    if r["kind"] not in DEPOSIT_KINDS:
+        raise InvalidInput(f"kind {r['kind']!r} is not one of {', '.join(DEPOSIT_KINDS)}",
+                           rule="deposit-kind", field="kind")
+    return DepositLine(
+        reference=r["reference"], community_code=r["community_code"], building=r["building"],
+        unit=r["unit"], amount_fen=parse_yuan(r["amount_yuan"]),
+        paid_on=parse_date(r["paid_on"], "paid_on"), kind=r["kind"], line=line)
+
+
+def read_units(path: Path) -> list[UnitRow]:
+    return _parse(path, UNIT_COLUMNS, _unit_row)
+
+
+def read_deposits(path: Path) -> list[DepositLine]:
+    return _parse(path, DEPOSIT_COLUMNS, _deposit_line)
