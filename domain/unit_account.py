@@ -160,7 +160,8 @@ class UnitAccount(Aggregate):
                 rule="F2",
                 field="amount_yuan",
             )
-        self._first_deposit_paid(
+        self.trigger_event(
+            self.FirstDepositPaid,
             amount_fen=amount_fen,
             bank_delta_fen=amount_fen,
             rate_fen_per_m2=rate_fen_per_m2,
@@ -169,19 +170,18 @@ class UnitAccount(Aggregate):
             actor=actor,
         )
 
-    @event("FirstDepositPaid")
-    def _first_deposit_paid(
-        self,
-        amount_fen: int,
-        bank_delta_fen: int,
-        rate_fen_per_m2: int,
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.first_deposit_fen = amount_fen
-        self.balance_fen += amount_fen
-        self.deposited_fen += amount_fen
+    class FirstDepositPaid(Aggregate.Event):
+        amount_fen: int
+        bank_delta_fen: int
+        rate_fen_per_m2: int
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.first_deposit_fen = self.amount_fen
+            aggregate.balance_fen += self.amount_fen
+            aggregate.deposited_fen += self.amount_fen
 
     def top_up(
         self,
@@ -200,7 +200,8 @@ class UnitAccount(Aggregate):
                 rule="F2",
                 field="kind",
             )
-        self._topped_up(
+        self.trigger_event(
+            self.ToppedUp,
             amount_fen=amount_fen,
             bank_delta_fen=amount_fen,
             effective_date=effective_date,
@@ -209,17 +210,16 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    @event("ToppedUp")
-    def _topped_up(
-        self,
-        amount_fen: int,
-        bank_delta_fen: int,
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.balance_fen += amount_fen
-        self.deposited_fen += amount_fen
+    class ToppedUp(Aggregate.Event):
+        amount_fen: int
+        bank_delta_fen: int
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.balance_fen += self.amount_fen
+            aggregate.deposited_fen += self.amount_fen
 
     # -- income (F5) and works (F8) -----------------------------------------------------------
 
@@ -235,7 +235,8 @@ class UnitAccount(Aggregate):
         self._check_open()
         if amount_fen <= 0:
             return  # a zero share is no posting
-        self._income_credited(
+        self.trigger_event(
+            self.IncomeCredited,
             amount_fen=amount_fen,
             bank_delta_fen=amount_fen,
             effective_date=effective_date,
@@ -244,17 +245,16 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    @event("IncomeCredited")
-    def _income_credited(
-        self,
-        amount_fen: int,
-        bank_delta_fen: int,
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.balance_fen += amount_fen
-        self.income_fen += amount_fen
+    class IncomeCredited(Aggregate.Event):
+        amount_fen: int
+        bank_delta_fen: int
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.balance_fen += self.amount_fen
+            aggregate.income_fen += self.amount_fen
 
     def check_can_pay(self, amount_fen: int) -> None:
         """F8: no sub-account may go negative."""
@@ -279,7 +279,8 @@ class UnitAccount(Aggregate):
         self.check_can_pay(amount_fen)
         if amount_fen == 0:
             return
-        self._works_share_charged(
+        self.trigger_event(
+            self.WorksShareCharged,
             amount_fen=amount_fen,
             bank_delta_fen=-amount_fen,
             effective_date=effective_date,
@@ -288,17 +289,16 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    @event("WorksShareCharged")
-    def _works_share_charged(
-        self,
-        amount_fen: int,
-        bank_delta_fen: int,
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.balance_fen -= amount_fen
-        self.charged_fen += amount_fen
+    class WorksShareCharged(Aggregate.Event):
+        amount_fen: int
+        bank_delta_fen: int
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.balance_fen -= self.amount_fen
+            aggregate.charged_fen += self.amount_fen
 
     # -- re-raising flag (F4) -----------------------------------------------------------------
 
@@ -307,34 +307,37 @@ class UnitAccount(Aggregate):
             return
         below = self.balance_fen * 100 < self.first_deposit_fen * threshold_percent
         if below and not self.reraise_demanded:
-            self._reraise_demanded(
+            self.trigger_event(
+                self.ReraiseDemanded,
                 threshold_percent=threshold_percent,
                 balance_fen=self.balance_fen,
                 first_deposit_fen=self.first_deposit_fen,
                 effective_date=effective_date,
             )
         elif not below and self.reraise_demanded:
-            self._reraise_satisfied(
+            self.trigger_event(
+                self.ReraiseSatisfied,
                 threshold_percent=threshold_percent,
                 balance_fen=self.balance_fen,
                 effective_date=effective_date,
             )
 
-    @event("ReraiseDemanded")
-    def _reraise_demanded(
-        self,
-        threshold_percent: int,
-        balance_fen: int,
-        first_deposit_fen: int,
-        effective_date: date,
-    ) -> None:
-        self.reraise_demanded = True
+    class ReraiseDemanded(Aggregate.Event):
+        threshold_percent: int
+        balance_fen: int
+        first_deposit_fen: int
+        effective_date: date
 
-    @event("ReraiseSatisfied")
-    def _reraise_satisfied(
-        self, threshold_percent: int, balance_fen: int, effective_date: date
-    ) -> None:
-        self.reraise_demanded = False
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.reraise_demanded = True
+
+    class ReraiseSatisfied(Aggregate.Event):
+        threshold_percent: int
+        balance_fen: int
+        effective_date: date
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.reraise_demanded = False
 
     # -- delivery, sale and destruction (F2, F7) ----------------------------------------------
 
@@ -348,11 +351,14 @@ class UnitAccount(Aggregate):
             )
         if self.delivered:
             return
-        self._delivered(effective_date=effective_date, actor=actor)
+        self.trigger_event(self.Delivered, effective_date=effective_date, actor=actor)
 
-    @event("Delivered")
-    def _delivered(self, effective_date: date, actor: str) -> None:
-        self.delivered = True
+    class Delivered(Aggregate.Event):
+        effective_date: date
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.delivered = True
 
     def sell(
         self, *, buyer_owner_ids: list[str], effective_date: date, reference: str, actor: str
@@ -364,7 +370,8 @@ class UnitAccount(Aggregate):
             raise RuleViolated(
                 f"unit {self.key} already belongs to the buyer", rule="F7", field="buyer_owner_id"
             )
-        self._sold(
+        self.trigger_event(
+            self.Sold,
             seller_owner_ids=list(self.owner_ids),
             buyer_owner_ids=list(buyer_owner_ids),
             balance_transferred_fen=self.balance_fen,
@@ -374,24 +381,24 @@ class UnitAccount(Aggregate):
             actor=actor,
         )
 
-    @event("Sold")
-    def _sold(
-        self,
-        seller_owner_ids: list[str],
-        buyer_owner_ids: list[str],
-        balance_transferred_fen: int,
-        bank_delta_fen: int,
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.owner_ids = list(buyer_owner_ids)
-        self.developer_held = buyer_owner_ids == [DEVELOPER_OWNER_ID]
+    class Sold(Aggregate.Event):
+        seller_owner_ids: list[str]
+        buyer_owner_ids: list[str]
+        balance_transferred_fen: int
+        bank_delta_fen: int
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.owner_ids = list(self.buyer_owner_ids)
+            aggregate.developer_held = self.buyer_owner_ids == [DEVELOPER_OWNER_ID]
 
     def refund_on_destruction(self, *, effective_date: date, reference: str, actor: str) -> None:
         """F7: a destroyed unit's balance goes back to its owner and the account closes."""
         self._check_open()
-        self._refunded_on_destruction(
+        self.trigger_event(
+            self.RefundedOnDestruction,
             amount_fen=self.balance_fen,
             bank_delta_fen=-self.balance_fen,
             owner_ids=list(self.owner_ids),
@@ -400,19 +407,18 @@ class UnitAccount(Aggregate):
             actor=actor,
         )
 
-    @event("RefundedOnDestruction")
-    def _refunded_on_destruction(
-        self,
-        amount_fen: int,
-        bank_delta_fen: int,
-        owner_ids: list[str],
-        effective_date: date,
-        reference: str,
-        actor: str,
-    ) -> None:
-        self.refunded_fen += amount_fen
-        self.balance_fen -= amount_fen
-        self.closed = True
+    class RefundedOnDestruction(Aggregate.Event):
+        amount_fen: int
+        bank_delta_fen: int
+        owner_ids: list[str]
+        effective_date: date
+        reference: str
+        actor: str
+
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.refunded_fen += self.amount_fen
+            aggregate.balance_fen -= self.amount_fen
+            aggregate.closed = True
 
     def _check_open(self) -> None:
         if self.closed:

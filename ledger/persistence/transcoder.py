@@ -8,6 +8,7 @@ string with no hook to intercept it, so events carry ids as strings, never as UU
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ def _encode_other(obj: Any) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} in an event: {obj!r}")
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[str], Any]] = {
     "datetime_iso": datetime.fromisoformat,
     "date_iso": date.fromisoformat,
     "decimal_str": Decimal,

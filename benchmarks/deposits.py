@@ -1,0 +1,183 @@
+"""Deposits per second through the ledger, beside raw-database ceilings from the same run.
+
+    python benchmarks/deposits.py [--lines 100000] [--singles 2000] [--pg-url URL]
+
+For each store (SQLite, then PostgreSQL) it measures
+  (a) single postings through FundLedger.post_deposit, beside one raw row per transaction;
+  (b) one bank batch of --lines lines through FundLedger.import_deposits (one transaction),
+      beside raw executemany in 1,000-row transactions on a plain table.
+The PostgreSQL run uses a throwaway database it creates and drops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+from domain.unit_account import first_deposit_due_fen
+from ledger.application import FundLedger
+from ledger.commands import DepositLine, UnitRow
+from ledger.settings import Settings
+
+LINES_PER_UNIT = 4  # a first deposit and three top-ups: bank files repeat accounts
+RAW_CHUNK = 1_000
+RAW_TABLE = (
+    "CREATE TABLE raw_deposits (reference TEXT PRIMARY KEY, community_code TEXT, "
+    "building TEXT, unit TEXT, amount_fen BIGINT, paid_on TEXT, kind TEXT)"
+)
+
+
+def units(count: int) -> list[UnitRow]:
+    rng = random.Random(7)
+    per_community = 5_000
+    return [
+        UnitRow(f"B{n // per_community:03d}", "Bench", "110105", "110105001",
+                str(n % per_community // 100), str(n % 100), rng.randint(4500, 16000),
+                "register", [f"o{n}"])
+        for n in range(count)
+    ]
+
+
+def batch(rows: list[UnitRow], rate: int, tag: str) -> list[DepositLine]:
+    lines: list[DepositLine] = []
+    day = date(2026, 1, 1)
+    for round_ in range(LINES_PER_UNIT):
+        for n, r in enumerate(rows):
+            kind = "first" if round_ == 0 else "top_up"
+            amount = first_deposit_due_fen(r.area_m2_hundredths, rate) if round_ == 0 else 10_000
+            lines.append(DepositLine(f"{tag}-{n}-{round_}", r.community_code, r.building,
+                                     r.unit, amount, day + timedelta(days=round_), kind,
+                                     len(lines) + 2))
+    return lines
+
+
+def rate_per_s(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f}/s"
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure_ledger(db: str, lines_count: int, singles: int) -> tuple[float, float]:
+    app = FundLedger(Settings(db=db))
+    try:
+        rows = units(lines_count // LINES_PER_UNIT)
+        app.register_units(rows, effective_date=date(2026, 1, 1), actor="bench")
+        lines = batch(rows, app.settings.deposit_rate_fen_per_m2, "L")
+        batch_s = timed(lambda: app.import_deposits(lines, actor="bench"))
+        rng = random.Random(1)
+        picks = [rng.choice(rows) for _ in range(singles)]
+        started = time.perf_counter()
+        for n, r in enumerate(picks):
+            app.post_deposit(DepositLine(f"S-{n}", r.community_code, r.building, r.unit, 100,
+                                         date(2026, 6, 1), "top_up"), actor="bench")
+        single_s = time.perf_counter() - started
+        return len(lines) / batch_s, singles / single_s
+    finally:
+        app.close()
+
+
+def raw_rows(count: int) -> list[tuple[str, str, str, str, int, str, str]]:
+    return [(f"R-{n}", "B000", str(n % 50), str(n % 100), 10_000, "2026-01-01", "top_up")
+            for n in range(count)]
+
+
+def measure_raw_sqlite(path: Path, lines_count: int, singles: int) -> tuple[float, float]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(RAW_TABLE)
+    rows = raw_rows(lines_count + singles)
+    insert = "INSERT INTO raw_deposits VALUES (?,?,?,?,?,?,?)"
+
+    def many() -> None:
+        for start in range(0, lines_count, RAW_CHUNK):
+            conn.execute("BEGIN")
+            conn.executemany(insert, rows[start:start + RAW_CHUNK])
+            conn.execute("COMMIT")
+
+    def one_by_one() -> None:
+        for row in rows[lines_count:]:
+            conn.execute("BEGIN")
+            conn.execute(insert, row)
+            conn.execute("COMMIT")
+
+    many_s, single_s = timed(many), timed(one_by_one)
+    conn.close()
+    return lines_count / many_s, singles / single_s
+
+
+def measure_raw_pg(url: str, lines_count: int, singles: int) -> tuple[float, float]:
+    with psycopg.connect(url) as conn:
+        conn.execute(RAW_TABLE)
+        conn.commit()
+        rows = raw_rows(lines_count + singles)
+        insert = "INSERT INTO raw_deposits VALUES (%s,%s,%s,%s,%s,%s,%s)"
+
+        def many() -> None:
+            with conn.cursor() as cur:
+                for start in range(0, lines_count, RAW_CHUNK):
+                    cur.executemany(insert, rows[start:start + RAW_CHUNK])
+                    conn.commit()
+
+        def one_by_one() -> None:
+            with conn.cursor() as cur:
+                for row in rows[lines_count:]:
+                    cur.execute(insert, row)
+                    conn.commit()
+
+        return lines_count / timed(many), singles / timed(one_by_one)
+
+
+@contextmanager
+def pg_database(admin_url: str) -> Iterator[str]:
+    name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def report(store: str, ledger: tuple[float, float], raw: tuple[float, float]) -> None:
+    batch_rate, single_rate = ledger
+    raw_many, raw_single = raw
+    print(f"{store:<10} (a) single posting  {single_rate:>9,.0f}/s   raw 1 row/txn "
+          f"{raw_single:>9,.0f}/s   = {single_rate / raw_single:6.1%}")
+    print(f"{store:<10} (b) bank batch      {batch_rate:>9,.0f}/s   raw executemany "
+          f"{raw_many:>7,.0f}/s   = {batch_rate / raw_many:6.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--singles", type=int, default=2_000)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    print(f"deposits benchmark: batch of {args.lines:,} lines, {args.singles:,} single postings")
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = measure_ledger(str(Path(folder) / "bench.db"), args.lines, args.singles)
+        raw = measure_raw_sqlite(Path(folder) / "raw.db", args.lines, args.singles)
+    report("SQLite", ledger, raw)
+    with pg_database(args.pg_url) as url:
+        ledger = measure_ledger(url, args.lines, args.singles)
+        raw = measure_raw_pg(url, args.lines, args.singles)
+    report("PostgreSQL", ledger, raw)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""PostgreSQL recorders: posting references, one-transaction large saves, bulk reads.
+
+Select with ``PERSISTENCE_MODULE=ledger.persistence.postgres:FundPostgresFactory``.
+
+Large saves
+    eventsourcing inserts events inside ``conn.pipeline()`` (one round trip). With psycopg 3.3 a
+    single statement of roughly 0.9 MB or more inside a pipeline can hang forever in pipeline
+    sync, so a save over ``PIPELINE_MAX_EVENTS`` events/references or ``PIPELINE_MAX_BYTES``
+    bytes is written without the pipeline: one ordinary transaction that takes the same
+    EXCLUSIVE table lock (with ``lock_timeout``), NOTIFYs the channel, inserts the events in
+    chunks of ``INSERT_CHUNK_SIZE`` (collecting ``RETURNING notification_id`` in order) and then
+    the references, and commits. Small saves keep the library's pipelined path.
+
+References
+    ``posting_references`` (in the datastore's schema) is created with the application
+    recorder's tables. References are inserted after the events, i.e. after the events table's
+    lock is taken, so concurrent writers always take locks in the same order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar, cast
+
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
+
+__all__ = [
+    "FundPostgresAggregateRecorder",
+    "FundPostgresApplicationRecorder",
+    "FundPostgresFactory",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _retrying(func: Callable[P, R]) -> Callable[P, R]:
+    """eventsourcing's retry policy for its PostgreSQL recorder methods, keeping the types."""
+    retrying = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    return cast("Callable[P, R]", retrying(func))
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _stored_event(row: DictRow) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+class _PostgresBulkReads:
+    """Bulk stream reads shared by the application recorder and the snapshot recorder."""
+
+    datastore: PostgresDatastore
+    events_table_name: str
+
+    # Ids per ``select_streams`` query: one query for any realistic batch, bounded for giants.
+    SELECT_STREAMS_CHUNK_SIZE = 10_000
+
+    def _init_bulk_reads(self) -> None:
+        self.select_streams_statement: Composed = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%b::{id_type}[], %b::bigint[]) AS a(originator_id, after_version) "
+            "JOIN {schema}.{table} AS e "
+            "ON e.originator_id = a.originator_id "
+            "AND e.originator_version > a.after_version "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(
+            id_type=Identifier(self.datastore.originator_id_type),
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+        )
+
+    def _db_ids(self, originator_ids: Iterable[uuid.UUID | str]) -> list[uuid.UUID] | list[str]:
+        # As the library's inserts store ids: UUIDs in a uuid column; in a text column
+        # (ORIGINATOR_ID_TYPE=text) a string as itself and a UUID as its hex (psycopg's form).
+        if self.datastore.originator_id_type == "uuid":
+            return [_as_uuid(originator_id) for originator_id in originator_ids]
+        return [
+            originator_id.hex if isinstance(originator_id, uuid.UUID) else originator_id
+            for originator_id in originator_ids
+        ]
+
+    @_retrying
+    def select_streams(self, after: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, list[StoredEvent]]:
+        """Each id's stored events with version > ``after[id]`` (0 for all), by version.
+
+        Every requested id is a key of the result; an id without such events maps to ``[]``.
+        """
+        streams: dict[uuid.UUID, list[StoredEvent]] = {originator_id: [] for originator_id in after}
+        originator_ids = list(after)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for chunk in _chunks(originator_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+                curs.execute(
+                    self.select_streams_statement,
+                    (self._db_ids(chunk), [after[originator_id] for originator_id in chunk]),
+                    prepare=True,
+                )
+                for row in curs.fetchall():
+                    streams[_as_uuid(row["originator_id"])].append(_stored_event(row))
+        return streams
+
+
+class FundPostgresAggregateRecorder(_PostgresBulkReads, PostgresAggregateRecorder):
+    """The snapshot recorder: the library's, plus ``select_streams`` and ``select_latest_many``."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+    ):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._init_bulk_reads()
+        self.select_latest_many_statement = SQL(
+            "SELECT DISTINCT ON (originator_id) "
+            "originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%b::{id_type}[]) "
+            "ORDER BY originator_id, originator_version DESC"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
+    @_retrying
+    def select_latest_many(
+        self, originator_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, StoredEvent]:
+        """The highest-version stored event of each id; ids without any are absent."""
+        latest: dict[uuid.UUID, StoredEvent] = {}
+        if not originator_ids:
+            return latest
+        unique_ids = list(dict.fromkeys(originator_ids))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for chunk in _chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+                curs.execute(
+                    self.select_latest_many_statement, (self._db_ids(chunk),), prepare=True
+                )
+                for row in curs.fetchall():
+                    latest[_as_uuid(row["originator_id"])] = _stored_event(row)
+        return latest
+
+
+class FundPostgresApplicationRecorder(_PostgresBulkReads, PostgresApplicationRecorder):
+    """The application recorder: posting references, one-transaction large saves, bulk reads."""
+
+    # A save above either limit is not pipelined (see the module docstring).
+    PIPELINE_MAX_EVENTS = 500
+    PIPELINE_MAX_BYTES = 256 * 1024
+    # Rows per INSERT statement on the non-pipelined path.
+    INSERT_CHUNK_SIZE = 1_000
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+    ):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._init_bulk_reads()
+        self.references_table_name = REFERENCES_TABLE_NAME
+        self.check_identifier_length(self.references_table_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.references_table_name)
+        id_type = Identifier(self.datastore.originator_id_type)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "reference text PRIMARY KEY, "
+                "kind text NOT NULL, "
+                "digest text NOT NULL, "
+                "originator_id {id_type} NOT NULL, "
+                "originator_version bigint NOT NULL)"
+            ).format(schema=schema, table=table, id_type=id_type)
+        )
+        self.insert_references_statement = SQL(
+            "INSERT INTO {schema}.{table} "
+            "(reference, kind, digest, originator_id, originator_version) "
+            "SELECT * FROM unnest("
+            "%b::text[], %b::text[], %b::text[], %b::{id_type}[], %b::bigint[])"
+        ).format(schema=schema, table=table, id_type=id_type)
+        # Columnar (binary) arrays dump far faster than an array of composites in text.
+        self.insert_events_columns_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(schema=schema, table=Identifier(self.events_table_name), id_type=id_type)
+        self.select_references_statement = SQL(
+            "SELECT reference, kind, digest, originator_id, originator_version "
+            "FROM {schema}.{table} WHERE reference = ANY(%b::text[])"
+        ).format(schema=schema, table=table)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        references: Sequence[PostingReference] = (),
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """Insert events and their posting references in one transaction.
+
+        Returns the events' notification ids in order (``None`` when no events are given on the
+        library's path). A duplicate event or reference raises ``IntegrityError`` and nothing
+        is written.
+        """
+        if self._needs_plain_transaction(stored_events, references):
+            return self._insert_in_plain_transaction(stored_events, references, **kwargs)
+        # The library's pipelined path (with its retry); references go in through
+        # _insert_stored_events below.
+        notification_ids: Sequence[int] | None = super().insert_events(
+            stored_events, references=references, **kwargs
+        )
+        return notification_ids
+
+    def _needs_plain_transaction(
+        self, stored_events: Sequence[StoredEvent], references: Sequence[PostingReference]
+    ) -> bool:
+        if references and (not stored_events or self.datastore.enable_db_functions):
+            # The library's path would not insert these references.
+            return True
+        if max(len(stored_events), len(references)) > self.PIPELINE_MAX_EVENTS:
+            return True
+        size = sum(len(e.state) + len(e.topic) for e in stored_events)
+        size += sum(len(r.reference) + len(r.kind) + len(r.digest) for r in references)
+        return size > self.PIPELINE_MAX_BYTES
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        # Pipelined path: lock, notify and insert the events (library), then the references.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        references: Sequence[PostingReference] = kwargs.get("references") or ()
+        if references:
+            # Another cursor, so the library still fetches the notification ids from ``curs``.
+            self._insert_references(curs.connection.cursor(), references)
+
+    @_retrying
+    def _insert_in_plain_transaction(
+        self,
+        stored_events: Sequence[StoredEvent],
+        references: Sequence[PostingReference],
+        **kwargs: Any,
+    ) -> list[int]:
+        notification_ids: list[int] = []
+        # get_connection() translates psycopg errors to eventsourcing's (UniqueViolation ->
+        # IntegrityError); conn.transaction() rolls everything back on any error.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, references=references, **kwargs)
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            for chunk in _chunks(stored_events, self.INSERT_CHUNK_SIZE):
+                curs.execute(
+                    self.insert_events_columns_statement,
+                    (
+                        self._db_ids([e.originator_id for e in chunk]),
+                        [e.originator_version for e in chunk],
+                        [e.topic for e in chunk],
+                        [e.state for e in chunk],
+                    ),
+                )
+                notification_ids.extend(row["notification_id"] for row in curs.fetchall())
+            if len(notification_ids) != len(stored_events):  # pragma: no cover - defensive
+                # Inside the transaction, so it rolls back; not an error that is retried.
+                msg = f"Got {len(notification_ids)} notification ids for {len(stored_events)}"
+                raise ProgrammingError(msg)
+            for reference_chunk in _chunks(references, self.INSERT_CHUNK_SIZE):
+                self._insert_references(curs, reference_chunk)
+        return notification_ids
+
+    def _insert_references(
+        self, curs: Cursor[DictRow], references: Sequence[PostingReference]
+    ) -> None:
+        curs.execute(
+            self.insert_references_statement,
+            (
+                [r.reference for r in references],
+                [r.kind for r in references],
+                [r.digest for r in references],
+                self._db_ids([r.originator_id for r in references]),
+                [r.originator_version for r in references],
+            ),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @_retrying
+    def select_references(self, references: Sequence[str]) -> dict[str, PostingReference]:
+        """The recorded references among ``references`` (one query), keyed by reference."""
+        if isinstance(references, str):
+            msg = "select_references() takes a sequence of references, not one string"
+            raise TypeError(msg)
+        found: dict[str, PostingReference] = {}
+        if not references:
+            return found
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_references_statement, (list(references),), prepare=True)
+            for row in curs.fetchall():
+                found[row["reference"]] = PostingReference(
+                    reference=row["reference"],
+                    kind=row["kind"],
+                    digest=row["digest"],
+                    originator_id=_as_uuid(row["originator_id"]),
+                    originator_version=row["originator_version"],
+                )
+        return found
+
+
+class FundPostgresFactory(PostgresFactory):
+    """``PostgresFactory`` whose application and aggregate (snapshot) recorders are ours."""
+
+    aggregate_recorder_class = FundPostgresAggregateRecorder
+    application_recorder_class = FundPostgresApplicationRecorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> FundPostgresAggregateRecorder:
+        recorder = super().aggregate_recorder(purpose)
+        assert isinstance(recorder, FundPostgresAggregateRecorder)
+        return recorder
+
+    def application_recorder(self) -> FundPostgresApplicationRecorder:
+        recorder = super().application_recorder()
+        assert isinstance(recorder, FundPostgresApplicationRecorder), (
+            "APPLICATION_RECORDER_TOPIC must name a FundPostgresApplicationRecorder subclass"
+        )
+        return recorder

@@ -1,0 +1,323 @@
+"""The fund recorders on both stores: references, large one-transaction saves, bulk reads."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import psycopg
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent
+from eventsourcing.utils import Environment
+
+from ledger.persistence.postgres import (
+    FundPostgresAggregateRecorder,
+    FundPostgresApplicationRecorder,
+    FundPostgresFactory,
+)
+from ledger.persistence.references import PostingReference
+from ledger.persistence.sqlite import (
+    FundSQLiteAggregateRecorder,
+    FundSQLiteApplicationRecorder,
+    FundSQLiteFactory,
+)
+from ledger.settings import Settings
+
+T = TypeVar("T")
+
+TOPIC = "tests.integration.test_recorders:Posted"
+HANG_TIMEOUT_S = 60.0
+
+AppRecorder = FundPostgresApplicationRecorder | FundSQLiteApplicationRecorder
+SnapshotRecorder = FundPostgresAggregateRecorder | FundSQLiteAggregateRecorder
+
+
+@dataclass
+class Recorders:
+    app: AppRecorder
+    snapshots: SnapshotRecorder
+
+
+@pytest.fixture
+def recorders(db_url: str) -> Iterator[Recorders]:
+    env = Settings(db=db_url).eventsourcing_env()
+    # Recorders never transcode; don't depend on the transcoder module here.
+    env.pop("TRANSCODER_TOPIC", None)
+    factory = InfrastructureFactory.construct(Environment(name="FundLedger", env=env))
+    assert isinstance(factory, FundPostgresFactory | FundSQLiteFactory)
+    try:
+        app = factory.application_recorder()
+        snapshots = factory.aggregate_recorder("snapshots")
+        yield Recorders(app=app, snapshots=snapshots)
+    finally:
+        factory.close()
+
+
+def within_timeout(func: Callable[[], T], timeout: float = HANG_TIMEOUT_S) -> T:
+    """Run ``func`` in a thread; a hang fails the test instead of blocking the run."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"call did not return within {timeout:.0f} s (hung?)")
+    if "error" in outcome:
+        error = outcome["error"]
+        assert isinstance(error, BaseException)
+        raise error
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def state_of(size: int, tag: int) -> bytes:
+    head = f'{{"line":{tag},"memo":"'.encode()
+    return head + b"m" * max(0, size - len(head) - 2) + b'"}'
+
+
+def make_batch(
+    n_events: int, *, versions_per_id: int = 4, state_size: int = 300, prefix: str = "bank"
+) -> tuple[list[StoredEvent], list[PostingReference]]:
+    """``n_events`` events over ``n_events / versions_per_id`` new ids, one reference each."""
+    events: list[StoredEvent] = []
+    references: list[PostingReference] = []
+    originator_id = uuid.uuid4()
+    for i in range(n_events):
+        version = i % versions_per_id + 1
+        if version == 1:
+            originator_id = uuid.uuid4()
+        events.append(StoredEvent(originator_id, version, TOPIC, state_of(state_size, i)))
+        references.append(
+            PostingReference(
+                reference=f"{prefix}-{uuid.uuid4().hex}",
+                kind="bank-line",
+                digest=f"{i:064x}",
+                originator_id=originator_id,
+                originator_version=version,
+            )
+        )
+    return events, references
+
+
+def assert_recorded(
+    app: AppRecorder,
+    events: list[StoredEvent],
+    references: list[PostingReference],
+    notification_ids: object,
+) -> None:
+    assert isinstance(notification_ids, list | tuple)
+    ids = list(notification_ids)
+    assert len(ids) == len(events)
+    assert ids == list(range(ids[0], ids[0] + len(events))), "ids must be contiguous, in order"
+    assert app.max_notification_id() == ids[-1]
+    notifications = app.select_notifications(ids[0], limit=len(events))
+    assert [n.id for n in notifications] == ids
+    assert [(n.originator_id, n.originator_version, n.state) for n in notifications] == [
+        (e.originator_id, e.originator_version, e.state) for e in events
+    ]
+    found = app.select_references([r.reference for r in references])
+    assert found == {r.reference: r for r in references}
+
+
+def test_factory_builds_the_fund_recorders(recorders: Recorders) -> None:
+    assert isinstance(
+        recorders.app, FundPostgresApplicationRecorder | FundSQLiteApplicationRecorder
+    )
+    assert isinstance(
+        recorders.snapshots, FundPostgresAggregateRecorder | FundSQLiteAggregateRecorder
+    )
+
+
+def test_small_save_records_events_and_references(recorders: Recorders) -> None:
+    app = recorders.app
+    first, first_refs = make_batch(3)
+    ids = app.insert_events(first, references=first_refs)
+    assert_recorded(app, first, first_refs, ids)
+    second, second_refs = make_batch(5)
+    more_ids = app.insert_events(second, references=second_refs)
+    assert_recorded(app, second, second_refs, more_ids)
+    assert isinstance(ids, list) and isinstance(more_ids, list)
+    assert more_ids[0] == ids[-1] + 1
+    # A save without references still works (the library's path, untouched).
+    third, _ = make_batch(2)
+    assert_recorded(app, third, [], app.insert_events(third))
+
+
+def forbid_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any use of psycopg's pipeline mode fail (the large-save hang lives there)."""
+
+    def pipeline(*_: object, **__: object) -> None:
+        raise AssertionError("a large save must not use psycopg's pipeline mode")
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", pipeline)
+
+
+def test_large_save_commits_in_one_transaction_without_hanging(
+    recorders: Recorders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = recorders.app
+    before, before_refs = make_batch(2)
+    app.insert_events(before, references=before_refs)
+    max_before = app.max_notification_id()
+    assert max_before is not None
+
+    events, references = make_batch(6_000, state_size=300)
+    assert sum(len(e.state) for e in events) > 1_700_000  # well over the pipeline hazard
+    # The hang does not reproduce on every machine, so also check the path taken.
+    forbid_pipeline(monkeypatch)
+    ids = within_timeout(lambda: app.insert_events(events, references=references))
+
+    assert_recorded(app, events, references, ids)
+    assert isinstance(ids, list)
+    assert ids[0] == max_before + 1
+
+
+def test_fifty_thousand_events_insert_quickly(recorders: Recorders) -> None:
+    app = recorders.app
+    events, references = make_batch(50_000, versions_per_id=10, state_size=200)
+    started = time.perf_counter()
+    ids = within_timeout(lambda: app.insert_events(events, references=references))
+    elapsed = time.perf_counter() - started
+    assert isinstance(ids, list)
+    assert ids == list(range(ids[0], ids[0] + 50_000))
+    assert app.max_notification_id() == ids[-1]
+    assert len(app.select_references([r.reference for r in references])) == 50_000
+    assert elapsed < 20, f"50,000 events took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("size", [3, 6_000], ids=["pipelined-size", "large"])
+def test_duplicate_reference_fails_the_whole_save(recorders: Recorders, size: int) -> None:
+    app = recorders.app
+    existing, existing_refs = make_batch(2)
+    app.insert_events(existing, references=existing_refs)
+    max_before = app.max_notification_id()
+
+    events, references = make_batch(size)
+    duplicate = PostingReference(
+        reference=existing_refs[0].reference,
+        kind="bank-line",
+        digest="another digest",
+        originator_id=references[-1].originator_id,
+        originator_version=references[-1].originator_version,
+    )
+    references[-1] = duplicate
+
+    with pytest.raises(IntegrityError):
+        within_timeout(lambda: app.insert_events(events, references=references))
+
+    assert app.max_notification_id() == max_before
+    assert app.select_references([r.reference for r in references[:-1]]) == {}
+    assert app.select_streams({r.originator_id: 0 for r in references}) == {
+        r.originator_id: [] for r in references
+    }
+    # The existing reference is untouched.
+    assert app.select_references([duplicate.reference]) == {duplicate.reference: existing_refs[0]}
+    # And the store still takes a good save afterwards.
+    good, good_refs = make_batch(size)
+    assert_recorded(app, good, good_refs, app.insert_events(good, references=good_refs))
+
+
+def test_duplicate_reference_within_one_save_fails_it(recorders: Recorders) -> None:
+    app = recorders.app
+    events, references = make_batch(4)
+    references[-1] = PostingReference(
+        references[0].reference, "bank-line", "d", references[-1].originator_id, 4
+    )
+    with pytest.raises(IntegrityError):
+        app.insert_events(events, references=references)
+    assert app.max_notification_id() is None
+    assert app.select_references([r.reference for r in references]) == {}
+
+
+def test_duplicate_event_fails_the_save_and_its_references(recorders: Recorders) -> None:
+    app = recorders.app
+    existing, existing_refs = make_batch(1)
+    app.insert_events(existing, references=existing_refs)
+    max_before = app.max_notification_id()
+    events, references = make_batch(3)
+    events[-1] = existing[0]
+    with pytest.raises(IntegrityError):
+        app.insert_events(events, references=references)
+    assert app.select_references([r.reference for r in references]) == {}
+    assert app.max_notification_id() == max_before
+
+
+def test_select_references_ignores_unknown_and_rejects_a_bare_string(
+    recorders: Recorders,
+) -> None:
+    app = recorders.app
+    assert app.select_references([]) == {}
+    events, references = make_batch(1_200, versions_per_id=1, prefix="many")
+    app.insert_events(events, references=references)
+    wanted = [r.reference for r in references] + [f"unknown-{i}" for i in range(300)]
+    assert app.select_references(wanted) == {r.reference: r for r in references}
+    with pytest.raises(TypeError):
+        app.select_references(references[0].reference)
+
+
+def test_select_streams_on_the_application_recorder(recorders: Recorders) -> None:
+    app = recorders.app
+    # 900 ids with 1..4 events each (crosses SQLite's query chunks), 150 without.
+    with_events = [uuid.uuid4() for _ in range(900)]
+    events = [
+        StoredEvent(oid, version, TOPIC, state_of(40, version))
+        for n, oid in enumerate(with_events)
+        for version in range(1, n % 4 + 2)
+    ]
+    # Interleave aggregates so versions are not stored contiguously per id.
+    events.sort(key=lambda e: (e.originator_version, e.originator_id))
+    app.insert_events(events)
+    without_events = [uuid.uuid4() for _ in range(150)]
+
+    after = {oid: n % 3 for n, oid in enumerate(with_events)}
+    after.update(dict.fromkeys(without_events, 0))
+    streams = app.select_streams(after)
+
+    assert set(streams) == set(after)
+    for n, oid in enumerate(with_events):
+        expected = list(range(after[oid] + 1, n % 4 + 2))
+        assert [e.originator_version for e in streams[oid]] == expected
+        assert all(e.originator_id == oid and e.topic == TOPIC for e in streams[oid])
+        assert all(e.state == state_of(40, e.originator_version) for e in streams[oid])
+    for oid in without_events:
+        assert streams[oid] == []
+    assert app.select_streams({}) == {}
+
+
+def test_bulk_reads_on_the_snapshot_recorder(recorders: Recorders) -> None:
+    snapshots = recorders.snapshots
+    with_snapshots = [uuid.uuid4() for _ in range(700)]
+    stored = [
+        StoredEvent(oid, version, TOPIC, state_of(60, version))
+        for n, oid in enumerate(with_snapshots)
+        for version in (50, 100, 150)[: n % 3 + 1]
+    ]
+    snapshots.insert_events(stored)
+    without_snapshots = [uuid.uuid4() for _ in range(120)]
+    wanted = with_snapshots + without_snapshots
+
+    latest = snapshots.select_latest_many(wanted)
+    assert set(latest) == set(with_snapshots)
+    for n, oid in enumerate(with_snapshots):
+        top = (50, 100, 150)[n % 3]
+        assert latest[oid] == StoredEvent(oid, top, TOPIC, state_of(60, top))
+    assert snapshots.select_latest_many([]) == {}
+    # Duplicated ids in the request are harmless.
+    assert snapshots.select_latest_many(with_snapshots[:2] * 2) == {
+        oid: latest[oid] for oid in with_snapshots[:2]
+    }
+
+    streams = snapshots.select_streams(dict.fromkeys(wanted, 60))
+    assert set(streams) == set(wanted)
+    for n, oid in enumerate(with_snapshots):
+        assert [e.originator_version for e in streams[oid]] == [100, 150][: n % 3]
+    assert all(streams[oid] == [] for oid in without_snapshots)
