@@ -28,8 +28,6 @@ class Settings(BaseSettings):
     # A writer stuck behind the event-table lock fails after this many seconds.
     pg_lock_timeout_s: int = Field(default=10, ge=1)
     pg_pool_size: int = Field(default=5, ge=1)
-    # Snapshots bound the events read to load one sub-account after decades of history.
-    snapshot_interval: int = Field(default=50, ge=2)
     # A concurrent writer on the same sub-account makes a save fail; retry this often.
     save_attempts_max: int = Field(default=8, ge=1)
 
