@@ -43,8 +43,7 @@ ActorOption = Annotated[str, typer.Option(envvar="FUNDLEDGER_ACTOR",
                                           help="Who is acting, recorded in every event.")]
 
 
-def default_actor() -> str:
-    return f"cli:{getpass.getuser()}"
+DEFAULT_ACTOR = f"cli:{getpass.getuser()}"
 
 
 @contextmanager
@@ -76,13 +75,13 @@ def as_date(text: str | None, field: str) -> date | None:
 @import_cli.command("units")
 def import_units(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    registered_on: Annotated[str, typer.Option(help="Business date of the registration.")] = (
-        date.today().isoformat()),
-    actor: ActorOption = default_actor(),
+    registered_on: Annotated[
+        str | None, typer.Option(help="Business date of the registration (default today).")
+    ] = None,
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Register communities and their units from FILE.csv (F1)."""
-    on = as_date(registered_on, "registered_on")
-    assert on is not None
+    on = as_date(registered_on, "registered_on") or date.today()
     rows = run(lambda: read_units(file))
     with ledger() as app:
         result = run(lambda: app.register_units(rows, effective_date=on, actor=actor))
@@ -93,7 +92,7 @@ def import_units(
 @import_cli.command("deposits")
 def import_deposits(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    actor: ActorOption = default_actor(),
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Post a bank batch of deposits from FILE.csv, all or nothing (F2, F4)."""
     lines = run(lambda: read_deposits(file))
@@ -151,7 +150,8 @@ def statement_json(s: FundStatement) -> dict[str, Any]:
             "reraise_demanded": u.reraise_demanded, "closed": u.closed,
         } for u in s.units],
         "postings": [{
-            "reference": p.reference, "kind": p.kind, "effective_date": p.effective_date.isoformat(),
+            "reference": p.reference, "kind": p.kind,
+            "effective_date": p.effective_date.isoformat(),
             "amount_fen": p.amount_fen, "description": p.description, "basis": p.basis,
             "shares": [{"unit": k, "weight": w, "share_fen": f} for k, w, f in p.shares],
         } for p in s.postings],
@@ -197,7 +197,7 @@ def withdraw(
     unit: Annotated[list[str] | None, typer.Option(help="Charging range: BUILDING-UNIT.")] = None,
     emergency: Annotated[str | None, typer.Option(help="Declared emergency id (F9).")] = None,
     resolution: Annotated[str | None, typer.Option(help="Owners' resolution id (F8).")] = None,
-    actor: ActorOption = default_actor(),
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Pay a works invoice from the units of its charging range, split by floor area (F8)."""
     request = run(lambda: WithdrawalRequest(
@@ -218,7 +218,7 @@ def declare_emergency(
     category: Annotated[str, typer.Option(help="One of the F9 categories.")],
     declared_on: Annotated[str, typer.Option()],
     description: Annotated[str, typer.Option()] = "",
-    actor: ActorOption = default_actor(),
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Declare an emergency (F9) that a withdrawal may then cite without a vote."""
     on = as_date(declared_on, "declared_on")
@@ -237,7 +237,7 @@ def allocate_income(
     amount_yuan: Annotated[str, typer.Option()],
     received_on: Annotated[str, typer.Option()],
     source: Annotated[str, typer.Option()] = "interest",
-    actor: ActorOption = default_actor(),
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Allocate value-added income to the sub-accounts in proportion to balance (F5)."""
     amount = run(lambda: parse_yuan(amount_yuan))
@@ -257,7 +257,7 @@ def sell(
     buyer: Annotated[list[str], typer.Option(help="Buyer owner id (repeat for co-owners).")],
     sold_on: Annotated[str, typer.Option()],
     reference: Annotated[str, typer.Option()],
-    actor: ActorOption = default_actor(),
+    actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Record a sale: the sub-account balance passes to the buyer (F7)."""
     on = as_date(sold_on, "sold_on")
@@ -268,6 +268,42 @@ def sell(
             community_code=community_code, building=building, unit=door, buyer_owner_ids=buyer,
             sold_on=on, reference=reference, actor=actor))
     out.print(("already posted: " if posted.already_posted else "posted: ") + reference)
+
+
+@cli.command("refund")
+def refund(
+    community_code: str,
+    unit: Annotated[str, typer.Argument(help="BUILDING-UNIT")],
+    destroyed_on: Annotated[str, typer.Option()],
+    reference: Annotated[str, typer.Option()],
+    actor: ActorOption = DEFAULT_ACTOR,
+) -> None:
+    """Refund a destroyed unit's balance to its owner and close its sub-account (F7)."""
+    on = as_date(destroyed_on, "destroyed_on")
+    assert on is not None
+    with ledger() as app:
+        building, door = run(lambda: split_unit(app, community_code, unit))
+        posted = run(lambda: app.refund_destroyed_unit(
+            community_code=community_code, building=building, unit=door, destroyed_on=on,
+            reference=reference, actor=actor))
+    out.print(("already posted: " if posted.already_posted else "posted: ") + reference)
+
+
+@cli.command("deliver")
+def deliver(
+    community_code: str,
+    unit: Annotated[str, typer.Argument(help="BUILDING-UNIT")],
+    delivered_on: Annotated[str, typer.Option()],
+    actor: ActorOption = DEFAULT_ACTOR,
+) -> None:
+    """Mark a unit delivered; refused before its first deposit is paid (F2)."""
+    on = as_date(delivered_on, "delivered_on")
+    assert on is not None
+    with ledger() as app:
+        building, door = run(lambda: split_unit(app, community_code, unit))
+        run(lambda: app.mark_delivered(community_code=community_code, building=building,
+                                       unit=door, delivered_on=on, actor=actor))
+    out.print(f"unit {unit} of {community_code} delivered on {on}")
 
 
 def split_unit(app: FundLedger, community_code: str, key: str) -> tuple[str, str]:

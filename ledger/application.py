@@ -137,7 +137,8 @@ class FundLedger(Application[UUID]):
             if aggregate is None or not interval:
                 continue
             if aggregate.version // interval > (first_version - 1) // interval:
-                snapshots.append(type(aggregate).Snapshot.take(aggregate))
+                snapshot_class = type(aggregate).Snapshot  # type: ignore[attr-defined]
+                snapshots.append(snapshot_class.take(aggregate))
         if snapshots:
             self.snapshots.put(snapshots)
 
