@@ -1,0 +1,173 @@
+"""What every part of the ledger's one Application shares: settings, saving, retrying.
+
+Commands live in one module per area (``funds``, and later governance and enterprises) as
+mixins of this base; ``ledger.application.FundLedger`` combines them into the one
+Application that owns the city's one event log.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError
+
+from domain.community import Community
+from domain.errors import Conflict, NotFound
+from domain.ids import community_id, unit_account_id
+from domain.unit_account import UnitAccount
+from ledger.loading import load_many
+from ledger.persistence.references import PostingReference
+from ledger.settings import Settings
+
+T = TypeVar("T")
+SNAPSHOT_INTERVAL = 50
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a command wrote, or found already written under its reference."""
+
+    reference: str
+    kind: str
+    already_posted: bool
+    originator_id: UUID
+    originator_version: int
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    posted: int
+    already_posted: int
+    total_fen: int
+    notification_id_max: int | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    communities_added: int
+    units_added: int
+    units_unchanged: int
+
+
+@dataclass
+class _Work:
+    aggregates: list[Any] = field(default_factory=list)
+    references: list[PostingReference] = field(default_factory=list)
+
+
+class LedgerBase(Application[UUID]):
+    name = "FundLedger"
+    # Bounds what loading one sub-account reads after decades of history.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        UnitAccount: SNAPSHOT_INTERVAL,
+        Community: SNAPSHOT_INTERVAL,
+    }
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        super().__init__(env=self.settings.eventsourcing_env())
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run a read-decide-save attempt again when a concurrent writer won the race."""
+        for number in range(1, self.settings.save_attempts_max + 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                if number == self.settings.save_attempts_max:
+                    raise
+                time.sleep(random.uniform(0, 0.005 * number))
+        raise AssertionError("unreachable")
+
+    def _save(self, work: _Work) -> int | None:
+        """``Application.save`` for aggregates we know, with the references in its transaction.
+
+        The library's ``save`` dispatches each object through two runtime-checkable
+        protocols, which on Python 3.11 costs more than triggering the event itself; a bank
+        batch saves tens of thousands of aggregates, so this collects them directly and then
+        takes the same steps (record, snapshot, notify).
+        """
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in work.aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        processing.saved_kwargs["references"] = work.references
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return max((r.notification.id for r in recordings), default=None)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot from the aggregates in memory, in one write.
+
+        The library re-reads each aggregate at the version that crossed the interval, two
+        queries a snapshot; a batch crossing thousands of intervals would spend its time
+        there. A snapshot of the saved state is as good, so one is taken of each aggregate
+        whose saved events crossed a multiple of its interval.
+        """
+        if self.snapshots is None:
+            return
+        first_versions: dict[UUID, int] = {}
+        for event in processing_event.events:
+            first_versions.setdefault(event.originator_id, event.originator_version)
+        snapshots = []
+        for aggregate_id, first_version in first_versions.items():
+            aggregate = processing_event.aggregates.get(aggregate_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            if aggregate is None or not interval:
+                continue
+            if aggregate.version // interval > (first_version - 1) // interval:
+                snapshot_class = type(aggregate).Snapshot  # type: ignore[attr-defined]
+                snapshots.append(snapshot_class.take(aggregate))
+        if snapshots:
+            self.snapshots.put(snapshots)
+
+    def _references(self, references: Iterable[str]) -> dict[str, PostingReference]:
+        select = self.recorder.select_references  # type: ignore[attr-defined]
+        return cast(dict[str, PostingReference], select(list(references)))
+
+    def _check_reference(
+        self, reference: str, digest: str, found: PostingReference | None
+    ) -> Posted | None:
+        """A repeat with the same content reports the original; other content conflicts."""
+        if found is None:
+            return None
+        if found.digest != digest:
+            raise Conflict(
+                f"bank reference {reference!r} was already posted ({found.kind}) with other "
+                "content; a reference names one posting forever",
+                rule="reference-unique",
+                field="reference",
+            )
+        return Posted(reference, found.kind, True, found.originator_id, found.originator_version)
+
+    def _approve_by_resolution(
+        self, community: Community, resolution_id: str, charging_range: list[str],
+        amount_fen: int, paid_on: date, reference: str, actor: str,
+    ) -> list[Any]:
+        """F8: check the cited resolution allows this withdrawal; return what to save with it."""
+        raise NotFound(
+            f"resolution {resolution_id!r} is unknown: no owners' vote with that id is recorded",
+            rule="F8", field="resolution_id")
+
+    def _community(self, code: str) -> Community:
+        try:
+            return cast(Community, self.repository.get(community_id(code)))
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"no community {code!r} is registered", rule="F1", field="community_code"
+            ) from None
+
+    def _accounts(self, community: Community, keys: Sequence[str]) -> list[UnitAccount]:
+        ids = [unit_account_id(community.code, *community.units[k]) for k in keys]
+        loaded = load_many(self, ids)
+        return [cast(UnitAccount, loaded[i]) for i in ids]
+
