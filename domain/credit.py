@@ -58,9 +58,7 @@ class Period:
 
     def __post_init__(self) -> None:
         if not PERIOD_YEAR_MIN <= self.year <= PERIOD_YEAR_MAX or self.half not in (1, 2):
-            raise InvalidInput(
-                f"no half-year {self.year}H{self.half}", rule=RULE, field="period"
-            )
+            raise InvalidInput(f"no half-year {self.year}H{self.half}", rule=RULE, field="period")
 
     @classmethod
     def parse(cls, text: str, *, field: str = "period") -> Period:
@@ -370,7 +368,8 @@ def score_enterprise(
         _score_project(project, events, served_codes, scheme) for project in projects
     )
     total_area = sum(p.area_m2_hundredths for p in projects)
-    lines = _weighted_lines(project_scores, total_area)
+    order = [BASE_REF, *(e.ref for e in events)]
+    lines = _weighted_lines(project_scores, total_area, order)
     return Score(
         enterprise_code=enterprise_code,
         period=period,
@@ -509,8 +508,10 @@ def _ticket_line(ticket: ComplaintTicket, scheme: CreditScheme, tickets: int) ->
     return ScoreLine(ticket.ref, "complaint", points, why)
 
 
-def _weighted_lines(projects: Sequence[ProjectScore], total_area: int) -> list[ScoreLine]:
-    """Each cause's contribution to the area-weighted average, in first-seen order."""
+def _weighted_lines(
+    projects: Sequence[ProjectScore], total_area: int, order: Sequence[str]
+) -> list[ScoreLine]:
+    """Each cause's contribution to the area-weighted average, base first, then by date."""
     points: dict[str, Fraction] = {}
     kinds: dict[str, str] = {}
     reasons: dict[str, list[str]] = {}
@@ -520,24 +521,24 @@ def _weighted_lines(projects: Sequence[ProjectScore], total_area: int) -> list[S
             points[line.event_ref] = points.get(line.event_ref, Fraction(0)) + line.points * share
             kinds[line.event_ref] = line.kind
             reasons.setdefault(line.event_ref, []).append(
-                f"{line.explanation} [{project.community_code}, "
+                f"{line.explanation} [{project.community_code}: "
                 f"{format_area(project.area_m2_hundredths)} of {format_area(total_area)} m²]"
             )
     return [
         ScoreLine(
-            ref,
-            kinds[ref],
-            points[ref],
-            _merge_reasons(reasons[ref], len(projects), points[ref]),
+            ref, kinds[ref], points[ref], _merge_reasons(reasons[ref], len(projects), points[ref])
         )
-        for ref in points
+        for ref in order
+        if ref in points
     ]
 
 
 def _merge_reasons(reasons: list[str], project_count: int, points: Fraction) -> str:
-    if len(reasons) == project_count and len(set(_strip_where(r) for r in reasons)) == 1:
-        # Same points in every project: counts in full, say it once.
-        return _strip_where(reasons[0]) + f" (all {project_count} project(s))"
+    if len(reasons) == project_count and len({_strip_where(r) for r in reasons}) == 1:
+        # The same points in every project: the event counts in full; say it once.
+        if project_count == 1:
+            return _strip_where(reasons[0])
+        return _strip_where(reasons[0]) + f" (in full: the same in all {project_count} projects)"
     return "; ".join(reasons) + f" => area-weighted {format_points(points)}"
 
 

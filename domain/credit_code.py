@@ -29,7 +29,8 @@ def check_character(first_17: str) -> str:
     Raises ``InvalidInput`` if ``first_17`` is not 17 characters of the code's alphabet.
     """
     _require_charset(first_17, CREDIT_CODE_LENGTH - 1, field="credit_code")
-    total = sum(_VALUE[char] * weight for char, weight in zip(first_17, CREDIT_CODE_WEIGHTS))
+    pairs = zip(first_17, CREDIT_CODE_WEIGHTS, strict=True)
+    total = sum(_VALUE[char] * weight for char, weight in pairs)
     return CREDIT_CODE_CHARSET[(_MODULUS - total % _MODULUS) % _MODULUS]
 
 

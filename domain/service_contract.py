@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from uuid import UUID
 
@@ -135,6 +135,14 @@ class ServiceContract(Aggregate):
         actor = _text(actor, "actor", "E1")
         if resolution_id is not None:
             resolution_id = _text(resolution_id, "resolution_id", "E1")
+        _day(starts_on, "starts_on", "E1")
+        _day(filed_on, "filed_on", "E1")
+        if ends_on is not None:
+            _day(ends_on, "ends_on", "E1")
+        if not isinstance(open_ended, bool) or not isinstance(emergency_standin, bool):
+            raise InvalidInput(
+                "open_ended and emergency_standin are true or false", rule="E1", field="open_ended"
+            )
         _require_area(area_m2_hundredths)
         _require_term(starts_on, open_ended, ends_on, emergency_standin)
         if filed_on > starts_on + timedelta(days=FILING_DAYS_MAX):
@@ -200,6 +208,7 @@ class ServiceContract(Aggregate):
         owners' resolution; "open_ended" needs an open-ended contract or an expired term
         (which continues open-ended, Civil Code art. 948)."""
         actor = _text(actor, "actor", "E2")
+        on = _day(on, "on", "E2")
         self._require_not_terminated()
         if self.notice_on is not None:
             raise Conflict(
@@ -242,6 +251,7 @@ class ServiceContract(Aggregate):
     def terminate(self, on: date, *, actor: str) -> None:
         """End the service on ``on`` (the first day not served); the handover clock starts."""
         actor = _text(actor, "actor", "E2")
+        on = _day(on, "on", "E2")
         self._require_not_terminated()
         if on < self.starts_on:
             raise RuleViolated("termination before the start", rule="E2", field="on")
@@ -265,6 +275,7 @@ class ServiceContract(Aggregate):
     def check_off_handover(self, item: str, on: date, *, actor: str) -> None:
         """One of ``HANDOVER_ITEMS`` was handed over on ``on`` (late is still recorded)."""
         actor = _text(actor, "actor", "E2")
+        on = _day(on, "on", "E2")
         if item not in HANDOVER_ITEMS:
             raise InvalidInput(
                 f"handover item {item!r} is not one of {', '.join(HANDOVER_ITEMS)}",
@@ -398,6 +409,13 @@ def _text(value: str, field: str, rule: str) -> str:
             f"{field} is longer than {TEXT_LENGTH_MAX} characters", rule=rule, field=field
         )
     return stripped
+
+
+def _day(value: date, field: str, rule: str) -> date:
+    # A datetime is a date subclass; refusing it keeps a clock time out of the events.
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput(f"{field} must be a calendar date", rule=rule, field=field)
+    return value
 
 
 def _require_area(area_m2_hundredths: int) -> None:
