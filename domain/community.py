@@ -83,6 +83,9 @@ class Community(Aggregate):
         self.postings: list[list[str]] = []
         self.emergencies: dict[str, str] = {}
         self.custodian = "city_fund_office"
+        # E1: the most recent service contract; the application checks it before an entry.
+        self.service_contract: str | None = None
+        self.service_enterprise: str | None = None
 
     def check_same_place(self, name: str, district: str, street: str) -> None:
         if (self.name, self.district, self.street) != (name, district, street):
@@ -135,6 +138,21 @@ class Community(Aggregate):
         self, reference: str, kind: str, effective_date: date, actor: str
     ) -> None:
         self.postings.append([kind, reference])
+
+    def record_service_contract(
+        self, *, contract_reference: str, enterprise_code: str, effective_date: date, actor: str
+    ) -> None:
+        """E1: point at the community's newest contract; saved with the contract itself."""
+        self._service_contract_recorded(
+            contract_reference=contract_reference, enterprise_code=enterprise_code,
+            effective_date=effective_date, actor=actor)
+
+    @event("ServiceContractRecorded")
+    def _service_contract_recorded(
+        self, contract_reference: str, enterprise_code: str, effective_date: date, actor: str
+    ) -> None:
+        self.service_contract = contract_reference
+        self.service_enterprise = enterprise_code
 
     def declare_emergency(
         self, *, emergency_id: str, category: str, description: str, effective_date: date,

@@ -9,10 +9,17 @@ the command then re-reads and decides again, so nothing is lost or doubled.
 from __future__ import annotations
 
 from ledger.base import BatchResult, Posted, RegistrationResult
+from ledger.credit_scheme import load_credit_scheme
+from ledger.enterprises import EnterpriseCommands
 from ledger.funds import FundCommands
+from ledger.settings import Settings
 
 __all__ = ["BatchResult", "FundLedger", "Posted", "RegistrationResult"]
 
 
-class FundLedger(FundCommands):
+class FundLedger(FundCommands, EnterpriseCommands):
     """Every command of the ledger, on one log."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__(settings)
+        self.credit_scheme = load_credit_scheme(self.settings.credit_scheme_file)

@@ -6,6 +6,7 @@ policy records the value it used, so a recount years later applies the rule then
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import Field
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     deposit_rate_fen_per_m2: int = Field(default=20_000, gt=0)
     # F4: a sub-account below 30 % of its first deposit is flagged for re-raising.
     reraise_threshold_percent: int = Field(default=30, ge=1, le=100)
+    # E3: the credit scheme (JSON, see ledger/credit_scheme.py); unset means the example.
+    credit_scheme_file: Path | None = None
     # A writer stuck behind the event-table lock fails after this many seconds.
     pg_lock_timeout_s: int = Field(default=10, ge=1)
     pg_pool_size: int = Field(default=5, ge=1)

@@ -1,0 +1,72 @@
+"""What every ``fundledger`` command shares: the app objects, errors, dates, the actor.
+
+Like the HTTP app it only translates: text in, a command on the application, text out.
+Domain errors become a one-line message on stderr naming the rule and field, exit code 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.errors import BatchRejected, DomainError
+from ledger.application import FundLedger
+from ledger.csv_files import parse_date
+from ledger.settings import Settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="fundledger: residential maintenance funds, as an event-sourced ledger.")
+import_cli = typer.Typer(no_args_is_help=True, help="Import register and bank files (CSV).")
+cli.add_typer(import_cli, name="import")
+out = Console()
+err = Console(stderr=True)
+
+ActorOption = Annotated[str, typer.Option(envvar="FUNDLEDGER_ACTOR",
+                                          help="Who is acting, recorded in every event.")]
+
+
+DEFAULT_ACTOR = f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def ledger() -> Iterator[FundLedger]:
+    app = FundLedger(Settings())
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def run(action: Callable[[], T]) -> T:
+    """Turn a refused command into a clear message and exit code 2; nothing was written."""
+    try:
+        return action()
+    except BatchRejected as error:
+        err.print(f"[red]rejected, nothing posted:[/] line {error.line}, field "
+                  f"{error.field or '-'}, rule {error.rule}: {error.error.message}")
+    except DomainError as error:
+        err.print(f"[red]refused ({error.kind}):[/] field {error.field or '-'}, rule "
+                  f"{error.rule}: {error.message}")
+    raise typer.Exit(2)
+
+
+def as_date(text: str | None, field: str) -> date | None:
+    return None if text is None else run(lambda: parse_date(text, field))
+
+
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        yield bar
+
+
