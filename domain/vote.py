@@ -167,7 +167,9 @@ class TallyResult:
     majority_area_met: bool
     majority_heads_met: bool
     passed: bool
+    # In seat order: most agreeing heads, then area, then candidate id.
     elected: tuple[str, ...] = ()
+    # One per nominee, sorted by candidate id.
     candidate_tallies: tuple[CandidateTally, ...] = ()
 
     @property
@@ -272,10 +274,11 @@ def tally(
 
     quorum_area_met = at_least(part_area, total_area, QUORUM_FRACTION)
     quorum_heads_met = at_least(part_heads, total_heads, QUORUM_FRACTION)
+    # With nobody taking part there is no majority, though 0 >= 3/4 of 0 holds arithmetically.
     if is_special(matter_kind):
         majority, inclusive = SPECIAL_MAJORITY_FRACTION, True
-        majority_area_met = at_least(agree_area, part_area, majority)
-        majority_heads_met = at_least(agree_heads, part_heads, majority)
+        majority_area_met = part_area > 0 and at_least(agree_area, part_area, majority)
+        majority_heads_met = part_heads > 0 and at_least(agree_heads, part_heads, majority)
     else:
         majority, inclusive = ORDINARY_MAJORITY_FRACTION, False
         majority_area_met = more_than(agree_area, part_area, majority)
@@ -285,10 +288,9 @@ def tally(
     candidate_tallies: tuple[CandidateTally, ...] = ()
     elected: tuple[str, ...] = ()
     if matter_kind == COMMITTEE_ELECTION:
-        candidate_tallies = _count_candidates(
+        candidate_tallies, elected = _count_candidates(
             electorate, counted, candidate_ids, seats, part_area, part_heads, quorum_met
         )
-        elected = tuple(c.candidate_id for c in candidate_tallies if c.elected)
         passed = quorum_met and len(elected) == seats
     else:
         passed = quorum_met and majority_area_met and majority_heads_met
@@ -343,7 +345,8 @@ def _count_candidates(
     part_area: int,
     part_heads: int,
     quorum_met: bool,
-) -> tuple[CandidateTally, ...]:
+) -> tuple[tuple[CandidateTally, ...], tuple[str, ...]]:
+    """Each candidate's agreeing area and heads, and the elected in seat order."""
     area = dict.fromkeys(candidate_ids, 0)
     heads = dict.fromkeys(candidate_ids, 0)
     for ballot in ballots:
@@ -367,11 +370,12 @@ def _count_candidates(
     ranked = sorted(
         (c for c in candidate_ids if majority[c]), key=lambda c: (-heads[c], -area[c], c)
     )
-    winners = set(ranked[:seats]) if quorum_met else set()
-    return tuple(
-        CandidateTally(c, area[c], heads[c], majority[c], c in winners)
+    elected = tuple(ranked[:seats]) if quorum_met else ()
+    tallies = tuple(
+        CandidateTally(c, area[c], heads[c], majority[c], c in elected)
         for c in sorted(candidate_ids)
     )
+    return tallies, elected
 
 
 # --- receipts ------------------------------------------------------------------------------
