@@ -86,6 +86,8 @@ class Community(Aggregate):
         # E1: the most recent service contract; the application checks it before an entry.
         self.service_contract: str | None = None
         self.service_enterprise: str | None = None
+        # C1/C3: the community's committees by kind, for the one-at-a-time checks and R1
+        self.committees: dict[str, str] = {}
 
     def check_same_place(self, name: str, district: str, street: str) -> None:
         if (self.name, self.district, self.street) != (name, district, street):
@@ -153,6 +155,22 @@ class Community(Aggregate):
     ) -> None:
         self.service_contract = contract_reference
         self.service_enterprise = enterprise_code
+
+    def record_committee(
+        self, *, kind: str, committee_reference: str | None, effective_date: date, actor: str
+    ) -> None:
+        """Point at the community's current committee of a kind (None once dissolved)."""
+        self._committee_recorded(kind=kind, committee_reference=committee_reference,
+                                 effective_date=effective_date, actor=actor)
+
+    @event("CommitteeRecorded")
+    def _committee_recorded(
+        self, kind: str, committee_reference: str | None, effective_date: date, actor: str
+    ) -> None:
+        if committee_reference is None:
+            self.committees.pop(kind, None)
+        else:
+            self.committees[kind] = committee_reference
 
     def declare_emergency(
         self, *, emergency_id: str, category: str, description: str, effective_date: date,

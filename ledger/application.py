@@ -12,12 +12,13 @@ from ledger.base import BatchResult, Posted, RegistrationResult
 from ledger.credit_scheme import load_credit_scheme
 from ledger.enterprises import EnterpriseCommands
 from ledger.funds import FundCommands
+from ledger.governance import GovernanceCommands
 from ledger.settings import Settings
 
 __all__ = ["BatchResult", "FundLedger", "Posted", "RegistrationResult"]
 
 
-class FundLedger(FundCommands, EnterpriseCommands):
+class FundLedger(FundCommands, GovernanceCommands, EnterpriseCommands):
     """Every command of the ledger, on one log."""
 
     def __init__(self, settings: Settings | None = None) -> None:

@@ -336,6 +336,20 @@ class FundCommands(LedgerBase):
 
         self._retrying(attempt)
 
+    def deliver_units(self, *, community_code: str, delivered_on: date, actor: str) -> int:
+        """Mark delivered every unit whose first deposit is paid (F2); returns how many."""
+
+        def attempt() -> int:
+            community = self._community(community_code)
+            accounts = [a for a in self._accounts(community, sorted(community.units))
+                        if not a.delivered and not a.closed and a.first_deposit_fen is not None]
+            for account in accounts:
+                account.mark_delivered(effective_date=delivered_on, actor=actor)
+            self._save(_Work(list(accounts)))
+            return len(accounts)
+
+        return self._retrying(attempt)
+
     def _unit_command(
         self, community_code: str, building: str, unit: str, reference: str, kind: str,
         digest: str, command: Callable[[UnitAccount], None],

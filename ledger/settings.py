@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     deposit_rate_fen_per_m2: int = Field(default=20_000, gt=0)
     # F4: a sub-account below 30 % of its first deposit is flagged for re-raising.
     reraise_threshold_percent: int = Field(default=30, ge=1, le=100)
+    # C1: owners' committee size: odd, 5 to 11 (G2009), 3 allowed up to 100 households.
+    committee_seats_min: int = Field(default=5, ge=1)
+    committee_seats_max: int = Field(default=11, ge=1)
+    small_community_households_max: int = Field(default=100, ge=0)
+    small_community_seats_min: int = Field(default=3, ge=1)
     # E3: the credit scheme (JSON, see ledger/credit_scheme.py); unset means the example.
     credit_scheme_file: Path | None = None
     # A writer stuck behind the event-table lock fails after this many seconds.

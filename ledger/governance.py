@@ -1,0 +1,307 @@
+"""Owners' votes, committee elections and committees (V1–V6, C1–C4), and the F8 gate.
+
+The ballots and the tally live on the ``Vote`` aggregate; this module finds the electorate
+(the units' current owners, areas and delivery) when a vote opens, and records a withdrawal
+against the resolution that allows it in the same transaction as the withdrawal itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, cast
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.committee import (
+    OWNERS_COMMITTEE,
+    PROPERTY_MANAGEMENT_COMMITTEE,
+    Committee,
+    PmcMember,
+)
+from domain.community import Community
+from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
+from domain.errors import Conflict, NotFound, RuleViolated
+from domain.ids import committee_id, unit_account_id, vote_id
+from domain.unit_account import DEVELOPER_OWNER_ID
+from domain.vote import COMMITTEE_ELECTION, FUND_USE, SeatBounds, TallyResult, Vote
+from ledger.base import LedgerBase
+from ledger.loading import load_many
+
+HIRE_ENTERPRISE = "hire_enterprise"
+
+
+class GovernanceCommands(LedgerBase):
+    @property
+    def seat_bounds(self) -> SeatBounds:
+        s = self.settings
+        return SeatBounds(s.committee_seats_min, s.committee_seats_max,
+                          s.small_community_households_max, s.small_community_seats_min)
+
+    # -- votes ---------------------------------------------------------------------------
+
+    def vote(self, community_code: str, vote_reference: str) -> Vote:
+        try:
+            return cast(Vote, self.repository.get(vote_id(community_code, vote_reference)))
+        except AggregateNotFoundError:
+            raise NotFound(f"community {community_code} has no vote {vote_reference!r}",
+                           rule="V5", field="vote_reference") from None
+
+    def propose_vote(
+        self, *, community_code: str, vote_reference: str, matter_kind: str, title: str,
+        proposed_on: date, actor: str, buildings: Sequence[str] = (),
+        unit_keys: Sequence[str] = (), approved_amount_fen: int | None = None,
+        purpose: str | None = None, seats: int | None = None,
+    ) -> Vote:
+        """Propose a resolution; a fund-use vote names its charging range (V4)."""
+
+        def attempt() -> Vote:
+            community = self._community(community_code)
+            try:
+                existing = self.vote(community_code, vote_reference)
+            except NotFound:
+                pass
+            else:
+                raise Conflict(f"vote {vote_reference} of {community_code} exists already "
+                               f"({existing.status})", rule="V5", field="vote_reference")
+            charging_range = (community.resolve_range(buildings=list(buildings),
+                                                      unit_keys=list(unit_keys))
+                              if matter_kind == FUND_USE else None)
+            vote = Vote.propose(
+                community_code=community_code, vote_reference=vote_reference,
+                matter_kind=matter_kind, title=title, proposed_on=proposed_on, actor=actor,
+                charging_range=charging_range, approved_amount_fen=approved_amount_fen,
+                purpose=purpose, seats=seats,
+                household_count=len(community.units) if matter_kind == COMMITTEE_ELECTION
+                else None, seat_bounds=self.seat_bounds)
+            self.save(vote)
+            return vote
+
+        return self._retrying(attempt)
+
+    def _vote_step(self, community_code: str, vote_reference: str,
+                   step: Callable[[Vote], Any]) -> Any:
+        def attempt() -> Any:
+            vote = self.vote(community_code, vote_reference)
+            result = step(vote)
+            self.save(vote)
+            return result
+
+        return self._retrying(attempt)
+
+    def nominate_candidate(
+        self, *, community_code: str, vote_reference: str, candidate_id: str, eligible: bool,
+        nominated_on: date, actor: str, ineligibility_reason: str | None = None,
+    ) -> None:
+        """C1: an ineligible candidate (ties to the serving company, a defaulter) is refused."""
+        self._vote_step(community_code, vote_reference, lambda v: v.nominate(
+            candidate_id=candidate_id, eligible=eligible,
+            ineligibility_reason=ineligibility_reason, nominated_on=nominated_on, actor=actor))
+
+    def publish_vote(self, *, community_code: str, vote_reference: str, published_on: date,
+                     actor: str) -> None:
+        self._vote_step(community_code, vote_reference,
+                        lambda v: v.publish(published_on=published_on, actor=actor))
+
+    def open_vote(self, *, community_code: str, vote_reference: str, opened_on: date,
+                  actor: str) -> Vote:
+        """V5: no earlier than 15 days after publication; the electorate is frozen now."""
+
+        def attempt() -> Vote:
+            vote = self.vote(community_code, vote_reference)
+            vote.open(opened_on=opened_on, holdings=self.holdings(community_code), actor=actor)
+            self.save(vote)
+            return vote
+
+        return self._retrying(attempt)
+
+    def holdings(self, community_code: str) -> list[UnitHolding]:
+        """V3 inputs: each unit's area and owners; the developer's unsold or undelivered units."""
+        community = self._community(community_code)
+        keys = sorted(community.units)
+        ids = [unit_account_id(community_code, *community.units[k]) for k in keys]
+        accounts = load_many(self, ids)
+        holdings = []
+        for key, account_id in zip(keys, ids, strict=True):
+            account = accounts[account_id]
+            if account.closed:
+                continue  # a destroyed unit has no owner to vote
+            # V3: the developer's unsold or undelivered units count one head together, in
+            # the developer's hands (a buyer of an undelivered unit votes once it is delivered)
+            developer_held = account.developer_held or not account.delivered
+            holdings.append(UnitHolding(
+                unit_key=key, area_m2_hundredths=account.area_m2_hundredths,
+                owner_ids=() if developer_held else tuple(account.owner_ids),
+                developer_held=developer_held))
+        return holdings
+
+    def cast_ballot(
+        self, *, community_code: str, vote_reference: str, owner_id: str, choice: str,
+        cast_on: date, candidates: Sequence[str] = (),
+    ) -> str:
+        """One ballot per voter (V5); returns the voter's receipt, a digest of the ballot."""
+
+        return cast(str, self._vote_step(community_code, vote_reference, lambda vote: self._cast(
+            vote, vote_reference, owner_id, choice, candidates, cast_on)))
+
+    @staticmethod
+    def _cast(vote: Vote, vote_reference: str, owner_id: str, choice: str,
+              candidates: Sequence[str], cast_on: date) -> str:
+        electorate = vote.electorate
+        if electorate is None:
+            raise RuleViolated(f"vote {vote_reference} is not open", rule="V5",
+                               field="vote_reference")
+        voter_key = (DEVELOPER_VOTER_KEY if owner_id == DEVELOPER_OWNER_ID
+                     else electorate.voter_key_for_owner(owner_id))
+        if voter_key is None:
+            raise NotFound(f"owner {owner_id!r} is not in the electorate of vote "
+                           f"{vote_reference}", rule="V4", field="owner_id")
+        return vote.cast_ballot(voter_key=voter_key, choice=choice, cast_on=cast_on,
+                                actor=owner_id, candidates=list(candidates))
+
+    def cast_ballots(
+        self, *, community_code: str, vote_reference: str,
+        ballots: Sequence[tuple[str, str, Sequence[str]]], cast_on: date,
+    ) -> list[str]:
+        """Paper ballots entered as one batch of (owner id, choice, candidates): all or none."""
+
+        def step(vote: Vote) -> list[str]:
+            return [self._cast(vote, vote_reference, owner_id, choice, candidates, cast_on)
+                    for owner_id, choice, candidates in ballots]
+
+        return cast(list[str], self._vote_step(community_code, vote_reference, step))
+
+    def close_vote(self, *, community_code: str, vote_reference: str, closed_on: date,
+                   actor: str) -> TallyResult:
+        """The tally, with its four counts and the thresholds applied, becomes an event (V6)."""
+        return cast(TallyResult, self._vote_step(
+            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor)))
+
+    # -- the F8 gate and hiring ----------------------------------------------------------
+
+    def _approve_by_resolution(
+        self, community: Community, resolution_id: str, charging_range: list[str],
+        amount_fen: int, paid_on: date, reference: str, actor: str,
+    ) -> list[Any]:
+        vote = self.vote(community.code, resolution_id)
+        vote.record_withdrawal(withdrawal_reference=reference, amount_fen=amount_fen,
+                               charging_range=charging_range, community_code=community.code,
+                               withdrawn_on=paid_on, actor=actor)
+        return [vote]
+
+    def _approve_hiring(
+        self, community: Community, resolution_id: str, enterprise_code: str
+    ) -> list[Any]:
+        vote = self.vote(community.code, resolution_id)
+        if vote.matter_kind != HIRE_ENTERPRISE or not vote.passed:
+            raise RuleViolated(
+                f"resolution {resolution_id} is not a passed vote to hire an enterprise",
+                rule="E1", field="resolution_id")
+        return []
+
+    # -- committees ----------------------------------------------------------------------
+
+    def committee(self, community_code: str, committee_reference: str) -> Committee:
+        try:
+            return cast(Committee, self.repository.get(
+                committee_id(community_code, committee_reference)))
+        except AggregateNotFoundError:
+            raise NotFound(f"community {community_code} has no committee "
+                           f"{committee_reference!r}", rule="C1",
+                           field="committee_reference") from None
+
+    def form_owners_committee(
+        self, *, community_code: str, election_reference: str, committee_reference: str,
+        term_start: date, term_end: date, actor: str, alternate_ids: Sequence[str] = (),
+        party_member_ids: Sequence[str] = (), party_branch_set_up: bool = False,
+    ) -> Committee:
+        """Seat the candidates a passed election elected (C1)."""
+
+        def attempt() -> Committee:
+            community = self._community(community_code)
+            if OWNERS_COMMITTEE in community.committees:
+                raise Conflict(f"community {community_code} has an owners' committee "
+                               f"({community.committees[OWNERS_COMMITTEE]})", rule="C1",
+                               field="committee_reference")
+            committee = Committee.form_owners_committee(
+                election=self.vote(community_code, election_reference),
+                committee_reference=committee_reference, term_start=term_start,
+                term_end=term_end, actor=actor, alternate_ids=list(alternate_ids),
+                party_member_ids=list(party_member_ids),
+                party_branch_set_up=party_branch_set_up, seat_bounds=self.seat_bounds)
+            community.record_committee(kind=OWNERS_COMMITTEE,
+                                       committee_reference=committee_reference,
+                                       effective_date=term_start, actor=actor)
+            self.save(committee, community)
+            return committee
+
+        return self._retrying(attempt)
+
+    def file_owners_committee(
+        self, *, community_code: str, committee_reference: str, filed_on: date,
+        street_office: str, actor: str,
+    ) -> None:
+        """File with the street office (C1); a serving property management committee is
+        dissolved in the same transaction (C3)."""
+
+        def attempt() -> None:
+            community = self._community(community_code)
+            committee = self.committee(community_code, committee_reference)
+            committee.file_with_street_office(filed_on=filed_on, street_office=street_office,
+                                              actor=actor)
+            to_save: list[Any] = [committee]
+            pmc_reference = community.committees.get(PROPERTY_MANAGEMENT_COMMITTEE)
+            if pmc_reference is not None:
+                pmc = self.committee(community_code, pmc_reference)
+                pmc.dissolve(dissolved_on=filed_on, owners_committee_id=committee.id,
+                             owners_committee_filed_on=filed_on, actor=actor)
+                community.record_committee(kind=PROPERTY_MANAGEMENT_COMMITTEE,
+                                           committee_reference=None, effective_date=filed_on,
+                                           actor=actor)
+                to_save += [pmc, community]
+            self.save(*to_save)
+
+        self._retrying(attempt)
+
+    def appoint_property_management_committee(
+        self, *, community_code: str, committee_reference: str, appointed_on: date,
+        members: Sequence[PmcMember], chair_id: str, term_start: date, term_end: date,
+        actor: str, party_member_ids: Sequence[str] = (), party_branch_set_up: bool = False,
+    ) -> Committee:
+        """C3: only where no owners' committee serves."""
+
+        def attempt() -> Committee:
+            community = self._community(community_code)
+            for kind in (OWNERS_COMMITTEE, PROPERTY_MANAGEMENT_COMMITTEE):
+                if kind in community.committees:
+                    raise Conflict(f"community {community_code} already has a {kind} "
+                                   f"({community.committees[kind]})", rule="C3",
+                                   field="committee_reference")
+            committee = Committee.appoint_property_management_committee(
+                community_code=community_code, committee_reference=committee_reference,
+                appointed_on=appointed_on, members=list(members), chair_id=chair_id,
+                term_start=term_start, term_end=term_end, actor=actor,
+                party_member_ids=list(party_member_ids),
+                party_branch_set_up=party_branch_set_up)
+            community.record_committee(kind=PROPERTY_MANAGEMENT_COMMITTEE,
+                                       committee_reference=committee_reference,
+                                       effective_date=appointed_on, actor=actor)
+            self.save(committee, community)
+            return committee
+
+        return self._retrying(attempt)
+
+    def committee_member_left(
+        self, *, community_code: str, committee_reference: str, member_id: str,
+        left_on: date, actor: str, reason: str = "",
+    ) -> Committee:
+        """A member leaves; below half the seats a new election is due (C2)."""
+
+        def attempt() -> Committee:
+            committee = self.committee(community_code, committee_reference)
+            committee.member_left(member_id=member_id, left_on=left_on, actor=actor,
+                                  reason=reason)
+            self.save(committee)
+            return committee
+
+        return self._retrying(attempt)
