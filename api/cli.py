@@ -13,9 +13,12 @@ from typing import Annotated
 
 import typer
 
-from api import cli_enterprises, cli_funds  # noqa: F401  (registers their commands)
+from api import cli_enterprises, cli_funds, cli_governance  # noqa: F401  (registers their commands)
 from api.cli_common import cli, err, ledger, out, run
+from api.cli_enterprises import print_ranking
+from domain.credit import Period
 from ledger.demo import build_demo
+from ledger.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
 from ledger.settings import Settings
 
 
@@ -30,18 +33,33 @@ def demo(
     with ledger() as app, err.status("building the demo") as status:
         summary = run(lambda: build_demo(app, folder, progress=status.update))
         last = app.recorder.max_notification_id()
+        names = {e.credit_code: e.name for e in app.enterprises()}
+        scheme = app.credit_scheme.name
     seconds = time.perf_counter() - started
     out.print(f"[bold]fundledger demo[/] on {settings.db} in {seconds:.1f} s: "
               f"{summary.communities} communities, {summary.units} units, "
               f"{summary.deposits_posted} deposits posted "
               f"({summary.deposits_already} already there), "
               f"{summary.income_allocations} interest allocations, {summary.sales} sale, "
-              f"{summary.withdrawals} emergency withdrawal; the log holds {last} events.")
+              f"an emergency roof repair; the log holds {last} events.")
+    for title, result in (("owners' committee election", summary.election),
+                          ("fund-use vote (pumps, building 2)", summary.fund_vote)):
+        if result is not None:
+            elected = f", elected {', '.join(result.elected)}" if result.elected else ""
+            out.print(f"{title} in {COMMUNITY}: {result.participating_heads}/"
+                      f"{result.electorate_heads} voters took part, "
+                      f"{result.agreeing_heads} agreed: "
+                      f"{'passed' if result.passed else 'failed'}{elected}")
+    print_ranking(Period.parse("2026H2"), summary.ranking, names, scheme)
     out.print("Look further:")
     for command in (
         "fundledger statement CY-0003 --as-of 2026-12-31",
         "fundledger statement CY-0003 --unit 3-601 --json",
         "fundledger statement CY-0001 --unit 2-1203 --as-of 2026-09-01",
+        f"fundledger vote tally {COMMUNITY}/{FUND_VOTE}",
+        f"fundledger vote tally {COMMUNITY}/{ELECTION} --json",
+        f"fundledger credit {summary.ranking[-1].enterprise_code} --period 2026H2"
+        if summary.ranking else "fundledger ranking --period 2026H2",
         f"fundledger import deposits {summary.files[1]}   # a second time posts nothing",
     ):
         out.print(f"  {command}")

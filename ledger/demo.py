@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from domain.credit import Graded
 from domain.unit_account import DEVELOPER_OWNER_ID, first_deposit_due_fen
+from domain.vote import TallyResult
 from ledger.application import FundLedger
 from ledger.commands import WithdrawalRequest
 from ledger.csv_files import DEPOSIT_COLUMNS, UNIT_COLUMNS, read_deposits, read_units
+from ledger.demo_governance import run_enterprises, run_governance
 from ledger.statements import fund_statement
 
 DISTRICT = "110105"  # Chaoyang
@@ -42,6 +45,9 @@ class DemoSummary:
     sales: int = 0
     withdrawals: int = 0
     files: list[Path] = field(default_factory=list)
+    election: TallyResult | None = None
+    fund_vote: TallyResult | None = None
+    ranking: list[Graded] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,6 +117,9 @@ def build_demo(app: FundLedger, folder: Path,
     batch = app.import_deposits(read_deposits(deposits_file), actor=ACTOR)
     summary.deposits_posted, summary.deposits_already = batch.posted, batch.already_posted
 
+    progress("electing an owners' committee and voting on fund use")
+    summary.election, summary.fund_vote = run_governance(app, rng)
+
     progress("allocating June interest")
     _allocate_interest(app, date(YEAR, 6, 30), summary)
 
@@ -132,6 +141,8 @@ def build_demo(app: FundLedger, folder: Path,
 
     progress("allocating December interest")
     _allocate_interest(app, date(YEAR, 12, 21), summary)
+    progress("recording property service enterprises and their credit")
+    summary.ranking = run_enterprises(app)
     return summary
 
 

@@ -1,0 +1,249 @@
+"""Governance commands: owners' votes and elections, tallies, committees (V1–V6, C1–C4)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, run
+from domain.errors import InvalidInput
+from domain.money import format_area, parse_yuan
+from domain.vote import TallyResult
+
+vote_cli = typer.Typer(no_args_is_help=True, help="Owners' assembly votes and elections.")
+committee_cli = typer.Typer(no_args_is_help=True, help="Owners' and property management "
+                                                       "committees.")
+cli.add_typer(vote_cli, name="vote")
+cli.add_typer(committee_cli, name="committee")
+
+
+def split_vote_id(vote_id: str) -> tuple[str, str]:
+    """A vote is named COMMUNITY_CODE/VOTE_REFERENCE."""
+    community, _, reference = vote_id.partition("/")
+    if not community or not reference:
+        raise InvalidInput(f"vote id {vote_id!r} is not COMMUNITY_CODE/VOTE_REFERENCE",
+                           rule="V5", field="vote_id")
+    return community, reference
+
+
+def day(text: str, field: str) -> Any:
+    value = as_date(text, field)
+    assert value is not None
+    return value
+
+
+@vote_cli.command("propose")
+def propose(
+    vote_id: str,
+    matter: Annotated[str, typer.Option(help="fund_use, committee_election, hire_enterprise, "
+                                             "raise_fund, ...")],
+    title: Annotated[str, typer.Option()],
+    proposed_on: Annotated[str, typer.Option()],
+    building: Annotated[list[str] | None, typer.Option(help="Charging range (fund use).")] = None,
+    unit: Annotated[list[str] | None, typer.Option(help="Charging range: BUILDING-UNIT.")] = None,
+    amount_yuan: Annotated[str | None, typer.Option(help="Approved amount (fund use).")] = None,
+    purpose: Annotated[str | None, typer.Option()] = None,
+    seats: Annotated[int | None, typer.Option(help="Seats (committee election).")] = None,
+    actor: ActorOption = DEFAULT_ACTOR,
+) -> None:
+    """Propose a vote; it must be published 15 days before it opens (V5)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    amount = run(lambda: parse_yuan(amount_yuan)) if amount_yuan else None
+    on = day(proposed_on, "proposed_on")
+    with ledger() as app:
+        run(lambda: app.propose_vote(
+            community_code=community, vote_reference=reference, matter_kind=matter, title=title,
+            proposed_on=on, actor=actor, buildings=building or [], unit_keys=unit or [],
+            approved_amount_fen=amount, purpose=purpose, seats=seats))
+    out.print(f"vote {vote_id} proposed")
+
+
+@vote_cli.command("nominate")
+def nominate(vote_id: str, candidate: str, nominated_on: Annotated[str, typer.Option()],
+             ineligible: Annotated[str | None, typer.Option(
+                 help="Why the candidate is ineligible (C1): the nomination is refused.")] = None,
+             actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Nominate a candidate for a committee election (C1)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(nominated_on, "nominated_on")
+    with ledger() as app:
+        run(lambda: app.nominate_candidate(
+            community_code=community, vote_reference=reference, candidate_id=candidate,
+            eligible=ineligible is None, ineligibility_reason=ineligible, nominated_on=on,
+            actor=actor))
+    out.print(f"{candidate} nominated in {vote_id}")
+
+
+@vote_cli.command("publish")
+def publish(vote_id: str, published_on: Annotated[str, typer.Option()],
+            actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Publish the vote's items (V5)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(published_on, "published_on")
+    with ledger() as app:
+        run(lambda: app.publish_vote(community_code=community, vote_reference=reference,
+                                     published_on=on, actor=actor))
+    out.print(f"vote {vote_id} published on {on}")
+
+
+@vote_cli.command("open")
+def open_(vote_id: str, opened_on: Annotated[str, typer.Option()],
+          actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Open the vote, freezing its electorate (V3, V4)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(opened_on, "opened_on")
+    with ledger() as app:
+        vote = run(lambda: app.open_vote(community_code=community, vote_reference=reference,
+                                         opened_on=on, actor=actor))
+        electorate = vote.electorate
+        assert electorate is not None
+    out.print(f"vote {vote_id} open: {electorate.total_heads} voters, "
+              f"{format_area(electorate.total_area_m2_hundredths)} m²")
+
+
+@vote_cli.command("ballot")
+def ballot(vote_id: str, owner: Annotated[str, typer.Option(help="The voting owner's id.")],
+           choice: Annotated[str, typer.Option(help="agree | disagree | abstain")],
+           cast_on: Annotated[str, typer.Option()],
+           candidate: Annotated[list[str] | None, typer.Option()] = None) -> None:
+    """Cast one ballot; prints the receipt the voter keeps (V5: one ballot per voter)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(cast_on, "cast_on")
+    with ledger() as app:
+        receipt = run(lambda: app.cast_ballot(
+            community_code=community, vote_reference=reference, owner_id=owner, choice=choice,
+            cast_on=on, candidates=candidate or []))
+    out.print(f"ballot accepted; receipt {receipt}")
+
+
+@vote_cli.command("ballots")
+def ballots(vote_id: str, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+            cast_on: Annotated[str, typer.Option()]) -> None:
+    """Enter paper ballots from a CSV (owner_id,choice,candidates separated by ';'): all or none."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(cast_on, "cast_on")
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [(r["owner_id"], r["choice"], [c for c in r.get("candidates", "").split(";") if c])
+                for r in csv.DictReader(handle)]
+    with ledger() as app:
+        receipts = run(lambda: app.cast_ballots(community_code=community,
+                                                vote_reference=reference, ballots=rows,
+                                                cast_on=on))
+    out.print(f"{len(receipts)} ballots accepted")
+
+
+@vote_cli.command("close")
+def close(vote_id: str, closed_on: Annotated[str, typer.Option()],
+          actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Close the vote and record its tally (V6)."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    on = day(closed_on, "closed_on")
+    with ledger() as app:
+        result = run(lambda: app.close_vote(community_code=community, vote_reference=reference,
+                                            closed_on=on, actor=actor))
+    print_tally(vote_id, result, None)
+
+
+@vote_cli.command("tally")
+def tally(vote_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The four tallies, the thresholds and the outcome, recounted from the ballots and
+    compared with the recorded tally."""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    with ledger() as app:
+        vote = run(lambda: app.vote(community, reference))
+        recorded = vote.result
+        recount = vote.recount() if vote.electorate is not None else None
+    if recount is None:
+        raise typer.BadParameter(f"vote {vote_id} has not opened; there is nothing to count")
+    matches = recorded == recount if recorded is not None else None
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "vote_id": vote_id, "status": vote.status, "recount": tally_json(recount),
+            "recorded": tally_json(recorded) if recorded else None,
+            "recount_matches_recorded": matches}, ensure_ascii=False, indent=2) + "\n")
+        return
+    print_tally(vote_id, recount, matches)
+    if matches is False:
+        raise typer.Exit(1)
+
+
+def tally_json(result: TallyResult) -> dict[str, Any]:
+    data = asdict(result)
+    data["quorum_met"] = result.quorum_met
+    return data
+
+
+def print_tally(vote_id: str, result: TallyResult, matches: bool | None) -> None:
+    q, m = result.quorum_fraction, result.majority_fraction
+    table = Table("", "area m²", "heads", title=f"vote {vote_id} ({result.matter_kind})")
+    table.add_row("electorate", format_area(result.electorate_area_m2_hundredths),
+                  str(result.electorate_heads))
+    table.add_row("participating", format_area(result.participating_area_m2_hundredths),
+                  str(result.participating_heads))
+    table.add_row("agreeing", format_area(result.agreeing_area_m2_hundredths),
+                  str(result.agreeing_heads))
+    out.print(table)
+    out.print(f"quorum ≥ {q[0]}/{q[1]} of area and heads: area "
+              f"{'met' if result.quorum_area_met else 'NOT met'}, heads "
+              f"{'met' if result.quorum_heads_met else 'NOT met'}")
+    out.print(f"majority {'≥' if result.majority_inclusive else '>'} {m[0]}/{m[1]} of "
+              f"participating area and heads: area "
+              f"{'met' if result.majority_area_met else 'NOT met'}, heads "
+              f"{'met' if result.majority_heads_met else 'NOT met'}")
+    if result.elected:
+        out.print("elected: " + ", ".join(result.elected))
+    out.print(f"outcome: [bold]{'PASSED' if result.passed else 'FAILED'}[/]")
+    if matches is not None:
+        out.print("recount from the ballots "
+                  + ("matches the recorded tally" if matches
+                     else "[red]DIFFERS from the recorded tally[/]"))
+
+
+@committee_cli.command("form")
+def form(community_code: str, election_reference: str, committee_reference: str,
+         term_start: Annotated[str, typer.Option()], term_end: Annotated[str, typer.Option()],
+         party_member: Annotated[list[str] | None, typer.Option()] = None,
+         party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Seat an owners' committee from a passed election (C1, C4)."""
+    start, end = day(term_start, "term_start"), day(term_end, "term_end")
+    with ledger() as app:
+        committee = run(lambda: app.form_owners_committee(
+            community_code=community_code, election_reference=election_reference,
+            committee_reference=committee_reference, term_start=start, term_end=end,
+            actor=actor, party_member_ids=party_member or [], party_branch_set_up=party_branch))
+    out.print(f"owners' committee {committee_reference}: {', '.join(committee.member_ids)}")
+
+
+@committee_cli.command("file")
+def file(community_code: str, committee_reference: str,
+         filed_on: Annotated[str, typer.Option()], street_office: Annotated[str, typer.Option()],
+         actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """File the owners' committee with the street office within 30 days (C1, C3)."""
+    on = day(filed_on, "filed_on")
+    with ledger() as app:
+        run(lambda: app.file_owners_committee(
+            community_code=community_code, committee_reference=committee_reference,
+            filed_on=on, street_office=street_office, actor=actor))
+    out.print(f"{committee_reference} filed with {street_office} on {on}")
+
+
+@committee_cli.command("member-left")
+def member_left(community_code: str, committee_reference: str, member: str,
+                left_on: Annotated[str, typer.Option()], reason: str = "",
+                actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """A member leaves; below half the seats a new election falls due (C2)."""
+    on = day(left_on, "left_on")
+    with ledger() as app:
+        committee = run(lambda: app.committee_member_left(
+            community_code=community_code, committee_reference=committee_reference,
+            member_id=member, left_on=on, actor=actor, reason=reason))
+    due = committee.reelection_due_on
+    out.print(f"{member} left {committee_reference}"
+              + (f"; re-election due since {due} (C2)" if due else ""))
