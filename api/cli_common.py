@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.errors import BatchRejected, DomainError
@@ -52,10 +53,10 @@ def run(action: Callable[[], T]) -> T:
         return action()
     except BatchRejected as error:
         err.print(f"[red]rejected, nothing posted:[/] line {error.line}, field "
-                  f"{error.field or '-'}, rule {error.rule}: {error.error.message}")
+                  f"{error.field or '-'}, rule {error.rule}: {escape(error.error.message)}")
     except DomainError as error:
         err.print(f"[red]refused ({error.kind}):[/] field {error.field or '-'}, rule "
-                  f"{error.rule}: {error.message}")
+                  f"{error.rule}: {escape(error.message)}")
     raise typer.Exit(2)
 
 

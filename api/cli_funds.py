@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from api.cli_common import (
@@ -132,8 +133,10 @@ def print_statement(s: FundStatement) -> None:
     if len(s.units) > UNITS_SHOWN_MAX:
         out.print(f"... {len(s.units) - UNITS_SHOWN_MAX} more units (use --unit or --json)")
     for p in s.postings:
-        out.print(f"{p.effective_date} {p.kind} {p.reference}: {format_fen(p.amount_fen)} yuan, "
-                  f"{p.description}{', ' + p.basis if p.basis else ''}, over {len(p.shares)} units")
+        basis = f", {p.basis}" if p.basis else ""
+        out.print(escape(f"{p.effective_date} {p.kind} {p.reference}: "
+                         f"{format_fen(p.amount_fen)} yuan, {p.description}{basis}, "
+                         f"over {len(p.shares)} units"))
 
 
 @cli.command()
