@@ -16,8 +16,8 @@ AMOUNT_FEN_MAX = 100_000_000_000
 
 # Digits, optionally a point and one or two digits. No sign, no exponent, no spaces,
 # no thousands separators: a bank file that carries any of those is wrong.
-_YUAN_PATTERN = re.compile(r"(?P<whole>\d{1,12})(?:\.(?P<frac>\d{1,2}))?")
-_AREA_PATTERN = re.compile(r"(?P<whole>\d{1,7})(?:\.(?P<frac>\d{1,2}))?")
+_YUAN_PATTERN = re.compile(r"(?P<whole>\d{1,12})(?:\.(?P<frac>\d{1,2}))?", re.ASCII)
+_AREA_PATTERN = re.compile(r"(?P<whole>\d{1,7})(?:\.(?P<frac>\d{1,2}))?", re.ASCII)
 
 
 def parse_yuan(text: str, *, field: str = "amount_yuan") -> int:

@@ -35,6 +35,13 @@ def check_owner_ids(owner_ids: list[str]) -> None:
         raise InvalidInput(
             f"a unit has at most {OWNER_IDS_MAX} co-owners", rule="F1", field="owner_id"
         )
+    if DEVELOPER_OWNER_ID in owner_ids and len(owner_ids) > 1:
+        raise InvalidInput(
+            f"{DEVELOPER_OWNER_ID!r} holds a unit alone (V3 counts its units as one head); "
+            "it cannot be one of several co-owners",
+            rule="F1",
+            field="owner_id",
+        )
     if len(set(owner_ids)) != len(owner_ids):
         raise InvalidInput("an owner id is listed twice", rule="F1", field="owner_id")
 

@@ -604,6 +604,10 @@ class Vote(Aggregate):
         _check_actor(actor)
         _check_date(closed_on, "closed_on")
         self._check_open(closed_on, "closed_on")
+        if self.last_ballot_on is not None and closed_on < self.last_ballot_on:
+            raise RuleViolated(
+                f"a ballot was cast on {self.last_ballot_on}; the vote cannot close before it",
+                rule="V5", field="closed_on")
         result = self.recount()
         self._tallied(**result.to_event_fields(), effective_date=closed_on, actor=actor)
         return result
@@ -728,6 +732,7 @@ class Vote(Aggregate):
         self.closed_on: date | None = None
         self._electorate: Electorate | None = None
         self._ballots: dict[str, Ballot] = {}
+        self.last_ballot_on: date | None = None
         self._ballot_versions: dict[str, int] = {}
         self.result: TallyResult | None = None
         self.withdrawn_fen = 0
@@ -759,6 +764,7 @@ class Vote(Aggregate):
         actor: str,
     ) -> None:
         self._ballots[voter_key] = Ballot(voter_key, choice, tuple(candidates))
+        self.last_ballot_on = max(self.last_ballot_on or effective_date, effective_date)
         # The event being applied is the next in the sequence: its version is the receipt's.
         self._ballot_versions[voter_key] = self.version + 1
 

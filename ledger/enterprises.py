@@ -93,9 +93,20 @@ class EnterpriseCommands(LedgerBase):
             community = self._community(community_code)
             enterprise = self.enterprise(enterprise_code)
             try:
-                return self.contract(community_code, contract_reference)
+                existing = self.contract(community_code, contract_reference)
             except NotFound:
                 pass
+            else:  # a retry reports the contract; other terms under its reference conflict
+                if (existing.enterprise_code, existing.starts_on, existing.filed_on,
+                        existing.open_ended, existing.ends_on, existing.emergency_standin,
+                        existing.resolution_id) != (
+                        enterprise.credit_code, starts_on, filed_on, open_ended, ends_on,
+                        emergency_standin, resolution_id and resolution_id.strip()):
+                    raise Conflict(
+                        f"contract {contract_reference} of {community_code} is recorded with "
+                        f"{existing.enterprise_code} from {existing.starts_on} on other terms",
+                        rule="E1", field="contract_reference")
+                return existing
             previous = (self.contract(community_code, community.service_contract)
                         if community.service_contract else None)
             ensure_community_free(community_code, previous, starts_on)

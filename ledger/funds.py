@@ -10,7 +10,14 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.community import Community
-from domain.errors import BatchRejected, Conflict, DomainError, InvalidInput, NotFound
+from domain.errors import (
+    BatchRejected,
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    RuleViolated,
+)
 from domain.ids import community_id, posting_id, unit_account_id, unit_key
 from domain.posting import (
     INCOME_SOURCES,
@@ -279,7 +286,11 @@ class FundCommands(LedgerBase):
             approvals = self._approve_by_resolution(
                 community, request.resolution_id, keys, request.invoice_fen, request.paid_on,
                 request.reference, actor)
-        accounts = self._accounts(community, keys)
+        # A destroyed unit's sub-account is closed and refunded: it no longer shares costs.
+        accounts = [a for a in self._accounts(community, keys) if not a.closed]
+        if not accounts:
+            raise RuleViolated("every unit of the charging range is closed", rule="F8",
+                               field="charging_range")
         shares = works_split(request.invoice_fen, [(a.key, a.area_m2_hundredths)
                                                    for a in accounts])
         for account, (_, _, share) in zip(accounts, shares, strict=True):

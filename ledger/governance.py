@@ -183,7 +183,12 @@ class GovernanceCommands(LedgerBase):
         self, community: Community, resolution_id: str, charging_range: list[str],
         amount_fen: int, paid_on: date, reference: str, actor: str,
     ) -> list[Any]:
-        vote = self.vote(community.code, resolution_id)
+        try:
+            vote = self.vote(community.code, resolution_id)
+        except NotFound:
+            raise NotFound(f"resolution {resolution_id!r} is unknown in community "
+                           f"{community.code}: no owners' vote with that reference",
+                           rule="F8", field="resolution_id") from None
         vote.record_withdrawal(withdrawal_reference=reference, amount_fen=amount_fen,
                                charging_range=charging_range, community_code=community.code,
                                withdrawn_on=paid_on, actor=actor)
