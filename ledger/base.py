@@ -28,6 +28,8 @@ from ledger.settings import Settings
 
 T = TypeVar("T")
 SNAPSHOT_INTERVAL = 50
+RETRY_WAIT_BASE_S = 0.002
+RETRY_WAIT_MAX_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,19 @@ class LedgerBase(Application[UUID]):
     # -- plumbing ------------------------------------------------------------------------
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run a read-decide-save attempt again when a concurrent writer won the race."""
+        """Run a read-decide-save attempt again when a concurrent writer won the race.
+
+        Exponential backoff with full jitter: a writer that keeps posting to the same
+        sub-account would otherwise re-read first every time and starve the other.
+        """
         for number in range(1, self.settings.save_attempts_max + 1):
             try:
                 return attempt()
             except IntegrityError:
                 if number == self.settings.save_attempts_max:
                     raise
-                time.sleep(random.uniform(0, 0.005 * number))
+                cap_s = min(RETRY_WAIT_MAX_S, RETRY_WAIT_BASE_S * 2**number)
+                time.sleep(random.uniform(0, cap_s))
         raise AssertionError("unreachable")
 
     def _save(self, work: _Work) -> int | None:

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     pg_lock_timeout_s: int = Field(default=10, ge=1)
     pg_pool_size: int = Field(default=5, ge=1)
     # A concurrent writer on the same sub-account makes a save fail; retry this often.
-    save_attempts_max: int = Field(default=8, ge=1)
+    save_attempts_max: int = Field(default=20, ge=1)
 
     @property
     def is_postgres(self) -> bool:

@@ -6,12 +6,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
 import pytest
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent
+from eventsourcing.persistence import (
+    DataError,
+    InfrastructureFactory,
+    IntegrityError,
+    StoredEvent,
+)
 from eventsourcing.utils import Environment
 
 from ledger.persistence.postgres import (
@@ -42,11 +48,12 @@ class Recorders:
     snapshots: SnapshotRecorder
 
 
-@pytest.fixture
-def recorders(db_url: str) -> Iterator[Recorders]:
+@contextmanager
+def make_recorders(db_url: str, **extra_env: str) -> Iterator[Recorders]:
     env = Settings(db=db_url).eventsourcing_env()
     # Recorders never transcode; don't depend on the transcoder module here.
     env.pop("TRANSCODER_TOPIC", None)
+    env.update(extra_env)
     factory = InfrastructureFactory.construct(Environment(name="FundLedger", env=env))
     assert isinstance(factory, FundPostgresFactory | FundSQLiteFactory)
     try:
@@ -55,6 +62,12 @@ def recorders(db_url: str) -> Iterator[Recorders]:
         yield Recorders(app=app, snapshots=snapshots)
     finally:
         factory.close()
+
+
+@pytest.fixture
+def recorders(db_url: str) -> Iterator[Recorders]:
+    with make_recorders(db_url) as made:
+        yield made
 
 
 def within_timeout(func: Callable[[], T], timeout: float = HANG_TIMEOUT_S) -> T:
@@ -238,17 +251,138 @@ def test_duplicate_reference_within_one_save_fails_it(recorders: Recorders) -> N
     assert app.select_references([r.reference for r in references]) == {}
 
 
-def test_duplicate_event_fails_the_save_and_its_references(recorders: Recorders) -> None:
+@pytest.mark.parametrize("size", [3, 6_000], ids=["pipelined-size", "large"])
+def test_duplicate_event_fails_the_save_and_its_references(recorders: Recorders, size: int) -> None:
     app = recorders.app
     existing, existing_refs = make_batch(1)
     app.insert_events(existing, references=existing_refs)
     max_before = app.max_notification_id()
-    events, references = make_batch(3)
+    events, references = make_batch(size)
     events[-1] = existing[0]
     with pytest.raises(IntegrityError):
         app.insert_events(events, references=references)
     assert app.select_references([r.reference for r in references]) == {}
     assert app.max_notification_id() == max_before
+    assert app.select_streams({r.originator_id: 0 for r in references}) == {
+        r.originator_id: [] for r in references
+    }
+
+
+def test_large_save_ids_are_the_rows_ids_across_sequence_gaps(recorders: Recorders) -> None:
+    """PostgreSQL's large path derives its ids from the notification_id sequence: check them
+    on a never-used sequence, and after failed saves drew values that no row kept."""
+    app = recorders.app
+    first, first_refs = make_batch(1_200)
+    first_ids = app.insert_events(first, references=first_refs)
+    assert_recorded(app, first, first_refs, first_ids)
+    assert isinstance(first_ids, list) and first_ids[0] == 1
+
+    for size in (3, 2_000):  # a failed pipelined save and a failed large save
+        failing, failing_refs = make_batch(size)
+        failing_refs[-1] = first_refs[0]
+        with pytest.raises(IntegrityError):
+            app.insert_events(failing, references=failing_refs)
+    assert app.max_notification_id() == first_ids[-1]
+
+    after, after_refs = make_batch(1_500)
+    after_ids = app.insert_events(after, references=after_refs)
+    assert_recorded(app, after, after_refs, after_ids)
+    assert isinstance(after_ids, list) and after_ids[0] > first_ids[-1]
+    # And a small save after a large one continues from it.
+    small, small_refs = make_batch(2)
+    small_ids = app.insert_events(small, references=small_refs)
+    assert_recorded(app, small, small_refs, small_ids)
+    assert isinstance(small_ids, list) and small_ids[0] > after_ids[-1]
+
+
+def test_concurrent_large_saves_each_get_their_own_rows_ids(recorders: Recorders) -> None:
+    app = recorders.app
+    batches = [make_batch(n, prefix=f"t{n}") for n in (1_000, 1_500, 2_000, 3)]
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(batches))
+
+    def save(index: int) -> None:
+        events, references = batches[index]
+        try:
+            start.wait()
+            results[index] = app.insert_events(events, references=references)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG_TIMEOUT_S)
+    assert not any(thread.is_alive() for thread in threads), "a save hung"
+    assert errors == []
+    all_ids: set[int] = set()
+    for index, (events, references) in enumerate(batches):
+        ids = results[index]
+        assert isinstance(ids, list)
+        notifications = app.select_notifications(ids[0], limit=len(events))
+        assert [n.id for n in notifications] == ids
+        assert [(n.originator_id, n.originator_version) for n in notifications] == [
+            (e.originator_id, e.originator_version) for e in events
+        ]
+        assert app.select_references([r.reference for r in references]) == {
+            r.reference: r for r in references
+        }
+        all_ids.update(ids)
+    assert len(all_ids) == sum(len(events) for events, _ in batches)
+
+
+def test_postgres_large_save_and_bulk_reads_with_text_originator_ids(pg_url: str) -> None:
+    with make_recorders(pg_url, ORIGINATOR_ID_TYPE="text") as made:
+        app, snapshots = made.app, made.snapshots
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        assert isinstance(snapshots, FundPostgresAggregateRecorder)
+        assert app.datastore.originator_id_type == "text"
+        events, references = make_batch(1_200)
+        # Ids that are not UUIDs too (without references: those name UUIDs).
+        events += [StoredEvent(f"account-{i}", 1, TOPIC, state_of(50, i)) for i in range(30)]
+        ids = app.insert_events(events, references=references)
+        assert isinstance(ids, list) and len(ids) == len(events)
+        notifications = app.select_notifications(ids[0], limit=len(events))
+        assert [n.id for n in notifications] == ids
+        # The library stores a UUID as its hex in a text column, and reads back that string.
+        stored_ids = [
+            e.originator_id.hex if isinstance(e.originator_id, uuid.UUID) else e.originator_id
+            for e in events
+        ]
+        assert [(n.originator_id, n.originator_version, n.state) for n in notifications] == [
+            (oid, e.originator_version, e.state) for oid, e in zip(stored_ids, events, strict=True)
+        ]
+        assert app.select_references([r.reference for r in references]) == {
+            r.reference: r for r in references
+        }
+        oid = references[0].originator_id
+        streams = app.select_streams({oid: 1})
+        assert [(e.originator_id, e.originator_version) for e in streams[oid]] == [
+            (oid.hex, v) for v in (2, 3, 4)
+        ]
+
+        snapshot_ids = [uuid.uuid4() for _ in range(3)]
+        snapshots.insert_events(
+            [StoredEvent(s, v, TOPIC, state_of(30, v)) for s in snapshot_ids for v in (5, 9)]
+        )
+        latest = snapshots.select_latest_many([*snapshot_ids, uuid.uuid4()])
+        assert latest == {s: StoredEvent(s.hex, 9, TOPIC, state_of(30, 9)) for s in snapshot_ids}
+
+
+def test_postgres_large_save_of_a_version_beyond_bigint_leaves_nothing(pg_url: str) -> None:
+    # Fails in the client, in the middle of the COPY: the COPY is aborted and rolled back.
+    with make_recorders(pg_url) as made:
+        app = made.app
+        events, references = make_batch(2_000)
+        events[1_000] = StoredEvent(events[1_000].originator_id, 2**63, TOPIC, b"{}")
+        with pytest.raises(DataError):
+            app.insert_events(events, references=references)
+        assert app.max_notification_id() is None
+        assert app.select_references([r.reference for r in references]) == {}
+        good, good_refs = make_batch(600)
+        assert_recorded(app, good, good_refs, app.insert_events(good, references=good_refs))
 
 
 def test_select_references_ignores_unknown_and_rejects_a_bare_string(
