@@ -21,8 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
 
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
@@ -90,6 +93,31 @@ def measure_ledger(db: str, lines_count: int, singles: int) -> tuple[float, floa
         app.close()
 
 
+class _Counter(Aggregate):
+    def __init__(self) -> None:
+        self.count = 0
+
+    @event("Incremented")
+    def increment(self) -> None:
+        self.count += 1
+
+
+def measure_library_single(db: str, saves: int) -> float:
+    """eventsourcing's own one-event-per-save rate on the same store: the floor under (a)."""
+    app: Application[Any] = Application(env=Settings(db=db).eventsourcing_env()
+                                        | {"IS_SNAPSHOTTING_ENABLED": "n"})
+    try:
+        counter = _Counter()
+        app.save(counter)
+        started = time.perf_counter()
+        for _ in range(saves):
+            counter.increment()
+            app.save(counter)
+        return saves / (time.perf_counter() - started)
+    finally:
+        app.close()
+
+
 def raw_rows(count: int) -> list[tuple[str, str, str, str, int, str, str]]:
     return [(f"R-{n}", "B000", str(n % 50), str(n % 100), 10_000, "2026-01-01", "top_up")
             for n in range(count)]
@@ -153,11 +181,13 @@ def pg_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def report(store: str, ledger: tuple[float, float], raw: tuple[float, float]) -> None:
+def report(store: str, ledger: tuple[float, float], raw: tuple[float, float],
+           library_single: float) -> None:
     batch_rate, single_rate = ledger
     raw_many, raw_single = raw
     print(f"{store:<10} (a) single posting  {single_rate:>9,.0f}/s   raw 1 row/txn "
-          f"{raw_single:>9,.0f}/s   = {single_rate / raw_single:6.1%}")
+          f"{raw_single:>9,.0f}/s   = {single_rate / raw_single:6.1%}   (eventsourcing alone, "
+          f"1 event/save: {library_single:,.0f}/s)")
     print(f"{store:<10} (b) bank batch      {batch_rate:>9,.0f}/s   raw executemany "
           f"{raw_many:>7,.0f}/s   = {batch_rate / raw_many:6.1%}")
 
@@ -172,11 +202,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ledger = measure_ledger(str(Path(folder) / "bench.db"), args.lines, args.singles)
         raw = measure_raw_sqlite(Path(folder) / "raw.db", args.lines, args.singles)
-    report("SQLite", ledger, raw)
+        library = measure_library_single(str(Path(folder) / "lib.db"), args.singles)
+    report("SQLite", ledger, raw, library)
     with pg_database(args.pg_url) as url:
         ledger = measure_ledger(url, args.lines, args.singles)
         raw = measure_raw_pg(url, args.lines, args.singles)
-    report("PostgreSQL", ledger, raw)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA library")  # its own tables, apart from the ledger's
+        library = measure_library_single(f"{url}?schema=library", args.singles)
+    report("PostgreSQL", ledger, raw, library)
 
 
 if __name__ == "__main__":

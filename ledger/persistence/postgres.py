@@ -84,6 +84,7 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
+JIT_OFF_IDS_MIN = 500
 _JIT_OFF = SQL("SET LOCAL jit = off")
 
 
@@ -125,14 +126,17 @@ class _PostgresBulkReads:
         )
 
     @contextmanager
-    def _bulk_read_cursor(self) -> Iterator[Cursor[TupleRow]]:
-        with (
-            self.datastore.get_connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=tuple_row) as curs,
-        ):
-            curs.execute(_JIT_OFF, prepare=True)
-            yield curs
+    def _bulk_read_cursor(self, id_count: int) -> Iterator[Cursor[TupleRow]]:
+        # JIT only pays (badly) on big reads; a small read skips the transaction and the
+        # SET, which would cost a single posting two more round trips.
+        with self.datastore.get_connection() as conn:
+            if id_count < JIT_OFF_IDS_MIN:
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    yield curs
+                return
+            with conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(_JIT_OFF, prepare=True)
+                yield curs
 
     def _db_ids(self, originator_ids: Iterable[uuid.UUID | str]) -> list[uuid.UUID] | list[str]:
         # As the library's inserts store ids: UUIDs in a uuid column; in a text column
@@ -152,7 +156,7 @@ class _PostgresBulkReads:
         """
         streams: dict[uuid.UUID, list[StoredEvent]] = {originator_id: [] for originator_id in after}
         originator_ids = list(after)
-        with self._bulk_read_cursor() as curs:
+        with self._bulk_read_cursor(len(originator_ids)) as curs:
             for chunk in _chunks(originator_ids, self.SELECT_STREAMS_CHUNK_SIZE):
                 # The id as stored (what the library's reads return), and the caller's key.
                 db_ids = self._db_ids(chunk)
@@ -201,7 +205,7 @@ class FundPostgresAggregateRecorder(_PostgresBulkReads, PostgresAggregateRecorde
         if not originator_ids:
             return latest
         unique_ids = list(dict.fromkeys(originator_ids))
-        with self._bulk_read_cursor() as curs:
+        with self._bulk_read_cursor(len(unique_ids)) as curs:
             for chunk in _chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
                 db_ids = self._db_ids(chunk)
                 curs.execute(
