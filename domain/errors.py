@@ -59,3 +59,5 @@ class BatchRejected(DomainError):
         )
         self.line = line
         self.error = error
+        # A batch refused for a conflict is a conflict: the entry points map the kind.
+        self.kind = error.kind

@@ -7,6 +7,7 @@ being line 1), the field and the rule, before anything is posted.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -26,9 +27,12 @@ OWNER_SEPARATOR = ";"  # co-owners of one unit share the owner_id field
 R = TypeVar("R")
 
 
+_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def parse_date(text: str, field: str) -> date:
     try:
-        if len(text) != 10:
+        if _DATE_PATTERN.fullmatch(text) is None:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:

@@ -118,7 +118,10 @@ class FundCommands(LedgerBase):
     def post_deposit(self, line: DepositLine, *, actor: str) -> Posted:
         """One deposit; a repeat of its bank reference reports the original posting."""
         posted: list[Posted] = []
-        self._retrying(lambda: self._post_deposits([line], actor, None, posted))
+        try:
+            self._retrying(lambda: self._post_deposits([line], actor, None, posted))
+        except BatchRejected as rejected:
+            raise rejected.error from None  # one posting has no batch or line to name
         return posted[0]
 
     def import_deposits(

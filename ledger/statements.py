@@ -70,10 +70,16 @@ class FundStatement:
         return sum(int(getattr(u, name)) for u in self.units)
 
 
+# The sub-account side of each money event, written apart from the events' own bank legs,
+# so that the F11 check below compares two independent sums.
+_UNIT_SIGN = {"FirstDepositPaid": 1, "ToppedUp": 1, "IncomeCredited": 1,
+              "WorksShareCharged": -1, "RefundedOnDestruction": -1}
+
+
 def _fold(line: UnitStatement, event: Any) -> int:
     """Apply one sub-account event to the statement line; returns its bank leg."""
     kind = type(event).__name__
-    amount = getattr(event, "amount_fen", 0)
+    amount = int(getattr(event, "amount_fen", 0))
     if kind == "FirstDepositPaid":
         line.first_deposit_fen = amount
         line.deposits_fen += amount
@@ -92,9 +98,8 @@ def _fold(line: UnitStatement, event: Any) -> int:
         line.reraise_demanded = True
     elif kind == "ReraiseSatisfied":
         line.reraise_demanded = False
-    bank_delta = int(getattr(event, "bank_delta_fen", 0))
-    line.balance_fen += bank_delta
-    return bank_delta
+    line.balance_fen += _UNIT_SIGN.get(kind, 0) * amount
+    return int(getattr(event, "bank_delta_fen", 0))
 
 
 def fund_statement(
@@ -112,14 +117,15 @@ def fund_statement(
     statement = FundStatement(community.code, community.name, community.district,
                               community.street, as_of)
     for key, account_id in zip(keys, ids, strict=True):
-        events = [e for e in histories[account_id]
-                  if as_of is None or e.effective_date <= as_of]
-        if not events:
+        # The register row describes the unit whatever its date; money counts by its own date
+        # (a deposit may be dated before the register was imported).
+        registered, *later = histories[account_id]
+        events = [e for e in later if as_of is None or e.effective_date <= as_of]
+        if not events and as_of is not None and registered.effective_date > as_of:
             continue
-        registered = events[0]
         line = UnitStatement(key, registered.building, registered.unit,
                              registered.area_m2_hundredths, list(registered.owner_ids))
-        for event in events[1:]:
+        for event in events:
             statement.bank_balance_fen += _fold(line, event)
         statement.units.append(line)
     statement.postings = _postings(app, community, as_of) if unit_key is None else []
