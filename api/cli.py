@@ -16,9 +16,9 @@ import typer
 from api import cli_enterprises, cli_funds, cli_governance  # noqa: F401  (registers their commands)
 from api.cli_common import cli, err, ledger, out, run
 from api.cli_enterprises import print_ranking
+from api.demo import build_demo
+from api.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
 from domain.credit import Period
-from ledger.demo import build_demo
-from ledger.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
 from ledger.settings import Settings
 
 

@@ -32,7 +32,7 @@ from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.csv_files import read_deposits, read_units
 from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
-from ledger.statements import FundStatement, fund_statement
+from projections.statements import FundStatement, fund_statement
 
 CODE = "CY-T1"
 ACTOR = "test"

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from api.demo_governance import run_enterprises, run_governance
 from domain.credit import Graded
 from domain.unit_account import DEVELOPER_OWNER_ID, first_deposit_due_fen
 from domain.vote import TallyResult
 from ledger.application import FundLedger
 from ledger.commands import WithdrawalRequest
 from ledger.csv_files import DEPOSIT_COLUMNS, UNIT_COLUMNS, read_deposits, read_units
-from ledger.demo_governance import run_enterprises, run_governance
-from ledger.statements import fund_statement
+from projections.statements import fund_statement
 
 DISTRICT = "110105"  # Chaoyang
 STREETS = ("110105001", "110105002", "110105003")

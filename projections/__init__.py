@@ -1,0 +1,1 @@
+"""The read side: views computed from the event log, never written to by commands."""
