@@ -21,6 +21,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
+from domain.checks import check_actor, check_date
 from domain.electorate import JsonRecord
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
 from domain.vote import (
@@ -47,7 +48,6 @@ DISSOLUTION_DAYS_MAX = 30
 ALTERNATES_MAX = 20
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.:@/-]{1,64}")
-_ACTOR_PATTERN = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
 STREET_OFFICE_LENGTH_MAX = 200
 REASON_LENGTH_MAX = 500
 
@@ -97,9 +97,9 @@ class Committee(Aggregate):
         ``alternate_ids`` are the alternates (候补委员) in the order they step in.
         """
         _check_id(committee_reference, "committee_reference")
-        _check_actor(actor)
-        _check_date(term_start, "term_start")
-        _check_date(term_end, "term_end")
+        check_actor(actor)
+        check_date(term_start, "term_start")
+        check_date(term_end, "term_end")
         if election.matter_kind != COMMITTEE_ELECTION:
             raise RuleViolated(
                 f"vote {election.vote_reference} is not a committee election",
@@ -161,10 +161,10 @@ class Committee(Aggregate):
         """Appoint a property management committee where no owners' committee exists (C3)."""
         _check_id(community_code, "community_code")
         _check_id(committee_reference, "committee_reference")
-        _check_actor(actor)
+        check_actor(actor)
         for day, name in ((appointed_on, "appointed_on"), (term_start, "term_start"),
                           (term_end, "term_end")):
-            _check_date(day, name)
+            check_date(day, name)
         member_ids = [m.member_id for m in members]
         for member_id in member_ids:
             _check_id(member_id, "members")
@@ -224,8 +224,8 @@ class Committee(Aggregate):
 
     def file_with_street_office(self, *, filed_on: date, street_office: str, actor: str) -> None:
         """File an owners' committee with the street office, within 30 days of election (C1)."""
-        _check_actor(actor)
-        _check_date(filed_on, "filed_on")
+        check_actor(actor)
+        check_date(filed_on, "filed_on")
         if not street_office.strip() or len(street_office) > STREET_OFFICE_LENGTH_MAX:
             raise InvalidInput(
                 "name the street office", rule="input-format", field="street_office"
@@ -258,8 +258,8 @@ class Committee(Aggregate):
         actor: str,
     ) -> None:
         """Record which seated members are party members and whether a branch exists (C4)."""
-        _check_actor(actor)
-        _check_date(recorded_on, "recorded_on")
+        check_actor(actor)
+        check_date(recorded_on, "recorded_on")
         self._check_active("recorded_on")
         self._check_not_before_formation(recorded_on, "recorded_on")
         _check_party(party_member_ids, self.member_ids, party_branch_set_up)
@@ -274,8 +274,8 @@ class Committee(Aggregate):
         """A member leaves (resigns, moves, loses eligibility). If even with every waiting
         alternate seated fewer than half of the seats would be filled, a new election
         becomes due (C2), recorded as a second event."""
-        _check_actor(actor)
-        _check_date(left_on, "left_on")
+        check_actor(actor)
+        check_date(left_on, "left_on")
         if len(reason) > REASON_LENGTH_MAX:
             raise InvalidInput("the reason is too long", rule="input-format", field="reason")
         self._check_active("left_on")
@@ -295,8 +295,8 @@ class Committee(Aggregate):
 
     def alternate_joined(self, *, alternate_id: str, joined_on: date, actor: str) -> None:
         """The next alternate takes a vacant seat (C2)."""
-        _check_actor(actor)
-        _check_date(joined_on, "joined_on")
+        check_actor(actor)
+        check_date(joined_on, "joined_on")
         self._check_active("joined_on")
         self._check_not_before_formation(joined_on, "joined_on")
         if alternate_id not in self.alternate_ids:
@@ -317,9 +317,9 @@ class Committee(Aggregate):
     ) -> None:
         """Dissolve a property management committee once an owners' committee is filed:
         on or after the filing, within 30 days (C3)."""
-        _check_actor(actor)
-        _check_date(dissolved_on, "dissolved_on")
-        _check_date(owners_committee_filed_on, "owners_committee_filed_on")
+        check_actor(actor)
+        check_date(dissolved_on, "dissolved_on")
+        check_date(owners_committee_filed_on, "owners_committee_filed_on")
         if self.kind != PROPERTY_MANAGEMENT_COMMITTEE:
             raise RuleViolated(
                 "only a property management committee is dissolved this way",
@@ -521,11 +521,3 @@ def _check_id(value: str, field: str) -> None:
         )
 
 
-def _check_actor(actor: str) -> None:
-    if not isinstance(actor, str) or not _ACTOR_PATTERN.fullmatch(actor):
-        raise InvalidInput(f"actor {actor!r} is malformed", rule="input-format", field="actor")
-
-
-def _check_date(value: date, field: str) -> None:
-    if type(value) is not date:
-        raise InvalidInput(f"{field} must be a date", rule="input-format", field=field)

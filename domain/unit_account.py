@@ -55,6 +55,16 @@ def check_amount(amount_fen: int, field: str = "amount_yuan") -> None:
         )
 
 
+class MoneyMoved(Aggregate.Event):
+    """A posting's two legs: the sub-account's ``amount_fen`` and the bank's delta (F11)."""
+
+    amount_fen: int
+    bank_delta_fen: int
+    effective_date: date
+    reference: str
+    actor: str
+
+
 class UnitAccount(Aggregate):
     """The sub-account of one unit, keyed by community, building and door number."""
 
@@ -177,13 +187,8 @@ class UnitAccount(Aggregate):
             actor=actor,
         )
 
-    class FirstDepositPaid(Aggregate.Event):
-        amount_fen: int
-        bank_delta_fen: int
-        rate_fen_per_m2: int
-        effective_date: date
-        reference: str
-        actor: str
+    class FirstDepositPaid(MoneyMoved):
+        rate_fen_per_m2: int  # F2 policy in force, recorded with the deposit it priced
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.first_deposit_fen = self.amount_fen
@@ -217,12 +222,7 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    class ToppedUp(Aggregate.Event):
-        amount_fen: int
-        bank_delta_fen: int
-        effective_date: date
-        reference: str
-        actor: str
+    class ToppedUp(MoneyMoved):
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.balance_fen += self.amount_fen
@@ -252,12 +252,7 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    class IncomeCredited(Aggregate.Event):
-        amount_fen: int
-        bank_delta_fen: int
-        effective_date: date
-        reference: str
-        actor: str
+    class IncomeCredited(MoneyMoved):
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.balance_fen += self.amount_fen
@@ -296,12 +291,7 @@ class UnitAccount(Aggregate):
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
 
-    class WorksShareCharged(Aggregate.Event):
-        amount_fen: int
-        bank_delta_fen: int
-        effective_date: date
-        reference: str
-        actor: str
+    class WorksShareCharged(MoneyMoved):
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.balance_fen -= self.amount_fen
@@ -414,13 +404,8 @@ class UnitAccount(Aggregate):
             actor=actor,
         )
 
-    class RefundedOnDestruction(Aggregate.Event):
-        amount_fen: int
-        bank_delta_fen: int
+    class RefundedOnDestruction(MoneyMoved):
         owner_ids: list[str]
-        effective_date: date
-        reference: str
-        actor: str
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.refunded_fen += self.amount_fen

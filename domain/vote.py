@@ -28,6 +28,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
+from domain.checks import check_actor, check_date
 from domain.electorate import (
     Electorate,
     JsonRecord,
@@ -67,7 +68,6 @@ PURPOSE_LENGTH_MAX = 1000
 CANDIDATES_MAX = 100
 WITHDRAWALS_MAX = 1000
 _REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
-_ACTOR_PATTERN = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
 
 # --- lifecycle -----------------------------------------------------------------------------
 PROPOSED, PUBLISHED, OPEN, CLOSED = "proposed", "published", "open", "closed"
@@ -433,8 +433,8 @@ class Vote(Aggregate):
     ) -> Vote:
         _check_reference(community_code, "community_code")
         _check_reference(vote_reference, "vote_reference")
-        _check_actor(actor)
-        _check_date(proposed_on, "proposed_on")
+        check_actor(actor)
+        check_date(proposed_on, "proposed_on")
         if matter_kind not in MATTER_KINDS:
             raise InvalidInput(
                 f"unknown matter kind {matter_kind!r}; one of {', '.join(MATTER_KINDS)}",
@@ -481,8 +481,8 @@ class Vote(Aggregate):
     ) -> None:
         """Nominate a candidate. The caller states the C1 eligibility facts (close ties to the
         serving property company, judgment defaulter); an ineligible candidate is refused."""
-        _check_actor(actor)
-        _check_date(nominated_on, "nominated_on")
+        check_actor(actor)
+        check_date(nominated_on, "nominated_on")
         if self.matter_kind != COMMITTEE_ELECTION:
             raise RuleViolated(
                 f"vote {self.vote_reference} is a {self.matter_kind} vote, not an election",
@@ -510,8 +510,8 @@ class Vote(Aggregate):
         self._nominate(candidate_id=candidate_id, effective_date=nominated_on, actor=actor)
 
     def publish(self, *, published_on: date, actor: str) -> None:
-        _check_actor(actor)
-        _check_date(published_on, "published_on")
+        check_actor(actor)
+        check_date(published_on, "published_on")
         if self.status != PROPOSED:
             raise Conflict(f"vote is already {self.status}", rule="V5", field="published_on")
         if published_on < self.proposed_on:
@@ -528,8 +528,8 @@ class Vote(Aggregate):
         For fund use only the units in the charging range vote (V4): the other holdings are
         left out, and every unit of the range must be among the holdings.
         """
-        _check_actor(actor)
-        _check_date(opened_on, "opened_on")
+        check_actor(actor)
+        check_date(opened_on, "opened_on")
         if self.status == PROPOSED:
             raise RuleViolated("no vote on an unpublished item", rule="V5", field="opened_on")
         if self.status != PUBLISHED:
@@ -568,8 +568,8 @@ class Vote(Aggregate):
         ``actor`` is the owner who casts it and must be one of the voter's owners (any
         representative may cast for the developer when the register names none).
         """
-        _check_actor(actor)
-        _check_date(cast_on, "cast_on")
+        check_actor(actor)
+        check_date(cast_on, "cast_on")
         self._check_open(cast_on, "cast_on")
         electorate = self._frozen_electorate()
         voter = electorate.voter(voter_key)
@@ -601,8 +601,8 @@ class Vote(Aggregate):
 
     def close(self, *, closed_on: date, actor: str) -> TallyResult:
         """Close the vote and record its tally (V6)."""
-        _check_actor(actor)
-        _check_date(closed_on, "closed_on")
+        check_actor(actor)
+        check_date(closed_on, "closed_on")
         self._check_open(closed_on, "closed_on")
         if self.last_ballot_on is not None and closed_on < self.last_ballot_on:
             raise RuleViolated(
@@ -627,8 +627,8 @@ class Vote(Aggregate):
         The application saves this event with the withdrawal in one transaction, so the
         running total can never be exceeded by two concurrent withdrawals.
         """
-        _check_actor(actor)
-        _check_date(withdrawn_on, "withdrawn_on")
+        check_actor(actor)
+        check_date(withdrawn_on, "withdrawn_on")
         _check_reference(withdrawal_reference, "withdrawal_reference")
         if isinstance(amount_fen, bool) or not 0 < amount_fen <= AMOUNT_FEN_MAX:
             raise InvalidInput(
@@ -1014,12 +1014,3 @@ def _check_reference(reference: str, field: str) -> None:
         )
 
 
-def _check_actor(actor: str) -> None:
-    if not isinstance(actor, str) or not _ACTOR_PATTERN.fullmatch(actor):
-        raise InvalidInput(f"actor {actor!r} is malformed", rule="input-format", field="actor")
-
-
-def _check_date(value: date, field: str) -> None:
-    # datetime is a subclass of date; an event date is a calendar day, not an instant.
-    if type(value) is not date:
-        raise InvalidInput(f"{field} must be a date", rule="input-format", field=field)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar, cast
 
+import psycopg
 from eventsourcing.persistence import (
     DataError,
     InterfaceError,
@@ -325,7 +326,15 @@ class FundPostgresApplicationRecorder(_PostgresBulkReads, PostgresApplicationRec
         references: Sequence[PostingReference] = kwargs.get("references") or ()
         if references:
             # Another cursor, so the library still fetches the notification ids from ``curs``.
-            self._insert_references(curs.connection.cursor(), references)
+            try:
+                self._insert_references(curs.connection.cursor(), references)
+            except psycopg.errors.PipelineAborted:
+                # An earlier statement of this pipeline failed, most often the events INSERT
+                # losing a race on a version: sync to raise that error (an IntegrityError the
+                # application retries) instead of this echo of it.
+                with curs.connection.pipeline() as pipeline:
+                    pipeline.sync()
+                raise
 
     @_retrying
     def _insert_in_plain_transaction(

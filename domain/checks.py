@@ -1,0 +1,21 @@
+"""Input checks shared by the governance aggregates: who acts, and on what calendar day."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from domain.errors import InvalidInput
+
+ACTOR_PATTERN = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
+
+
+def check_actor(actor: str) -> None:
+    if not isinstance(actor, str) or not ACTOR_PATTERN.fullmatch(actor):
+        raise InvalidInput(f"actor {actor!r} is malformed", rule="input-format", field="actor")
+
+
+def check_date(value: date, field: str) -> None:
+    # datetime is a subclass of date; an event date is a calendar day, not an instant.
+    if type(value) is not date:
+        raise InvalidInput(f"{field} must be a date", rule="input-format", field=field)
