@@ -139,6 +139,23 @@ def ballots(vote_id: str, file: Annotated[Path, typer.Argument(exists=True, dir_
     out.print(f"{len(receipts)} ballots accepted")
 
 
+@vote_cli.command("receipt")
+def receipt(vote_id: str, receipt_digest: str) -> None:
+    """Check a ballot receipt: is that ballot among those the tally counts?"""
+    community, reference = run(lambda: split_vote_id(vote_id))
+    with ledger() as app:
+        vote = run(lambda: app.vote(community, reference))
+        found = next((b for key, b in vote.ballots.items()
+                      if vote.receipt_for(key) == receipt_digest), None)
+        tallied = vote.result is not None
+    if found is None:
+        out.print(f"[red]no ballot of vote {vote_id} has receipt {receipt_digest}[/]")
+        raise typer.Exit(1)
+    state = "counted in the recorded tally" if tallied else "recorded; the vote is still open"
+    out.print(f"receipt matches the ballot of voter {found.voter_key} ({found.choice}"
+              + (f": {', '.join(found.candidates)}" if found.candidates else "") + f"), {state}")
+
+
 @vote_cli.command("close")
 def close(vote_id: str, closed_on: Annotated[str, typer.Option()],
           actor: ActorOption = DEFAULT_ACTOR) -> None:

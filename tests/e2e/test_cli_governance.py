@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,12 @@ def test_a_vote_and_an_enterprise_through_the_cli(fundledger: Fundledger, tmp_pa
         "agreeing_area_m2_hundredths": 17_000, "agreeing_heads": 2}
     assert (recorded["quorum_fraction"], recorded["majority_fraction"]) == ([2, 3], [1, 2])
     assert recorded["quorum_met"] and recorded["passed"]
+
+    # A voter checks the receipt kept from casting against the counted ballots.
+    digest = re.search(r"[0-9a-f]{64}", receipt).group(0)  # type: ignore[union-attr]
+    checked = fundledger("vote", "receipt", VOTE, digest).stdout
+    assert "(agree)" in checked and "counted in the recorded tally" in checked
+    fundledger("vote", "receipt", VOTE, "0" * 64, expect=1)
 
     fundledger("enterprise", "enter", COMMUNITY, ENTERPRISE, "--contract-reference", "C-1",
                "--starts-on", "2026-01-01", "--filed-on", "2026-01-05")
