@@ -14,7 +14,7 @@ from rich.table import Table
 
 from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, run
 from domain.errors import InvalidInput
-from domain.money import format_area, parse_yuan
+from domain.money import format_area, format_fen, parse_yuan
 from domain.vote import TallyResult
 
 vote_cli = typer.Typer(no_args_is_help=True, help="Owners' assembly votes and elections.")
@@ -221,6 +221,35 @@ def print_tally(vote_id: str, result: TallyResult, matches: bool | None) -> None
         out.print("recount from the ballots "
                   + ("matches the recorded tally" if matches
                      else "[red]DIFFERS from the recorded tally[/]"))
+
+
+custody_cli = typer.Typer(no_args_is_help=True, help="Custody of the fund (F3).")
+cli.add_typer(custody_cli, name="custody")
+
+
+@custody_cli.command("decide")
+def custody_decide(community_code: str, resolution: Annotated[str, typer.Option()],
+                   decided_on: Annotated[str, typer.Option()],
+                   actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """The owners' meeting takes custody by a passed resolution, once it has a committee."""
+    on = day(decided_on, "decided_on")
+    with ledger() as app:
+        run(lambda: app.decide_custody_transfer(community_code=community_code,
+                                                resolution_id=resolution, decided_on=on,
+                                                actor=actor))
+    out.print(f"custody of {community_code} passes to the owners' meeting; the balance is "
+              "due to move within 30 days")
+
+
+@custody_cli.command("complete")
+def custody_complete(community_code: str, completed_on: Annotated[str, typer.Option()],
+                     actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """The balance has moved to the new custodian (late if after the 30 days)."""
+    on = day(completed_on, "completed_on")
+    with ledger() as app:
+        moved = run(lambda: app.complete_custody_transfer(community_code=community_code,
+                                                          completed_on=on, actor=actor))
+    out.print(f"custody of {community_code} transferred with {format_fen(moved)} yuan")
 
 
 @committee_cli.command("form")

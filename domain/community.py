@@ -7,7 +7,7 @@ the units' own sub-accounts, so postings never contend on this aggregate.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,8 @@ EMERGENCY_CATEGORIES = (
 )
 
 CUSTODIANS = ("city_fund_office", "owners_meeting")
+CUSTODY_TRANSFER_DAYS_MAX = 30  # F3: the balance moves within 30 days of the decision
+OWNERS_COMMITTEE = "owners_committee"
 
 
 def check_code(value: str, field: str) -> None:
@@ -83,6 +85,8 @@ class Community(Aggregate):
         self.postings: list[list[str]] = []
         self.emergencies: dict[str, str] = {}
         self.custodian = "city_fund_office"
+        # F3: a decided transfer waiting for the balance to move: [to, resolution, due by]
+        self.custody_transfer: list[str] | None = None
         # E1: the most recent service contract; the application checks it before an entry.
         self.service_contract: str | None = None
         self.service_enterprise: str | None = None
@@ -171,6 +175,55 @@ class Community(Aggregate):
             self.committees.pop(kind, None)
         else:
             self.committees[kind] = committee_reference
+
+    def decide_custody_transfer(
+        self, *, to_custodian: str, resolution_id: str, effective_date: date, actor: str
+    ) -> None:
+        """F3: once an owners' committee exists, the owners' meeting may take custody."""
+        if to_custodian not in CUSTODIANS:
+            raise InvalidInput(f"custodian {to_custodian!r} is not one of "
+                               f"{', '.join(CUSTODIANS)}", rule="F3", field="to_custodian")
+        if to_custodian == self.custodian or self.custody_transfer is not None:
+            raise Conflict(f"community {self.code} is held by {self.custodian}"
+                           + (" with a transfer pending" if self.custody_transfer else ""),
+                           rule="F3", field="to_custodian")
+        if to_custodian == "owners_meeting" and OWNERS_COMMITTEE not in self.committees:
+            raise RuleViolated(f"community {self.code} has no owners' committee; the city's "
+                               "fund office keeps custody until one exists", rule="F3",
+                               field="to_custodian")
+        due_by = effective_date + timedelta(days=CUSTODY_TRANSFER_DAYS_MAX)
+        self._custody_transfer_decided(to_custodian=to_custodian, resolution_id=resolution_id,
+                                       due_by=due_by, effective_date=effective_date,
+                                       actor=actor)
+
+    @event("CustodyTransferDecided")
+    def _custody_transfer_decided(
+        self, to_custodian: str, resolution_id: str, due_by: date, effective_date: date,
+        actor: str,
+    ) -> None:
+        self.custody_transfer = [to_custodian, resolution_id, due_by.isoformat()]
+
+    def complete_custody_transfer(
+        self, *, balance_fen: int, effective_date: date, actor: str
+    ) -> None:
+        """F3: the balance has moved; a move after the 30 days is recorded as late."""
+        if self.custody_transfer is None:
+            raise RuleViolated(f"community {self.code} has no custody transfer pending",
+                               rule="F3", field="community_code")
+        to_custodian, resolution_id, due_by = self.custody_transfer
+        self._custody_transferred(
+            from_custodian=self.custodian, to_custodian=to_custodian,
+            resolution_id=resolution_id, balance_fen=balance_fen,
+            late=effective_date > date.fromisoformat(due_by), effective_date=effective_date,
+            actor=actor)
+
+    @event("CustodyTransferred")
+    def _custody_transferred(
+        self, from_custodian: str, to_custodian: str, resolution_id: str, balance_fen: int,
+        late: bool, effective_date: date, actor: str,
+    ) -> None:
+        self.custodian = to_custodian
+        self.custody_transfer = None
 
     def declare_emergency(
         self, *, emergency_id: str, category: str, description: str, effective_date: date,

@@ -204,6 +204,43 @@ class GovernanceCommands(LedgerBase):
                 rule="E1", field="resolution_id")
         return []
 
+    # -- custody (F3) --------------------------------------------------------------------
+
+    def decide_custody_transfer(
+        self, *, community_code: str, resolution_id: str, decided_on: date, actor: str,
+        to_custodian: str = "owners_meeting",
+    ) -> None:
+        """F3: the owners' meeting takes custody by a passed resolution."""
+
+        def attempt() -> None:
+            community = self._community(community_code)
+            vote = self.vote(community_code, resolution_id)
+            if not vote.passed:
+                raise RuleViolated(f"resolution {resolution_id} did not pass", rule="F3",
+                                   field="resolution_id")
+            community.decide_custody_transfer(to_custodian=to_custodian,
+                                              resolution_id=resolution_id,
+                                              effective_date=decided_on, actor=actor)
+            self.save(community)
+
+        self._retrying(attempt)
+
+    def complete_custody_transfer(
+        self, *, community_code: str, completed_on: date, actor: str
+    ) -> int:
+        """F3: record the balance handed over; returns it in fen."""
+
+        def attempt() -> int:
+            community = self._community(community_code)
+            balance_fen = sum(a.balance_fen for a in self._accounts(community,
+                                                                    sorted(community.units)))
+            community.complete_custody_transfer(balance_fen=balance_fen,
+                                                effective_date=completed_on, actor=actor)
+            self.save(community)
+            return balance_fen
+
+        return self._retrying(attempt)
+
     # -- committees ----------------------------------------------------------------------
 
     def committee(self, community_code: str, committee_reference: str) -> Committee:

@@ -415,3 +415,45 @@ def test_a_unit_co_owned_with_the_developer_does_not_block_the_community_s_votes
                   actor=ACTOR)
     electorate = app.vote(CODE, "RULES-1").electorate
     assert electorate is not None and "3-101" in electorate.unit_keys
+
+
+# -- F3 custody ------------------------------------------------------------------------
+
+
+def test_custody_moves_to_the_owners_meeting_only_once_it_has_a_committee(
+    app: FundLedger,
+) -> None:
+    app.propose_vote(community_code=CODE, vote_reference="CUSTODY-1", matter_kind="other_ordinary",
+                     title="The owners' meeting takes custody of the fund",
+                     proposed_on=date(2026, 3, 1), actor=ACTOR)
+    app.publish_vote(community_code=CODE, vote_reference="CUSTODY-1",
+                     published_on=date(2026, 3, 1), actor=ACTOR)
+    app.open_vote(community_code=CODE, vote_reference="CUSTODY-1", opened_on=date(2026, 3, 16),
+                  actor=ACTOR)
+    for owner in ("big", "s1", "s2", "c1", "multi", "developer"):
+        ballot(app, "CUSTODY-1", owner, AGREE)
+    close(app, "CUSTODY-1")
+    before = last_id(app)
+    with pytest.raises(RuleViolated) as no_committee:
+        app.decide_custody_transfer(community_code=CODE, resolution_id="CUSTODY-1",
+                                    decided_on=date(2026, 4, 1), actor=ACTOR)
+    assert (no_committee.value.rule, last_id(app)) == ("F3", before)
+
+    # An owners' committee exists from here on (formed from an election elsewhere).
+    community = app.community(CODE)
+    community.record_committee(kind="owners_committee", committee_reference="OC-X",
+                               effective_date=date(2026, 4, 1), actor=ACTOR)
+    app.save(community)
+    app.decide_custody_transfer(community_code=CODE, resolution_id="CUSTODY-1",
+                                decided_on=date(2026, 4, 1), actor=ACTOR)
+    assert app.community(CODE).custodian == "city_fund_office"  # until the balance moves
+    total = sum(balance(app, f"{b}-{u}") for b, u, _, _ in UNITS)
+    assert app.complete_custody_transfer(community_code=CODE, completed_on=date(2026, 5, 15),
+                                         actor=ACTOR) == total
+    community = app.community(CODE)
+    assert community.custodian == "owners_meeting"
+    last = app.recorder.select_notifications(start=last_id(app), limit=1)[0]
+    state = app.mapper.to_domain_event(last)
+    # Decided on 1 April, due by 1 May: a move on 15 May is recorded as late (F3, 30 days).
+    assert (type(state).__name__, state.balance_fen, state.late) == (
+        "CustodyTransferred", total, True)
