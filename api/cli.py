@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api import cli_enterprises, cli_funds, cli_governance  # noqa: F401  (registers their commands)
+from api import cli_enterprises, cli_funds, cli_governance, cli_relay  # noqa: F401  (registers their commands)
 from api.cli_common import cli, err, ledger, out, run
 from api.cli_enterprises import print_ranking
 from api.demo import build_demo
