@@ -13,7 +13,13 @@ from typing import Annotated
 
 import typer
 
-from api import cli_enterprises, cli_funds, cli_governance, cli_relay  # noqa: F401  (registers their commands)
+from api import (  # noqa: F401  (each registers its commands)
+    cli_enterprises,
+    cli_funds,
+    cli_governance,
+    cli_projections,
+    cli_relay,
+)
 from api.cli_common import cli, err, ledger, out, run
 from api.cli_enterprises import print_ranking
 from api.demo import build_demo

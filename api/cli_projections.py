@@ -1,0 +1,139 @@
+"""``fundledger projections``: run, inspect, rebuild and checksum the read-side views."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from api.cli_common import cli, err, ledger, out, progress_bar
+from projections.runner import (
+    BatchingProjection,
+    ProjectionFailed,
+    Runner,
+    open_projection,
+    rebuild,
+    view_status,
+)
+from projections.views import VIEWS
+
+projections_cli = typer.Typer(no_args_is_help=True,
+                              help="The read-side views: run, status, rebuild, checksum.")
+cli.add_typer(projections_cli, name="projections")
+
+ViewArgument = Annotated[str, typer.Argument(help=f"One of: {', '.join(VIEWS)}.")]
+
+
+def _view_class(name: str) -> type[BatchingProjection[Any]]:
+    try:
+        return VIEWS[name]
+    except KeyError:
+        err.print(f"[red]no view {escape(name)!r}[/]; the views are: {', '.join(VIEWS)}")
+        raise typer.Exit(2) from None
+
+
+def _report_failure(error: ProjectionFailed) -> None:
+    last_line = error.failure.error.strip().splitlines()[-1:] or [""]
+    err.print(f"[red]{escape(str(error))}[/]: {escape(last_line[0])}")
+
+
+@projections_cli.command("run")
+def run_views(
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="After catching up, apply new events as they are written (Ctrl-C).")]
+    = False,
+) -> None:
+    """Catch every view up with the log (and with --follow, keep following it)."""
+    with ledger() as app:
+        runner = Runner(app)
+        projections = [open_projection(app, view_class) for view_class in VIEWS.values()]
+        try:
+            if follow:
+                _follow(runner, projections)
+                return
+            for projection in projections:
+                read = runner.catch_up(projection)
+                out.print(f"{projection.view.view_name}: applied {read:,} events, at "
+                          f"{runner.position(projection):,}")
+        except ProjectionFailed as error:
+            _report_failure(error)
+            raise typer.Exit(1) from None
+
+
+def _follow(runner: Runner, projections: list[BatchingProjection[Any]]) -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def follow_one(projection: BatchingProjection[Any]) -> None:
+        try:
+            runner.follow(projection, stop)
+        except BaseException as error:  # reported by the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=follow_one, args=(p,), name=p.view.view_name)
+               for p in projections]
+    for thread in threads:
+        thread.start()
+    err.print(f"following {', '.join(p.view.view_name for p in projections)}; Ctrl-C stops")
+    try:
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.5)  # short joins keep the main thread responsive to ^C
+    except KeyboardInterrupt:
+        stop.set()
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if isinstance(error, ProjectionFailed):
+            _report_failure(error)
+            raise typer.Exit(1)
+        raise error
+
+
+@projections_cli.command()
+def status() -> None:
+    """Each view's position, the log's last position, the lag, and any recorded failure."""
+    with ledger() as app:
+        runner = Runner(app)
+        table = Table("view", "position", "log", "lag", "failure")
+        for view_class in VIEWS.values():
+            state = view_status(runner, open_projection(app, view_class))
+            failure = ("-" if state.failure is None else
+                       f"at {state.failure.notification_id} ({state.failure.topic}): "
+                       + (state.failure.error.strip().splitlines()[-1:] or [""])[0])
+            table.add_row(state.view_name, f"{state.position:,}", f"{state.log_position:,}",
+                          f"{state.lag:,}", escape(failure))
+        out.print(table)
+
+
+@projections_cli.command("rebuild")
+def rebuild_view(view: ViewArgument) -> None:
+    """Drop a view's tables and tracking and rebuild it from event one. Stop runners first."""
+    view_class = _view_class(view)
+    with ledger() as app:
+        runner = Runner(app)
+        projection = open_projection(app, view_class)
+        total = runner.log_position()
+        with progress_bar() as bar:
+            task = bar.add_task(f"rebuilding {view}", total=total)
+            try:
+                read = rebuild(runner, projection,
+                               progress=lambda n: bar.advance(task, n))
+            except ProjectionFailed as error:
+                _report_failure(error)
+                raise typer.Exit(1) from None
+        out.print(f"{view}: rebuilt from {read:,} events; checksum "
+                  f"{projection.view.checksum()}")
+
+
+@projections_cli.command()
+def checksum(view: ViewArgument) -> None:
+    """A digest of every row of a view: equal digests, identical views."""
+    view_class = _view_class(view)
+    with ledger() as app:
+        projection = open_projection(app, view_class)
+        out.print(f"{view} at {Runner(app).position(projection):,}: "
+                  f"{projection.view.checksum()}")

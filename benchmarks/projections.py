@@ -1,0 +1,137 @@
+"""Catch-up speed of each view, beside the raw notification read speed, on PostgreSQL.
+
+    python benchmarks/projections.py [--units 50000] [--pg-url URL] [--batch 1000]
+
+Writes --units units and four deposits each (so 5 × units events and more) through
+FundLedger.register_units and FundLedger.import_deposits batches into a throwaway database
+it creates and drops, then in the same run measures
+  (a) eventsourcing's raw read: ``select_notifications`` in pages of --batch, whole log;
+  (b) the same pages decoded to domain events (``mapper.to_domain_event``);
+  (c) each view's catch-up from event one: --batch events and one tracking position per
+      transaction (projections.runner.Runner.catch_up).
+Target (issue 5): every view at no less than a third of (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+
+# This script is named like the package it measures: run as `python benchmarks/projections.py`
+# its folder comes first on sys.path and `import projections` would import the script itself.
+# So the folder is taken off the path, and the project is imported once that is done.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+if TYPE_CHECKING:
+    from ledger.application import FundLedger
+    from ledger.commands import UnitRow
+
+DEPOSITS_PER_UNIT = 4
+IMPORT_LINES_MAX = 50_000
+UNITS_PER_COMMUNITY = 5_000
+
+
+def unit_rows(count: int) -> list[UnitRow]:
+    from ledger.commands import UnitRow
+
+    return [UnitRow(f"P{n // UNITS_PER_COMMUNITY:03d}", "Bench",
+                    f"D{n // UNITS_PER_COMMUNITY % 3}", f"S{n // UNITS_PER_COMMUNITY % 7}",
+                    str(n % UNITS_PER_COMMUNITY // 100), str(n % 100), 5_000 + n % 9_000,
+                    "register", [f"o{n}"]) for n in range(count)]
+
+
+def fill(app: FundLedger, units: int) -> None:
+    from domain.unit_account import first_deposit_due_fen
+    from ledger.commands import DepositLine
+
+    rows = unit_rows(units)
+    for start in range(0, len(rows), IMPORT_LINES_MAX):
+        app.register_units(rows[start:start + IMPORT_LINES_MAX], effective_date=date(2026, 1, 1),
+                           actor="bench")
+    rate = app.settings.deposit_rate_fen_per_m2
+    lines = [DepositLine(f"L-{n}-{round_}", r.community_code, r.building, r.unit,
+                         first_deposit_due_fen(r.area_m2_hundredths, rate) if round_ == 0
+                         else 10_000, date(2026, 1, 1) + timedelta(days=round_),
+                         "first" if round_ == 0 else "top_up")
+             for round_ in range(DEPOSITS_PER_UNIT) for n, r in enumerate(rows)]
+    for start in range(0, len(lines), IMPORT_LINES_MAX):
+        app.import_deposits(lines[start:start + IMPORT_LINES_MAX], actor="bench")
+
+
+def read_all(app: FundLedger, page_size: int, decode: bool) -> int:
+    count, start = 0, 0
+    while page := app.recorder.select_notifications(start, page_size, inclusive_of_start=False):
+        if decode:
+            for notification in page:
+                app.mapper.to_domain_event(notification)
+        count += len(page)
+        start = page[-1].id
+    return count
+
+
+def timed(action: Callable[[], int]) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = action()
+    return count, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    from ledger.application import FundLedger
+    from ledger.settings import Settings
+
+    name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        app = FundLedger(Settings(db=f"{args.pg_url.rsplit('/', 1)[0]}/{name}"))
+        try:
+            started = time.perf_counter()
+            fill(app, args.units)
+            last = app.recorder.max_notification_id() or 0
+            print(f"wrote {last:,} events in {time.perf_counter() - started:.1f} s "
+                  f"(PostgreSQL, {args.units:,} units)")
+            measure(app, args.batch)
+        finally:
+            app.close()
+    finally:
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(app: FundLedger, batch: int) -> None:
+    from projections.runner import Runner, open_projection
+    from projections.views import VIEWS
+
+    read_all(app, batch, decode=False)  # warm the cache: every figure below reads warm
+    raw_count, raw_s = timed(lambda: read_all(app, batch, decode=False))
+    raw_rate = raw_count / raw_s
+    print(f"{'raw select_notifications':<34}{raw_count:>10,} events {raw_rate:>10,.0f}/s")
+    decoded_count, decoded_s = timed(lambda: read_all(app, batch, decode=True))
+    print(f"{'  + mapper.to_domain_event':<34}{decoded_count:>10,} events "
+          f"{decoded_count / decoded_s:>10,.0f}/s")
+    runner = Runner(app)
+    for view_name, view_class in VIEWS.items():
+        projection = open_projection(app, view_class)
+        projection.view.drop()
+        count, seconds = timed(lambda p=projection: runner.catch_up(p, batch_events_max=batch))
+        rate = count / seconds
+        assert runner.position(projection) == app.recorder.max_notification_id()
+        print(f"{'view ' + view_name + ' catch-up':<34}{count:>10,} events {rate:>10,.0f}/s "
+              f"({rate / raw_rate:.2f} of raw; {batch:,} events per transaction)")
+
+
+if __name__ == "__main__":
+    main()

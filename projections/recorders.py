@@ -1,0 +1,290 @@
+"""The views' recorders: eventsourcing's tracking recorders, extended to hold a view's tables.
+
+A view's recorder is the library's ``PostgresTrackingRecorder`` or ``SQLiteTrackingRecorder``
+(single-row tracking: one row per application, its position only ever moves forward) with
+three additions:
+
+* the view's own tables, created with the tracking table and dropped with it (``drop``);
+* ``commit_batch``: the view's changes for a batch of events AND the batch's one tracking
+  position, in one transaction. The position is written first: the library's conditional
+  upsert refuses (``IntegrityError``) a position not beyond the recorded one, so a batch that
+  was already committed (a runner restarted after a crash, or a second runner) rolls back
+  before touching the view — each event applies exactly once;
+* a shared ``projection_status`` table recording the event a view failed on and the error,
+  cleared in the transaction that finally commits past that event.
+
+The view tables live beside the event log (same SQLite file, same PostgreSQL schema), on the
+application's own datastore. Each view names its tracking table ``<view>_tracking``, as the
+library's PostgreSQL factory does; on SQLite the library fixes one ``tracking`` table for
+everybody, so the SQLite recorder renames it per view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from eventsourcing.persistence import InterfaceError, OperationalError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+STATUS_TABLE_NAME = "projection_status"
+ERROR_TEXT_MAX = 4_000  # a traceback's tail is enough to find the handler
+TBatch = TypeVar("TBatch")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The event a view stopped on, and why."""
+
+    view_name: str
+    application_name: str
+    notification_id: int
+    topic: str
+    error: str
+
+
+class ViewRecorder(TrackingRecorder, Generic[TBatch]):
+    """What the runner and the CLI need of any view's recorder, on either store."""
+
+    view_name: ClassVar[str]
+
+    @abstractmethod
+    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
+        """Write the batch and its tracking position in one transaction."""
+
+    @abstractmethod
+    def record_failure(self, failure: Failure) -> None: ...
+
+    @abstractmethod
+    def failure(self) -> Failure | None: ...
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Drop the view's tables and tracking, and create them again, empty."""
+
+    @abstractmethod
+    def checksum(self) -> str:
+        """A digest of every row of the view, in a fixed order."""
+
+
+def digest_rows(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> str:
+    """SHA-256 over each table's name and its rows, values by ``repr`` (stable per store)."""
+    digest = hashlib.sha256()
+    for name, rows in tables:
+        digest.update(f"table {name}\n".encode())
+        for row in rows:
+            digest.update(repr(tuple(row)).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _failure_text(error: str) -> str:
+    return error if len(error) <= ERROR_TEXT_MAX else "..." + error[-ERROR_TEXT_MAX:]
+
+
+_retrying = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+
+
+class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder[TBatch]):
+    """A view on PostgreSQL: subclasses add ``view_tables`` and ``_write_batch``."""
+
+    # Table names (without schema), each with the columns that order its rows for checksum.
+    view_tables: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        tracking_table_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            datastore,
+            tracking_table_name=tracking_table_name or f"{self.view_name}_tracking",
+            **kwargs,
+        )
+        assert datastore.single_row_tracking, "views need single-row tracking"
+        self.schema = Identifier(datastore.schema)
+        status = Identifier(STATUS_TABLE_NAME)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{status} ("
+            "view_name text PRIMARY KEY, application_name text NOT NULL, "
+            "notification_id bigint NOT NULL, topic text NOT NULL, error text NOT NULL, "
+            "failed_at timestamptz NOT NULL DEFAULT now())"
+        ).format(schema=self.schema, status=status))
+        self.sql_create_statements.extend(self.view_create_statements())
+        self.clear_failure_statement = SQL(
+            "DELETE FROM {schema}.{status} WHERE view_name = %s AND notification_id <= %s"
+        ).format(schema=self.schema, status=status)
+        self.record_failure_statement = SQL(
+            "INSERT INTO {schema}.{status} "
+            "(view_name, application_name, notification_id, topic, error) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (view_name) DO UPDATE SET "
+            "application_name = excluded.application_name, "
+            "notification_id = excluded.notification_id, topic = excluded.topic, "
+            "error = excluded.error, failed_at = now()"
+        ).format(schema=self.schema, status=status)
+        self.select_failure_statement = SQL(
+            "SELECT application_name, notification_id, topic, error "
+            "FROM {schema}.{status} WHERE view_name = %s"
+        ).format(schema=self.schema, status=status)
+
+    def table(self, name: str) -> Composed:
+        """``schema.name`` as a quoted identifier pair."""
+        return SQL("{}.{}").format(self.schema, Identifier(name))
+
+    @abstractmethod
+    def view_create_statements(self) -> list[Composed]: ...
+
+    @abstractmethod
+    def _write_batch(self, curs: Cursor[DictRow], batch: TBatch) -> None: ...
+
+    @_retrying
+    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            self._write_batch(curs, batch)
+            curs.execute(self.clear_failure_statement,
+                         (self.view_name, tracking.notification_id), prepare=True)
+
+    @_retrying
+    def record_failure(self, failure: Failure) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.record_failure_statement, (
+                failure.view_name, failure.application_name, failure.notification_id,
+                failure.topic, _failure_text(failure.error)))
+
+    @_retrying
+    def failure(self) -> Failure | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_failure_statement, (self.view_name,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return Failure(self.view_name, row["application_name"], row["notification_id"],
+                       row["topic"], row["error"])
+
+    def drop(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for name in [self.tracking_table_name, *(t for t, _ in self.view_tables)]:
+                curs.execute(SQL("DROP TABLE IF EXISTS {}").format(self.table(name)))
+            curs.execute(SQL("DELETE FROM {} WHERE view_name = %s").format(
+                self.table(STATUS_TABLE_NAME)), (self.view_name,))
+        # As for a recorder that never saw the table: create_table() inserts the migration row.
+        self.tracking_table_exists = False
+        self.tracking_migration_previous = self.tracking_migration_current = None
+        self.create_table()
+
+    def checksum(self) -> str:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            tables = []
+            for name, order in self.view_tables:
+                curs.execute(SQL("SELECT * FROM {} ORDER BY {}").format(
+                    self.table(name), SQL(", ").join(Identifier(c) for c in order.split(","))))
+                tables.append((name, [tuple(row.values()) for row in curs.fetchall()]))
+            return digest_rows(tables)
+
+
+class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder[TBatch]):
+    """A view on SQLite: subclasses add ``view_tables`` and ``_write_batch``.
+
+    Table names are our own constants, never input, so they are written into the SQL text.
+    """
+
+    view_tables: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(
+        self,
+        datastore: SQLiteDatastore,
+        *,
+        tracking_table_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Before super().__init__(), which builds the create statements.
+        self.tracking_table_name = tracking_table_name or f"{self.view_name}_tracking"
+        super().__init__(datastore, **kwargs)
+        assert datastore.single_row_tracking, "views need single-row tracking"
+        t = self.tracking_table_name
+        # The library's statements, on this view's tracking table instead of "tracking".
+        self.insert_tracking_statement = (
+            f"INSERT INTO {t} VALUES (:application_name, :notification_id) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
+            f"WHERE {t}.notification_id < :notification_id RETURNING notification_id"
+        )
+        self.select_max_tracking_id_statement = (
+            f"SELECT MAX(notification_id) FROM {t} WHERE application_name=?"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        # The library's tracking table (single-row form), named for this view.
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.tracking_table_name} ("
+            "application_name TEXT, notification_id INTEGER, "
+            "PRIMARY KEY (application_name)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {STATUS_TABLE_NAME} ("
+            "view_name TEXT PRIMARY KEY, application_name TEXT NOT NULL, "
+            "notification_id INTEGER NOT NULL, topic TEXT NOT NULL, error TEXT NOT NULL, "
+            "failed_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+            *self.view_create_statements(),
+        ]
+
+    @abstractmethod
+    def view_create_statements(self) -> list[str]: ...
+
+    @abstractmethod
+    def _write_batch(self, c: SQLiteCursor, batch: TBatch) -> None: ...
+
+    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            self._write_batch(c, batch)
+            c.execute(f"DELETE FROM {STATUS_TABLE_NAME} WHERE view_name = ? "
+                      "AND notification_id <= ?", (self.view_name, tracking.notification_id))
+
+    def record_failure(self, failure: Failure) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {STATUS_TABLE_NAME} "
+                "(view_name, application_name, notification_id, topic, error) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (view_name) DO UPDATE SET "
+                "application_name = excluded.application_name, "
+                "notification_id = excluded.notification_id, topic = excluded.topic, "
+                "error = excluded.error, failed_at = CURRENT_TIMESTAMP",
+                (failure.view_name, failure.application_name, failure.notification_id,
+                 failure.topic, _failure_text(failure.error)))
+
+    def failure(self) -> Failure | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT application_name, notification_id, topic, error "
+                      f"FROM {STATUS_TABLE_NAME} WHERE view_name = ?", (self.view_name,))
+            row = c.fetchone()
+        if row is None:
+            return None
+        return Failure(self.view_name, row["application_name"], row["notification_id"],
+                       row["topic"], row["error"])
+
+    def drop(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for name in [self.tracking_table_name, *(t for t, _ in self.view_tables)]:
+                c.execute(f"DROP TABLE IF EXISTS {name}")
+            c.execute(f"DELETE FROM {STATUS_TABLE_NAME} WHERE view_name = ?", (self.view_name,))
+        self.tracking_table_exists = False
+        self.tracking_migration_previous = self.tracking_migration_current = None
+        self.create_table()
+
+    def checksum(self) -> str:
+        with self.datastore.transaction(commit=False) as c:
+            tables = []
+            for name, order in self.view_tables:
+                c.execute(f"SELECT * FROM {name} ORDER BY {order}")
+                tables.append((name, [tuple(row) for row in c.fetchall()]))
+            return digest_rows(tables)

@@ -1,0 +1,14 @@
+"""The views the runner knows, by name: ``fundledger projections rebuild balance``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.audit import AuditProjection
+from projections.balance import BalanceProjection
+from projections.runner import BatchingProjection
+
+VIEWS: dict[str, type[BatchingProjection[Any]]] = {
+    "balance": BalanceProjection,
+    "audit": AuditProjection,
+}
