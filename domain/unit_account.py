@@ -212,18 +212,11 @@ class UnitAccount(Aggregate):
                 rule="F2",
                 field="kind",
             )
-        self.trigger_event(
-            self.ToppedUp,
-            amount_fen=amount_fen,
-            bank_delta_fen=amount_fen,
-            effective_date=effective_date,
-            reference=reference,
-            actor=actor,
+        self._move_money(
+            self.ToppedUp, amount_fen, effective_date, reference, actor, reraise_threshold_percent
         )
-        self._review_reraise(effective_date, reraise_threshold_percent)
 
     class ToppedUp(MoneyMoved):
-
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.balance_fen += self.amount_fen
             aggregate.deposited_fen += self.amount_fen
@@ -242,18 +235,16 @@ class UnitAccount(Aggregate):
         self._check_open()
         if amount_fen <= 0:
             return  # a zero share is no posting
-        self.trigger_event(
+        self._move_money(
             self.IncomeCredited,
-            amount_fen=amount_fen,
-            bank_delta_fen=amount_fen,
-            effective_date=effective_date,
-            reference=reference,
-            actor=actor,
+            amount_fen,
+            effective_date,
+            reference,
+            actor,
+            reraise_threshold_percent,
         )
-        self._review_reraise(effective_date, reraise_threshold_percent)
 
     class IncomeCredited(MoneyMoved):
-
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.balance_fen += self.amount_fen
             aggregate.income_fen += self.amount_fen
@@ -281,21 +272,39 @@ class UnitAccount(Aggregate):
         self.check_can_pay(amount_fen)
         if amount_fen == 0:
             return
-        self.trigger_event(
+        self._move_money(
             self.WorksShareCharged,
-            amount_fen=amount_fen,
-            bank_delta_fen=-amount_fen,
+            -amount_fen,
+            effective_date,
+            reference,
+            actor,
+            reraise_threshold_percent,
+        )
+
+    class WorksShareCharged(MoneyMoved):
+        def apply(self, aggregate: UnitAccount) -> None:
+            aggregate.balance_fen -= self.amount_fen
+            aggregate.charged_fen += self.amount_fen
+
+    def _move_money(
+        self,
+        event_class: type[MoneyMoved],
+        bank_delta_fen: int,
+        effective_date: date,
+        reference: str,
+        actor: str,
+        reraise_threshold_percent: int,
+    ) -> None:
+        """Trigger a money event with both legs, then review the F4 flag it may change."""
+        self.trigger_event(
+            event_class,
+            amount_fen=abs(bank_delta_fen),
+            bank_delta_fen=bank_delta_fen,
             effective_date=effective_date,
             reference=reference,
             actor=actor,
         )
         self._review_reraise(effective_date, reraise_threshold_percent)
-
-    class WorksShareCharged(MoneyMoved):
-
-        def apply(self, aggregate: UnitAccount) -> None:
-            aggregate.balance_fen -= self.amount_fen
-            aggregate.charged_fen += self.amount_fen
 
     # -- re-raising flag (F4) -----------------------------------------------------------------
 
