@@ -7,8 +7,10 @@ from typing import Any
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import BatchingProjection
+from projections.three_rates import ThreeRatesProjection
 
 VIEWS: dict[str, type[BatchingProjection[Any]]] = {
     "balance": BalanceProjection,
     "audit": AuditProjection,
+    "three_rates": ThreeRatesProjection,
 }
