@@ -280,6 +280,22 @@ def file(community_code: str, committee_reference: str,
     out.print(f"{committee_reference} filed with {street_office} on {on}")
 
 
+@committee_cli.command("party-coverage")
+def party_coverage(community_code: str, committee_reference: str,
+                   recorded_on: Annotated[str, typer.Option()],
+                   party_member: Annotated[list[str] | None, typer.Option()] = None,
+                   party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
+    """Record the committee's party-organisation coverage (C4)."""
+    on = day(recorded_on, "recorded_on")
+    with ledger() as app:
+        committee = run(lambda: app.record_party_coverage(
+            community_code=community_code, committee_reference=committee_reference,
+            party_member_ids=party_member or [], party_branch_set_up=party_branch,
+            recorded_on=on, actor=actor))
+    out.print(f"{committee_reference}: {committee.party_member_count} party member(s), "
+              f"party branch {'set up' if party_branch else 'not set up'}")
+
+
 @committee_cli.command("member-left")
 def member_left(community_code: str, committee_reference: str, member: str,
                 left_on: Annotated[str, typer.Option()], reason: str = "",

@@ -333,6 +333,23 @@ class GovernanceCommands(LedgerBase):
 
         return self._retrying(attempt)
 
+    def record_party_coverage(
+        self, *, community_code: str, committee_reference: str,
+        party_member_ids: Sequence[str], party_branch_set_up: bool, recorded_on: date,
+        actor: str,
+    ) -> Committee:
+        """C4: which members are party members, and whether a party branch is set up."""
+
+        def attempt() -> Committee:
+            committee = self.committee(community_code, committee_reference)
+            committee.record_party_coverage(party_member_ids=list(party_member_ids),
+                                            party_branch_set_up=party_branch_set_up,
+                                            recorded_on=recorded_on, actor=actor)
+            self.save(committee)
+            return committee
+
+        return self._retrying(attempt)
+
     def committee_member_left(
         self, *, community_code: str, committee_reference: str, member_id: str,
         left_on: date, actor: str, reason: str = "",

@@ -457,3 +457,25 @@ def test_custody_moves_to_the_owners_meeting_only_once_it_has_a_committee(
     # Decided on 1 April, due by 1 May: a move on 15 May is recorded as late (F3, 30 days).
     assert (type(state).__name__, state.balance_fen, state.late) == (
         "CustodyTransferred", total, True)
+
+
+def test_party_coverage_is_recorded_for_the_committee_s_own_members(app: FundLedger) -> None:
+    members = [PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
+               PmcMember("street-1", is_owner=False), PmcMember("street-2", is_owner=False),
+               PmcMember("s1", is_owner=True), PmcMember("s2", is_owner=True),
+               PmcMember("s3", is_owner=True), PmcMember("multi", is_owner=True)]
+    app.appoint_property_management_committee(
+        community_code=CODE, committee_reference="PMC-9", appointed_on=date(2026, 2, 1),
+        members=members, chair_id="rc-chair", term_start=date(2026, 2, 1),
+        term_end=date(2029, 1, 31), actor=ACTOR)
+    before = last_id(app)
+    with pytest.raises(DomainError) as outsider:
+        app.record_party_coverage(community_code=CODE, committee_reference="PMC-9",
+                                  party_member_ids=["big"], party_branch_set_up=False,
+                                  recorded_on=date(2026, 3, 1), actor=ACTOR)
+    assert (outsider.value.rule, last_id(app)) == ("C4", before)
+    committee = app.record_party_coverage(
+        community_code=CODE, committee_reference="PMC-9", party_member_ids=["rc-chair", "s1"],
+        party_branch_set_up=True, recorded_on=date(2026, 3, 1), actor=ACTOR)
+    assert (committee.party_member_count, committee.has_party_coverage) == (2, True)
+    assert app.committee(CODE, "PMC-9").party_member_ids == committee.party_member_ids
