@@ -7,9 +7,11 @@ Application that owns the city's one event log.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, TypeVar, cast
@@ -62,6 +64,24 @@ class RegistrationResult:
 class _Work:
     aggregates: list[Any] = field(default_factory=list)
     references: list[PostingReference] = field(default_factory=list)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch builds its objects.
+
+    A 100,000-line batch allocates hundreds of thousands of events and stored events that
+    stay alive until the save; each generation-2 collection walks all of them, which cost a
+    sixth of the batch's time. Reference counting still frees everything acyclic, and the
+    collector resumes (as it was) when the batch is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class LedgerBase(Application[UUID]):

@@ -28,12 +28,13 @@ from domain.posting import (
     works_split,
 )
 from domain.unit_account import UnitAccount, check_amount
-from ledger.base import BatchResult, LedgerBase, Posted, RegistrationResult, _Work
+from ledger.base import BatchResult, LedgerBase, Posted, RegistrationResult, _Work, gc_paused
 from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow, WithdrawalRequest, content_digest
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
 
 Progress = Callable[[int], None]
+DEPOSIT_REFERENCE_KINDS = {kind: f"deposit:{kind}" for kind in DEPOSIT_KINDS}
 BATCH_LINES_MAX = 1_000_000  # a bank file longer than this is split by the bank, not by us
 
 
@@ -43,7 +44,8 @@ class FundCommands(LedgerBase):
     def register_units(
         self, rows: Sequence[UnitRow], *, effective_date: date, actor: str
     ) -> RegistrationResult:
-        return self._retrying(lambda: self._register_units(rows, effective_date, actor))
+        with gc_paused():
+            return self._retrying(lambda: self._register_units(rows, effective_date, actor))
 
     def _register_units(
         self, rows: Sequence[UnitRow], effective_date: date, actor: str
@@ -131,16 +133,19 @@ class FundCommands(LedgerBase):
         if len(lines) > BATCH_LINES_MAX:
             raise InvalidInput(f"a batch has at most {BATCH_LINES_MAX} lines",
                                rule="batch-size", field="lines")
-        return self._retrying(lambda: self._post_deposits(lines, actor, progress, []))
+        with gc_paused():
+            return self._retrying(lambda: self._post_deposits(lines, actor, progress, None))
 
     def _post_deposits(
         self,
         lines: Sequence[DepositLine],
         actor: str,
         progress: Progress | None,
-        posted: list[Posted],
+        posted: list[Posted] | None,
     ) -> BatchResult:
-        posted.clear()
+        """Post the fresh lines in one save; ``posted`` (single postings) collects reports."""
+        if posted is not None:
+            posted.clear()
         first_line: dict[str, int] = {}
         for line in lines:
             if line.kind not in DEPOSIT_KINDS:
@@ -162,7 +167,8 @@ class FundCommands(LedgerBase):
             except DomainError as error:
                 raise BatchRejected(line.line, error) from None
             if repeat is not None:
-                posted.append(repeat)
+                if posted is not None:
+                    posted.append(repeat)
                 continue
             unit = (line.community_code, line.building, line.unit)
             account_id = ids.get(unit)
@@ -179,10 +185,11 @@ class FundCommands(LedgerBase):
             except DomainError as error:
                 raise BatchRejected(line.line, error) from None
             assert account is not None
+            kind = DEPOSIT_REFERENCE_KINDS[line.kind]
             work.references.append(PostingReference(
-                line.reference, f"deposit:{line.kind}", digest, account_id, version))
-            posted.append(Posted(line.reference, f"deposit:{line.kind}", False, account.id,
-                                 version))
+                line.reference, kind, digest, account_id, version))
+            if posted is not None:
+                posted.append(Posted(line.reference, kind, False, account_id, version))
             total_fen += line.amount_fen
             if progress is not None and index % 1000 == 0:
                 progress(1000)
