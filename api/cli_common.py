@@ -71,3 +71,6 @@ def progress_bar() -> Iterator[Progress]:
         yield bar
 
 
+def required_date(text: str, field: str) -> date:
+    """A date option the command cannot do without, parsed or refused (exit 2)."""
+    return run(lambda: parse_date(text, field))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, run
+from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, required_date, run
 from domain.credit import Graded, Period, Score
 from domain.enterprise import Enterprise
 
@@ -17,11 +17,6 @@ enterprise_cli = typer.Typer(no_args_is_help=True,
                              help="Property service enterprises: registry, contracts, credit.")
 cli.add_typer(enterprise_cli, name="enterprise")
 
-
-def required_date(text: str, field: str) -> Any:
-    day = as_date(text, field)
-    assert day is not None
-    return day
 
 
 @enterprise_cli.command("register")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, run
+from api.cli_common import DEFAULT_ACTOR, ActorOption, cli, ledger, out, required_date, run
 from domain.errors import InvalidInput
 from domain.money import format_area, format_fen, parse_yuan
 from domain.vote import TallyResult
@@ -33,11 +33,6 @@ def split_vote_id(vote_id: str) -> tuple[str, str]:
     return community, reference
 
 
-def day(text: str, field: str) -> Any:
-    value = as_date(text, field)
-    assert value is not None
-    return value
-
 
 @vote_cli.command("propose")
 def propose(
@@ -56,7 +51,7 @@ def propose(
     """Propose a vote; it must be published 15 days before it opens (V5)."""
     community, reference = run(lambda: split_vote_id(vote_id))
     amount = run(lambda: parse_yuan(amount_yuan)) if amount_yuan else None
-    on = day(proposed_on, "proposed_on")
+    on = required_date(proposed_on, "proposed_on")
     with ledger() as app:
         run(lambda: app.propose_vote(
             community_code=community, vote_reference=reference, matter_kind=matter, title=title,
@@ -72,7 +67,7 @@ def nominate(vote_id: str, candidate: str, nominated_on: Annotated[str, typer.Op
              actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Nominate a candidate for a committee election (C1)."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(nominated_on, "nominated_on")
+    on = required_date(nominated_on, "nominated_on")
     with ledger() as app:
         run(lambda: app.nominate_candidate(
             community_code=community, vote_reference=reference, candidate_id=candidate,
@@ -86,7 +81,7 @@ def publish(vote_id: str, published_on: Annotated[str, typer.Option()],
             actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Publish the vote's items (V5)."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(published_on, "published_on")
+    on = required_date(published_on, "published_on")
     with ledger() as app:
         run(lambda: app.publish_vote(community_code=community, vote_reference=reference,
                                      published_on=on, actor=actor))
@@ -98,7 +93,7 @@ def open_(vote_id: str, opened_on: Annotated[str, typer.Option()],
           actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Open the vote, freezing its electorate (V3, V4)."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(opened_on, "opened_on")
+    on = required_date(opened_on, "opened_on")
     with ledger() as app:
         vote = run(lambda: app.open_vote(community_code=community, vote_reference=reference,
                                          opened_on=on, actor=actor))
@@ -115,7 +110,7 @@ def ballot(vote_id: str, owner: Annotated[str, typer.Option(help="The voting own
            candidate: Annotated[list[str] | None, typer.Option()] = None) -> None:
     """Cast one ballot; prints the receipt the voter keeps (V5: one ballot per voter)."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(cast_on, "cast_on")
+    on = required_date(cast_on, "cast_on")
     with ledger() as app:
         receipt = run(lambda: app.cast_ballot(
             community_code=community, vote_reference=reference, owner_id=owner, choice=choice,
@@ -128,7 +123,7 @@ def ballots(vote_id: str, file: Annotated[Path, typer.Argument(exists=True, dir_
             cast_on: Annotated[str, typer.Option()]) -> None:
     """Enter paper ballots from a CSV (owner_id,choice,candidates separated by ';'): all or none."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(cast_on, "cast_on")
+    on = required_date(cast_on, "cast_on")
     with file.open(newline="", encoding="utf-8-sig") as handle:
         rows = [(r["owner_id"], r["choice"], [c for c in r.get("candidates", "").split(";") if c])
                 for r in csv.DictReader(handle)]
@@ -161,7 +156,7 @@ def close(vote_id: str, closed_on: Annotated[str, typer.Option()],
           actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Close the vote and record its tally (V6)."""
     community, reference = run(lambda: split_vote_id(vote_id))
-    on = day(closed_on, "closed_on")
+    on = required_date(closed_on, "closed_on")
     with ledger() as app:
         result = run(lambda: app.close_vote(community_code=community, vote_reference=reference,
                                             closed_on=on, actor=actor))
@@ -232,7 +227,7 @@ def custody_decide(community_code: str, resolution: Annotated[str, typer.Option(
                    decided_on: Annotated[str, typer.Option()],
                    actor: ActorOption = DEFAULT_ACTOR) -> None:
     """The owners' meeting takes custody by a passed resolution, once it has a committee."""
-    on = day(decided_on, "decided_on")
+    on = required_date(decided_on, "decided_on")
     with ledger() as app:
         run(lambda: app.decide_custody_transfer(community_code=community_code,
                                                 resolution_id=resolution, decided_on=on,
@@ -245,7 +240,7 @@ def custody_decide(community_code: str, resolution: Annotated[str, typer.Option(
 def custody_complete(community_code: str, completed_on: Annotated[str, typer.Option()],
                      actor: ActorOption = DEFAULT_ACTOR) -> None:
     """The balance has moved to the new custodian (late if after the 30 days)."""
-    on = day(completed_on, "completed_on")
+    on = required_date(completed_on, "completed_on")
     with ledger() as app:
         moved = run(lambda: app.complete_custody_transfer(community_code=community_code,
                                                           completed_on=on, actor=actor))
@@ -258,7 +253,7 @@ def form(community_code: str, election_reference: str, committee_reference: str,
          party_member: Annotated[list[str] | None, typer.Option()] = None,
          party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Seat an owners' committee from a passed election (C1, C4)."""
-    start, end = day(term_start, "term_start"), day(term_end, "term_end")
+    start, end = required_date(term_start, "term_start"), required_date(term_end, "term_end")
     with ledger() as app:
         committee = run(lambda: app.form_owners_committee(
             community_code=community_code, election_reference=election_reference,
@@ -272,7 +267,7 @@ def file(community_code: str, committee_reference: str,
          filed_on: Annotated[str, typer.Option()], street_office: Annotated[str, typer.Option()],
          actor: ActorOption = DEFAULT_ACTOR) -> None:
     """File the owners' committee with the street office within 30 days (C1, C3)."""
-    on = day(filed_on, "filed_on")
+    on = required_date(filed_on, "filed_on")
     with ledger() as app:
         run(lambda: app.file_owners_committee(
             community_code=community_code, committee_reference=committee_reference,
@@ -286,7 +281,7 @@ def party_coverage(community_code: str, committee_reference: str,
                    party_member: Annotated[list[str] | None, typer.Option()] = None,
                    party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Record the committee's party-organisation coverage (C4)."""
-    on = day(recorded_on, "recorded_on")
+    on = required_date(recorded_on, "recorded_on")
     with ledger() as app:
         committee = run(lambda: app.record_party_coverage(
             community_code=community_code, committee_reference=committee_reference,
@@ -301,7 +296,7 @@ def member_left(community_code: str, committee_reference: str, member: str,
                 left_on: Annotated[str, typer.Option()], reason: str = "",
                 actor: ActorOption = DEFAULT_ACTOR) -> None:
     """A member leaves; below half the seats a new election falls due (C2)."""
-    on = day(left_on, "left_on")
+    on = required_date(left_on, "left_on")
     with ledger() as app:
         committee = run(lambda: app.committee_member_left(
             community_code=community_code, committee_reference=committee_reference,

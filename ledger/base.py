@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.community import Community
@@ -29,6 +30,7 @@ from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
 SNAPSHOT_INTERVAL = 50
 RETRY_WAIT_BASE_S = 0.002
 RETRY_WAIT_MAX_S = 0.2
@@ -113,6 +115,18 @@ class LedgerBase(Application[UUID]):
                 cap_s = min(RETRY_WAIT_MAX_S, RETRY_WAIT_BASE_S * 2**number)
                 time.sleep(random.uniform(0, cap_s))
         raise AssertionError("unreachable")
+
+    def _update(self, load: Callable[[], A], change: Callable[[A], T]) -> T:
+        """Load one aggregate, change it, save what it recorded; again if a writer raced us."""
+
+        def attempt() -> T:
+            aggregate = load()
+            result = change(aggregate)
+            if aggregate.pending_events:
+                self.save(aggregate)
+            return result
+
+        return self._retrying(attempt)
 
     def _save(self, work: _Work) -> int | None:
         """``Application.save`` for aggregates we know, with the references in its transaction.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any, cast
 from uuid import UUID
@@ -158,13 +158,8 @@ class EnterpriseCommands(LedgerBase):
                             lambda c: c.check_off_handover(item, handed_over_on, actor=actor))
 
     def _contract_step(self, community_code: str, contract_reference: str,
-                       step: Any) -> None:
-        def attempt() -> None:
-            contract = self.contract(community_code, contract_reference)
-            step(contract)
-            self.save(contract)
-
-        self._retrying(attempt)
+                       step: Callable[[ServiceContract], None]) -> None:
+        self._update(lambda: self.contract(community_code, contract_reference), step)
 
     def check_overdue_handovers(self, *, as_of: date, actor: str) -> list[str]:
         """E2: record one violation per handover still open after its deadline.
@@ -187,13 +182,7 @@ class EnterpriseCommands(LedgerBase):
     def record_credit_event(self, enterprise_code: str, command: Any) -> None:
         """Apply one credit-record command (commend, violation, fine, ticket) and save it."""
 
-        def attempt() -> None:
-            enterprise = self.enterprise(enterprise_code)
-            command(enterprise)
-            if enterprise.pending_events:
-                self.save(enterprise)
-
-        self._retrying(attempt)
+        self._update(lambda: self.enterprise(enterprise_code), command)
 
     def credit_score(self, enterprise_code: str, period: Period) -> Score:
         enterprise = self.enterprise(enterprise_code)

@@ -260,14 +260,9 @@ class FundCommands(LedgerBase):
         self, *, community_code: str, emergency_id: str, category: str, description: str,
         declared_on: date, actor: str,
     ) -> None:
-        def attempt() -> None:
-            community = self._community(community_code)
-            community.declare_emergency(emergency_id=emergency_id, category=category,
-                                        description=description, effective_date=declared_on,
-                                        actor=actor)
-            self.save(community)
-
-        self._retrying(attempt)
+        self._update(lambda: self._community(community_code), lambda c: c.declare_emergency(
+            emergency_id=emergency_id, category=category, description=description,
+            effective_date=declared_on, actor=actor))
 
     def withdraw(self, request: WithdrawalRequest, *, actor: str) -> Posted:
         """Pay a works invoice from the units of its charging range, split by floor area."""
@@ -350,12 +345,8 @@ class FundCommands(LedgerBase):
     def mark_delivered(
         self, *, community_code: str, building: str, unit: str, delivered_on: date, actor: str
     ) -> None:
-        def attempt() -> None:
-            account = self.unit_account(community_code, building, unit)
-            account.mark_delivered(effective_date=delivered_on, actor=actor)
-            self.save(account)
-
-        self._retrying(attempt)
+        self._update(lambda: self.unit_account(community_code, building, unit),
+                     lambda a: a.mark_delivered(effective_date=delivered_on, actor=actor))
 
     def deliver_units(self, *, community_code: str, delivered_on: date, actor: str) -> int:
         """Mark delivered every unit whose first deposit is paid (F2); returns how many."""

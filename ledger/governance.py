@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -29,6 +29,7 @@ from ledger.base import LedgerBase
 from ledger.loading import load_many
 
 HIRE_ENTERPRISE = "hire_enterprise"
+T = TypeVar("T")
 
 
 class GovernanceCommands(LedgerBase):
@@ -80,14 +81,8 @@ class GovernanceCommands(LedgerBase):
         return self._retrying(attempt)
 
     def _vote_step(self, community_code: str, vote_reference: str,
-                   step: Callable[[Vote], Any]) -> Any:
-        def attempt() -> Any:
-            vote = self.vote(community_code, vote_reference)
-            result = step(vote)
-            self.save(vote)
-            return result
-
-        return self._retrying(attempt)
+                   step: Callable[[Vote], T]) -> T:
+        return self._update(lambda: self.vote(community_code, vote_reference), step)
 
     def nominate_candidate(
         self, *, community_code: str, vote_reference: str, candidate_id: str, eligible: bool,
@@ -107,13 +102,11 @@ class GovernanceCommands(LedgerBase):
                   actor: str) -> Vote:
         """V5: no earlier than 15 days after publication; the electorate is frozen now."""
 
-        def attempt() -> Vote:
-            vote = self.vote(community_code, vote_reference)
+        def step(vote: Vote) -> Vote:
             vote.open(opened_on=opened_on, holdings=self.holdings(community_code), actor=actor)
-            self.save(vote)
             return vote
 
-        return self._retrying(attempt)
+        return self._vote_step(community_code, vote_reference, step)
 
     def holdings(self, community_code: str) -> list[UnitHolding]:
         """V3 inputs: each unit's area and owners; the developer's unsold or undelivered units."""
@@ -141,8 +134,8 @@ class GovernanceCommands(LedgerBase):
     ) -> str:
         """One ballot per voter (V5); returns the voter's receipt, a digest of the ballot."""
 
-        return cast(str, self._vote_step(community_code, vote_reference, lambda vote: self._cast(
-            vote, vote_reference, owner_id, choice, candidates, cast_on)))
+        return self._vote_step(community_code, vote_reference, lambda vote: self._cast(
+            vote, vote_reference, owner_id, choice, candidates, cast_on))
 
     @staticmethod
     def _cast(vote: Vote, vote_reference: str, owner_id: str, choice: str,
@@ -169,13 +162,13 @@ class GovernanceCommands(LedgerBase):
             return [self._cast(vote, vote_reference, owner_id, choice, candidates, cast_on)
                     for owner_id, choice, candidates in ballots]
 
-        return cast(list[str], self._vote_step(community_code, vote_reference, step))
+        return self._vote_step(community_code, vote_reference, step)
 
     def close_vote(self, *, community_code: str, vote_reference: str, closed_on: date,
                    actor: str) -> TallyResult:
         """The tally, with its four counts and the thresholds applied, becomes an event (V6)."""
-        return cast(TallyResult, self._vote_step(
-            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor)))
+        return self._vote_step(
+            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor))
 
     # -- the F8 gate and hiring ----------------------------------------------------------
 
@@ -340,15 +333,13 @@ class GovernanceCommands(LedgerBase):
     ) -> Committee:
         """C4: which members are party members, and whether a party branch is set up."""
 
-        def attempt() -> Committee:
-            committee = self.committee(community_code, committee_reference)
+        def step(committee: Committee) -> Committee:
             committee.record_party_coverage(party_member_ids=list(party_member_ids),
                                             party_branch_set_up=party_branch_set_up,
                                             recorded_on=recorded_on, actor=actor)
-            self.save(committee)
             return committee
 
-        return self._retrying(attempt)
+        return self._committee_step(community_code, committee_reference, step)
 
     def committee_member_left(
         self, *, community_code: str, committee_reference: str, member_id: str,
@@ -356,11 +347,13 @@ class GovernanceCommands(LedgerBase):
     ) -> Committee:
         """A member leaves; below half the seats a new election is due (C2)."""
 
-        def attempt() -> Committee:
-            committee = self.committee(community_code, committee_reference)
+        def step(committee: Committee) -> Committee:
             committee.member_left(member_id=member_id, left_on=left_on, actor=actor,
                                   reason=reason)
-            self.save(committee)
             return committee
 
-        return self._retrying(attempt)
+        return self._committee_step(community_code, committee_reference, step)
+
+    def _committee_step(self, community_code: str, committee_reference: str,
+                        step: Callable[[Committee], T]) -> T:
+        return self._update(lambda: self.committee(community_code, committee_reference), step)
