@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,8 +19,8 @@ from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.community import Community
 from domain.errors import Conflict, NotFound
@@ -96,7 +97,36 @@ class LedgerBase(Application[UUID]):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._written = threading.local()
         super().__init__(env=self.settings.eventsourcing_env())
+
+    # -- read-your-writes ----------------------------------------------------------------
+
+    def forget_position(self) -> None:
+        """Start a command: what this thread wrote so far no longer counts."""
+        self._written.position = None
+
+    def position_written(self) -> int | None:
+        """The highest log position this thread wrote since ``forget_position``, if any.
+
+        A caller (the HTTP API) hands it back with the command's response, so a later read
+        can wait until a view has applied it: read-your-writes without a global lock.
+        """
+        return cast(int | None, getattr(self._written, "position", None))
+
+    def _remember(self, recordings: Sequence[Recording[UUID]]) -> None:
+        written = max((r.notification.id for r in recordings), default=None)
+        if written is not None:
+            known = self.position_written()
+            self._written.position = written if known is None else max(known, written)
+
+    def save(
+        self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        recordings = super().save(*objs, **kwargs)
+        self._remember(recordings)
+        return recordings
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -142,6 +172,7 @@ class LedgerBase(Application[UUID]):
             processing.aggregates[aggregate.id] = aggregate
         processing.saved_kwargs["references"] = work.references
         recordings = self._record(processing)
+        self._remember(recordings)
         self._take_snapshots(processing)
         self._notify(recordings)
         return max((r.notification.id for r in recordings), default=None)
