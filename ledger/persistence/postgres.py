@@ -173,7 +173,25 @@ class _PostgresBulkReads:
         return streams
 
 
-class FundPostgresAggregateRecorder(_PostgresBulkReads, PostgresAggregateRecorder):
+SCHEMA_LOCK_KEY = 0x66756E64  # "fund": one advisory lock for every fundledger CREATE
+
+
+class _SerializedCreate:
+    """Creating tables one process at a time.
+
+    ``CREATE TABLE IF NOT EXISTS`` is not safe against itself: two processes opening the
+    ledger at once on a new database (an API and a runner) can fail with "tuple concurrently
+    updated". A transaction-level advisory lock makes the second wait for the first.
+    """
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,), prepare=False)
+        super()._create_table(curs)  # type: ignore[misc]
+
+
+class FundPostgresAggregateRecorder(
+    _SerializedCreate, _PostgresBulkReads, PostgresAggregateRecorder
+):
     """The snapshot recorder: the library's, plus ``select_streams`` and ``select_latest_many``."""
 
     def __init__(
@@ -217,7 +235,9 @@ class FundPostgresAggregateRecorder(_PostgresBulkReads, PostgresAggregateRecorde
         return latest
 
 
-class FundPostgresApplicationRecorder(_PostgresBulkReads, PostgresApplicationRecorder):
+class FundPostgresApplicationRecorder(
+    _SerializedCreate, _PostgresBulkReads, PostgresApplicationRecorder
+):
     """The application recorder: posting references, one-transaction large saves, bulk reads."""
 
     # A save above either limit is not pipelined (see the module docstring).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,26 +43,6 @@ DEPOSITS_HEADER = "reference,community_code,building,unit,amount_yuan,paid_on,ki
 UNITS = [("1", "101", "89.50"), ("1", "102", "120.00"), ("1", "201", "64.25"),
          ("1", "202", "101.10"), ("2", "101", "75.00"), ("2", "102", "150.33")]
 THREAD_JOIN_S = 60
-
-
-@pytest.fixture
-def open_ledger(db_url: str) -> Iterator[Callable[[], FundLedger]]:
-    """Opens FundLedger instances on the test's store and closes them all afterwards."""
-    opened: list[FundLedger] = []
-
-    def make() -> FundLedger:
-        app = FundLedger(Settings(db=db_url))
-        opened.append(app)
-        return app
-
-    yield make
-    for app in opened:
-        app.close()
-
-
-@pytest.fixture
-def app(open_ledger: Callable[[], FundLedger]) -> FundLedger:
-    return open_ledger()
 
 
 # -- helpers ---------------------------------------------------------------------------

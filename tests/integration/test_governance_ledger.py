@@ -6,7 +6,7 @@ receipts, the balances, the committees, and the event log (a refused command wri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -17,7 +17,6 @@ from domain.unit_account import first_deposit_due_fen
 from domain.vote import ABSTAIN, AGREE, DISAGREE
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.settings import Settings
 
 CODE = "GV-1"
 ACTOR = "test:street-office"
@@ -41,21 +40,6 @@ BUILDING_1_AREA = 45_000
 
 
 # -- fixtures and helpers --------------------------------------------------------------
-
-
-@pytest.fixture
-def open_ledger(db_url: str) -> Iterator[Callable[[], FundLedger]]:
-    """Opens FundLedger instances on the test's store and closes them all afterwards."""
-    opened: list[FundLedger] = []
-
-    def make() -> FundLedger:
-        app = FundLedger(Settings(db=db_url))
-        opened.append(app)
-        return app
-
-    yield make
-    for app in opened:
-        app.close()
 
 
 @pytest.fixture
