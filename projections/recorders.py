@@ -35,6 +35,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from ledger.persistence.postgres import SerializedTableCreation
+
 STATUS_TABLE_NAME = "projection_status"
 ERROR_TEXT_MAX = 4_000  # a traceback's tail is enough to find the handler
 TBatch = TypeVar("TBatch")
@@ -93,7 +95,9 @@ def _failure_text(error: str) -> str:
 _retrying = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
-class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder[TBatch]):
+class PostgresViewRecorder(
+    SerializedTableCreation, PostgresTrackingRecorder, ViewRecorder[TBatch]
+):
     """A view on PostgreSQL: subclasses add ``view_tables`` and ``_write_batch``."""
 
     # Table names (without schema), each with the columns that order its rows for checksum.

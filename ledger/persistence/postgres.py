@@ -176,7 +176,7 @@ class _PostgresBulkReads:
 SCHEMA_LOCK_KEY = 0x66756E64  # "fund": one advisory lock for every fundledger CREATE
 
 
-class _SerializedCreate:
+class SerializedTableCreation:
     """Creating tables one process at a time.
 
     ``CREATE TABLE IF NOT EXISTS`` is not safe against itself: two processes opening the
@@ -190,7 +190,7 @@ class _SerializedCreate:
 
 
 class FundPostgresAggregateRecorder(
-    _SerializedCreate, _PostgresBulkReads, PostgresAggregateRecorder
+    SerializedTableCreation, _PostgresBulkReads, PostgresAggregateRecorder
 ):
     """The snapshot recorder: the library's, plus ``select_streams`` and ``select_latest_many``."""
 
@@ -236,7 +236,7 @@ class FundPostgresAggregateRecorder(
 
 
 class FundPostgresApplicationRecorder(
-    _SerializedCreate, _PostgresBulkReads, PostgresApplicationRecorder
+    SerializedTableCreation, _PostgresBulkReads, PostgresApplicationRecorder
 ):
     """The application recorder: posting references, one-transaction large saves, bulk reads."""
 
