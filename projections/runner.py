@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,8 @@ from projections.recorders import (
 BATCH_EVENTS_MAX = 1_000  # a catch-up transaction: the benchmark's sweet spot
 FOLLOW_BATCH_EVENTS_MAX = 100  # live events: small batches keep the view fresh
 SQLITE_POLL_S = 0.5
+WAIT_POLL_S = 0.02  # read-your-writes: how often a waiting read looks at the view's position
+WAIT_S_MAX = 30.0  # no read holds a connection longer for a view to catch up
 
 TBatch = TypeVar("TBatch")
 TProjection = TypeVar("TProjection", bound="BatchingProjection[Any]")
@@ -317,6 +320,44 @@ class ViewStatus:
     @property
     def lag(self) -> int:
         return self.log_position - self.position
+
+
+class ViewBehind(Exception):
+    """A read asked for a position the view did not reach within its wait."""
+
+    def __init__(self, view_name: str, wanted: int, reached: int, waited_s: float) -> None:
+        super().__init__(
+            f"view {view_name} is at log position {reached}, not yet at {wanted}, after "
+            f"waiting {waited_s:.1f} s: is its runner running?")
+        self.view_name = view_name
+        self.wanted = wanted
+        self.reached = reached
+
+
+def wait_until_applied(
+    runner: Runner, projection: BatchingProjection[Any], position: int, *, timeout_s: float,
+    poll_s: float = WAIT_POLL_S,
+) -> int:
+    """Read-your-writes: return once the view has applied ``position``, else ``ViewBehind``.
+
+    A command hands back the position it wrote (``LedgerBase.position_written``); a read
+    that must see that write waits here, bounded, instead of the writer waiting for every
+    view. A view that failed on an event stops the wait at once with that failure.
+    """
+    if timeout_s > WAIT_S_MAX or timeout_s < 0:
+        raise ValueError(f"a wait is between 0 and {WAIT_S_MAX} s, not {timeout_s}")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        reached = runner.position(projection)
+        if reached >= position:
+            return reached
+        failure = projection.view.failure()
+        if failure is not None and failure.notification_id <= position:
+            raise ProjectionFailed(failure)
+        left_s = deadline - time.monotonic()
+        if left_s <= 0:
+            raise ViewBehind(projection.view.view_name, position, reached, timeout_s)
+        time.sleep(min(poll_s, left_s))
 
 
 def view_status(runner: Runner, projection: BatchingProjection[Any]) -> ViewStatus:

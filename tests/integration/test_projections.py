@@ -25,7 +25,15 @@ from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.settings import Settings
 from projections.audit import AuditFilter, AuditProjection
 from projections.balance import BalanceProjection
-from projections.runner import ProjectionFailed, Runner, open_projection, rebuild, view_status
+from projections.runner import (
+    ProjectionFailed,
+    Runner,
+    ViewBehind,
+    open_projection,
+    rebuild,
+    view_status,
+    wait_until_applied,
+)
 
 ACTOR = "test:projections"
 # (community, district, street, building, unit, area in 0.01 m²)
@@ -350,6 +358,30 @@ def test_follow_applies_events_as_they_are_written(
     assert not errors
     assert not any(thread.is_alive() for thread in threads)
     check_views(app, balance, audit)
+
+
+def test_a_read_waits_for_the_position_its_write_returned_then_times_out_clearly(
+    app: FundLedger, views: tuple[Runner, BalanceProjection, AuditProjection]
+) -> None:
+    runner, balance, _ = views
+    register(app)
+    runner.catch_up(balance)
+    app.forget_position()
+    deposits(app, "FD", first=True)
+    written = app.position_written()
+    assert written is not None and written > runner.position(balance)
+    with pytest.raises(ViewBehind, match=f"not yet at {written}"):
+        wait_until_applied(runner, balance, written, timeout_s=0.1)
+    stop = threading.Event()
+    follower = threading.Thread(target=runner.follow, args=(balance, stop))
+    follower.start()
+    try:
+        reached = wait_until_applied(runner, balance, written, timeout_s=20)
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    assert reached >= written
+    assert sum(row["deposits_fen"] for row in viewed_balances(balance).values()) > 0
 
 
 def test_the_cli_runs_reports_rebuilds_and_checksums(
