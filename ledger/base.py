@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmuta
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.community import Community
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import community_id, unit_account_id
 from domain.unit_account import UnitAccount
 from ledger.loading import load_many
@@ -61,6 +61,35 @@ class RegistrationResult:
     communities_added: int
     units_added: int
     units_unchanged: int
+
+
+IDEMPOTENCY_PREFIX = "idempotency:"
+IDEMPOTENCY_KEY_CHARS_MAX = 200
+
+
+class IdempotencyKeyUsed(Conflict):
+    """Another request recorded this idempotency key first (a race between repeats)."""
+
+    def __init__(self, found: PostingReference, *, same_request: bool) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used"
+            + ("" if same_request else " with another request body"),
+            rule="idempotency-key", field="Idempotency-Key")
+        self.found = found
+        self.same_request = same_request
+
+
+@dataclass
+class _PendingKey:
+    reference: str
+    request_digest: str
+    used: bool = False
+
+    def binding(self, originator_id: UUID, originator_version: int) -> PostingReference:
+        """The key's row, naming the first event it produced; once per command."""
+        self.used = True
+        return PostingReference(self.reference, "idempotency-key", self.request_digest,
+                                originator_id, originator_version)
 
 
 @dataclass
@@ -124,9 +153,59 @@ class LedgerBase(Application[UUID]):
         self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
         **kwargs: Any,
     ) -> list[Recording[UUID]]:
+        key = self._pending_key()
+        if key is not None:
+            first = next((o for o in objs if isinstance(o, Aggregate) and o.pending_events),
+                         None)
+            if first is not None:
+                kwargs["references"] = [*kwargs.get("references", ()),
+                                        key.binding(first.id, first.version)]
         recordings = super().save(*objs, **kwargs)
         self._remember(recordings)
         return recordings
+
+    # -- idempotency keys ----------------------------------------------------------------
+
+    @contextmanager
+    def idempotent(self, key: str, request_digest: str) -> Iterator[None]:
+        """Bind the commands run inside to a client's idempotency key, atomically.
+
+        The key goes into ``posting_references`` (as ``idempotency:<key>``, with the
+        request's digest) in the same transaction as the first save's events, so a key is
+        recorded if and only if what it produced is. A save that collides with the same key
+        written by a concurrent request raises ``IdempotencyKeyUsed`` instead of retrying;
+        the caller then replays that request's response.
+        """
+        if not key or len(key) > IDEMPOTENCY_KEY_CHARS_MAX:
+            raise InvalidInput(
+                f"an idempotency key has 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters",
+                rule="idempotency-key", field="Idempotency-Key")
+        self._written.key = _PendingKey(IDEMPOTENCY_PREFIX + key, request_digest)
+        try:
+            yield
+        finally:
+            self._written.key = None
+
+    def find_idempotency_key(self, key: str) -> PostingReference | None:
+        """The recorded use of a client's idempotency key, if any."""
+        reference = IDEMPOTENCY_PREFIX + key
+        return self._references([reference]).get(reference)
+
+    def _pending_key(self) -> _PendingKey | None:
+        key: _PendingKey | None = getattr(self._written, "key", None)
+        if key is not None and key.used:
+            return None  # a command saving twice binds the key to its first save only
+        return key
+
+    def _check_pending_key(self) -> None:
+        """After a lost race: was it our idempotency key that another request recorded?"""
+        key: _PendingKey | None = getattr(self._written, "key", None)
+        if key is None:
+            return
+        key.used = False  # the failed transaction took the key's row with it
+        found = self._references([key.reference]).get(key.reference)
+        if found is not None:
+            raise IdempotencyKeyUsed(found, same_request=found.digest == key.request_digest)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -140,6 +219,7 @@ class LedgerBase(Application[UUID]):
             try:
                 return attempt()
             except IntegrityError:
+                self._check_pending_key()
                 if number == self.settings.save_attempts_max:
                     raise
                 cap_s = min(RETRY_WAIT_MAX_S, RETRY_WAIT_BASE_S * 2**number)
@@ -170,7 +250,13 @@ class LedgerBase(Application[UUID]):
         for aggregate in work.aggregates:
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs["references"] = work.references
+        references = work.references
+        key = self._pending_key()
+        if key is not None and processing.events:
+            first = processing.events[0]
+            references = [*references,
+                          key.binding(first.originator_id, first.originator_version)]
+        processing.saved_kwargs["references"] = references
         recordings = self._record(processing)
         self._remember(recordings)
         self._take_snapshots(processing)
