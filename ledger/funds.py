@@ -120,8 +120,24 @@ class FundCommands(LedgerBase):
     def post_deposit(self, line: DepositLine, *, actor: str) -> Posted:
         """One deposit; a repeat of its bank reference reports the original posting."""
         posted: list[Posted] = []
+        looked_up = False
+
+        def attempt() -> BatchResult:
+            # Optimistic: a fresh reference is the common case, and its primary key refuses
+            # a repeat anyway, so the first try skips the look-up (a round trip in four).
+            # A refusal or a lost race decides again with the reference looked up, so a
+            # repeat still reports the original posting rather than a rule it now breaks.
+            nonlocal looked_up
+            if not looked_up:
+                looked_up = True
+                try:
+                    return self._post_deposits([line], actor, None, posted, look_up=False)
+                except BatchRejected:
+                    pass
+            return self._post_deposits([line], actor, None, posted)
+
         try:
-            self._retrying(lambda: self._post_deposits([line], actor, None, posted))
+            self._retrying(attempt)
         except BatchRejected as rejected:
             raise rejected.error from None  # one posting has no batch or line to name
         return posted[0]
@@ -142,8 +158,14 @@ class FundCommands(LedgerBase):
         actor: str,
         progress: Progress | None,
         posted: list[Posted] | None,
+        *,
+        look_up: bool = True,
     ) -> BatchResult:
-        """Post the fresh lines in one save; ``posted`` (single postings) collects reports."""
+        """Post the fresh lines in one save; ``posted`` (single postings) collects reports.
+
+        ``look_up=False`` treats every reference as fresh: its save then fails on the
+        reference's primary key if it was not, and the caller decides again.
+        """
         if posted is not None:
             posted.clear()
         first_line: dict[str, int] = {}
@@ -157,7 +179,7 @@ class FundCommands(LedgerBase):
                     f"reference {line.reference!r} repeats line {first_line[line.reference]}",
                     rule="reference-unique", field="reference"))
             first_line[line.reference] = line.line
-        known = self._references(first_line)
+        known = self._references(first_line) if look_up else {}
         fresh: list[tuple[DepositLine, UUID, str]] = []
         ids: dict[tuple[str, str, str], UUID] = {}
         for line in lines:

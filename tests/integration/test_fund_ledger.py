@@ -208,6 +208,26 @@ def test_a_single_deposit_reusing_a_reference_is_a_conflict(
     assert "line 0" not in str(refused.value)
 
 
+def test_a_repeated_single_deposit_reports_the_original_even_once_its_unit_closed(
+    app: FundLedger, tmp_path: Path
+) -> None:
+    funded(app, tmp_path)
+    line = DepositLine("TU-1", CODE, "1", "101", 1_000, date(2024, 2, 1), "top_up")
+    first = app.post_deposit(line, actor=ACTOR)
+    again = app.post_deposit(line, actor=ACTOR)
+    assert (first.already_posted, again.already_posted) == (False, True)
+    assert (again.originator_id, again.originator_version) == (
+        first.originator_id, first.originator_version)
+    app.refund_destroyed_unit(community_code=CODE, building="1", unit="101",
+                              destroyed_on=date(2024, 3, 1), reference="RF-1", actor=ACTOR)
+    last_event = app.recorder.max_notification_id()
+    late = app.post_deposit(line, actor=ACTOR)
+    assert late.already_posted
+    assert (late.originator_id, late.originator_version) == (
+        first.originator_id, first.originator_version)
+    assert app.recorder.max_notification_id() == last_event
+
+
 BAD_LINES = {
     "unknown unit": (f"BAD,{CODE},1,999,10.00,2024-02-01,top_up", "unit", "F1"),
     "unknown community": ("BAD,CY-NONE,1,101,10.00,2024-02-01,top_up", "unit", "F1"),
