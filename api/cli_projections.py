@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +11,7 @@ from rich.table import Table
 from api.cli_common import cli, err, ledger, out, progress_bar
 from projections.runner import (
     BatchingProjection,
+    Followers,
     ProjectionFailed,
     Runner,
     open_projection,
@@ -64,33 +64,18 @@ def run_views(
 
 
 def _follow(runner: Runner, projections: list[BatchingProjection[Any]]) -> None:
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def follow_one(projection: BatchingProjection[Any]) -> None:
-        try:
-            runner.follow(projection, stop)
-        except BaseException as error:  # reported by the main thread below
-            errors.append(error)
-
-    threads = [threading.Thread(target=follow_one, args=(p,), name=p.view.view_name)
-               for p in projections]
-    for thread in threads:
-        thread.start()
+    followers = Followers(runner, projections).start()
     err.print(f"following {', '.join(p.view.view_name for p in projections)}; Ctrl-C stops")
     try:
-        while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(timeout=0.5)  # short joins keep the main thread responsive to ^C
-    except KeyboardInterrupt:
-        stop.set()
-    for thread in threads:
-        thread.join()
-    for error in errors:
-        if isinstance(error, ProjectionFailed):
-            _report_failure(error)
-            raise typer.Exit(1)
-        raise error
+        try:
+            while followers.alive():
+                followers.join(timeout_s=0.5)  # short joins keep ^C responsive
+        except KeyboardInterrupt:
+            pass
+        followers.stop()
+    except ProjectionFailed as error:
+        _report_failure(error)
+        raise typer.Exit(1) from None
 
 
 @projections_cli.command()

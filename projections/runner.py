@@ -287,6 +287,54 @@ class Runner:
                     thread.join()
 
 
+class Followers:
+    """Every given view followed on its own thread, in this process, until ``stop``.
+
+    What an API process on the embedded store runs beside its routes, and what
+    ``fundledger projections run --follow`` runs in the foreground. A view's failure stops
+    the group (the runner sets the shared event) and is raised again by ``stop``/``join``.
+    """
+
+    def __init__(self, runner: Runner, projections: Sequence[BatchingProjection[Any]]) -> None:
+        self.runner = runner
+        self.projections = list(projections)
+        self.stopping = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._follow, args=(p,), name=p.view.view_name,
+                                         daemon=True) for p in self.projections]
+
+    def _follow(self, projection: BatchingProjection[Any]) -> None:
+        try:
+            self.runner.follow(projection, self.stopping)
+        except BaseException as error:  # handed to whoever joins the group
+            self.errors.append(error)
+
+    def start(self) -> Followers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait for the threads (all of them, or until the timeout); raise the first error."""
+        for thread in self.threads:
+            thread.join(timeout_s)
+        if self.errors and not self.alive():
+            raise self.errors[0]
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+    def __enter__(self) -> Followers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass(frozen=True)
 class _End:
     error: BaseException | None

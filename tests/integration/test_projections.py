@@ -26,6 +26,7 @@ from ledger.settings import Settings
 from projections.audit import AuditFilter, AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import (
+    Followers,
     ProjectionFailed,
     Runner,
     ViewBehind,
@@ -325,38 +326,22 @@ def test_a_failing_handler_stops_at_its_event_and_resumes_there_once_fixed(
     assert viewed_balances(fixed) == expected_balances(app)
 
 
-def test_follow_applies_events_as_they_are_written(
+def test_followers_in_process_apply_events_as_they_are_written(
     app: FundLedger, views: tuple[Runner, BalanceProjection, AuditProjection]
 ) -> None:
     runner, balance, audit = views
     register(app)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def follow(projection: Any) -> None:
-        try:
-            runner.follow(projection, stop)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=follow, args=(p,)) for p in (balance, audit)]
-    for thread in threads:
-        thread.start()
-    try:
+    with Followers(runner, [balance, audit]) as followers:
         build_rest = [lambda: deposits(app, "FD", first=True),
                       lambda: deposits(app, "TU", first=False), lambda: more(app)]
         for command in build_rest:
             command()
         last = app.recorder.max_notification_id()
+        assert last is not None
         for projection in (balance, audit):
-            # A bounded wait for a condition (the library's), not a sleep.
-            projection.view.wait(app.name, last, timeout=30)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    assert not errors
-    assert not any(thread.is_alive() for thread in threads)
+            wait_until_applied(runner, projection, last, timeout_s=30)
+        assert followers.alive()
+    assert not followers.alive()
     check_views(app, balance, audit)
 
 
