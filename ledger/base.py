@@ -143,23 +143,22 @@ class LedgerBase(Application[UUID]):
         """
         return cast(int | None, getattr(self._written, "position", None))
 
-    def _remember(self, recordings: Sequence[Recording[UUID]]) -> None:
+    def _remember(self, recordings: Sequence[Recording[UUID]]) -> int | None:
+        """Note the highest position a save wrote; return it."""
         written = max((r.notification.id for r in recordings), default=None)
         if written is not None:
             known = self.position_written()
             self._written.position = written if known is None else max(known, written)
+        return written
 
     def save(
         self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
         **kwargs: Any,
     ) -> list[Recording[UUID]]:
-        key = self._pending_key()
-        if key is not None:
-            first = next((o for o in objs if isinstance(o, Aggregate) and o.pending_events),
-                         None)
-            if first is not None:
-                kwargs["references"] = [*kwargs.get("references", ()),
-                                        key.binding(first.id, first.version)]
+        if self._pending_key() is not None:
+            first = next((o.pending_events[0] for o in objs
+                          if isinstance(o, Aggregate) and o.pending_events), None)
+            kwargs["references"] = self._with_key(kwargs.get("references", ()), first)
         recordings = super().save(*objs, **kwargs)
         self._remember(recordings)
         return recordings
@@ -190,6 +189,15 @@ class LedgerBase(Application[UUID]):
         """The recorded use of a client's idempotency key, if any."""
         reference = IDEMPOTENCY_PREFIX + key
         return self._references([reference]).get(reference)
+
+    def _with_key(
+        self, references: Sequence[PostingReference], first: DomainEventProtocol[UUID] | None
+    ) -> list[PostingReference]:
+        """The save's references, plus the pending key's row naming its first event."""
+        key = self._pending_key()
+        if key is None or first is None:
+            return list(references)
+        return [*references, key.binding(first.originator_id, first.originator_version)]
 
     def _pending_key(self) -> _PendingKey | None:
         key: _PendingKey | None = getattr(self._written, "key", None)
@@ -250,18 +258,13 @@ class LedgerBase(Application[UUID]):
         for aggregate in work.aggregates:
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
-        references = work.references
-        key = self._pending_key()
-        if key is not None and processing.events:
-            first = processing.events[0]
-            references = [*references,
-                          key.binding(first.originator_id, first.originator_version)]
-        processing.saved_kwargs["references"] = references
+        processing.saved_kwargs["references"] = self._with_key(
+            work.references, processing.events[0] if processing.events else None)
         recordings = self._record(processing)
-        self._remember(recordings)
+        written = self._remember(recordings)
         self._take_snapshots(processing)
         self._notify(recordings)
-        return max((r.notification.id for r in recordings), default=None)
+        return written
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the aggregates in memory, in one write.

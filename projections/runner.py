@@ -297,11 +297,10 @@ class Followers:
 
     def __init__(self, runner: Runner, projections: Sequence[BatchingProjection[Any]]) -> None:
         self.runner = runner
-        self.projections = list(projections)
         self.stopping = threading.Event()
         self.errors: list[BaseException] = []
         self.threads = [threading.Thread(target=self._follow, args=(p,), name=p.view.view_name,
-                                         daemon=True) for p in self.projections]
+                                         daemon=True) for p in projections]
 
     def _follow(self, projection: BatchingProjection[Any]) -> None:
         try:
