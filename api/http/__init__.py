@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): every capability of the ledger under ``/v1``."""

@@ -1,0 +1,118 @@
+"""The FastAPI application: ``create_app(settings)``, served by ``fundledger serve``.
+
+One process holds one ``FundLedger`` (thread-safe; FastAPI runs the routes on a thread
+pool) and the views it reads. On the embedded store nothing else would keep the views
+current, so the process follows them itself; on PostgreSQL the runners are separate
+processes (``fundledger projections run --follow``) unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.http import routes_funds, routes_views
+from api.http.problems import Problem, install_problem_handlers, problem
+from api.http.services import Services
+from ledger.application import FundLedger
+from ledger.persistence.access_tables import open_access_tables
+from ledger.settings import Settings
+from projections.runner import Followers, Runner, open_projection
+from projections.views import VIEWS
+
+BODY_BYTES_MAX = 1024 * 1024
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class BodyLimit:
+    """Refuse a request body over the limit (413) before a route parses any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int = BODY_BYTES_MAX) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            response = problem(413, f"a request body has at most {self.limit} bytes",
+                               rule="body-size")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise Problem(413, f"a request body has at most {self.limit} bytes",
+                              rule="body-size")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def create_app(settings: Settings | None = None, *, follow_views: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    follow = (not settings.is_postgres) if follow_views is None else follow_views
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ledger = FundLedger(settings)
+        try:
+            views = {name: open_projection(ledger, cls) for name, cls in VIEWS.items()}
+            runner = Runner(ledger)
+            svc = Services(ledger, runner, views, open_access_tables(ledger.recorder))
+            if follow:
+                svc.followers = Followers(runner, list(views.values())).start()
+            app.state.services = svc
+            yield
+            if svc.followers is not None:
+                svc.followers.stop()
+        finally:
+            ledger.close()
+
+    app = FastAPI(
+        title="fundledger", version="1", lifespan=lifespan,
+        description="Residential maintenance funds, governance and property-service "
+                    "enterprises, as an event-sourced ledger. Amounts are decimal strings "
+                    "in yuan (and `_fen` integers in responses); errors are RFC 9457 "
+                    "problem+json naming the rule and the field.")
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = uuid.uuid4().hex[:16]
+        response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request.state.request_id
+        return response
+
+    app.add_middleware(BodyLimit)
+    for router in (routes_funds.router, routes_views.router):
+        app.include_router(router)
+    return app
+
+
+def route_policies(app: FastAPI) -> dict[tuple[str, str], Any]:
+    """Each route's declared policy (None where a route has none): for the policy test."""
+    from fastapi.routing import APIRoute
+
+    from api.http.security import Policy
+
+    policies: dict[tuple[str, str], Any] = {}
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        found = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
+        for method in route.methods or ():
+            policies[(method, route.path)] = found[0] if found else None
+    return policies

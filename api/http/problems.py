@@ -1,0 +1,114 @@
+"""Errors as RFC 9457 ``application/problem+json``, naming the rule and the field.
+
+The domain's typed errors map to a status by kind; validation errors list every field at
+fault. No route catches ``Exception``: the last-resort handler here logs the error and
+answers a bare 500 problem, so no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import BatchRejected, DomainError
+from ledger.base import IdempotencyKeyUsed
+from projections.runner import ProjectionFailed, ViewBehind
+
+PROBLEM_JSON = "application/problem+json"
+STATUS_BY_KIND = {"invalid_input": 422, "rule_violated": 422, "not_found": 404,
+                  "conflict": 409}
+TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
+          415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
+          429: "Too many requests", 500: "Internal server error",
+          503: "Service unavailable", 504: "View not caught up"}
+log = logging.getLogger("fundledger.http")
+
+
+class Problem(Exception):
+    """An error a route raises on purpose, with its status, rule and field."""
+
+    def __init__(self, status: int, detail: str, *, rule: str | None = None,
+                 field: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.rule = rule
+        self.field = field
+        self.headers = headers
+
+
+def problem(status: int, detail: str, *, rule: str | None = None, field: str | None = None,
+            headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"),
+                            "status": status, "detail": detail}
+    if rule is not None:
+        body["rule"] = rule
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def domain_problem(error: DomainError) -> JSONResponse:
+    if isinstance(error, IdempotencyKeyUsed) and not error.same_request:
+        status = 422  # the issue's contract: a key reused with another body is unprocessable
+    else:
+        status = STATUS_BY_KIND.get(error.kind, 422)
+    extra: dict[str, Any] = {}
+    if isinstance(error, BatchRejected):
+        extra["line"] = error.line
+    return problem(status, error.message, rule=error.rule, field=error.field, **extra)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join(parts[1:] if parts and parts[0] in ("body", "query", "path", "header")
+                    else parts)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, error: DomainError) -> JSONResponse:
+        return domain_problem(error)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, error: Problem) -> JSONResponse:
+        return problem(error.status, error.detail, rule=error.rule, field=error.field,
+                       headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _location(tuple(e.get("loc", ()))), "rule": e.get("type", ""),
+                   "message": e.get("msg", "")} for e in error.errors()]
+        first = errors[0] if errors else {"field": None, "rule": "invalid", "message": ""}
+        return problem(422, f"{first['field']}: {first['message']}", rule=first["rule"],
+                       field=first["field"], errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(error.status_code, str(error.detail), headers=error.headers)
+
+    @app.exception_handler(ViewBehind)
+    async def on_behind(request: Request, error: ViewBehind) -> JSONResponse:
+        return problem(504, str(error), rule="read-your-writes", field="min_position",
+                       view=error.view_name, reached=error.reached, wanted=error.wanted)
+
+    @app.exception_handler(ProjectionFailed)
+    async def on_failed(request: Request, error: ProjectionFailed) -> JSONResponse:
+        log.error("view failed: %s", error)
+        return problem(503, f"the view stopped at log position "
+                       f"{error.failure.notification_id}; an operator must fix and resume it",
+                       rule="view-failed")
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "the server failed; the error is logged (nothing of it is shown "
+                       "here)")

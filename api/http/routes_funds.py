@@ -1,0 +1,309 @@
+"""The maintenance fund over HTTP: registration, deposits and bank batches, withdrawals,
+income, sales and refunds, and the fund's and a unit's balances from the balance view."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from api.http.amounts import Area, Yuan, fen
+from api.http.idempotency import IdempotencyKey, run_idempotent
+from api.http.models import Code, Day, Page, Written, with_yuan
+from api.http.models import Request as Body
+from api.http.problems import Problem
+from api.http.security import (
+    CUSTODIANS,
+    READERS,
+    ServicesDep,
+    actor,
+    allow,
+    community_in_scope,
+    in_scope,
+)
+from domain.errors import NotFound
+from domain.money import parse_area_m2
+from domain.posting import INCOME_SOURCES
+from domain.unit_account import AREA_SOURCES
+from ledger.access import Place, Principal, Role
+from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
+from projections.audit import PAGE_SIZE_MAX
+
+router = APIRouter(prefix="/v1", tags=["fund"])
+CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
+PartCode = Annotated[str, Path(min_length=1, max_length=100)]
+MinPosition = Annotated[int | None, Query(ge=0, description=(
+    "Read-your-writes: wait (bounded) until the view has applied this log position, the "
+    "`position` a command answered."))]
+WRITTEN: dict[int | str, dict[str, Any]] = {
+    201: {"model": Written, "description": "Written (or found already written)"}}
+REGISTRARS = (Role.custodian, Role.official, Role.admin)
+
+
+class UnitIn(Body):
+    building: str = Code
+    unit: str = Code
+    area_m2: Area
+    area_source: Literal["register", "surveyed", "contract"]
+    owner_ids: list[str] = Field(min_length=1, max_length=16)
+
+
+class CommunityIn(Body):
+    code: str = Code
+    name: str = Code
+    district: str = Code
+    street: str = Code
+    effective_date: Day
+    units: list[UnitIn] = Field(max_length=20_000)
+
+
+class DepositIn(Body):
+    reference: str = Code
+    building: str = Code
+    unit: str = Code
+    amount_yuan: Yuan
+    paid_on: Day
+    kind: Literal["first", "top_up"]
+
+
+class DepositBatchIn(Body):
+    lines: list[DepositIn] = Field(min_length=1, max_length=20_000)
+
+
+class WithdrawalIn(Body):
+    reference: str = Code
+    project: str = Code
+    cost_kind: str = Code
+    invoice_yuan: Yuan
+    paid_on: Day
+    buildings: list[str] = Field(default_factory=list, max_length=1_000)
+    unit_keys: list[str] = Field(default_factory=list, max_length=20_000)
+    emergency_id: str | None = Field(default=None, min_length=1, max_length=100)
+    resolution_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class IncomeIn(Body):
+    reference: str = Code
+    amount_yuan: Yuan
+    source: str = Field(min_length=1, max_length=100, examples=list(INCOME_SOURCES))
+    received_on: Day
+
+
+class EmergencyIn(Body):
+    emergency_id: str = Code
+    category: str = Code
+    description: str = Field(min_length=1, max_length=1_000)
+    declared_on: Day
+
+
+class SaleIn(Body):
+    reference: str = Code
+    buyer_owner_ids: list[str] = Field(min_length=1, max_length=16)
+    sold_on: Day
+
+
+class RefundIn(Body):
+    reference: str = Code
+    destroyed_on: Day
+
+
+def _posted(result: Any) -> dict[str, Any]:
+    return {"reference": result.reference, "kind": result.kind,
+            "already_posted": result.already_posted}
+
+
+@router.post("/communities", status_code=201, responses=WRITTEN, response_model=None)
+def register_community(
+    body: CommunityIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*REGISTRARS)], key: IdempotencyKey,
+) -> Response:
+    """Register a community with its units (F1), or add units to it."""
+    in_scope(principal, Place(body.district, body.street, body.code), what="community",
+             field="code")
+    assert AREA_SOURCES  # the Literal above lists them; F1 checks again
+    rows = [UnitRow(body.code, body.name, body.district, body.street, u.building, u.unit,
+                    parse_area_m2(u.area_m2), u.area_source, list(u.owner_ids), line=i)
+            for i, u in enumerate(body.units, start=1)]
+
+    def command() -> dict[str, Any]:
+        result = svc.ledger.register_units(rows, effective_date=body.effective_date,
+                                           actor=actor(request, principal))
+        return {"kind": "registration", "communities_added": result.communities_added,
+                "units_added": result.units_added, "units_unchanged": result.units_unchanged}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/deposits", status_code=201, responses=WRITTEN,
+             response_model=None)
+def post_deposit(
+    code: CommunityCode, body: DepositIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """One deposit (F2 first deposit or F4 top-up); its bank reference posts once."""
+    community_in_scope(svc, principal, code)
+    line = DepositLine(body.reference, code, body.building, body.unit, fen(body.amount_yuan),
+                       body.paid_on, body.kind, line=1)
+    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+        svc.ledger.post_deposit(line, actor=actor(request, principal))))
+
+
+@router.post("/communities/{code}/deposit-batches", status_code=201, response_model=None,
+             responses={201: {"description": "The whole batch posted (or was already)"}})
+def post_deposit_batch(
+    code: CommunityCode, body: DepositBatchIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """A bank batch, all or nothing: one bad line refuses the batch, naming the line."""
+    community_in_scope(svc, principal, code)
+    lines = [DepositLine(d.reference, code, d.building, d.unit, fen(d.amount_yuan), d.paid_on,
+                         d.kind, line=i) for i, d in enumerate(body.lines, start=1)]
+
+    def command() -> dict[str, Any]:
+        result = svc.ledger.import_deposits(lines, actor=actor(request, principal))
+        return {"kind": "deposit-batch", "posted": result.posted,
+                "already_posted_lines": result.already_posted, "total_fen": result.total_fen,
+                "total_yuan": with_yuan({"total_fen": result.total_fen})["total_yuan"]}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/withdrawals", status_code=201, responses=WRITTEN,
+             response_model=None)
+def withdraw(
+    code: CommunityCode, body: WithdrawalIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """Pay a works invoice, split over the charging range by floor area (F8, F9)."""
+    community_in_scope(svc, principal, code)
+    withdrawal = WithdrawalRequest(
+        body.reference, code, body.project, body.cost_kind, fen(body.invoice_yuan),
+        body.paid_on, list(body.buildings), list(body.unit_keys), body.emergency_id,
+        body.resolution_id)
+    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+        svc.ledger.withdraw(withdrawal, actor=actor(request, principal))))
+
+
+@router.post("/communities/{code}/income-allocations", status_code=201, responses=WRITTEN,
+             response_model=None)
+def allocate_income(
+    code: CommunityCode, body: IncomeIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """Allocate value-added income to the sub-accounts in whole fen (F5)."""
+    community_in_scope(svc, principal, code)
+    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+        svc.ledger.allocate_income(
+            community_code=code, amount_fen=fen(body.amount_yuan), source=body.source,
+            received_on=body.received_on, reference=body.reference,
+            actor=actor(request, principal))))
+
+
+@router.post("/communities/{code}/emergencies", status_code=201, responses=WRITTEN,
+             response_model=None)
+def declare_emergency(
+    code: CommunityCode, body: EmergencyIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(Role.custodian, Role.official)], key: IdempotencyKey,
+) -> Response:
+    """Declare an emergency of one of the F9 categories, for a withdrawal to cite."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        svc.ledger.declare_emergency(
+            community_code=code, emergency_id=body.emergency_id, category=body.category,
+            description=body.description, declared_on=body.declared_on,
+            actor=actor(request, principal))
+        return {"reference": body.emergency_id, "kind": "emergency"}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/units/{building}/{unit}/sale", status_code=201,
+             responses=WRITTEN, response_model=None)
+def sell_unit(
+    code: CommunityCode, building: PartCode, unit: PartCode, body: SaleIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """A sale: the sub-account's balance moves with the unit to its buyers (F7)."""
+    community_in_scope(svc, principal, code)
+    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+        svc.ledger.sell_unit(community_code=code, building=building, unit=unit,
+                             buyer_owner_ids=list(body.buyer_owner_ids), sold_on=body.sold_on,
+                             reference=body.reference, actor=actor(request, principal))))
+
+
+@router.post("/communities/{code}/units/{building}/{unit}/refund", status_code=201,
+             responses=WRITTEN, response_model=None)
+def refund_unit(
+    code: CommunityCode, building: PartCode, unit: PartCode, body: RefundIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
+) -> Response:
+    """A destroyed unit: its balance is refunded and its sub-account closed (F7)."""
+    community_in_scope(svc, principal, code)
+    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+        svc.ledger.refund_destroyed_unit(
+            community_code=code, building=building, unit=unit, destroyed_on=body.destroyed_on,
+            reference=body.reference, actor=actor(request, principal))))
+
+
+# -- reads (the balance view) ------------------------------------------------------------
+
+
+@router.get("/communities", response_model=Page)
+def list_communities(
+    svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
+    after: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """The funds of the communities in the caller's scope, by code, paged."""
+    svc.caught_up(svc.balance, min_position)
+    funds = sorted(svc.balance.funds(**principal.scope.filters()),
+                   key=lambda f: f.community_code)
+    if principal.scope.level == "owner":
+        funds = []
+    page = [f for f in funds if after is None or f.community_code > after][:limit]
+    more = len(page) == limit and page[-1].community_code != funds[-1].community_code
+    return {"items": [with_yuan(f) for f in page],
+            "next_after": page[-1].community_code if more else None}
+
+
+@router.get("/communities/{code}/fund")
+def fund(
+    code: CommunityCode, svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """A fund's totals: deposits, withdrawals, income, refunds, balance, F4 flags."""
+    svc.caught_up(svc.balance, min_position)
+    found = svc.balance.funds(community=code)
+    if not found:
+        raise NotFound(f"no community {code!r} is registered", rule="F1",
+                       field="community_code")
+    fund = found[0]
+    in_scope(principal, Place(fund.district, fund.street, code), what="community",
+             field="community_code")
+    return with_yuan(fund)
+
+
+@router.get("/communities/{code}/units/{building}/{unit}/account")
+def unit_account(
+    code: CommunityCode, building: PartCode, unit: PartCode, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*READERS, Role.owner)],
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """A unit's sub-account: deposits, withdrawals, income, refunds and balance."""
+    account = svc.ledger.unit_account(code, building, unit)  # NotFound names the unit
+    community = svc.ledger.community(code)
+    in_scope(principal, Place(community.district, community.street, code,
+                              tuple(account.owner_ids)), what="community",
+             field="community_code")
+    svc.caught_up(svc.balance, min_position)
+    rows = [u for u in svc.balance.units(community=code)
+            if u.building == building and u.unit == unit]
+    if not rows:
+        raise Problem(503, "the balance view has not applied this unit's registration yet; "
+                      "retry, or pass min_position", rule="read-your-writes",
+                      field="min_position")
+    return {**with_yuan(rows[0]), "owner_ids": list(account.owner_ids)}

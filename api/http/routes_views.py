@@ -1,0 +1,81 @@
+"""The auditor's and the city's views over HTTP: the audit trail and the three rates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.http.models import Page, with_yuan
+from api.http.problems import Problem
+from api.http.security import READERS, ServicesDep, allow
+from api.http.services import Services
+from ledger.access import Place, Principal, Role
+from projections.audit import PAGE_SIZE_MAX, AuditFilter
+from projections.three_rates import LEVELS, RATES
+
+router = APIRouter(prefix="/v1", tags=["views"])
+MinPosition = Annotated[int | None, Query(ge=0, description=(
+    "Read-your-writes: wait (bounded) until the view has applied this log position."))]
+
+
+def _community_place(svc: Services, code: str) -> Place | None:
+    found = svc.balance.funds(community=code)
+    return Place(found[0].district, found[0].street, code) if found else None
+
+
+@router.get("/audit", response_model=Page)
+def audit(
+    svc: ServicesDep, principal: Annotated[Principal, allow(Role.auditor, Role.official,
+                                                            Role.custodian, Role.admin)],
+    community: Annotated[str | None, Query(max_length=100)] = None,
+    unit: Annotated[str | None, Query(max_length=100, description="BUILDING-UNIT")] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+    date_from: date | None = None, date_to: date | None = None,
+    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """Money movements and governance decisions in log order, filtered, keyset-paged."""
+    if community is None and principal.scope.level != "city":
+        raise Problem(422, "a caller scoped below the city names the community to read",
+                      rule="scope", field="community")
+    if community is not None:
+        place = _community_place(svc, community)
+        if place is None or not principal.scope.holds(place):
+            return {"items": [], "next_after": None}  # as for a community with no entries
+    svc.caught_up(svc.audit, min_position)
+    entries = svc.audit.entries(AuditFilter(community, unit, kind, date_from, date_to),
+                                after=after, limit=limit)
+    return {"items": [with_yuan(e) for e in entries],
+            "next_after": entries[-1].notification_id if len(entries) == limit else None}
+
+
+@router.get("/rates")
+def rates(
+    svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    level: Annotated[str, Query(pattern="^(" + "|".join(LEVELS) + ")$")] = "city",
+    code: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """R1's three rates (committee, service, party) of a scope, with counts and targets."""
+    if (level == "city") != (code is None):
+        raise Problem(422, "give a code for a community, street or district, none for the city",
+                      rule="scope", field="code")
+    scope = principal.scope
+    allowed = (scope.level == "city" or (scope.level == level and scope.code == code)
+               or (level == "community" and code is not None
+                   and (place := _community_place(svc, code)) is not None
+                   and scope.holds(place)))
+    if not allowed:
+        raise Problem(404, f"no {level} {code!r} in your scope", rule="scope", field="code")
+    svc.caught_up(svc.three_rates, min_position)
+    result = svc.three_rates.rates(level, code, year=year)
+    return {"level": result.level, "code": result.code, "year": result.year,
+            "communities": result.communities,
+            "rates": {rate: {"count": result.count(rate),
+                             "basis_points": result.basis_points(rate),
+                             "target_met": result.target_met(rate)} for rate in RATES},
+            "all_targets_met": result.all_targets_met}

@@ -1,0 +1,78 @@
+"""Who may call which route: bearer tokens, a declared policy on every route, scopes.
+
+Each route declares its roles with ``Annotated[Principal, allow(...)]``; a test walks the
+app's routes and fails on any without one. A role that may not call a route gets 403 (API5);
+an object outside the caller's scope answers 404, exactly like one that does not exist, so
+probing codes reveals nothing (API1).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.http.problems import Problem
+from api.http.services import Services, services
+from domain.community import Community
+from domain.errors import NotFound
+from ledger.access import Place, Principal, Role, token_digest
+
+bearer = HTTPBearer(auto_error=False, description="An API token: `fundledger tokens create`.")
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+class Policy:
+    """The roles a route admits; the dependency that authenticates and checks the role."""
+
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    def __call__(
+        self, request: Request, svc: ServicesDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise Problem(401, "send an API token: Authorization: Bearer <token>",
+                          rule="authentication", headers={"WWW-Authenticate": "Bearer"})
+        principal = svc.access.principal(token_digest(credentials.credentials))
+        if principal is None:
+            raise Problem(401, "the API token is unknown or revoked", rule="authentication",
+                          headers={"WWW-Authenticate": "Bearer"})
+        if principal.role not in self.roles:
+            raise Problem(403, f"the role {principal.role.value} may not call this; "
+                          f"allowed: {', '.join(r.value for r in self.roles)}",
+                          rule="role")
+        request.state.principal = principal
+        return principal
+
+
+def allow(*roles: Role) -> Any:
+    return Depends(Policy(roles))
+
+
+def community_place(community: Community) -> Place:
+    return Place(community.district, community.street, community.code)
+
+
+def in_scope(principal: Principal, place: Place, *, what: str, field: str) -> None:
+    """Out of scope reads exactly like absent (404): the same error the ledger gives."""
+    if not principal.scope.holds(place):
+        raise NotFound(f"no {what} {place.community!r} is registered", rule="F1", field=field)
+
+
+def community_in_scope(svc: Services, principal: Principal, code: str) -> Community:
+    community = svc.ledger.community(code)
+    in_scope(principal, community_place(community), what="community", field="community_code")
+    return community
+
+
+def actor(request: Request, principal: Principal) -> str:
+    """The actor recorded in events: the token's principal, and the request for audit."""
+    return f"{principal.name} (request {request.state.request_id})"
+
+
+CUSTODIANS = (Role.custodian,)
+OFFICIALS = (Role.official, Role.admin)
+READERS = (Role.custodian, Role.official, Role.auditor, Role.admin)

@@ -1,0 +1,64 @@
+"""What the routes share in one API process: the ledger, its views and the access tables."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from ledger.application import FundLedger
+from ledger.persistence.access_tables import AccessTables
+from projections.audit import AuditProjection
+from projections.balance import BalanceProjection
+from projections.runner import BatchingProjection, Followers, Runner, wait_until_applied
+from projections.three_rates import ThreeRatesProjection
+
+READ_WAIT_S_DEFAULT = 5.0
+SSE_CONNECTIONS_PER_TOKEN_MAX = 4
+
+
+@dataclass
+class Services:
+    ledger: FundLedger
+    runner: Runner
+    views: dict[str, BatchingProjection[Any]]
+    access: AccessTables
+    followers: Followers | None = None
+    read_wait_s: float = READ_WAIT_S_DEFAULT
+    streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
+    _streams: dict[str, int] = field(default_factory=dict)
+    _streams_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def balance(self) -> BalanceProjection:
+        return self.views["balance"]  # type: ignore[return-value]
+
+    @property
+    def audit(self) -> AuditProjection:
+        return self.views["audit"]  # type: ignore[return-value]
+
+    @property
+    def three_rates(self) -> ThreeRatesProjection:
+        return self.views["three_rates"]  # type: ignore[return-value]
+
+    def caught_up(self, view: BatchingProjection[Any], min_position: int | None) -> None:
+        """Read-your-writes: wait (bounded) until the view has applied ``min_position``."""
+        if min_position:
+            wait_until_applied(self.runner, view, min_position, timeout_s=self.read_wait_s)
+
+    def open_stream(self, token_id: str) -> bool:
+        with self._streams_lock:
+            if self._streams.get(token_id, 0) >= self.streams_per_token_max:
+                return False
+            self._streams[token_id] = self._streams.get(token_id, 0) + 1
+            return True
+
+    def close_stream(self, token_id: str) -> None:
+        with self._streams_lock:
+            self._streams[token_id] -= 1
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]

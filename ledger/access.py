@@ -1,0 +1,98 @@
+"""Who may call the ledger over HTTP: API tokens, roles and hierarchical scopes.
+
+A token is shown once, when it is made; the ledger keeps only its SHA-256 digest (a token
+carries 256 random bits, so a fast digest cannot be brute-forced back). A token names one
+role and one scope. Scopes nest: the city holds every district, a district its streets, a
+street its communities; ``owner:<id>`` holds the units that owner id appears on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.errors import InvalidInput
+
+TOKEN_PREFIX = "flt_"
+
+
+class Role(StrEnum):
+    custodian = "custodian"  # posts money
+    official = "official"  # governance and enterprise records
+    auditor = "auditor"  # reads everything in scope, replays history
+    owner = "owner"  # own units' statements and ballots
+    subscriber = "subscriber"  # streams in scope
+    admin = "admin"
+
+
+SCOPE_LEVELS = ("city", "district", "street", "community", "owner")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where something sits in the city's hierarchy (a community, or one of its units)."""
+
+    district: str
+    street: str
+    community: str
+    owner_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    level: str
+    code: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        level, _, code = text.partition(":")
+        if level not in SCOPE_LEVELS or (level == "city") != (code == ""):
+            raise InvalidInput(
+                f"a scope is 'city' or one of {', '.join(f'{s}:<code>' for s in SCOPE_LEVELS[1:])}"
+                f", not {text!r}", rule="scope", field="scope")
+        return cls(level, code)
+
+    def __str__(self) -> str:
+        return self.level if self.level == "city" else f"{self.level}:{self.code}"
+
+    def holds(self, place: Place) -> bool:
+        """Whether a community (or a unit, with its owner ids) lies within this scope."""
+        match self.level:
+            case "city":
+                return True
+            case "district":
+                return place.district == self.code
+            case "street":
+                return place.street == self.code
+            case "community":
+                return place.community == self.code
+            case _:
+                return self.code in place.owner_ids
+
+    def filters(self) -> dict[str, str]:
+        """The view filter that keeps a listing within this scope (owners list nothing)."""
+        if self.level in ("district", "street", "community"):
+            return {self.level: self.code}
+        return {}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A caller identified by a token: who, in which role, over which part of the city."""
+
+    name: str
+    role: Role
+    scope: Scope
+    token_id: str
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and its public id (the id names it in logs and revocations)."""
+    token_id = secrets.token_hex(6)
+    return f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}", token_id
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
