@@ -6,6 +6,7 @@ from typing import Any
 
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
+from projections.credit import CreditProjection
 from projections.runner import BatchingProjection
 from projections.three_rates import ThreeRatesProjection
 
@@ -13,4 +14,5 @@ VIEWS: dict[str, type[BatchingProjection[Any]]] = {
     "balance": BalanceProjection,
     "audit": AuditProjection,
     "three_rates": ThreeRatesProjection,
+    "credit": CreditProjection,
 }
