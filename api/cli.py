@@ -19,6 +19,7 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_governance,
     cli_projections,
     cli_relay,
+    cli_replay,
     cli_serve,
 )
 from api.cli_common import cli, err, ledger, out, run
