@@ -21,6 +21,7 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_relay,
     cli_replay,
     cli_serve,
+    cli_verify,
 )
 from api.cli_common import cli, err, ledger, out, run
 from api.cli_enterprises import print_ranking

@@ -1,0 +1,341 @@
+"""What an auditor asks of a sealed ledger: verify it all, prove one event, export a community.
+
+``verify_ledger`` re-reads the events table itself (not the library's reads: a tampered row
+must be seen as it is) in log order beside ``event_digests``, recomputes every stream's
+chain and the Merkle root of the heads at the latest checkpoint (and at an auditor's own
+checkpoint file), and stops at the first problem, naming the stream, version and position.
+
+``prove_event`` and ``export_community`` produce JSON that ``ledger.seal.verify_proof`` and
+``ledger.seal.verify_bundle`` check with no database.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.application import Application
+
+from domain.ids import community_id
+from ledger.seal import (
+    BUNDLE_FORMAT,
+    PROOF_FORMAT,
+    ZERO_DIGEST,
+    Checkpoint,
+    SealError,
+    chain_digest,
+    content_hash,
+    event_json,
+    heads_root,
+    leaf_hash,
+    merkle_paths,
+    stream_key,
+)
+from projections.runner import Progress
+from projections.sealer import (
+    READ_PAGE_ROWS,
+    DigestRow,
+    EventRow,
+    SealStore,
+    checkpoints,
+    latest_checkpoint,
+    open_sealer,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing found wrong. ``kind``: altered, deleted, reordered, inserted, checkpoint."""
+
+    kind: str
+    message: str
+    originator_id: str | None = None
+    version: int | None = None
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    events: int
+    streams: int
+    sealed_position: int
+    checkpoint: Checkpoint | None
+    unsealed: int
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _uuid_text(key: str) -> str:
+    try:
+        return str(UUID(key))
+    except ValueError:
+        return key
+
+
+def _pages(read: Any, after: int) -> Iterator[Any]:
+    while True:
+        page = read(after, READ_PAGE_ROWS)
+        if not page:
+            return
+        yield page
+        after = page[-1][0]
+
+
+def verify_ledger(
+    app: Application[UUID], *,
+    trusted_key: Ed25519PublicKey | bytes | str | None = None,
+    external: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Recompute every chain and the covering checkpoints from the stored events.
+
+    ``trusted_key``: the ledger's public key as the auditor holds it; every stored
+    checkpoint must be signed by it (without it, each by the key it names). ``external``:
+    a checkpoint the auditor kept outside the ledger; the events must reproduce it.
+    """
+    store = open_sealer(app).store
+    sealed = store.max_tracking_id(app.name) or 0
+    stored = checkpoints(app, store)
+    walk = _Walk(store, sealed, progress)
+    for checkpoint in stored:
+        try:
+            checkpoint.verify(trusted_key)
+        except SealError as error:
+            return walk.report(stored, Problem("checkpoint", str(error),
+                                               position=checkpoint.position))
+    targets = {c.position: c for c in stored[-1:]}
+    if external is not None:
+        try:
+            external.verify(trusted_key)
+        except SealError as error:
+            return walk.report(stored, Problem("checkpoint", f"the auditor's file: {error}",
+                                               position=external.position))
+        mine = next((c for c in stored if c.position == external.position), None)
+        if mine is None or mine.payload() != external.payload():
+            return walk.report(stored, Problem(
+                "checkpoint", f"the ledger's checkpoint at position {external.position} is "
+                "missing or differs from the auditor's copy", position=external.position))
+        targets[external.position] = external
+    problem = walk.run(sorted(targets.values(), key=lambda c: c.position))
+    return walk.report(stored, problem)
+
+
+class _Walk:
+    """One pass over the events table beside ``event_digests``, both in log order."""
+
+    def __init__(self, store: SealStore, sealed: int, progress: Progress | None) -> None:
+        self.store = store
+        self.sealed = sealed
+        self.progress = progress
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.events = 0
+        self.unsealed = 0
+
+    def report(self, stored: list[Checkpoint], problem: Problem | None) -> VerifyReport:
+        return VerifyReport(self.events, len(self.heads), self.sealed,
+                            stored[-1] if stored else None, self.unsealed, problem)
+
+    def run(self, targets: list[Checkpoint]) -> Problem | None:
+        digests = self._digests()
+        digest: DigestRow | None = next(digests, None)
+        heads = self.heads
+        for page in _pages(self.store.read_events, -(2**63)):
+            for position, key, version, topic, state in page:
+                while targets and targets[0].position < position:
+                    problem = self._check(targets.pop(0))
+                    if problem:
+                        return problem
+                if digest is not None and digest[0] < position:
+                    return self._deleted(digest)
+                previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
+                if version != previous_version + 1:
+                    return Problem(
+                        "reordered" if version <= previous_version else "deleted",
+                        f"stream {_uuid_text(key)}: version {version} at position {position} "
+                        f"follows version {previous_version}: an event was removed or "
+                        "versions were changed", _uuid_text(key), version, position)
+                computed = chain_digest(previous, content_hash(position, key, version, topic,
+                                                               bytes(state)))
+                if digest is not None and digest[0] == position:
+                    if (digest[1], digest[2], digest[3]) != (key, version, computed):
+                        return Problem(
+                            "altered", f"stream {_uuid_text(key)} version {version} at "
+                            f"position {position} is not the event that was sealed there",
+                            _uuid_text(key), version, position)
+                    digest = next(digests, None)
+                elif position <= self.sealed:
+                    return Problem(
+                        "inserted", f"stream {_uuid_text(key)} version {version} at position "
+                        f"{position} was never sealed: inserted after the fact",
+                        _uuid_text(key), version, position)
+                else:
+                    self.unsealed += 1
+                heads[key] = (version, computed)
+                self.events += 1
+            if self.progress is not None:
+                self.progress(len(page))
+        if digest is not None:
+            return self._deleted(digest)
+        for target in targets:
+            problem = self._check(target)
+            if problem:
+                return problem
+        return None
+
+    def _digests(self) -> Iterator[DigestRow]:
+        for page in _pages(self.store.read_digests, -(2**63)):
+            for row in page:
+                yield row[0], row[1], row[2], bytes(row[3])
+
+    def _deleted(self, digest: DigestRow) -> Problem:
+        position, key, version, _ = digest
+        return Problem("deleted", f"stream {_uuid_text(key)} version {version} at position "
+                       f"{position} was sealed but is no longer stored", _uuid_text(key),
+                       version, position)
+
+    def _check(self, checkpoint: Checkpoint) -> Problem | None:
+        """At a checkpoint's position: do the recomputed heads give its signed root?"""
+        root, _, _ = heads_root((k, v, d) for k, (v, d) in self.heads.items())
+        if (root, self.events, len(self.heads)) == (
+                checkpoint.heads_root, checkpoint.events, checkpoint.streams):
+            return None
+        return Problem(
+            "checkpoint", f"the events up to position {checkpoint.position} "
+            f"({self.events} events, {len(self.heads)} streams) do not give the heads the "
+            f"checkpoint signed ({checkpoint.events} events, {checkpoint.streams} streams): "
+            "events and their digests were changed together", position=checkpoint.position)
+
+
+# -- proofs ---------------------------------------------------------------------------------
+
+
+def prove_event(app: Application[UUID], originator_id: UUID | str, version: int
+                ) -> dict[str, Any]:
+    """One event, its chain to its stream's head and the signed checkpoint covering it.
+
+    Raises ``SealError`` if the event is not covered by a checkpoint yet (seal and make a
+    checkpoint first) or if the stored events no longer match their seal.
+    """
+    store = open_sealer(app).store
+    checkpoint = latest_checkpoint(app, store)
+    key = stream_key(originator_id if isinstance(originator_id, UUID) else UUID(originator_id))
+    sealed = store.stream_digest(key, version)
+    if checkpoint is None or sealed is None or sealed[0] > checkpoint.position:
+        raise SealError(f"stream {_uuid_text(key)} version {version} is not under a checkpoint "
+                        "yet: seal and make a checkpoint first")
+    previous = ZERO_DIGEST
+    if version > 1:
+        before = store.stream_digest(key, version - 1)
+        if before is None:
+            raise SealError(f"stream {_uuid_text(key)}: version {version - 1} is not sealed")
+        previous = before[3]
+    events = [e for e in store.stream_events([key], checkpoint.position) if e[2] >= version]
+    if not events or events[0][2] != version:
+        raise SealError(f"stream {_uuid_text(key)} version {version} is no longer stored")
+    first = events[0]
+    digest = chain_digest(previous, content_hash(*first[:4], bytes(first[4])))
+    if digest != sealed[3]:
+        raise SealError(f"stream {_uuid_text(key)} version {version} was altered after sealing")
+    later = []
+    for position, _, later_version, topic, state in events[1:]:
+        content = content_hash(position, key, later_version, topic, bytes(state))
+        digest = chain_digest(digest, content)
+        later.append({"position": position, "version": later_version,
+                      "content_hash": content.hex()})
+    root, keys, leaves = heads_root(store.heads_at(checkpoint.position))
+    index = bisect_left(keys, key)
+    head_version = events[-1][2]
+    if root != checkpoint.heads_root or leaves[index] != leaf_hash(key, head_version, digest):
+        raise SealError(f"stream {_uuid_text(key)} no longer matches the checkpoint at "
+                        f"{checkpoint.position}: run verify")
+    return {
+        "format": PROOF_FORMAT,
+        "event": event_json(first[0], key, version, first[3], bytes(first[4])),
+        "previous_digest": previous.hex(),
+        "later": later,
+        "head": {"originator_id": key, "version": head_version, "digest": digest.hex()},
+        "merkle_path": merkle_paths(leaves, [index])[index],
+        "checkpoint": checkpoint.to_json(),
+    }
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def community_streams(store: SealStore, code: str, position: int) -> list[str]:
+    """The streams a community's history is made of: each stream's first event says so.
+
+    The community's own stream, and every stream whose first event names the community
+    (unit accounts, works withdrawals and income allocations, votes, committees, contracts);
+    enterprises serve several communities and belong to none.
+    """
+    own = community_id(code).hex
+    keys = []
+    for _, key, _, _, state in store.first_events(position):
+        if key == own:
+            keys.append(key)
+            continue
+        needle = b'"community_code":'
+        raw = bytes(state)
+        if needle in raw and json.loads(raw).get("community_code") == code:
+            keys.append(key)
+    return keys
+
+
+@dataclass(frozen=True)
+class Exported:
+    streams: int
+    events: int
+    checkpoint: Checkpoint
+
+
+def export_community(app: Application[UUID], code: str, out: IO[bytes]) -> Exported:
+    """Write the community's history up to the latest checkpoint as a bundle (JSON lines).
+
+    Each event line carries its chain digest; each stream's head line its Merkle path to the
+    signed root; the last line is the checkpoint. ``ledger.seal.verify_bundle`` checks it.
+    """
+    store = open_sealer(app).store
+    checkpoint = latest_checkpoint(app, store)
+    if checkpoint is None:
+        raise SealError("nothing is checkpointed yet: seal and make a checkpoint first")
+    keys = community_streams(store, code, checkpoint.position)
+    if community_id(code).hex not in keys:
+        raise SealError(f"no community {code!r} is registered before position "
+                        f"{checkpoint.position}")
+    events: list[EventRow] = store.stream_events(keys, checkpoint.position)
+    chains: dict[str, tuple[int, bytes]] = {}
+    lines = []
+    for position, key, version, topic, state in events:
+        _, previous = chains.get(key, (0, ZERO_DIGEST))
+        digest = chain_digest(previous, content_hash(position, key, version, topic,
+                                                     bytes(state)))
+        chains[key] = (version, digest)
+        lines.append({"kind": "event", **event_json(position, key, version, topic, bytes(state)),
+                      "digest": digest.hex()})
+    root, all_keys, leaves = heads_root(store.heads_at(checkpoint.position))
+    if root != checkpoint.heads_root:
+        raise SealError(f"the sealed heads no longer match the checkpoint at "
+                        f"{checkpoint.position}: run verify")
+    indexes = {key: bisect_left(all_keys, key) for key in sorted(chains)}
+    paths = merkle_paths(leaves, indexes.values())
+    for key, index in indexes.items():
+        version, digest = chains[key]
+        if index >= len(leaves) or leaves[index] != leaf_hash(key, version, digest):
+            raise SealError(f"stream {_uuid_text(key)} no longer matches its seal: run verify")
+        lines.append({"kind": "head", "originator_id": key, "version": version,
+                      "digest": digest.hex(), "merkle_path": paths[index]})
+    header = {"kind": "bundle", "format": BUNDLE_FORMAT, "community": code,
+              "streams": len(chains), "events": len(events), "position": checkpoint.position}
+    for record in (header, *lines, {"kind": "checkpoint", **checkpoint.to_json()}):
+        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode())
+        out.write(b"\n")
+    return Exported(len(chains), len(events), checkpoint)

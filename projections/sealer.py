@@ -1,0 +1,501 @@
+"""The sealer: every stored event hashed into its stream's chain, the log signed at checkpoints.
+
+The sealer is a view like the others (``BatchingProjection`` on a ``ViewRecorder``, tracked
+exactly once), with two tables of its own on the application's store:
+
+* ``event_digests(notification_id, originator_id, version, digest)``: each event's chain
+  digest (``ledger.seal``), committed with the tracking position of its batch;
+* ``seal_heads(originator_id, version, notification_id, digest)``: each stream's last
+  sealed digest, so a batch chains on from it with one query.
+
+and ``seal_checkpoints(position, events, streams, heads_digest, signature, public_key,
+created)``: the signed checkpoints. They are not part of the view: ``rebuild`` drops the
+digests, never the checkpoints that anchor them.
+
+A view normally sees decoded domain events; the sealer must hash the state bytes exactly as
+stored, so ``SealRunner`` hands it the notifications themselves. The plain ``Runner`` would
+decode every event and lose the bytes, so the sealer refuses it (every topic's handler
+raises) rather than advance its position without sealing anything.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg import Cursor
+from psycopg.rows import DictRow, tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.seal import (
+    ZERO_DIGEST,
+    Checkpoint,
+    SealError,
+    chain_digest,
+    content_hash,
+    heads_root,
+    load_signing_key,
+    sign_checkpoint,
+    stream_key,
+)
+from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
+from projections.runner import BatchingProjection, Handler, Progress, Runner, open_projection
+
+VIEW_NAME = "sealer"
+DIGESTS = "event_digests"
+HEADS = "seal_heads"
+CHECKPOINTS = "seal_checkpoints"
+READ_PAGE_ROWS = 10_000
+
+# (notification id, stream key, version, topic, state)
+EventRow = tuple[int, str, int, str, bytes]
+# (notification id, stream key, version, digest)
+DigestRow = tuple[int, str, int, bytes]
+Head = tuple[str, int, bytes]
+
+
+class SealRefused(SealError):
+    """The log itself is broken where it is being sealed (a version gap): nothing is sealed."""
+
+
+@dataclass
+class SealBatch:
+    events: list[EventRow] = field(default_factory=list)
+
+
+def chain_batch(batch: SealBatch, heads: dict[str, tuple[int, bytes]]
+                ) -> list[DigestRow]:
+    """The batch's digests, chained on ``heads`` (updated in place)."""
+    rows: list[DigestRow] = []
+    for position, key, version, topic, state in batch.events:
+        previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
+        if version != previous_version + 1:
+            raise SealRefused(
+                f"stream {key}: version {version} at position {position} follows sealed "
+                f"version {previous_version}; the log was altered before it was sealed")
+        digest = chain_digest(previous, content_hash(position, key, version, topic, state))
+        heads[key] = (version, digest)
+        rows.append((position, key, version, digest))
+    return rows
+
+
+class SealStore(ViewRecorder[SealBatch]):
+    """What the sealer, the verifier, proofs and exports read and write, on either store."""
+
+    events_table: str = "stored_events"
+
+    @abstractmethod
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    @abstractmethod
+    def select_checkpoints(self) -> list[Checkpoint]: ...
+
+    @abstractmethod
+    def seal_state(self) -> tuple[int, int, list[Head]]:
+        """The sealed position, the number of sealed events and every stream's head."""
+
+    @abstractmethod
+    def read_events(self, after: int, limit: int) -> list[EventRow]:
+        """Stored events after a position, in log order, straight from the events table."""
+
+    @abstractmethod
+    def read_digests(self, after: int, limit: int) -> list[DigestRow]: ...
+
+    @abstractmethod
+    def heads_at(self, position: int) -> list[Head]:
+        """Each stream's last sealed digest at or before a position."""
+
+    @abstractmethod
+    def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
+        """These streams' events up to a position, in log order."""
+
+    @abstractmethod
+    def stream_digest(self, key: str, version: int) -> DigestRow | None: ...
+
+    @abstractmethod
+    def first_events(self, max_position: int) -> list[EventRow]:
+        """Every stream's first event up to a position, in log order."""
+
+
+def _checkpoint(row: Sequence[Any], ledger: str) -> Checkpoint:
+    position, events, streams, root, signature, public_key, created = row
+    return Checkpoint(ledger, position, events, streams, bytes(root), created, bytes(signature),
+                      bytes(public_key))
+
+
+class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
+    view_name = VIEW_NAME
+    view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
+        (DIGESTS, "notification_id"), (HEADS, "originator_id"))
+    datastore: PostgresDatastore
+
+    def view_create_statements(self) -> list[Composed]:
+        digests, heads = self.table(DIGESTS), self.table(HEADS)
+        id_type = Identifier(self.datastore.originator_id_type)
+        self.select_heads_statement = SQL(
+            "SELECT originator_id, version, digest FROM {} WHERE originator_id = ANY(%b::{}[])"
+        ).format(heads, id_type)
+        self.insert_digests_statement = SQL(
+            "INSERT INTO {} (notification_id, originator_id, version, digest) "
+            "SELECT * FROM unnest(%b::bigint[], %b::{}[], %b::bigint[], %b::bytea[])"
+        ).format(digests, id_type)
+        self.upsert_heads_statement = SQL(
+            "INSERT INTO {} (originator_id, version, notification_id, digest) "
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::bigint[], %b::bytea[]) "
+            "ON CONFLICT (originator_id) DO UPDATE SET version = excluded.version, "
+            "notification_id = excluded.notification_id, digest = excluded.digest"
+        ).format(heads, id_type)
+        return [
+            SQL("CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, "
+                "originator_id {} NOT NULL, version bigint NOT NULL, digest bytea NOT NULL, "
+                "UNIQUE (originator_id, version))").format(digests, id_type),
+            SQL("CREATE TABLE IF NOT EXISTS {} (originator_id {} PRIMARY KEY, "
+                "version bigint NOT NULL, notification_id bigint NOT NULL, "
+                "digest bytea NOT NULL)").format(heads, id_type),
+            SQL("CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, "
+                "events bigint NOT NULL, streams bigint NOT NULL, heads_digest bytea NOT NULL, "
+                "signature bytea NOT NULL, public_key bytea NOT NULL, created text NOT NULL)"
+                ).format(self.table(CHECKPOINTS)),
+        ]
+
+    def _write_batch(self, curs: Cursor[DictRow], batch: SealBatch) -> None:
+        if not batch.events:
+            return
+        ids = {key: UUID(key) for key in dict.fromkeys(e[1] for e in batch.events)}
+        curs.execute(self.select_heads_statement, (list(ids.values()),), binary=True)
+        heads = {row["originator_id"].hex: (row["version"], bytes(row["digest"]))
+                 for row in curs.fetchall()}
+        rows = chain_batch(batch, heads)
+        curs.execute(self.insert_digests_statement, (
+            [r[0] for r in rows], [ids[r[1]] for r in rows], [r[2] for r in rows],
+            [r[3] for r in rows]), binary=True)
+        last = {r[1]: r for r in rows}
+        curs.execute(self.upsert_heads_statement, (
+            [ids[k] for k in last], [r[2] for r in last.values()],
+            [r[0] for r in last.values()], [r[3] for r in last.values()]), binary=True)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Cursor[Any]]:
+        # One snapshot for the whole read, tuples and binary results for speed.
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield curs
+
+    def _events(self) -> Composed:
+        return self.table(self.events_table)
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL(
+                "INSERT INTO {} (position, events, streams, heads_digest, signature, "
+                "public_key, created) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (position) DO NOTHING").format(self.table(CHECKPOINTS)), (
+                checkpoint.position, checkpoint.events, checkpoint.streams,
+                checkpoint.heads_root, checkpoint.signature, checkpoint.public_key,
+                checkpoint.created))
+
+    def select_checkpoints(self) -> list[Checkpoint]:
+        with self._reading() as curs:
+            curs.execute(SQL("SELECT position, events, streams, heads_digest, signature, "
+                             "public_key, created FROM {} ORDER BY position").format(
+                self.table(CHECKPOINTS)))
+            return [_checkpoint(row, "") for row in curs.fetchall()]
+
+    def seal_state(self) -> tuple[int, int, list[Head]]:
+        with self._reading() as curs:
+            curs.execute(SQL("SELECT notification_id FROM {}").format(
+                self.table(self.tracking_table_name)))
+            found = curs.fetchone()
+            curs.execute(SQL("SELECT count(*) FROM {}").format(self.table(DIGESTS)))
+            count = curs.fetchone()
+            curs.execute(SQL("SELECT originator_id, version, digest FROM {}").format(
+                self.table(HEADS)), binary=True)
+            heads = [(oid.hex, version, bytes(digest)) for oid, version, digest in curs]
+        return (found[0] if found else 0), (count[0] if count else 0), heads
+
+    def read_events(self, after: int, limit: int) -> list[EventRow]:
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            ).format(self._events()), (after, limit), binary=True, prepare=True)
+            return [(n, o.hex, v, t, s) for n, o, v, t, s in curs.fetchall()]
+
+    def read_digests(self, after: int, limit: int) -> list[DigestRow]:
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(SQL(
+                "SELECT notification_id, originator_id, version, digest FROM {} "
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            ).format(self.table(DIGESTS)), (after, limit), binary=True, prepare=True)
+            return [(n, o.hex, v, d) for n, o, v, d in curs.fetchall()]
+
+    def heads_at(self, position: int) -> list[Head]:
+        with self._reading() as curs:
+            curs.execute(SQL(
+                "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
+                "WHERE notification_id <= %s ORDER BY originator_id, version DESC"
+            ).format(self.table(DIGESTS)), (position,), binary=True)
+            return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
+
+    def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
+        with self._reading() as curs:
+            curs.execute(SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE originator_id = ANY(%s) AND notification_id <= %s "
+                "ORDER BY notification_id").format(self._events()),
+                ([UUID(k) for k in keys], max_position), binary=True)
+            return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in curs.fetchall()]
+
+    def stream_digest(self, key: str, version: int) -> DigestRow | None:
+        with self._reading() as curs:
+            curs.execute(SQL(
+                "SELECT notification_id, originator_id, version, digest FROM {} "
+                "WHERE originator_id = %s AND version = %s").format(self.table(DIGESTS)),
+                (UUID(key), version), binary=True)
+            row = curs.fetchone()
+        return None if row is None else (row[0], row[1].hex, row[2], bytes(row[3]))
+
+    def first_events(self, max_position: int) -> list[EventRow]:
+        with self._reading() as curs:
+            curs.execute(SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE originator_version = 1 AND notification_id <= %s "
+                "ORDER BY notification_id").format(self._events()), (max_position,),
+                binary=True)
+            return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in curs.fetchall()]
+
+
+_SQLITE_IDS_PER_QUERY = 400
+
+
+class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
+    """Originator ids are the library's hex text, which is what the digests hash."""
+
+    view_name = VIEW_NAME
+    view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
+        (DIGESTS, "notification_id"), (HEADS, "originator_id"))
+
+    def view_create_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {DIGESTS} (notification_id INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, version INTEGER NOT NULL, digest BLOB NOT NULL, "
+            "UNIQUE (originator_id, version))",
+            f"CREATE TABLE IF NOT EXISTS {HEADS} (originator_id TEXT PRIMARY KEY, "
+            "version INTEGER NOT NULL, notification_id INTEGER NOT NULL, "
+            "digest BLOB NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (position INTEGER PRIMARY KEY, "
+            "events INTEGER NOT NULL, streams INTEGER NOT NULL, heads_digest BLOB NOT NULL, "
+            "signature BLOB NOT NULL, public_key BLOB NOT NULL, created TEXT NOT NULL)",
+        ]
+
+    def _write_batch(self, c: SQLiteCursor, batch: SealBatch) -> None:
+        if not batch.events:
+            return
+        keys = list(dict.fromkeys(e[1] for e in batch.events))
+        heads: dict[str, tuple[int, bytes]] = {}
+        for start in range(0, len(keys), _SQLITE_IDS_PER_QUERY):
+            chunk = keys[start:start + _SQLITE_IDS_PER_QUERY]
+            c.execute(f"SELECT originator_id, version, digest FROM {HEADS} "
+                      f"WHERE originator_id IN ({','.join('?' * len(chunk))})", chunk)
+            heads.update((row[0], (row[1], bytes(row[2]))) for row in c.fetchall())
+        rows = chain_batch(batch, heads)
+        c.executemany(f"INSERT INTO {DIGESTS} (notification_id, originator_id, version, digest)"
+                      " VALUES (?, ?, ?, ?)", rows)
+        last = {r[1]: r for r in rows}
+        c.executemany(
+            f"INSERT INTO {HEADS} (originator_id, version, notification_id, digest) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
+            "version = excluded.version, notification_id = excluded.notification_id, "
+            "digest = excluded.digest",
+            [(k, r[2], r[0], r[3]) for k, r in last.items()])
+
+    @contextmanager
+    def _reading(self) -> Iterator[SQLiteCursor]:
+        with self.datastore.transaction(commit=False) as c:
+            yield c
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {CHECKPOINTS} (position, events, streams, heads_digest, "
+                      "signature, public_key, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT (position) DO NOTHING", (
+                          checkpoint.position, checkpoint.events, checkpoint.streams,
+                          checkpoint.heads_root, checkpoint.signature, checkpoint.public_key,
+                          checkpoint.created))
+
+    def select_checkpoints(self) -> list[Checkpoint]:
+        with self._reading() as c:
+            c.execute(f"SELECT position, events, streams, heads_digest, signature, public_key, "
+                      f"created FROM {CHECKPOINTS} ORDER BY position")
+            return [_checkpoint(tuple(row), "") for row in c.fetchall()]
+
+    def seal_state(self) -> tuple[int, int, list[Head]]:
+        with self._reading() as c:
+            c.execute(f"SELECT notification_id FROM {self.tracking_table_name}")
+            found = c.fetchone()
+            c.execute(f"SELECT count(*) FROM {DIGESTS}")
+            count = c.fetchone()
+            c.execute(f"SELECT originator_id, version, digest FROM {HEADS}")
+            heads = [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
+        return (found[0] if found else 0), (count[0] if count else 0), heads
+
+    def read_events(self, after: int, limit: int) -> list[EventRow]:
+        with self._reading() as c:
+            c.execute("SELECT rowid, originator_id, originator_version, topic, state "
+                      f"FROM {self.events_table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                      (after, limit))
+            return [tuple(row) for row in c.fetchall()]
+
+    def read_digests(self, after: int, limit: int) -> list[DigestRow]:
+        with self._reading() as c:
+            c.execute(f"SELECT notification_id, originator_id, version, digest FROM {DIGESTS} "
+                      "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                      (after, limit))
+            return [tuple(row) for row in c.fetchall()]
+
+    def heads_at(self, position: int) -> list[Head]:
+        with self._reading() as c:
+            c.execute(f"SELECT d.originator_id, d.version, d.digest FROM {DIGESTS} AS d "
+                      f"JOIN (SELECT originator_id, max(version) AS version FROM {DIGESTS} "
+                      "WHERE notification_id <= ? GROUP BY originator_id) AS m "
+                      "ON d.originator_id = m.originator_id AND d.version = m.version",
+                      (position,))
+            return [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
+
+    def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
+        rows: list[EventRow] = []
+        with self._reading() as c:
+            for start in range(0, len(keys), _SQLITE_IDS_PER_QUERY):
+                chunk = list(keys[start:start + _SQLITE_IDS_PER_QUERY])
+                c.execute("SELECT rowid, originator_id, originator_version, topic, state "
+                          f"FROM {self.events_table} "
+                          f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                          "AND rowid <= ?", [*chunk, max_position])
+                rows.extend(tuple(row) for row in c.fetchall())
+        rows.sort()
+        return rows
+
+    def stream_digest(self, key: str, version: int) -> DigestRow | None:
+        with self._reading() as c:
+            c.execute(f"SELECT notification_id, originator_id, version, digest FROM {DIGESTS} "
+                      "WHERE originator_id = ? AND version = ?", (key, version))
+            row = c.fetchone()
+        return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
+
+    def first_events(self, max_position: int) -> list[EventRow]:
+        with self._reading() as c:
+            c.execute("SELECT rowid, originator_id, originator_version, topic, state "
+                      f"FROM {self.events_table} WHERE originator_version = 1 AND rowid <= ? "
+                      "ORDER BY rowid", (max_position,))
+            return [tuple(row) for row in c.fetchall()]
+
+
+class _DecodedRefused(Mapping[str, Handler]):
+    """Any topic's handler under the plain runner: refuse, naming the runner to use."""
+
+    def __getitem__(self, topic: str) -> Handler:
+        def refuse(event: Any, tracking: Tracking) -> None:
+            raise SealError("the sealer needs the stored bytes: run it with SealRunner")
+        return refuse
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __contains__(self, topic: object) -> bool:
+        return True
+
+
+class Sealer(BatchingProjection[SealBatch]):
+    name = VIEW_NAME
+    postgres_recorder = PostgresSealRecorder
+    sqlite_recorder = SQLiteSealRecorder
+
+    def __init__(self, view: ViewRecorder[SealBatch]) -> None:
+        super().__init__(view)
+        self.handlers = _DecodedRefused()
+
+    @property
+    def store(self) -> SealStore:
+        assert isinstance(self.view, SealStore)
+        return self.view
+
+    def new_batch(self) -> SealBatch:
+        return SealBatch()
+
+    def topic_handlers(self) -> dict[str, Handler]:
+        return {}
+
+    def stage(self, notification: Notification) -> None:
+        state = notification.state
+        self.batch.events.append((notification.id, stream_key(notification.originator_id),
+                                  notification.originator_version, notification.topic,
+                                  state if isinstance(state, bytes) else bytes(state)))
+
+
+class SealRunner(Runner):
+    """The runner, handing the sealer its notifications undecoded (the bytes it hashes)."""
+
+    def _stage(self, projection: BatchingProjection[Any], notification: Notification) -> None:
+        if isinstance(projection, Sealer):
+            projection.stage(notification)
+        else:
+            super()._stage(projection, notification)
+
+
+def open_sealer(app: Application[UUID]) -> Sealer:
+    sealer = open_projection(app, Sealer)
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder | SQLiteApplicationRecorder)
+    sealer.store.events_table = recorder.events_table_name
+    return sealer
+
+
+def seal(app: Application[UUID], sealer: Sealer | None = None, *,
+         progress: Progress | None = None) -> int:
+    """Seal every event written so far; returns how many were sealed now."""
+    return SealRunner(app).catch_up(sealer or open_sealer(app), progress=progress)
+
+
+def make_checkpoint(app: Application[UUID], sealer: Sealer | None = None,
+                    key: Ed25519PrivateKey | None = None) -> Checkpoint | None:
+    """Sign the sealed log's heads now (the latest checkpoint if nothing was sealed since).
+
+    None when nothing is sealed yet. Seal first: a checkpoint covers the sealed events only.
+    """
+    store = (sealer or open_sealer(app)).store
+    position, events, heads = store.seal_state()
+    if position == 0:
+        return None
+    latest = latest_checkpoint(app, store)
+    if latest is not None and latest.position >= position:
+        return latest
+    root, _, _ = heads_root(heads)
+    checkpoint = sign_checkpoint(key or load_signing_key(), ledger=app.name, position=position,
+                                 events=events, streams=len(heads), root=root)
+    store.insert_checkpoint(checkpoint)
+    return checkpoint
+
+
+def checkpoints(app: Application[UUID], store: SealStore) -> list[Checkpoint]:
+    return [Checkpoint(app.name, c.position, c.events, c.streams, c.heads_root, c.created,
+                       c.signature, c.public_key) for c in store.select_checkpoints()]
+
+
+def latest_checkpoint(app: Application[UUID], store: SealStore) -> Checkpoint | None:
+    found = checkpoints(app, store)
+    return found[-1] if found else None
