@@ -40,8 +40,7 @@ FIRST_DAY, LAST_DAY = date(2025, 1, 1), date(2027, 3, 31)
 
 
 def setup_world(app: FundLedger) -> None:
-    """Communities, enterprises, and contracts: one open-ended, one terminated and succeeded
-    by another enterprise, one terminated on the day it started (serves no day)."""
+    """Communities (of different areas), enterprises, and their first contracts."""
     rows = [UnitRow(code, f"Community {code}", "D1", "S1", "1", str(100 + n), area, "register",
                     [f"owner-{code}-{n}"], line)
             for line, (code, n, area) in enumerate(
@@ -59,10 +58,17 @@ def setup_world(app: FundLedger) -> None:
 
 
 def later_contracts(app: FundLedger) -> None:
-    """E1 leaves CV-2 mid-period and E2 takes over; E3 leaves CV-5; E3 enters CV-4."""
+    """E1 leaves CV-2 mid-period and E2 takes over; E3 leaves CV-5; E4 stands in at CV-4 and
+    is ended the day it started (so it never served: never ranked); then E3 enters CV-4."""
     end(app, "CV-2", "K-2", notice=date(2025, 9, 1), on=date(2025, 12, 15))
     start(app, "CV-2", E2, "K-2b", date(2025, 12, 15), None)
     end(app, "CV-5", "K-5", notice=date(2026, 4, 1), on=date(2026, 8, 1))
+    app.start_service_contract(
+        community_code="CV-4", enterprise_code=E4, contract_reference="K-4s",
+        starts_on=date(2025, 11, 1), filed_on=date(2025, 11, 1), open_ended=False,
+        ends_on=date(2026, 1, 1), emergency_standin=True, actor=ACTOR)
+    app.terminate_contract(community_code="CV-4", contract_reference="K-4s",
+                           terminated_on=date(2025, 11, 1), actor=ACTOR)
     start(app, "CV-4", E3, "K-4", date(2026, 1, 10), date(2029, 1, 9))
 
 
@@ -280,3 +286,25 @@ def test_the_configured_scheme_scores_and_a_stale_view_says_rebuild(
 
 def test_the_view_is_registered_for_the_cli() -> None:
     assert VIEWS["credit"] is CreditProjection
+
+
+def test_a_later_date_opens_periods_where_every_serving_enterprise_is_ranked(
+    app: FundLedger,
+) -> None:
+    runner = Runner(app)
+    view = open_credit_projection(app)
+    setup_world(app)
+    runner.catch_up(view)
+    assert view.horizon() == Period(2025, 2)  # the last contract started on 2025-07-01
+    # A fine for E4, which serves nowhere, dated a year on: the periods up to it are now
+    # stored, and every contract still serving in them is ranked there.
+    app.record_credit_event(E4, partial(Enterprise.record_fine, on=date(2026, 10, 1),
+                                        amount_fen=50_000, authority="district housing",
+                                        note="", actor=ACTOR))
+    runner.catch_up(view)
+    assert view.horizon() == Period(2026, 2)
+    for period in (Period(2026, 1), Period(2026, 2)):
+        assert [s.enterprise_code for s in view.ranking(period)] == [E1, E2, E3]
+        assert [s.enterprise_code for s in view.scores(period)] == [E1, E2, E3] + (
+            [E4] if period.half == 2 else [])
+    check_equal(app, view)
