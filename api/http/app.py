@@ -9,15 +9,17 @@ processes (``fundledger projections run --follow``) unless asked otherwise.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http import routes_funds, routes_views
+from api.http import routes_enterprises, routes_funds, routes_governance, routes_views
 from api.http.problems import Problem, install_problem_handlers, problem
+from api.http.security import Policy
 from api.http.services import Services
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
@@ -97,21 +99,26 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
         return response
 
     app.add_middleware(BodyLimit)
-    for router in (routes_funds.router, routes_views.router):
+    for router in (routes_funds.router, routes_governance.router, routes_enterprises.router,
+                   routes_views.router):
         app.include_router(router)
     return app
 
 
-def route_policies(app: FastAPI) -> dict[tuple[str, str], Any]:
+def api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
+    """Every API route, also inside included routers (which FastAPI nests)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+
+
+def route_policies(app: FastAPI) -> dict[tuple[str, str], Policy | None]:
     """Each route's declared policy (None where a route has none): for the policy test."""
-    from fastapi.routing import APIRoute
-
-    from api.http.security import Policy
-
-    policies: dict[tuple[str, str], Any] = {}
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    policies: dict[tuple[str, str], Policy | None] = {}
+    for route in api_routes(app.routes):
         found = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
         for method in route.methods or ():
             policies[(method, route.path)] = found[0] if found else None

@@ -20,10 +20,8 @@ from api.http.security import (
     ServicesDep,
     actor,
     allow,
-    community_in_scope,
     in_scope,
 )
-from domain.errors import NotFound
 from domain.money import parse_area_m2
 from domain.posting import INCOME_SOURCES
 from domain.unit_account import AREA_SOURCES
@@ -143,7 +141,6 @@ def post_deposit(
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """One deposit (F2 first deposit or F4 top-up); its bank reference posts once."""
-    community_in_scope(svc, principal, code)
     line = DepositLine(body.reference, code, body.building, body.unit, fen(body.amount_yuan),
                        body.paid_on, body.kind, line=1)
     return run_idempotent(svc, principal, key, request, body, lambda: _posted(
@@ -157,7 +154,6 @@ def post_deposit_batch(
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """A bank batch, all or nothing: one bad line refuses the batch, naming the line."""
-    community_in_scope(svc, principal, code)
     lines = [DepositLine(d.reference, code, d.building, d.unit, fen(d.amount_yuan), d.paid_on,
                          d.kind, line=i) for i, d in enumerate(body.lines, start=1)]
 
@@ -177,7 +173,6 @@ def withdraw(
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """Pay a works invoice, split over the charging range by floor area (F8, F9)."""
-    community_in_scope(svc, principal, code)
     withdrawal = WithdrawalRequest(
         body.reference, code, body.project, body.cost_kind, fen(body.invoice_yuan),
         body.paid_on, list(body.buildings), list(body.unit_keys), body.emergency_id,
@@ -193,7 +188,6 @@ def allocate_income(
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """Allocate value-added income to the sub-accounts in whole fen (F5)."""
-    community_in_scope(svc, principal, code)
     return run_idempotent(svc, principal, key, request, body, lambda: _posted(
         svc.ledger.allocate_income(
             community_code=code, amount_fen=fen(body.amount_yuan), source=body.source,
@@ -208,7 +202,6 @@ def declare_emergency(
     principal: Annotated[Principal, allow(Role.custodian, Role.official)], key: IdempotencyKey,
 ) -> Response:
     """Declare an emergency of one of the F9 categories, for a withdrawal to cite."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         svc.ledger.declare_emergency(
@@ -227,7 +220,6 @@ def sell_unit(
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """A sale: the sub-account's balance moves with the unit to its buyers (F7)."""
-    community_in_scope(svc, principal, code)
     return run_idempotent(svc, principal, key, request, body, lambda: _posted(
         svc.ledger.sell_unit(community_code=code, building=building, unit=unit,
                              buyer_owner_ids=list(body.buyer_owner_ids), sold_on=body.sold_on,
@@ -241,7 +233,6 @@ def refund_unit(
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """A destroyed unit: its balance is refunded and its sub-account closed (F7)."""
-    community_in_scope(svc, principal, code)
     return run_idempotent(svc, principal, key, request, body, lambda: _posted(
         svc.ledger.refund_destroyed_unit(
             community_code=code, building=building, unit=unit, destroyed_on=body.destroyed_on,
@@ -277,14 +268,12 @@ def fund(
 ) -> dict[str, Any]:
     """A fund's totals: deposits, withdrawals, income, refunds, balance, F4 flags."""
     svc.caught_up(svc.balance, min_position)
-    found = svc.balance.funds(community=code)
+    found = svc.balance.funds(community=code)  # the policy checked the community's scope
     if not found:
-        raise NotFound(f"no community {code!r} is registered", rule="F1",
-                       field="community_code")
-    fund = found[0]
-    in_scope(principal, Place(fund.district, fund.street, code), what="community",
-             field="community_code")
-    return with_yuan(fund)
+        raise Problem(503, "the balance view has not applied this community's registration "
+                      "yet; retry, or pass min_position", rule="read-your-writes",
+                      field="min_position")
+    return with_yuan(found[0])
 
 
 @router.get("/communities/{code}/units/{building}/{unit}/account")
@@ -294,11 +283,7 @@ def unit_account(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     """A unit's sub-account: deposits, withdrawals, income, refunds and balance."""
-    account = svc.ledger.unit_account(code, building, unit)  # NotFound names the unit
-    community = svc.ledger.community(code)
-    in_scope(principal, Place(community.district, community.street, code,
-                              tuple(account.owner_ids)), what="community",
-             field="community_code")
+    account = svc.ledger.unit_account(code, building, unit)  # the policy checked its scope
     svc.caught_up(svc.balance, min_position)
     rows = [u for u in svc.balance.units(community=code)
             if u.building == building and u.unit == unit]

@@ -1,9 +1,10 @@
 """Who may call which route: bearer tokens, a declared policy on every route, scopes.
 
 Each route declares its roles with ``Annotated[Principal, allow(...)]``; a test walks the
-app's routes and fails on any without one. A role that may not call a route gets 403 (API5);
-an object outside the caller's scope answers 404, exactly like one that does not exist, so
-probing codes reveals nothing (API1).
+app's routes and fails on any without one. The policy also checks the scope of a route's
+``{code}`` community (and, for owners, of its ``{building}/{unit}``) before anything else.
+A role that may not call a route gets 403 (API5); an object outside the caller's scope
+answers 404, exactly like one that does not exist, so probing codes reveals nothing (API1).
 """
 
 from __future__ import annotations
@@ -45,7 +46,23 @@ class Policy:
                           f"allowed: {', '.join(r.value for r in self.roles)}",
                           rule="role")
         request.state.principal = principal
+        code = request.path_params.get("code")
+        if code is not None:
+            # Before the body is even validated: an outsider learns nothing from a 422.
+            request.state.community = _scoped_community(svc, principal, code,
+                                                        request.path_params)
         return principal
+
+
+def _scoped_community(svc: Services, principal: Principal, code: str,
+                      path: dict[str, Any]) -> Community:
+    community = svc.ledger.community(code)
+    place = community_place(community)
+    if principal.scope.level == "owner" and "building" in path and "unit" in path:
+        account = svc.ledger.unit_account(code, path["building"], path["unit"])
+        place = Place(place.district, place.street, code, tuple(account.owner_ids))
+    in_scope(principal, place, what="community", field="community_code")
+    return community
 
 
 def allow(*roles: Role) -> Any:

@@ -1,0 +1,89 @@
+"""What the HTTP tests share: an API on the test's store, tokens per role and scope, a seed."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.http.app import create_app
+from api.http.services import Services
+from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.settings import Settings
+from projections.runner import wait_until_applied
+
+DISTRICT, STREET, COMMUNITY = "110105", "110105001", "CY-A"
+OTHER_DISTRICT, OTHER_STREET, OTHER = "110108", "110108002", "CY-B"
+_names = itertools.count()
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    client: TestClient
+
+    @property
+    def services(self) -> Services:
+        return self.app.state.services  # type: ignore[no-any-return]
+
+    def settle(self) -> None:
+        """Wait until every view has applied the whole log (the followers run in-process)."""
+        svc = self.services
+        last = svc.ledger.recorder.max_notification_id() or 0
+        for view in svc.views.values():
+            wait_until_applied(svc.runner, view, last, timeout_s=20)
+
+    def token(self, role: Role, scope: str = "city", name: str | None = None) -> str:
+        token, token_id = new_token()
+        principal = Principal(name or f"{role.value}-{next(_names)}", role, Scope.parse(scope),
+                              token_id)
+        self.services.access.add_token(token_digest(token), principal)
+        return token
+
+    def headers(self, token: str, key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    def post(self, path: str, token: str, body: Any, key: str | None = None) -> Any:
+        key = key or f"k-{next(_names)}"
+        return self.client.post(path, json=body, headers=self.headers(token, key))
+
+    def get(self, path: str, token: str, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=self.headers(token))
+
+
+def community_body(code: str, district: str, street: str, units: int = 4) -> dict[str, Any]:
+    return {"code": code, "name": f"小区 {code}", "district": district, "street": street,
+            "effective_date": "2026-01-01",
+            "units": [{"building": "1", "unit": f"{101 + i}", "area_m2": f"{80 + 10 * i}.50",
+                       "area_source": "register", "owner_ids": [f"owner-{code}-{i}"]}
+                      for i in range(units)]}
+
+
+def open_api(db_url: str) -> Iterator[Api]:
+    app = create_app(Settings(db=db_url), follow_views=True)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(app, client)
+
+
+def seed(api: Api) -> str:
+    """Two communities in two districts, with first deposits; returns an admin token."""
+    admin = api.token(Role.admin)
+    custodian = api.token(Role.custodian)
+    for code, district, street in ((COMMUNITY, DISTRICT, STREET),
+                                   (OTHER, OTHER_DISTRICT, OTHER_STREET)):
+        assert api.post("/v1/communities", admin,
+                        community_body(code, district, street)).status_code == 201
+        for i in range(4):
+            response = api.post(f"/v1/communities/{code}/deposits", custodian, {
+                "reference": f"SEED-{code}-{i}", "building": "1", "unit": f"{101 + i}",
+                "amount_yuan": f"{16100 + 2000 * i}.00", "paid_on": "2026-02-01", "kind": "first"})
+            assert response.status_code == 201, response.text
+    api.settle()
+    return admin
