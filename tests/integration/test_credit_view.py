@@ -22,7 +22,7 @@ import pytest
 from domain.credit import EXAMPLE_SCHEME, Period
 from domain.credit_code import with_check_character
 from domain.enterprise import Enterprise
-from domain.errors import NotFound
+from domain.errors import DomainError, NotFound
 from ledger.application import FundLedger
 from ledger.commands import UnitRow
 from ledger.settings import Settings
@@ -308,3 +308,44 @@ def test_a_later_date_opens_periods_where_every_serving_enterprise_is_ranked(
         assert [s.enterprise_code for s in view.scores(period)] == [E1, E2, E3] + (
             [E4] if period.half == 2 else [])
     check_equal(app, view)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_random_interleaving_of_contracts_credit_events_and_catch_ups(
+    app: FundLedger, seed: int
+) -> None:
+    """Contracts started, ended and succeeded at random dates (some refused by E1/E2), credit
+    events at random dates, the runner catching up at random moments with random batch sizes:
+    the view always equals the write side, and a rebuild gives the same rows."""
+    rnd = random.Random(seed)
+    runner = Runner(app)
+    view = open_credit_projection(app)
+    setup_world(app)
+    span = (LAST_DAY - FIRST_DAY).days
+    for n in range(60):
+        choice = rnd.randrange(10)
+        community = rnd.choice(list(COMMUNITIES))
+        on = FIRST_DAY + timedelta(days=rnd.randrange(span))
+        try:
+            if choice < 4:
+                reference = app.community(community).service_contract
+                if reference and app.contract(community, reference).terminated_on is None:
+                    end(app, community, reference, notice=on,
+                        on=on + timedelta(days=rnd.choice((90, 120, 400))))
+                elif choice < 3:  # a successor, from the day its predecessor left or later
+                    if reference:
+                        left = app.contract(community, reference).terminated_on
+                        on = max(on, left or on) + timedelta(days=rnd.choice((0, 0, 45)))
+                    start(app, community, rnd.choice((E1, E2, E3, E4)), f"R-{seed}-{n}", on,
+                          rnd.choice((None, on + timedelta(days=800))))
+            else:
+                credit_events(app, seed=seed * 1000 + n, count=1)
+        except DomainError:
+            pass  # refused: must leave no trace
+        if rnd.random() < 0.2:
+            runner.catch_up(view, batch_events_max=rnd.choice((1, 2, 5, 50, 1000)))
+    runner.catch_up(view, batch_events_max=rnd.choice((1, 3, 1000)))
+    check_equal(app, view)
+    live = view.view.checksum()
+    rebuild(runner, view)
+    assert view.view.checksum() == live
