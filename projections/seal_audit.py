@@ -157,8 +157,12 @@ class _Walk:
                     return self._deleted(digest)
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
+                    # A sealed event no longer at its sealed version was moved; a gap in
+                    # the unsealed part is an event removed before it could be sealed.
+                    moved = version <= previous_version or (
+                        digest is not None and digest[0] == position)
                     return Problem(
-                        "reordered" if version <= previous_version else "deleted",
+                        "reordered" if moved else "deleted",
                         f"stream {_uuid_text(key)}: version {version} at position {position} "
                         f"follows version {previous_version}: an event was removed or "
                         "versions were changed", _uuid_text(key), version, position)

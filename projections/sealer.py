@@ -100,7 +100,7 @@ class SealStore(ViewRecorder[SealBatch]):
     def select_checkpoints(self) -> list[Checkpoint]: ...
 
     @abstractmethod
-    def seal_state(self) -> tuple[int, int, list[Head]]:
+    def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         """The sealed position, the number of sealed events and every stream's head."""
 
     @abstractmethod
@@ -211,17 +211,17 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 self.table(CHECKPOINTS)))
             return [_checkpoint(row, "") for row in curs.fetchall()]
 
-    def seal_state(self) -> tuple[int, int, list[Head]]:
+    def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         with self._reading() as curs:
-            curs.execute(SQL("SELECT notification_id FROM {}").format(
-                self.table(self.tracking_table_name)))
+            curs.execute(SQL("SELECT max(notification_id) FROM {} WHERE application_name = %s"
+                             ).format(self.table(self.tracking_table_name)), (application_name,))
             found = curs.fetchone()
             curs.execute(SQL("SELECT count(*) FROM {}").format(self.table(DIGESTS)))
             count = curs.fetchone()
             curs.execute(SQL("SELECT originator_id, version, digest FROM {}").format(
                 self.table(HEADS)), binary=True)
             heads = [(oid.hex, version, bytes(digest)) for oid, version, digest in curs]
-        return (found[0] if found else 0), (count[0] if count else 0), heads
+        return (found[0] if found and found[0] else 0), (count[0] if count else 0), heads
 
     def read_events(self, after: int, limit: int) -> list[EventRow]:
         with self.datastore.get_connection() as conn, \
@@ -341,15 +341,16 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
                       f"created FROM {CHECKPOINTS} ORDER BY position")
             return [_checkpoint(tuple(row), "") for row in c.fetchall()]
 
-    def seal_state(self) -> tuple[int, int, list[Head]]:
+    def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         with self._reading() as c:
-            c.execute(f"SELECT notification_id FROM {self.tracking_table_name}")
+            c.execute(f"SELECT max(notification_id) FROM {self.tracking_table_name} "
+                      "WHERE application_name = ?", (application_name,))
             found = c.fetchone()
             c.execute(f"SELECT count(*) FROM {DIGESTS}")
             count = c.fetchone()
             c.execute(f"SELECT originator_id, version, digest FROM {HEADS}")
             heads = [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
-        return (found[0] if found else 0), (count[0] if count else 0), heads
+        return (found[0] if found and found[0] else 0), (count[0] if count else 0), heads
 
     def read_events(self, after: int, limit: int) -> list[EventRow]:
         with self._reading() as c:
@@ -478,7 +479,7 @@ def make_checkpoint(app: Application[UUID], sealer: Sealer | None = None,
     None when nothing is sealed yet. Seal first: a checkpoint covers the sealed events only.
     """
     store = (sealer or open_sealer(app)).store
-    position, events, heads = store.seal_state()
+    position, events, heads = store.seal_state(app.name)
     if position == 0:
         return None
     latest = latest_checkpoint(app, store)
