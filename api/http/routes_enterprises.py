@@ -1,0 +1,413 @@
+"""Property service enterprises over HTTP: registry, entry, exit and handover, credit (E1-E3).
+
+The registry is the city's: an enterprise is readable by officials, auditors and admins in
+any scope (its record is public information about a licensed business), and only a
+city-scoped official or an admin writes it (registering, the city-wide handover check, a
+credit event that names no community). A credit event that names a community needs that
+community in the caller's scope. Contracts are community-bound records under
+``/v1/communities/{code}/service-contracts/{reference}`` and read as absent (404) outside the
+caller's scope, like every community record.
+
+Points are given as integers in hundredths (``*_hundredths``) and as decimal strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from api.http.amounts import Yuan, fen
+from api.http.idempotency import IdempotencyKey, run_idempotent
+from api.http.models import Code, Day, Page, with_yuan
+from api.http.models import Request as Body
+from api.http.problems import Problem
+from api.http.security import (
+    OFFICIALS,
+    READERS,
+    ServicesDep,
+    actor,
+    allow,
+    community_in_scope,
+)
+from api.http.services import Services
+from domain.credit import (
+    Commendation,
+    ComplaintTicket,
+    Fine,
+    Graded,
+    Period,
+    Score,
+    Violation,
+    format_points,
+    round_hundredths,
+)
+from domain.enterprise import Enterprise
+from domain.money import format_area
+from domain.service_contract import HANDOVER_ITEMS, NOTICE_DAYS, ServiceContract
+from ledger.access import Principal, Role
+from projections.audit import PAGE_SIZE_MAX
+
+router = APIRouter(prefix="/v1", tags=["enterprises"])
+EnterpriseCode = Annotated[str, Path(min_length=18, max_length=18,
+                                     description="The unified social credit code.")]
+CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
+Reference = Annotated[str, Path(min_length=1, max_length=100)]
+HalfYear = Annotated[str, Query(pattern=r"^[0-9]{4}H[12]$", examples=["2026H1"],
+                                description="A half-year: YYYYH1 (Jan-Jun) or YYYYH2.")]
+WRITTEN: dict[int | str, dict[str, Any]] = {201: {"description": "Written"}}
+REGISTRY_READERS = (Role.official, Role.auditor, Role.admin)
+CREDIT_KINDS = {Commendation: "commendation", Violation: "violation", Fine: "fine",
+                ComplaintTicket: "ticket"}
+
+
+class EnterpriseIn(Body):
+    credit_code: str = Field(min_length=18, max_length=18)
+    name: str = Field(min_length=1, max_length=200)
+    registered_on: Day
+
+
+class ContractIn(Body):
+    enterprise_code: str = Field(min_length=18, max_length=18)
+    contract_reference: str = Code
+    starts_on: Day
+    filed_on: Day
+    ends_on: Day | None = Field(default=None, description="Leave out for an open-ended "
+                                                          "contract.")
+    emergency_standin: bool = False
+    resolution_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                      description="The owners' passed hiring resolution.")
+
+
+class NoticeIn(Body):
+    given_on: Day
+    reason: Literal["not_renewing", "open_ended", "dismissed"]
+    resolution_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TerminationIn(Body):
+    terminated_on: Day
+
+
+class HandoverIn(Body):
+    item: Literal["common_parts", "records", "prepaid_fees"]
+    handed_over_on: Day
+
+
+class HandoverCheckIn(Body):
+    as_of: Day
+
+
+class CreditEventIn(Body):
+    kind: Literal["commendation", "violation", "fine", "ticket"]
+    on: Day
+    community_code: str | None = Field(default=None, min_length=1, max_length=100)
+    authority: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=2_000)
+    detail: str = Field(default="", max_length=64, description=(
+        "A commendation's points kind, or a violation's kind (as the credit scheme names "
+        "them)."))
+    reference: str = Field(default="", max_length=200, description=(
+        "A violation's source reference, or a complaint ticket's id."))
+    amount_yuan: Yuan | None = Field(default=None, description="A fine's amount.")
+    responded: bool = False
+    resolved: bool = False
+    satisfied: bool = False
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _city_writer(principal: Principal, field: str) -> None:
+    """The registry is the city's: an official below the city may not write it (403)."""
+    if principal.role == Role.official and principal.scope.level != "city":
+        raise Problem(403, "the enterprise registry is the city's: a city-scoped official or "
+                      "an admin writes it", rule="scope", field=field)
+
+
+def credit_event_json(event: Any) -> dict[str, Any]:
+    return {"type": CREDIT_KINDS[type(event)], **with_yuan(event)}
+
+
+def enterprise_json(enterprise: Enterprise) -> dict[str, Any]:
+    return {"credit_code": enterprise.credit_code, "name": enterprise.name,
+            "registered_on": enterprise.registered_on,
+            "contracts_engaged": len(enterprise.engaged_contract_ids),
+            "credit_events": len(enterprise.credit_record)}
+
+
+def contract_json(contract: ServiceContract) -> dict[str, Any]:
+    return {
+        "community_code": contract.community_code, "reference": contract.contract_reference,
+        "enterprise_code": contract.enterprise_code, "starts_on": contract.starts_on,
+        "filed_on": contract.filed_on, "open_ended": contract.open_ended,
+        "ends_on": contract.ends_on, "area_m2_hundredths": contract.area_m2_hundredths,
+        "area_m2": format_area(contract.area_m2_hundredths),
+        "emergency_standin": contract.emergency_standin,
+        "resolution_id": contract.resolution_id, "notice_on": contract.notice_on,
+        "notice_reason": contract.notice_reason,
+        "earliest_termination": contract.earliest_termination,
+        "terminated_on": contract.terminated_on,
+        "handover_deadline": contract.handover_deadline,
+        "handed_over": dict(contract.handed_over),
+        "outstanding_handover_items": contract.outstanding_handover_items,
+        "version": contract.version,
+    }
+
+
+def _points(name: str, value: Fraction) -> dict[str, Any]:
+    return {f"{name}_hundredths": round_hundredths(value), name: format_points(value)}
+
+
+def score_json(enterprise: Enterprise, score: Score, graded: Graded | None) -> dict[str, Any]:
+    """The score and grade, every point with the event behind it."""
+    events = {e.ref: credit_event_json(e) for e in enterprise.credit_events()}
+    return {
+        "enterprise_code": enterprise.credit_code, "name": enterprise.name,
+        "period": str(score.period), "scheme": score.scheme_name,
+        "score_hundredths": score.points_hundredths, "score": score.display(),
+        "grade": graded.grade if graded else None, "rank": graded.rank if graded else None,
+        "served_area_m2_hundredths": score.served_area_m2_hundredths,
+        "served_area_m2": format_area(score.served_area_m2_hundredths),
+        "projects": [{"community_code": p.community_code,
+                      "area_m2_hundredths": p.area_m2_hundredths,
+                      **_points("points", p.points)} for p in score.projects],
+        "lines": [{"event_ref": line.event_ref, "kind": line.kind,
+                   **_points("points", line.points), "explanation": line.explanation,
+                   "event": events.get(line.event_ref)} for line in score.lines],
+    }
+
+
+def _contract_in_scope(svc: Services, principal: Principal, code: str,
+                       reference: str) -> ServiceContract:
+    community_in_scope(svc, principal, code)
+    return svc.ledger.contract(code, reference)
+
+
+# -- the registry -------------------------------------------------------------------------
+
+
+@router.post("/enterprises", status_code=201, responses=WRITTEN, response_model=None)
+def register_enterprise(
+    body: EnterpriseIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Register an enterprise under its unified social credit code (a repeat with the same
+    name is a no-op; another name under the code is a conflict)."""
+    _city_writer(principal, "credit_code")
+
+    def command() -> dict[str, Any]:
+        enterprise = svc.ledger.register_enterprise(
+            credit_code=body.credit_code, name=body.name, registered_on=body.registered_on,
+            actor=actor(request, principal))
+        return {"kind": "enterprise", **enterprise_json(enterprise)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.get("/enterprises", response_model=Page)
+def list_enterprises(
+    svc: ServicesDep, principal: Annotated[Principal, allow(*REGISTRY_READERS)],
+    after: Annotated[str | None, Query(max_length=18)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
+) -> dict[str, Any]:
+    """The registry, by credit code, paged."""
+    everyone = sorted(svc.ledger.enterprises(), key=lambda e: e.credit_code)
+    page = [e for e in everyone if after is None or e.credit_code > after][:limit]
+    more = bool(page) and page[-1].credit_code != everyone[-1].credit_code
+    return {"items": [enterprise_json(e) for e in page],
+            "next_after": page[-1].credit_code if more else None}
+
+
+@router.get("/enterprises/{code}")
+def get_enterprise(code: EnterpriseCode, svc: ServicesDep,
+                   principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
+    """An enterprise's registry record with its dated credit record (E3)."""
+    enterprise = svc.ledger.enterprise(code)
+    return {**enterprise_json(enterprise),
+            "credit_record": [credit_event_json(e) for e in enterprise.credit_events()]}
+
+
+# -- entry and exit -----------------------------------------------------------------------
+
+
+@router.post("/communities/{code}/service-contracts", status_code=201, responses=WRITTEN,
+             response_model=None)
+def start_service_contract(
+    code: CommunityCode, body: ContractIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Entry (E1): a contract starts, filed within 15 days, in a community no other
+    enterprise serves; it may cite the owners' passed hiring resolution."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        contract = svc.ledger.start_service_contract(
+            community_code=code, enterprise_code=body.enterprise_code,
+            contract_reference=body.contract_reference, starts_on=body.starts_on,
+            filed_on=body.filed_on, open_ended=body.ends_on is None, ends_on=body.ends_on,
+            actor=actor(request, principal), emergency_standin=body.emergency_standin,
+            resolution_id=body.resolution_id)
+        return {"kind": "service-contract", **contract_json(contract)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.get("/communities/{code}/service-contracts/{reference}")
+def get_service_contract(
+    code: CommunityCode, reference: Reference, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*READERS)],
+) -> dict[str, Any]:
+    """A contract: its terms, notice, termination, handover deadline and items (E1, E2)."""
+    return contract_json(_contract_in_scope(svc, principal, code, reference))
+
+
+def _contract_step(svc: Services, principal: Principal, key: str, request: Request,
+                   body: Body, code: str, reference: str, kind: str,
+                   step: Callable[[], None]) -> Response:
+    _contract_in_scope(svc, principal, code, reference)
+
+    def command() -> dict[str, Any]:
+        step()
+        return {"kind": kind, **contract_json(svc.ledger.contract(code, reference))}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/service-contracts/{reference}/notice", status_code=201,
+             responses=WRITTEN, response_model=None)
+def give_notice(
+    code: CommunityCode, reference: Reference, body: NoticeIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Notice of exit (E2): 90 days when not renewing, 60 for open-ended contracts or a
+    dismissal by the owners."""
+    assert set(NOTICE_DAYS) == {"not_renewing", "open_ended", "dismissed"}
+    return _contract_step(svc, principal, key, request, body, code, reference, "notice",
+                          lambda: svc.ledger.give_contract_notice(
+                              community_code=code, contract_reference=reference,
+                              given_on=body.given_on, reason=body.reason,
+                              actor=actor(request, principal),
+                              resolution_id=body.resolution_id))
+
+
+@router.post("/communities/{code}/service-contracts/{reference}/termination",
+             status_code=201, responses=WRITTEN, response_model=None)
+def terminate(
+    code: CommunityCode, reference: Reference, body: TerminationIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Terminate the contract; the handover is due within 30 days (E2)."""
+    return _contract_step(svc, principal, key, request, body, code, reference, "termination",
+                          lambda: svc.ledger.terminate_contract(
+                              community_code=code, contract_reference=reference,
+                              terminated_on=body.terminated_on,
+                              actor=actor(request, principal)))
+
+
+@router.post("/communities/{code}/service-contracts/{reference}/handover", status_code=201,
+             responses=WRITTEN, response_model=None)
+def check_off_handover(
+    code: CommunityCode, reference: Reference, body: HandoverIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Check off one handover item: common parts, records or prepaid fees (E2)."""
+    assert body.item in HANDOVER_ITEMS
+    return _contract_step(svc, principal, key, request, body, code, reference, "handover",
+                          lambda: svc.ledger.check_off_handover(
+                              community_code=code, contract_reference=reference,
+                              item=body.item, handed_over_on=body.handed_over_on,
+                              actor=actor(request, principal)))
+
+
+@router.post("/handover-checks", status_code=201, responses=WRITTEN, response_model=None)
+def check_overdue_handovers(
+    body: HandoverCheckIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Record one violation per handover still open past its deadline, city-wide (E2).
+    Safe to repeat: a handover already recorded is not recorded again."""
+    _city_writer(principal, "as_of")
+
+    def command() -> dict[str, Any]:
+        recorded = svc.ledger.check_overdue_handovers(as_of=body.as_of,
+                                                      actor=actor(request, principal))
+        return {"kind": "handover-check", "as_of": str(body.as_of),
+                "violations_recorded": recorded}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+# -- credit -------------------------------------------------------------------------------
+
+
+@router.post("/enterprises/{code}/credit-events", status_code=201, responses=WRITTEN,
+             response_model=None)
+def record_credit_event(
+    code: EnterpriseCode, body: CreditEventIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """A dated credit event (E3): a commendation, a violation (once per source reference),
+    a fine, or a closed hotline complaint ticket (once per ticket id)."""
+    if body.community_code is not None:
+        community_in_scope(svc, principal, body.community_code)
+    else:
+        _city_writer(principal, "community_code")
+    if body.kind == "fine" and body.amount_yuan is None:
+        raise Problem(422, "a fine names its amount_yuan", rule="E3", field="amount_yuan")
+    who, day, where = actor(request, principal), body.on, body.community_code
+    commands: dict[str, Any] = {
+        "commendation": lambda e: e.commend(day, body.detail, body.authority, body.note,
+                                            actor=who, community_code=where),
+        "violation": lambda e: e.record_violation(day, body.detail, body.authority, body.note,
+                                                  body.reference, actor=who,
+                                                  community_code=where),
+        "fine": lambda e: e.record_fine(day, fen(body.amount_yuan or ""), body.authority,
+                                        body.note, actor=who, community_code=where),
+        "ticket": lambda e: e.record_complaint_ticket(day, body.reference, body.responded,
+                                                      body.resolved, body.satisfied,
+                                                      actor=who, community_code=where),
+    }
+    svc.ledger.enterprise(code)  # an unknown code is 404 before any key is spent
+
+    def command() -> dict[str, Any]:
+        before = len(svc.ledger.enterprise(code).credit_record)
+        svc.ledger.record_credit_event(code, commands[body.kind])
+        record = svc.ledger.enterprise(code).credit_events()
+        return {"kind": "credit-event", "enterprise_code": code,
+                "already_recorded": len(record) == before,
+                "event": credit_event_json(record[-1]) if len(record) > before else None}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.get("/enterprises/{code}/credit")
+def credit(code: EnterpriseCode, period: HalfYear, svc: ServicesDep,
+           principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
+    """The score and grade for a half-year, every point with the event behind it (E3)."""
+    half = Period.parse(period)
+    enterprise = svc.ledger.enterprise(code)
+    score = svc.ledger.credit_score(enterprise.credit_code, half)
+    graded = next((g for g in svc.ledger.credit_ranking(half)
+                   if g.enterprise_code == enterprise.credit_code), None)
+    return score_json(enterprise, score, graded)
+
+
+@router.get("/credit-ranking")
+def credit_ranking(period: HalfYear, svc: ServicesDep,
+                   principal: Annotated[Principal, allow(*REGISTRY_READERS)]
+                   ) -> dict[str, Any]:
+    """Every enterprise that served in the half-year, ranked and graded (E3)."""
+    half = Period.parse(period)
+    graded = svc.ledger.credit_ranking(half)
+    names = {e.credit_code: e.name for e in svc.ledger.enterprises()}
+    return {"period": str(half), "scheme": svc.ledger.credit_scheme.name,
+            "items": [{"rank": g.rank, "grade": g.grade, "enterprise_code": g.enterprise_code,
+                       "name": names.get(g.enterprise_code, ""),
+                       "score_hundredths": g.score.points_hundredths,
+                       "score": g.score.display()} for g in graded]}
+

@@ -1,0 +1,548 @@
+"""Owners' votes, committee elections and committees over HTTP (V1-V6, C1-C4).
+
+A vote's ``id`` is its aggregate's UUID (``domain.ids.vote_id(community, reference)``, a
+uuid5 of the natural key): opaque and URL-safe whatever characters a reference holds, and a
+client that knows the community and reference can compute it. ``POST /v1/votes`` answers
+it. A vote, like every community-bound record, reads as absent (404) outside the caller's
+scope. An owner (scope ``owner:<id>``) sees the votes whose frozen electorate holds their id
+and casts only their own ballot; an official records paper ballots for any voter.
+
+Committees are named by their community and reference, under
+``/v1/communities/{code}/committees/{reference}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from api.http.amounts import Yuan, fen
+from api.http.idempotency import IdempotencyKey, run_idempotent
+from api.http.models import Code, Day, with_yuan
+from api.http.models import Request as Body
+from api.http.problems import Problem
+from api.http.security import (
+    OFFICIALS,
+    READERS,
+    ServicesDep,
+    allow,
+    community_in_scope,
+    community_place,
+)
+from api.http.services import Services
+from domain.committee import Committee, PmcMember
+from domain.errors import NotFound
+from domain.money import format_area
+from domain.vote import MATTER_KINDS, TallyResult, Vote
+from ledger.access import Place, Principal, Role
+
+router = APIRouter(prefix="/v1", tags=["governance"])
+VoteId = Annotated[UUID, Path(description="The vote's id, as `POST /v1/votes` answered it.")]
+CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
+Reference = Annotated[str, Path(min_length=1, max_length=100)]
+Receipt = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$",
+                              description="The receipt a ballot answered (sha256, hex).")]
+WRITTEN: dict[int | str, dict[str, Any]] = {201: {"description": "Written"}}
+VOTERS = (Role.owner, Role.official, Role.admin)
+VOTE_READERS = (*READERS, Role.owner)
+
+
+class VoteIn(Body):
+    community_code: str = Code
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")
+    matter_kind: str = Field(min_length=1, max_length=100, examples=list(MATTER_KINDS))
+    title: str = Field(min_length=1, max_length=200)
+    proposed_on: Day
+    buildings: list[str] = Field(default_factory=list, max_length=1_000)
+    unit_keys: list[str] = Field(default_factory=list, max_length=20_000)
+    approved_amount_yuan: Yuan | None = None
+    purpose: str | None = Field(default=None, min_length=1, max_length=1_000)
+    seats: int | None = Field(default=None, ge=1, le=1_000)
+
+
+class NominationIn(Body):
+    candidate_id: str = Code
+    nominated_on: Day
+    ineligibility_reason: str | None = Field(
+        default=None, min_length=1, max_length=500,
+        description="Why the candidate is ineligible (C1): the nomination is then refused.")
+
+
+class PublishIn(Body):
+    published_on: Day
+
+
+class OpenIn(Body):
+    opened_on: Day
+
+
+class CloseIn(Body):
+    closed_on: Day
+
+
+class BallotIn(Body):
+    owner_id: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="The voting owner. An owner's token casts only for its own id (and may "
+                    "leave this out); an official names the owner of a paper ballot.")
+    choice: Literal["agree", "disagree", "abstain"]
+    cast_on: Day
+    candidates: list[str] = Field(default_factory=list, max_length=100)
+
+
+class PaperBallotIn(Body):
+    owner_id: str = Field(min_length=1, max_length=64)
+    choice: Literal["agree", "disagree", "abstain"]
+    candidates: list[str] = Field(default_factory=list, max_length=100)
+
+
+class PaperBallotsIn(Body):
+    cast_on: Day
+    ballots: list[PaperBallotIn] = Field(min_length=1, max_length=20_000)
+
+
+class CommitteeIn(Body):
+    committee_reference: str = Code
+    election_reference: str = Field(min_length=1, max_length=64,
+                                    description="The reference of the passed election vote.")
+    term_start: Day
+    term_end: Day
+    alternate_ids: list[str] = Field(default_factory=list, max_length=20)
+    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    party_branch_set_up: bool = False
+
+
+class FilingIn(Body):
+    filed_on: Day
+    street_office: str = Field(min_length=1, max_length=200)
+
+
+class PmcMemberIn(Body):
+    member_id: str = Code
+    is_owner: bool
+    residents_committee_representative: bool = False
+
+
+class PmcIn(Body):
+    committee_reference: str = Code
+    appointed_on: Day
+    members: list[PmcMemberIn] = Field(min_length=1, max_length=51)
+    chair_id: str = Code
+    term_start: Day
+    term_end: Day
+    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    party_branch_set_up: bool = False
+
+
+class PartyCoverageIn(Body):
+    recorded_on: Day
+    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    party_branch_set_up: bool
+
+
+class DepartureIn(Body):
+    member_id: str = Code
+    left_on: Day
+    reason: str = Field(default="", max_length=500)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def actor_id(request: Request, principal: Principal) -> str:
+    """``security.actor`` in the form votes and committees accept (``domain.checks``: at most
+    64 of A-Z a-z 0-9 _ . : @ + -): the principal's name, then ``+req:`` and the request id."""
+    who = re.sub(r"[^A-Za-z0-9_.:@-]", "_", principal.name)[:40] or "_"
+    return f"{who}+req:{request.state.request_id}"
+
+
+def _absent(id_: UUID) -> NotFound:
+    return NotFound(f"no vote {id_} is recorded", rule="V5", field="id")
+
+
+def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
+    """The vote, if the caller's scope holds it; otherwise exactly as if it did not exist."""
+    try:
+        vote: object = svc.ledger.repository.get(id_)
+    except AggregateNotFoundError:
+        raise _absent(id_) from None
+    if not isinstance(vote, Vote):
+        raise _absent(id_)
+    community = svc.ledger.community(vote.community_code)
+    place = community_place(community)
+    if principal.scope.level == "owner":
+        owners = (tuple(o for v in vote.electorate.voters for o in v.owner_ids)
+                  if vote.electorate is not None else ())
+        place = Place(place.district, place.street, place.community, owners)
+    if not principal.scope.holds(place):
+        raise _absent(id_)
+    return vote
+
+
+def _with_m2(record: dict[str, Any]) -> dict[str, Any]:
+    """Each ``*_m2_hundredths`` area also as an ``*_m2`` decimal string."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if isinstance(value, dict):
+            value = _with_m2(value)
+        elif isinstance(value, list):
+            value = [_with_m2(v) if isinstance(v, dict) else v for v in value]
+        out[name] = value
+        if name.endswith("_m2_hundredths") and isinstance(value, int):
+            out[name[:-len("_hundredths")]] = format_area(value)
+    return out
+
+
+def tally_json(result: TallyResult) -> dict[str, Any]:
+    """The four tallies (area AND headcount, Civil Code art. 278), thresholds and outcome."""
+    data = asdict(result)
+    data["quorum_met"] = result.quorum_met
+    return _with_m2(data)
+
+
+def vote_json(vote: Vote) -> dict[str, Any]:
+    electorate = vote.electorate
+    data: dict[str, Any] = {
+        "id": str(vote.id), "community_code": vote.community_code,
+        "reference": vote.vote_reference, "matter_kind": vote.matter_kind,
+        "title": vote.title, "status": vote.status, "purpose": vote.purpose,
+        "charging_range": vote.charging_range, "seats": vote.seats,
+        "candidates": list(vote.candidates),
+        "approved_amount_fen": vote.approved_amount_fen,
+        "proposed_on": vote.proposed_on, "published_on": vote.published_on,
+        "opened_on": vote.opened_on, "closed_on": vote.closed_on,
+        "electorate_heads": electorate.total_heads if electorate else None,
+        "electorate_area_m2_hundredths": (electorate.total_area_m2_hundredths
+                                          if electorate else None),
+        "ballots_cast": len(vote.ballots), "passed": vote.passed,
+        "elected": list(vote.elected), "version": vote.version,
+    }
+    if vote.approved_amount_fen is not None:
+        data = with_yuan(data)
+    return _with_m2(data)
+
+
+def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
+                  body: Body, id_: UUID,
+                  step: Callable[[str, str], dict[str, Any]]) -> Response:
+    vote = _vote(svc, principal, id_)
+    community, reference = vote.community_code, vote.vote_reference
+
+    return run_idempotent(svc, principal, key, request, body,
+                          lambda: step(community, reference))
+
+
+# -- votes --------------------------------------------------------------------------------
+
+
+@router.post("/votes", status_code=201, responses=WRITTEN, response_model=None)
+def propose_vote(
+    body: VoteIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Propose a resolution (V1/V2 by its matter); a fund-use vote names its charging range
+    (V4) and amount. The answer's `id` names the vote in every other vote route."""
+    community_in_scope(svc, principal, body.community_code)
+    amount = fen(body.approved_amount_yuan) if body.approved_amount_yuan else None
+
+    def command() -> dict[str, Any]:
+        vote = svc.ledger.propose_vote(
+            community_code=body.community_code, vote_reference=body.reference,
+            matter_kind=body.matter_kind, title=body.title, proposed_on=body.proposed_on,
+            actor=actor_id(request, principal), buildings=list(body.buildings),
+            unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
+            seats=body.seats)
+        return {"kind": "vote", **vote_json(vote)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.get("/votes/{id}")
+def get_vote(id: VoteId, svc: ServicesDep,
+             principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+    """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
+    return vote_json(_vote(svc, principal, id))
+
+
+@router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
+             response_model=None)
+def nominate(
+    id: VoteId, body: NominationIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Nominate a candidate for a committee election; an ineligible one is refused (C1)."""
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        svc.ledger.nominate_candidate(
+            community_code=community, vote_reference=reference,
+            candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
+            ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
+            actor=actor_id(request, principal))
+        return {"kind": "nomination", "id": str(id), "candidate_id": body.candidate_id}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN, response_model=None)
+def publish(
+    id: VoteId, body: PublishIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Publish the vote's items; it may open 15 days later at the earliest (V5)."""
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        svc.ledger.publish_vote(community_code=community, vote_reference=reference,
+                                published_on=body.published_on,
+                                actor=actor_id(request, principal))
+        return {"kind": "publication", "id": str(id), "published_on": str(body.published_on)}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.post("/votes/{id}/open", status_code=201, responses=WRITTEN, response_model=None)
+def open_vote(
+    id: VoteId, body: OpenIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Open the vote, freezing its electorate (V3 heads, V4 charging range)."""
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
+                                    opened_on=body.opened_on, actor=actor_id(request, principal))
+        return {"kind": "opening", **vote_json(vote)}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN, response_model=None)
+def cast_ballot(
+    id: VoteId, body: BallotIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*VOTERS)], key: IdempotencyKey,
+) -> Response:
+    """Cast one ballot (V5: one per voter; a later one is refused). An owner casts only
+    their own; an official records a paper ballot naming its owner. The answer's `receipt`
+    is what the voter keeps to check later (`GET /v1/votes/{id}/ballots/{receipt}`)."""
+    owner_id = body.owner_id
+    if principal.role == Role.owner:
+        if principal.scope.level != "owner" or owner_id not in (None, principal.scope.code):
+            raise Problem(403, "an owner casts only their own ballot, for the units they own",
+                          rule="V3", field="owner_id")
+        owner_id = principal.scope.code
+    elif owner_id is None:
+        raise Problem(422, "name the owner whose paper ballot this is", rule="V5",
+                      field="owner_id")
+    voter = owner_id
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        receipt = svc.ledger.cast_ballot(
+            community_code=community, vote_reference=reference, owner_id=voter,
+            choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates))
+        return {"kind": "ballot", "id": str(id), "owner_id": voter, "choice": body.choice,
+                "candidates": sorted(body.candidates), "receipt": receipt}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.post("/votes/{id}/paper-ballots", status_code=201, responses=WRITTEN,
+             response_model=None)
+def cast_paper_ballots(
+    id: VoteId, body: PaperBallotsIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Paper ballots entered as one batch: all or none (one bad ballot refuses the batch)."""
+    rows = [(b.owner_id, b.choice, list(b.candidates)) for b in body.ballots]
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        receipts = svc.ledger.cast_ballots(community_code=community, vote_reference=reference,
+                                           ballots=rows, cast_on=body.cast_on)
+        return {"kind": "paper-ballots", "id": str(id), "receipts": receipts}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.get("/votes/{id}/ballots/{receipt}")
+def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
+                   principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+    """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
+    vote = _vote(svc, principal, id)
+    found = next((b for k, b in vote.ballots.items() if vote.receipt_for(k) == receipt), None)
+    if found is None:
+        raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
+                       field="receipt")
+    return {"id": str(id), "receipt": receipt, "voter_key": found.voter_key,
+            "choice": found.choice, "candidates": list(found.candidates),
+            "status": vote.status, "counted_in_recorded_tally": vote.result is not None}
+
+
+@router.post("/votes/{id}/close", status_code=201, responses=WRITTEN, response_model=None)
+def close_vote(
+    id: VoteId, body: CloseIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Close the vote: its tally, with the four counts and the thresholds, is recorded (V6)."""
+
+    def step(community: str, reference: str) -> dict[str, Any]:
+        result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
+                                       closed_on=body.closed_on,
+                                       actor=actor_id(request, principal))
+        return {"kind": "tally", "id": str(id), "tally": tally_json(result)}
+
+    return _vote_command(svc, principal, key, request, body, id, step)
+
+
+@router.get("/votes/{id}/tally")
+def tally(id: VoteId, svc: ServicesDep,
+          principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+    """By area AND headcount (Civil Code art. 278): recounted from the ballots now, beside
+    the tally recorded at closing (V6) and whether the two agree."""
+    vote = _vote(svc, principal, id)
+    if vote.electorate is None:
+        raise Problem(409, f"vote {id} has not opened; there is nothing to count", rule="V5",
+                      field="id")
+    recount = vote.recount()
+    recorded = vote.result
+    return {"id": str(id), "status": vote.status, "recount": tally_json(recount),
+            "recorded": tally_json(recorded) if recorded is not None else None,
+            "recount_matches_recorded": recorded == recount if recorded is not None else None}
+
+
+# -- committees ---------------------------------------------------------------------------
+
+
+def committee_json(committee: Committee) -> dict[str, Any]:
+    return {
+        "community_code": committee.community_code, "reference": committee.committee_reference,
+        "kind": committee.kind, "seats": committee.seats,
+        "members": [dict(m) for m in committee.members], "chair_id": committee.chair_id,
+        "alternate_ids": list(committee.alternate_ids),
+        "former_member_ids": list(committee.former_member_ids),
+        "election_vote_id": committee.election_vote_id,
+        "term_start": committee.term_start, "term_end": committee.term_end,
+        "formed_on": committee.formed_on, "filed_on": committee.filed_on,
+        "street_office": committee.street_office,
+        "party_member_ids": list(committee.party_member_ids),
+        "party_member_count": committee.party_member_count,
+        "party_branch_set_up": committee.party_branch_set_up,
+        "reelection_due_on": committee.reelection_due_on,
+        "dissolved_on": committee.dissolved_on, "active": committee.is_active,
+        "version": committee.version,
+    }
+
+
+@router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
+             response_model=None)
+def form_owners_committee(
+    code: CommunityCode, body: CommitteeIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Seat an owners' committee from a passed election (C1), with its party coverage (C4)."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        committee = svc.ledger.form_owners_committee(
+            community_code=code, election_reference=body.election_reference,
+            committee_reference=body.committee_reference, term_start=body.term_start,
+            term_end=body.term_end, actor=actor_id(request, principal),
+            alternate_ids=list(body.alternate_ids),
+            party_member_ids=list(body.party_member_ids),
+            party_branch_set_up=body.party_branch_set_up)
+        return {"written": "owners-committee", **committee_json(committee)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/property-management-committees", status_code=201,
+             responses=WRITTEN, response_model=None)
+def appoint_property_management_committee(
+    code: CommunityCode, body: PmcIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Appoint a property management committee where no owners' committee serves (C3)."""
+    community_in_scope(svc, principal, code)
+    members = [PmcMember(m.member_id, m.is_owner, m.residents_committee_representative)
+               for m in body.members]
+
+    def command() -> dict[str, Any]:
+        committee = svc.ledger.appoint_property_management_committee(
+            community_code=code, committee_reference=body.committee_reference,
+            appointed_on=body.appointed_on, members=members, chair_id=body.chair_id,
+            term_start=body.term_start, term_end=body.term_end,
+            actor=actor_id(request, principal), party_member_ids=list(body.party_member_ids),
+            party_branch_set_up=body.party_branch_set_up)
+        return {"written": "property-management-committee", **committee_json(committee)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.get("/communities/{code}/committees/{reference}")
+def get_committee(code: CommunityCode, reference: Reference, svc: ServicesDep,
+                  principal: Annotated[Principal, allow(*READERS)]) -> dict[str, Any]:
+    """A committee: members, term, filing, party coverage, re-election due, dissolution."""
+    community_in_scope(svc, principal, code)
+    return committee_json(svc.ledger.committee(code, reference))
+
+
+@router.post("/communities/{code}/committees/{reference}/filing", status_code=201,
+             responses=WRITTEN, response_model=None)
+def file_owners_committee(
+    code: CommunityCode, reference: Reference, body: FilingIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """File the owners' committee with the street office within 30 days (C1); a serving
+    property management committee is dissolved with it (C3)."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        svc.ledger.file_owners_committee(
+            community_code=code, committee_reference=reference, filed_on=body.filed_on,
+            street_office=body.street_office, actor=actor_id(request, principal))
+        return {"written": "filing", **committee_json(svc.ledger.committee(code, reference))}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/committees/{reference}/party-coverage", status_code=201,
+             responses=WRITTEN, response_model=None)
+def record_party_coverage(
+    code: CommunityCode, reference: Reference, body: PartyCoverageIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """Record which members are party members and whether a branch is set up (C4)."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        committee = svc.ledger.record_party_coverage(
+            community_code=code, committee_reference=reference,
+            party_member_ids=list(body.party_member_ids),
+            party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
+            actor=actor_id(request, principal))
+        return {"written": "party-coverage", **committee_json(committee)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/committees/{reference}/departures", status_code=201,
+             responses=WRITTEN, response_model=None)
+def committee_member_left(
+    code: CommunityCode, reference: Reference, body: DepartureIn, request: Request,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """A member leaves; alternates step in; below half the seats a re-election is due (C2)."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        committee = svc.ledger.committee_member_left(
+            community_code=code, committee_reference=reference, member_id=body.member_id,
+            left_on=body.left_on, actor=actor_id(request, principal), reason=body.reason)
+        return {"written": "member-left", **committee_json(committee)}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+

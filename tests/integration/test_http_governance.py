@@ -1,0 +1,241 @@
+"""Votes, ballots, tallies and committees over HTTP, on SQLite and on PostgreSQL.
+
+Checks what a client sees: a vote's id, refusals as problem+json with their rule, the tally
+by area and headcount equal to the ledger's recorded one, receipts, scopes as 404.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from api.http.routes_governance import tally_json
+from domain.ids import vote_id
+from ledger.access import Role
+from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
+
+OWNERS = [f"owner-{COMMUNITY}-{i}" for i in range(4)]
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    yield from open_api(db_url)
+
+
+@pytest.fixture
+def official(api: Api) -> str:
+    """CY-A seeded with its four units paid and delivered; an official of its street."""
+    seed(api)
+    api.services.ledger.deliver_units(community_code=COMMUNITY, delivered_on=date(2026, 2, 10),
+                                      actor="test:street-office")
+    return api.token(Role.official, f"street:{STREET}")
+
+
+def ok(response: Any, status: int = 201) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def last_id(api: Api) -> int:
+    return api.services.ledger.recorder.max_notification_id() or 0
+
+
+def open_vote(api: Api, official: str, body: dict[str, Any],
+              candidates: tuple[str, ...] = ()) -> str:
+    """Propose, (nominate,) publish and open a vote of CY-A; returns its id."""
+    proposed = ok(api.post("/v1/votes", official, {
+        "community_code": COMMUNITY, "proposed_on": "2026-03-01", **body}))
+    id_ = proposed["id"]
+    for candidate in candidates:
+        ok(api.post(f"/v1/votes/{id_}/nominations", official,
+                    {"candidate_id": candidate, "nominated_on": "2026-03-01"}))
+    ok(api.post(f"/v1/votes/{id_}/publish", official, {"published_on": "2026-03-01"}))
+    opened = ok(api.post(f"/v1/votes/{id_}/open", official, {"opened_on": "2026-03-16"}))
+    assert opened["status"] == "open"
+    assert opened["electorate_heads"] == 4
+    return str(id_)
+
+
+def test_a_fund_use_vote_from_proposal_to_tally_over_http(api: Api, official: str) -> None:
+    proposed = ok(api.post("/v1/votes", official, {
+        "community_code": COMMUNITY, "reference": "ROOF-2026", "matter_kind": "fund_use",
+        "title": "Repair the roof", "proposed_on": "2026-03-01", "buildings": ["1"],
+        "approved_amount_yuan": "1000.00", "purpose": "Roof waterproofing"}))
+    id_ = proposed["id"]
+    assert id_ == str(vote_id(COMMUNITY, "ROOF-2026"))  # the documented id scheme
+    assert proposed["approved_amount_fen"] == 100_000
+    assert proposed["approved_amount_yuan"] == "1000.00"
+    assert proposed["status"] == "proposed"
+
+    # V5: no vote on an unpublished item, and not within 15 days of publication
+    early = api.post(f"/v1/votes/{id_}/open", official, {"opened_on": "2026-03-02"})
+    assert early.status_code == 422
+    assert early.headers["content-type"] == "application/problem+json"
+    assert early.json()["rule"] == "V5"
+    ok(api.post(f"/v1/votes/{id_}/publish", official, {"published_on": "2026-03-01"}))
+    ok(api.post(f"/v1/votes/{id_}/open", official, {"opened_on": "2026-03-16"}))
+
+    receipts = {}
+    for owner, choice in zip(OWNERS[:3], ("agree", "agree", "disagree"), strict=True):
+        owner_token = api.token(Role.owner, f"owner:{owner}")
+        cast = ok(api.post(f"/v1/votes/{id_}/ballots", owner_token,
+                           {"choice": choice, "cast_on": "2026-03-20"}))
+        assert cast["owner_id"] == owner
+        receipts[owner] = cast["receipt"]
+    # a paper ballot, recorded by the official for its owner
+    ok(api.post(f"/v1/votes/{id_}/ballots", official,
+                {"owner_id": OWNERS[3], "choice": "agree", "cast_on": "2026-03-21"}))
+    # V5: one ballot per voter; a second is refused, not counted twice
+    again = api.post(f"/v1/votes/{id_}/ballots", official,
+                     {"owner_id": OWNERS[0], "choice": "disagree", "cast_on": "2026-03-21"})
+    assert again.status_code == 409 and again.json()["rule"] == "V5"
+
+    running = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
+    assert running["recorded"] is None and running["status"] == "open"
+    assert running["recount"]["participating_heads"] == 4
+
+    closed = ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    tally = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
+    recorded = api.services.ledger.vote(COMMUNITY, "ROOF-2026").result
+    assert recorded is not None
+    ledger_tally = json.loads(json.dumps(tally_json(recorded)))
+    assert tally["recorded"] == ledger_tally == closed["tally"]
+    assert tally["recount_matches_recorded"] is True
+    # by area AND by headcount (Civil Code art. 278)
+    assert (tally["recorded"]["participating_heads"], tally["recorded"]["agreeing_heads"]) \
+        == (4, 3)
+    areas = [8050, 9050, 10050, 11050]
+    assert tally["recorded"]["participating_area_m2_hundredths"] == sum(areas)
+    assert tally["recorded"]["agreeing_area_m2_hundredths"] == sum(areas) - areas[2]
+    assert tally["recorded"]["agreeing_area_m2"] == "281.50"
+    assert tally["recorded"]["passed"] is True
+
+    # the owner checks the receipt later: the ballot as recorded, counted in the tally
+    owner_token = api.token(Role.owner, f"owner:{OWNERS[2]}")
+    checked = ok(api.get(f"/v1/votes/{id_}/ballots/{receipts[OWNERS[2]]}", owner_token), 200)
+    assert checked["choice"] == "disagree" and checked["counted_in_recorded_tally"] is True
+    unknown = api.get(f"/v1/votes/{id_}/ballots/{'0' * 64}", owner_token)
+    assert unknown.status_code == 404
+
+
+def test_an_owner_casts_only_their_own_ballot(api: Api, official: str) -> None:
+    id_ = open_vote(api, official, {"reference": "HIRE-1", "matter_kind": "hire_enterprise",
+                                    "title": "Hire a property company"})
+    owner_token = api.token(Role.owner, f"owner:{OWNERS[0]}")
+    before = last_id(api)
+    for_another = api.post(f"/v1/votes/{id_}/ballots", owner_token, {
+        "owner_id": OWNERS[1], "choice": "agree", "cast_on": "2026-03-20"})
+    assert for_another.status_code == 403
+    assert for_another.json()["field"] == "owner_id"
+    # an owner may not record paper ballots or run the vote either
+    assert api.post(f"/v1/votes/{id_}/paper-ballots", owner_token, {
+        "cast_on": "2026-03-20",
+        "ballots": [{"owner_id": OWNERS[1], "choice": "agree"}]}).status_code == 403
+    assert api.post(f"/v1/votes/{id_}/close", owner_token,
+                    {"closed_on": "2026-03-31"}).status_code == 403
+    assert last_id(api) == before
+    # an owner with no unit in the community does not see the vote at all
+    stranger = api.token(Role.owner, "owner:someone-else")
+    assert api.get(f"/v1/votes/{id_}", stranger).status_code == 404
+    assert api.post(f"/v1/votes/{id_}/ballots", stranger, {
+        "choice": "agree", "cast_on": "2026-03-20"}).status_code == 404
+    own = ok(api.post(f"/v1/votes/{id_}/ballots", owner_token, {
+        "owner_id": OWNERS[0], "choice": "agree", "cast_on": "2026-03-20"}))
+    assert own["owner_id"] == OWNERS[0] and len(own["receipt"]) == 64
+
+
+def test_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
+    id_ = open_vote(api, official, {"reference": "HIRE-2", "matter_kind": "hire_enterprise",
+                                    "title": "Hire a property company"})
+    elsewhere = api.token(Role.official, f"community:{OTHER}")
+    absent = api.get(f"/v1/votes/{uuid.uuid4()}", elsewhere)
+    hidden = api.get(f"/v1/votes/{id_}", elsewhere)
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json()["rule"] == absent.json()["rule"] == "V5"
+    assert api.get(f"/v1/votes/{id_}/tally", elsewhere).status_code == 404
+    before = last_id(api)
+    assert api.post(f"/v1/votes/{id_}/close", elsewhere,
+                    {"closed_on": "2026-03-31"}).status_code == 404
+    assert api.post("/v1/votes", elsewhere, {
+        "community_code": COMMUNITY, "reference": "X-1", "matter_kind": "hire_enterprise",
+        "title": "Probe", "proposed_on": "2026-03-01"}).status_code == 404
+    assert api.get(f"/v1/communities/{COMMUNITY}/committees/OC-1", elsewhere).status_code \
+        == 404
+    assert last_id(api) == before
+    # an id that names another kind of aggregate is no vote either
+    community_uuid = api.services.ledger.community(COMMUNITY).id
+    assert api.get(f"/v1/votes/{community_uuid}", official).status_code == 404
+
+
+def test_a_repeated_post_with_the_same_idempotency_key_writes_once(
+    api: Api, official: str,
+) -> None:
+    body = {"community_code": COMMUNITY, "reference": "IDEM-1",
+            "matter_kind": "hire_enterprise", "title": "Hire", "proposed_on": "2026-03-01"}
+    first = api.post("/v1/votes", official, body, key="propose-idem-1")
+    after_first = last_id(api)
+    second = api.post("/v1/votes", official, body, key="propose-idem-1")
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert last_id(api) == after_first
+    other_body = api.post("/v1/votes", official, {**body, "title": "Other"},
+                          key="propose-idem-1")
+    assert other_body.status_code == 422 and other_body.json()["rule"] == "idempotency-key"
+    # without the key, the ledger itself refuses a second vote under the reference
+    assert api.post("/v1/votes", official, body).status_code == 409
+
+
+def test_unknown_fields_and_numeric_amounts_are_refused(api: Api, official: str) -> None:
+    body = {"community_code": COMMUNITY, "reference": "R-1", "matter_kind": "fund_use",
+            "title": "Roof", "proposed_on": "2026-03-01", "buildings": ["1"]}
+    assert api.post("/v1/votes", official, {**body, "status": "closed"}).status_code == 422
+    assert api.post("/v1/votes", official,
+                    {**body, "approved_amount_yuan": 1000}).status_code == 422
+
+
+def test_an_election_seats_a_committee_that_is_filed_and_followed(
+    api: Api, official: str,
+) -> None:
+    id_ = open_vote(api, official, {"reference": "OC-2026", "matter_kind": "committee_election",
+                                    "title": "First owners' committee", "seats": 3},
+                    candidates=tuple(OWNERS[:3]))
+    ineligible = api.post(f"/v1/votes/{id_}/nominations", official, {
+        "candidate_id": OWNERS[3], "nominated_on": "2026-03-01",
+        "ineligibility_reason": "employed by the serving property company"})
+    assert ineligible.status_code == 422 and ineligible.json()["rule"] in ("C1", "V5")
+    paper = ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+        "cast_on": "2026-03-20",
+        "ballots": [{"owner_id": o, "choice": "agree", "candidates": OWNERS[:3]}
+                    for o in OWNERS]}))
+    assert len(paper["receipts"]) == 4
+    closed = ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    assert sorted(closed["tally"]["elected"]) == OWNERS[:3]
+
+    base = f"/v1/communities/{COMMUNITY}/committees"
+    formed = ok(api.post(base, official, {
+        "committee_reference": "OC-1", "election_reference": "OC-2026",
+        "term_start": "2026-04-01", "term_end": "2031-03-31",
+        "alternate_ids": [], "party_member_ids": [OWNERS[0]]}))
+    assert formed["kind"] == "owners_committee" and formed["seats"] == 3
+    ok(api.post(f"{base}/OC-1/filing", official,
+                {"filed_on": "2026-04-15", "street_office": "Street office"}))
+    covered = ok(api.post(f"{base}/OC-1/party-coverage", official, {
+        "recorded_on": "2026-05-01", "party_member_ids": OWNERS[:2],
+        "party_branch_set_up": True}))
+    assert covered["party_member_count"] == 2
+    left = ok(api.post(f"{base}/OC-1/departures", official, {
+        "member_id": OWNERS[2], "left_on": "2026-06-01", "reason": "moved away"}))
+    assert OWNERS[2] in left["former_member_ids"]
+    read = ok(api.get(f"{base}/OC-1", official), 200)
+    assert read["filed_on"] == "2026-04-15" and read["street_office"] == "Street office"
+    assert [m["member_id"] for m in read["members"]] == OWNERS[:2]
+    assert read == {k: v for k, v in left.items() if k not in ("written", "position")}
+    assert api.get(f"{base}/OC-404", official).status_code == 404
+    auditor = api.token(Role.auditor, "city")
+    assert ok(api.get(f"{base}/OC-1", auditor), 200)["reference"] == "OC-1"
