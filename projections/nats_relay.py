@@ -15,13 +15,9 @@ lost. Messages are published in log order and the stream keeps that order.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
-from uuid import UUID
 
 import nats
 from eventsourcing.persistence import Notification
@@ -30,12 +26,11 @@ from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from ledger.application import FundLedger
-from ledger.loading import load_many
+from projections.cloud_events import NO_COMMUNITY, Places, cloud_event, encode
 
 PAGE_SIZE = 1_000
 DUPLICATE_WINDOW_S = 600.0
 ACK_TIMEOUT_S = 30.0
-NO_COMMUNITY = "_"  # enterprises belong to no one community
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -44,14 +39,6 @@ class RelayTarget:
     url: str = "nats://127.0.0.1:4222"
     stream: str = "FUNDLEDGER"
     subject_prefix: str = "fundledger"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"cannot relay a {type(value).__name__}")
 
 
 def subject_token(text: str) -> str:
@@ -63,7 +50,7 @@ class NatsRelay:
     def __init__(self, app: FundLedger, target: RelayTarget) -> None:
         self.app = app
         self.target = target
-        self._communities: dict[UUID, str] = {}
+        self.places = Places(app)
 
     async def relay(self, *, max_events: int | None = None,
                     progress: Callable[[int], None] | None = None) -> int:
@@ -107,7 +94,7 @@ class NatsRelay:
         return int(last.headers["Nats-Msg-Id"]) if last.headers else None
 
     async def _publish_page(self, js: JetStreamContext, page: Sequence[Notification]) -> None:
-        self._learn_communities(page)
+        self.places.learn(page)
         acks = []
         for notification in page:
             subject, body = self.message(notification)
@@ -116,30 +103,9 @@ class NatsRelay:
         # Every ack before the next page: the stream then holds this page, in order.
         await asyncio.gather(*acks)
 
-    def _learn_communities(self, page: Sequence[Notification]) -> None:
-        unknown = [UUID(str(n.originator_id)) for n in page
-                   if UUID(str(n.originator_id)) not in self._communities]
-        for originator_id, aggregate in load_many(self.app, unknown).items():
-            code = getattr(aggregate, "community_code", None) or getattr(aggregate, "code", None)
-            self._communities[originator_id] = str(code) if code else NO_COMMUNITY
-
     def message(self, notification: Notification) -> tuple[str, bytes]:
-        event = self.app.mapper.to_domain_event(notification)
-        aggregate, _, kind = type(event).__qualname__.rpartition(".")
-        community = self._communities.get(UUID(str(notification.originator_id)), NO_COMMUNITY)
-        data = dict(vars(event))
+        message = cloud_event(self.app, notification, self.places.place(notification))
+        _, aggregate, kind = message["type"].split(".")
         subject = ".".join((self.target.subject_prefix, "event", subject_token(aggregate),
-                            subject_token(kind), subject_token(community)))
-        cloud_event = {
-            "specversion": "1.0",
-            "id": str(notification.id),
-            "source": f"fundledger/{self.app.name}",
-            "type": f"fundledger.{aggregate}.{kind}",
-            "subject": f"{community}/{notification.originator_id}",
-            "time": data["timestamp"].isoformat(),
-            "datacontenttype": "application/json",
-            "position": notification.id,
-            "data": data,
-        }
-        return subject, json.dumps(cloud_event, default=_json_default,
-                                   ensure_ascii=False).encode()
+                            subject_token(kind), subject_token(message["community"])))
+        return subject, encode(message)

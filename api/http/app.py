@@ -17,7 +17,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http import routes_enterprises, routes_funds, routes_governance, routes_views
+from api.http import (
+    routes_enterprises,
+    routes_funds,
+    routes_governance,
+    routes_streams,
+    routes_views,
+)
 from api.http.problems import Problem, install_problem_handlers, problem
 from api.http.security import Policy
 from api.http.services import Services
@@ -100,7 +106,7 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
 
     app.add_middleware(BodyLimit)
     for router in (routes_funds.router, routes_governance.router, routes_enterprises.router,
-                   routes_views.router):
+                   routes_views.router, routes_streams.router):
         app.include_router(router)
     return app
 
