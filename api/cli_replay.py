@@ -4,34 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from api.cli_common import as_date, cli, err, ledger, out, run
-from domain.errors import InvalidInput
+from api.cli_common import cli, err, ledger, out, run
 from domain.money import format_fen
 from ledger.disclosure import disclosure, to_csv, to_html
-from ledger.replay import HISTORY_LIMIT_MAX, KEY_HELP, KINDS, Replayed, community_history, replay
+from ledger.replay import (
+    HISTORY_LIMIT_MAX,
+    KEY_HELP,
+    KINDS,
+    Replayed,
+    community_history,
+    parse_cut,
+    replay,
+)
 
 LIST_SHOWN_MAX = 12  # longer lists and maps are counted; --json gives them whole
-
-
-def parse_known_at(text: str | None) -> datetime | None:
-    """A recorded time: ISO 8601; without a zone it is UTC; a date alone is that day's end."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time.max, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"known_at {text!r} is not an ISO 8601 date or date-time",
-                           rule="replay", field="known_at") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dump(value: Any) -> str:
@@ -51,8 +43,7 @@ def replay_command(
     as_json: Annotated[bool, typer.Option("--json", help="The whole answer as JSON.")] = False,
 ) -> None:
     """An aggregate as it stood at a business date and/or a recorded time, from its events."""
-    day = as_date(as_of, "as_of")
-    moment = run(lambda: parse_known_at(known_at))
+    day, moment = run(lambda: parse_cut(as_of, known_at))
     with ledger() as app:
         result = run(lambda: replay(app, kind, key, as_of=day, known_at=moment))
     if as_json:

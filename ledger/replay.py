@@ -46,7 +46,7 @@ import dataclasses
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, cast
 from uuid import UUID
 
@@ -71,6 +71,7 @@ from domain.service_contract import ServiceContract
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
 from ledger.application import FundLedger
+from ledger.csv_files import parse_date
 
 KINDS = ("fund", "unit", "vote", "committee", "enterprise", "contract")
 KEY_HELP = {
@@ -180,6 +181,26 @@ class HistoryPage:
             "at_end": self.at_end,
             "events": [e.to_json() for e in self.events],
         }
+
+
+# -- the cut's parameters, as text comes in (CLI options, query strings) --------------------
+
+
+def parse_cut(as_of: str | None, known_at: str | None) -> tuple[date | None, datetime | None]:
+    """``as_of`` as YYYY-MM-DD; ``known_at`` as ISO 8601, UTC unless it names a zone, and a
+    date alone meaning the end of that day (UTC). Refused as ``InvalidInput`` naming the field.
+    """
+    day = None if as_of is None else parse_date(as_of, "as_of")
+    if known_at is None:
+        return day, None
+    try:
+        if len(known_at) == len("YYYY-MM-DD"):
+            return day, datetime.combine(parse_date(known_at, "known_at"), time.max, tzinfo=UTC)
+        moment = datetime.fromisoformat(known_at)
+    except (ValueError, InvalidInput):
+        raise InvalidInput(f"known_at {known_at!r} is not an ISO 8601 date or date-time",
+                           rule="date-format", field="known_at") from None
+    return day, moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- JSON-able state ------------------------------------------------------------------------
@@ -612,5 +633,6 @@ __all__ = [
     "community_history",
     "event_fields",
     "jsonable",
+    "parse_cut",
     "replay",
 ]

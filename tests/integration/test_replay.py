@@ -23,7 +23,7 @@ from domain.errors import InvalidInput, NotFound, RuleViolated
 from domain.ids import community_id, posting_id, unit_account_id
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.replay import community_history, replay
+from ledger.replay import community_history, parse_cut, replay
 
 CODE = "CY-RP"
 OTHER = "CY-RQ"
@@ -372,3 +372,16 @@ def test_community_history_pages_its_events_in_log_order(history: History) -> No
         community_history(app, "CY-NONE")
     assert refused.value.field == "community_code"
 
+
+
+def test_the_cut_parses_as_text_comes_in() -> None:
+    assert parse_cut(None, None) == (None, None)
+    assert parse_cut("2026-03-01", "2026-03-01") == (
+        date(2026, 3, 1), datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC))
+    assert parse_cut(None, "2026-03-01T08:00:00")[1] == datetime(2026, 3, 1, 8, tzinfo=UTC)
+    assert parse_cut(None, "2026-03-01T08:00:00+08:00")[1] == datetime(2026, 3, 1, tzinfo=UTC)
+    for as_of, known_at, field_name in (("2026-3-1", None, "as_of"), (None, "yesterday",
+                                        "known_at"), (None, "2026-02-30", "known_at")):
+        with pytest.raises(InvalidInput) as refused:
+            parse_cut(as_of, known_at)
+        assert refused.value.field == field_name
