@@ -223,11 +223,11 @@ def list_enterprises(
             "next_after": page[-1].credit_code if more else None}
 
 
-@router.get("/enterprises/{code}")
-def get_enterprise(code: EnterpriseCode, svc: ServicesDep,
+@router.get("/enterprises/{credit_code}")
+def get_enterprise(credit_code: EnterpriseCode, svc: ServicesDep,
                    principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
     """An enterprise's registry record with its dated credit record (E3)."""
-    enterprise = svc.ledger.enterprise(code)
+    enterprise = svc.ledger.enterprise(credit_code)
     return {**enterprise_json(enterprise),
             "credit_record": [credit_event_json(e) for e in enterprise.credit_events()]}
 
@@ -345,10 +345,10 @@ def check_overdue_handovers(
 # -- credit -------------------------------------------------------------------------------
 
 
-@router.post("/enterprises/{code}/credit-events", status_code=201, responses=WRITTEN,
+@router.post("/enterprises/{credit_code}/credit-events", status_code=201, responses=WRITTEN,
              response_model=None)
 def record_credit_event(
-    code: EnterpriseCode, body: CreditEventIn, request: Request, svc: ServicesDep,
+    credit_code: EnterpriseCode, body: CreditEventIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
 ) -> Response:
     """A dated credit event (E3): a commendation, a violation (once per source reference),
@@ -372,25 +372,25 @@ def record_credit_event(
                                                       body.resolved, body.satisfied,
                                                       actor=who, community_code=where),
     }
-    svc.ledger.enterprise(code)  # an unknown code is 404 before any key is spent
+    svc.ledger.enterprise(credit_code)  # an unknown code is 404 before any key is spent
 
     def command() -> dict[str, Any]:
-        before = len(svc.ledger.enterprise(code).credit_record)
-        svc.ledger.record_credit_event(code, commands[body.kind])
-        record = svc.ledger.enterprise(code).credit_events()
-        return {"kind": "credit-event", "enterprise_code": code,
+        before = len(svc.ledger.enterprise(credit_code).credit_record)
+        svc.ledger.record_credit_event(credit_code, commands[body.kind])
+        record = svc.ledger.enterprise(credit_code).credit_events()
+        return {"kind": "credit-event", "enterprise_code": credit_code,
                 "already_recorded": len(record) == before,
                 "event": credit_event_json(record[-1]) if len(record) > before else None}
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
-@router.get("/enterprises/{code}/credit")
-def credit(code: EnterpriseCode, period: HalfYear, svc: ServicesDep,
+@router.get("/enterprises/{credit_code}/credit")
+def credit(credit_code: EnterpriseCode, period: HalfYear, svc: ServicesDep,
            principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
     """The score and grade for a half-year, every point with the event behind it (E3)."""
     half = Period.parse(period)
-    enterprise = svc.ledger.enterprise(code)
+    enterprise = svc.ledger.enterprise(credit_code)
     score = svc.ledger.credit_score(enterprise.credit_code, half)
     graded = next((g for g in svc.ledger.credit_ranking(half)
                    if g.enterprise_code == enterprise.credit_code), None)
