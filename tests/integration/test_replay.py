@@ -385,3 +385,27 @@ def test_the_cut_parses_as_text_comes_in() -> None:
         with pytest.raises(InvalidInput) as refused:
             parse_cut(as_of, known_at)
         assert refused.value.field == field_name
+
+
+def test_votes_replay_and_follow_into_a_later_history_page(app: FundLedger) -> None:
+    """A vote proposed before a page starts still has its later events on that page."""
+    register(app, CODE, START)
+    register(app, OTHER, START)
+    for code in (CODE, OTHER):
+        app.propose_vote(community_code=code, vote_reference="V-1", matter_kind="rebuild",
+                         title="Rebuild", proposed_on=date(2025, 2, 1), actor=ACTOR)
+    proposed = app.recorder.max_notification_id() or 0
+    for code in (OTHER, CODE):
+        app.publish_vote(community_code=code, vote_reference="V-1",
+                         published_on=date(2025, 2, 3), actor=ACTOR)
+    page = community_history(app, CODE, after_position=proposed)
+    assert [e.ref.event for e in page.events] == ["Vote.Published"]
+    assert page.events[0].fields["effective_date"] == "2025-02-03" and page.at_end
+    key = f"{CODE}/V-1"
+    assert replay(app, "vote", key, as_of=date(2025, 2, 2)).state["status"] == "proposed"
+    published = replay(app, "vote", key)
+    assert published.state["status"] == "published"
+    assert published.last_event.position == page.events[0].ref.position
+    with pytest.raises(NotFound) as refused:
+        replay(app, "vote", key, as_of=date(2025, 1, 31))
+    assert refused.value.field == "as_of"
