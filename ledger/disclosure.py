@@ -255,8 +255,8 @@ tfoot td { font-weight: bold; }
   @page { size: A4; margin: 14mm 12mm; }
   body { margin: 0; font-size: 9.5pt; }
   thead { display: table-header-group; }
-  tr, .project { page-break-inside: avoid; break-inside: avoid; }
-  h2 { page-break-after: avoid; break-after: avoid; }
+  tr, .project p { page-break-inside: avoid; break-inside: avoid; }
+  h2, h3, .project p { page-break-after: avoid; break-after: avoid; }
 }
 """
 
