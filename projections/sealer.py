@@ -1,13 +1,12 @@
 """The sealer: every stored event hashed into its stream's chain, the log signed at checkpoints.
 
 The sealer is a view like the others (``BatchingProjection`` on a ``ViewRecorder``, tracked
-exactly once), with two tables of its own on the application's store:
+exactly once), with tables of its own on the application's store:
 
 * ``event_digests(notification_id, originator_id, version, digest)``: each event's chain
-  digest (``ledger.seal``), committed with the tracking position of its batch;
-* ``seal_heads(originator_id, version, notification_id, digest)``: each stream's last
-  sealed digest, so a batch chains on from it with one query.
-
+  digest (``ledger.seal``), committed with the tracking position of its batch. A batch
+  chains on from each stream's previous version, found by the (originator_id, version)
+  index; a table of heads kept up to date cost more to write than this costs to read.
 and ``seal_checkpoints(position, events, streams, heads_digest, signature, public_key,
 created)``: the signed checkpoints. They are not part of the view: ``rebuild`` drops the
 digests, never the checkpoints that anchor them.
@@ -52,7 +51,6 @@ from projections.runner import BatchingProjection, Handler, Progress, Runner, op
 
 VIEW_NAME = "sealer"
 DIGESTS = "event_digests"
-HEADS = "seal_heads"
 CHECKPOINTS = "seal_checkpoints"
 READ_PAGE_ROWS = 10_000
 
@@ -135,32 +133,26 @@ def _checkpoint(row: Sequence[Any], ledger: str) -> Checkpoint:
 class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (DIGESTS, "notification_id"), (HEADS, "originator_id"))
+        (DIGESTS, "notification_id"),)
     datastore: PostgresDatastore
 
     def view_create_statements(self) -> list[Composed]:
-        digests, heads = self.table(DIGESTS), self.table(HEADS)
+        digests = self.table(DIGESTS)
         id_type = Identifier(self.datastore.originator_id_type)
+        self.select_previous_statement = SQL(
+            "SELECT d.originator_id, d.version, d.digest "
+            "FROM unnest(%b::{}[], %b::bigint[]) AS a(originator_id, version) "
+            "JOIN {} AS d USING (originator_id, version)").format(id_type, digests)
+        self.copy_digests_statement = SQL(
+            "COPY {} (notification_id, originator_id, version, digest) "
+            "FROM STDIN (FORMAT BINARY)").format(digests)
         self.select_heads_statement = SQL(
-            "SELECT originator_id, version, digest FROM {} WHERE originator_id = ANY(%b::{}[])"
-        ).format(heads, id_type)
-        self.insert_digests_statement = SQL(
-            "INSERT INTO {} (notification_id, originator_id, version, digest) "
-            "SELECT * FROM unnest(%b::bigint[], %b::{}[], %b::bigint[], %b::bytea[])"
-        ).format(digests, id_type)
-        self.upsert_heads_statement = SQL(
-            "INSERT INTO {} (originator_id, version, notification_id, digest) "
-            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::bigint[], %b::bytea[]) "
-            "ON CONFLICT (originator_id) DO UPDATE SET version = excluded.version, "
-            "notification_id = excluded.notification_id, digest = excluded.digest"
-        ).format(heads, id_type)
+            "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
+            "WHERE notification_id <= %s ORDER BY originator_id, version DESC").format(digests)
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, "
                 "originator_id {} NOT NULL, version bigint NOT NULL, digest bytea NOT NULL, "
                 "UNIQUE (originator_id, version))").format(digests, id_type),
-            SQL("CREATE TABLE IF NOT EXISTS {} (originator_id {} PRIMARY KEY, "
-                "version bigint NOT NULL, notification_id bigint NOT NULL, "
-                "digest bytea NOT NULL)").format(heads, id_type),
             SQL("CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, "
                 "events bigint NOT NULL, streams bigint NOT NULL, heads_digest bytea NOT NULL, "
                 "signature bytea NOT NULL, public_key bytea NOT NULL, created text NOT NULL)"
@@ -170,18 +162,23 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
     def _write_batch(self, curs: Cursor[DictRow], batch: SealBatch) -> None:
         if not batch.events:
             return
-        ids = {key: UUID(key) for key in dict.fromkeys(e[1] for e in batch.events)}
-        curs.execute(self.select_heads_statement, (list(ids.values()),), binary=True)
-        heads = {row["originator_id"].hex: (row["version"], bytes(row["digest"]))
-                 for row in curs.fetchall()}
+        firsts: dict[str, int] = {}
+        for _, key, version, _, _ in batch.events:
+            firsts.setdefault(key, version)
+        ids = {key: UUID(key) for key in firsts}
+        wanted = [(ids[k], v - 1) for k, v in firsts.items() if v > 1]
+        heads: dict[str, tuple[int, bytes]] = {}
+        if wanted:
+            curs.execute(self.select_previous_statement,
+                         ([w[0] for w in wanted], [w[1] for w in wanted]), binary=True)
+            heads = {row["originator_id"].hex: (row["version"], bytes(row["digest"]))
+                     for row in curs.fetchall()}
         rows = chain_batch(batch, heads)
-        curs.execute(self.insert_digests_statement, (
-            [r[0] for r in rows], [ids[r[1]] for r in rows], [r[2] for r in rows],
-            [r[3] for r in rows]), binary=True)
-        last = {r[1]: r for r in rows}
-        curs.execute(self.upsert_heads_statement, (
-            [ids[k] for k in last], [r[2] for r in last.values()],
-            [r[0] for r in last.values()], [r[3] for r in last.values()]), binary=True)
+        # COPY: binary rows formatted in C, where arrays for unnest were dumped in Python.
+        with curs.copy(self.copy_digests_statement) as copy:
+            copy.set_types(["int8", "uuid", "int8", "bytea"])
+            for position, key, version, digest in rows:
+                copy.write_row((position, ids[key], version, digest))
 
     @contextmanager
     def _reading(self) -> Iterator[Cursor[Any]]:
@@ -218,10 +215,10 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
             found = curs.fetchone()
             curs.execute(SQL("SELECT count(*) FROM {}").format(self.table(DIGESTS)))
             count = curs.fetchone()
-            curs.execute(SQL("SELECT originator_id, version, digest FROM {}").format(
-                self.table(HEADS)), binary=True)
+            position = found[0] if found and found[0] else 0
+            curs.execute(self.select_heads_statement, (position,), binary=True)
             heads = [(oid.hex, version, bytes(digest)) for oid, version, digest in curs]
-        return (found[0] if found and found[0] else 0), (count[0] if count else 0), heads
+        return position, (count[0] if count else 0), heads
 
     def read_events(self, after: int, limit: int) -> list[EventRow]:
         with self.datastore.get_connection() as conn, \
@@ -243,10 +240,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
 
     def heads_at(self, position: int) -> list[Head]:
         with self._reading() as curs:
-            curs.execute(SQL(
-                "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
-                "WHERE notification_id <= %s ORDER BY originator_id, version DESC"
-            ).format(self.table(DIGESTS)), (position,), binary=True)
+            curs.execute(self.select_heads_statement, (position,), binary=True)
             return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
 
     def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
@@ -285,16 +279,13 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
 
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (DIGESTS, "notification_id"), (HEADS, "originator_id"))
+        (DIGESTS, "notification_id"),)
 
     def view_create_statements(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {DIGESTS} (notification_id INTEGER PRIMARY KEY, "
             "originator_id TEXT NOT NULL, version INTEGER NOT NULL, digest BLOB NOT NULL, "
             "UNIQUE (originator_id, version))",
-            f"CREATE TABLE IF NOT EXISTS {HEADS} (originator_id TEXT PRIMARY KEY, "
-            "version INTEGER NOT NULL, notification_id INTEGER NOT NULL, "
-            "digest BLOB NOT NULL) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (position INTEGER PRIMARY KEY, "
             "events INTEGER NOT NULL, streams INTEGER NOT NULL, heads_digest BLOB NOT NULL, "
             "signature BLOB NOT NULL, public_key BLOB NOT NULL, created TEXT NOT NULL)",
@@ -303,23 +294,20 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
     def _write_batch(self, c: SQLiteCursor, batch: SealBatch) -> None:
         if not batch.events:
             return
-        keys = list(dict.fromkeys(e[1] for e in batch.events))
+        firsts: dict[str, int] = {}
+        for _, key, version, _, _ in batch.events:
+            firsts.setdefault(key, version)
         heads: dict[str, tuple[int, bytes]] = {}
-        for start in range(0, len(keys), _SQLITE_IDS_PER_QUERY):
-            chunk = keys[start:start + _SQLITE_IDS_PER_QUERY]
-            c.execute(f"SELECT originator_id, version, digest FROM {HEADS} "
-                      f"WHERE originator_id IN ({','.join('?' * len(chunk))})", chunk)
-            heads.update((row[0], (row[1], bytes(row[2]))) for row in c.fetchall())
+        for key, version in firsts.items():
+            if version > 1:
+                c.execute(f"SELECT digest FROM {DIGESTS} WHERE originator_id = ? "
+                          "AND version = ?", (key, version - 1))
+                row = c.fetchone()
+                if row is not None:
+                    heads[key] = (version - 1, bytes(row[0]))
         rows = chain_batch(batch, heads)
         c.executemany(f"INSERT INTO {DIGESTS} (notification_id, originator_id, version, digest)"
                       " VALUES (?, ?, ?, ?)", rows)
-        last = {r[1]: r for r in rows}
-        c.executemany(
-            f"INSERT INTO {HEADS} (originator_id, version, notification_id, digest) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
-            "version = excluded.version, notification_id = excluded.notification_id, "
-            "digest = excluded.digest",
-            [(k, r[2], r[0], r[3]) for k, r in last.items()])
 
     @contextmanager
     def _reading(self) -> Iterator[SQLiteCursor]:
@@ -348,9 +336,9 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
             found = c.fetchone()
             c.execute(f"SELECT count(*) FROM {DIGESTS}")
             count = c.fetchone()
-            c.execute(f"SELECT originator_id, version, digest FROM {HEADS}")
-            heads = [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
-        return (found[0] if found and found[0] else 0), (count[0] if count else 0), heads
+            position = found[0] if found and found[0] else 0
+            heads = self._heads(c, position)
+        return position, (count[0] if count else 0), heads
 
     def read_events(self, after: int, limit: int) -> list[EventRow]:
         with self._reading() as c:
@@ -368,12 +356,15 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
 
     def heads_at(self, position: int) -> list[Head]:
         with self._reading() as c:
-            c.execute(f"SELECT d.originator_id, d.version, d.digest FROM {DIGESTS} AS d "
-                      f"JOIN (SELECT originator_id, max(version) AS version FROM {DIGESTS} "
-                      "WHERE notification_id <= ? GROUP BY originator_id) AS m "
-                      "ON d.originator_id = m.originator_id AND d.version = m.version",
-                      (position,))
-            return [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
+            return self._heads(c, position)
+
+    def _heads(self, c: SQLiteCursor, position: int) -> list[Head]:
+        c.execute(f"SELECT d.originator_id, d.version, d.digest FROM {DIGESTS} AS d "
+                  f"JOIN (SELECT originator_id, max(version) AS version FROM {DIGESTS} "
+                  "WHERE notification_id <= ? GROUP BY originator_id) AS m "
+                  "ON d.originator_id = m.originator_id AND d.version = m.version",
+                  (position,))
+        return [(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
 
     def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
         rows: list[EventRow] = []
