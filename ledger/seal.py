@@ -55,6 +55,8 @@ _LEAF_PREFIX = b"\x00fundledger/head/1\n"
 _NODE_PREFIX = b"\x01"
 _EMPTY_ROOT = hashlib.sha256(b"fundledger/no-streams/1\n").digest()
 _INT_PAIR = struct.Struct(">qq")
+# position, version, then the lengths of the originator id, topic and state that follow
+_EVENT_HEADER = struct.Struct(">qqQQQ")
 _LENGTH = struct.Struct(">Q")
 
 
@@ -76,9 +78,9 @@ def content_hash(position: int, originator_key: str, version: int, topic: str,
     key = originator_key.encode()
     topic_bytes = topic.encode()
     return hashlib.sha256(b"".join((
-        _EVENT_PREFIX, _INT_PAIR.pack(position, version),
-        _LENGTH.pack(len(key)), key, _LENGTH.pack(len(topic_bytes)), topic_bytes,
-        _LENGTH.pack(len(state)), state))).digest()
+        _EVENT_PREFIX, _EVENT_HEADER.pack(position, version, len(key), len(topic_bytes),
+                                          len(state)),
+        key, topic_bytes, state))).digest()
 
 
 def chain_digest(previous: bytes, content: bytes) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 from uuid import UUID
@@ -41,6 +42,7 @@ from projections.sealer import (
     READ_PAGE_ROWS,
     DigestRow,
     EventRow,
+    SealedRow,
     SealStore,
     checkpoints,
     latest_checkpoint,
@@ -78,15 +80,6 @@ def _uuid_text(key: str) -> str:
         return str(UUID(key))
     except ValueError:
         return key
-
-
-def _pages(read: Any, after: int) -> Iterator[Any]:
-    while True:
-        page = read(after, READ_PAGE_ROWS)
-        if not page:
-            return
-        yield page
-        after = page[-1][0]
 
 
 def verify_ledger(
@@ -144,23 +137,26 @@ class _Walk:
                             stored[-1] if stored else None, self.unsealed, problem)
 
     def run(self, targets: list[Checkpoint]) -> Problem | None:
-        digests = self._digests()
-        digest: DigestRow | None = next(digests, None)
+        """The first problem in log order, checking each checkpoint as its position passes."""
+        deleted = self.store.first_deleted()
+        # What falls due once the walk passes its position: the checkpoints to check and the
+        # first deleted event (named before a checkpoint at the same position).
+        due: list[tuple[int, int, Checkpoint | DigestRow]] = sorted(
+            [(c.position, 1, c) for c in targets]
+            + ([] if deleted is None else [(deleted[0], 0, deleted)]), key=lambda d: d[:2])
         heads = self.heads
-        for page in _pages(self.store.read_events, -(2**63)):
-            for position, key, version, topic, state in page:
-                while targets and targets[0].position < position:
-                    problem = self._check(targets.pop(0))
+        sealed = self.sealed
+        for page in self._pages():
+            for position, key, version, topic, state, s_key, s_version, s_digest in page:
+                while due and due[0][0] < position:
+                    problem = self._due(due.pop(0)[2])
                     if problem:
                         return problem
-                if digest is not None and digest[0] < position:
-                    return self._deleted(digest)
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
                     # A sealed event no longer at its sealed version was moved; a gap in
                     # the unsealed part is an event removed before it could be sealed.
-                    moved = version <= previous_version or (
-                        digest is not None and digest[0] == position)
+                    moved = version <= previous_version or s_digest is not None
                     return Problem(
                         "reordered" if moved else "deleted",
                         f"stream {_uuid_text(key)}: version {version} at position {position} "
@@ -168,14 +164,13 @@ class _Walk:
                         "versions were changed", _uuid_text(key), version, position)
                 computed = chain_digest(previous, content_hash(position, key, version, topic,
                                                                bytes(state)))
-                if digest is not None and digest[0] == position:
-                    if (digest[1], digest[2], digest[3]) != (key, version, computed):
+                if s_digest is not None:
+                    if s_key != key or s_version != version or s_digest != computed:
                         return Problem(
                             "altered", f"stream {_uuid_text(key)} version {version} at "
                             f"position {position} is not the event that was sealed there",
                             _uuid_text(key), version, position)
-                    digest = next(digests, None)
-                elif position <= self.sealed:
+                elif position <= sealed:
                     return Problem(
                         "inserted", f"stream {_uuid_text(key)} version {version} at position "
                         f"{position} was never sealed: inserted after the fact",
@@ -186,18 +181,26 @@ class _Walk:
                 self.events += 1
             if self.progress is not None:
                 self.progress(len(page))
-        if digest is not None:
-            return self._deleted(digest)
-        for target in targets:
-            problem = self._check(target)
+        for _, _, item in due:
+            problem = self._due(item)
             if problem:
                 return problem
         return None
 
-    def _digests(self) -> Iterator[DigestRow]:
-        for page in _pages(self.store.read_digests, -(2**63)):
-            for row in page:
-                yield row[0], row[1], row[2], bytes(row[3])
+    def _due(self, item: Checkpoint | DigestRow) -> Problem | None:
+        return self._check(item) if isinstance(item, Checkpoint) else self._deleted(item)
+
+    def _pages(self) -> Iterator[list[SealedRow]]:
+        """Pages of the log, the next one read while this one is hashed."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as reader:
+            after = -(2**63)
+            next_page = reader.submit(self.store.read_sealed, after, READ_PAGE_ROWS)
+            while True:
+                page = next_page.result()
+                if not page:
+                    return
+                next_page = reader.submit(self.store.read_sealed, page[-1][0], READ_PAGE_ROWS)
+                yield page
 
     def _deleted(self, digest: DigestRow) -> Problem:
         position, key, version, _ = digest

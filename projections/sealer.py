@@ -53,11 +53,14 @@ VIEW_NAME = "sealer"
 DIGESTS = "event_digests"
 CHECKPOINTS = "seal_checkpoints"
 READ_PAGE_ROWS = 10_000
+SEAL_BATCH_EVENTS = 5_000  # a sealing transaction: its cost is mostly per row, not per batch
 
 # (notification id, stream key, version, topic, state)
 EventRow = tuple[int, str, int, str, bytes]
 # (notification id, stream key, version, digest)
 DigestRow = tuple[int, str, int, bytes]
+# An event and what was sealed at its position, if anything: EventRow + (key, version, digest)
+SealedRow = tuple[int, str, int, str, bytes, str | None, int | None, bytes | None]
 Head = tuple[str, int, bytes]
 
 
@@ -102,11 +105,13 @@ class SealStore(ViewRecorder[SealBatch]):
         """The sealed position, the number of sealed events and every stream's head."""
 
     @abstractmethod
-    def read_events(self, after: int, limit: int) -> list[EventRow]:
-        """Stored events after a position, in log order, straight from the events table."""
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
+        """Stored events after a position, in log order, straight from the events table,
+        each with the digest row sealed at its position (or Nones)."""
 
     @abstractmethod
-    def read_digests(self, after: int, limit: int) -> list[DigestRow]: ...
+    def first_deleted(self) -> DigestRow | None:
+        """The first sealed event whose position holds no event any more."""
 
     @abstractmethod
     def heads_at(self, position: int) -> list[Head]:
@@ -220,23 +225,30 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
             heads = [(oid.hex, version, bytes(digest)) for oid, version, digest in curs]
         return position, (count[0] if count else 0), heads
 
-    def read_events(self, after: int, limit: int) -> list[EventRow]:
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
+        # Ids as hex text from the server: parsing a UUID per row cost more than hashing it.
         with self.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            ).format(self._events()), (after, limit), binary=True, prepare=True)
-            return [(n, o.hex, v, t, s) for n, o, v, t, s in curs.fetchall()]
+                "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
+                "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
+                "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
+                "ON d.notification_id = e.notification_id "
+                "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+            ).format(self._events(), self.table(DIGESTS)), (after, limit), binary=True,
+                prepare=True)
+            return curs.fetchall()
 
-    def read_digests(self, after: int, limit: int) -> list[DigestRow]:
-        with self.datastore.get_connection() as conn, \
-                conn.cursor(row_factory=tuple_row) as curs:
+    def first_deleted(self) -> DigestRow | None:
+        with self._reading() as curs:
             curs.execute(SQL(
-                "SELECT notification_id, originator_id, version, digest FROM {} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            ).format(self.table(DIGESTS)), (after, limit), binary=True, prepare=True)
-            return [(n, o.hex, v, d) for n, o, v, d in curs.fetchall()]
+                "SELECT d.notification_id, replace(d.originator_id::text, '-', ''), d.version, "
+                "d.digest FROM {} AS d WHERE NOT EXISTS (SELECT FROM {} AS e "
+                "WHERE e.notification_id = d.notification_id) "
+                "ORDER BY d.notification_id LIMIT 1").format(self.table(DIGESTS), self._events()),
+                binary=True)
+            row = curs.fetchone()
+        return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
 
     def heads_at(self, position: int) -> list[Head]:
         with self._reading() as curs:
@@ -340,19 +352,22 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
             heads = self._heads(c, position)
         return position, (count[0] if count else 0), heads
 
-    def read_events(self, after: int, limit: int) -> list[EventRow]:
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
         with self._reading() as c:
-            c.execute("SELECT rowid, originator_id, originator_version, topic, state "
-                      f"FROM {self.events_table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                      (after, limit))
+            c.execute("SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
+                      f"d.originator_id, d.version, d.digest FROM {self.events_table} AS e "
+                      f"LEFT JOIN {DIGESTS} AS d ON d.notification_id = e.rowid "
+                      "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (after, limit))
             return [tuple(row) for row in c.fetchall()]
 
-    def read_digests(self, after: int, limit: int) -> list[DigestRow]:
+    def first_deleted(self) -> DigestRow | None:
         with self._reading() as c:
-            c.execute(f"SELECT notification_id, originator_id, version, digest FROM {DIGESTS} "
-                      "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
-                      (after, limit))
-            return [tuple(row) for row in c.fetchall()]
+            c.execute(f"SELECT d.notification_id, d.originator_id, d.version, d.digest "
+                      f"FROM {DIGESTS} AS d WHERE NOT EXISTS (SELECT 1 FROM {self.events_table} "
+                      "AS e WHERE e.rowid = d.notification_id) ORDER BY d.notification_id "
+                      "LIMIT 1")
+            row = c.fetchone()
+        return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
 
     def heads_at(self, position: int) -> list[Head]:
         with self._reading() as c:
@@ -460,7 +475,8 @@ def open_sealer(app: Application[UUID]) -> Sealer:
 def seal(app: Application[UUID], sealer: Sealer | None = None, *,
          progress: Progress | None = None) -> int:
     """Seal every event written so far; returns how many were sealed now."""
-    return SealRunner(app).catch_up(sealer or open_sealer(app), progress=progress)
+    return SealRunner(app).catch_up(sealer or open_sealer(app), progress=progress,
+                                    batch_events_max=SEAL_BATCH_EVENTS)
 
 
 def make_checkpoint(app: Application[UUID], sealer: Sealer | None = None,

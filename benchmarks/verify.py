@@ -1,0 +1,177 @@
+"""Events verified per second, beside the raw speed of reading the same events, on PostgreSQL.
+
+    python benchmarks/verify.py [--events 200000] [--pg-url URL] [--db LEDGER_URL]
+
+Without --db it writes at least --events events (units and four deposits each, through
+FundLedger.register_units and import_deposits batches) into a throwaway database it creates
+and drops; with --db it reuses that ledger as it is. Then, in the same run:
+  (a) sealing the whole log from event one (projections.sealer.seal), events/s;
+  (b) the raw read: a plain psycopg SELECT of every event row in log order, fetched in
+      10,000-row pages (keyset, as the verifier reads) and as one server-side cursor;
+  (c) verify_ledger over the whole log and its checkpoint, events/s, beside (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+# Run as `python benchmarks/verify.py`, this folder comes first on sys.path, and its
+# projections.py would shadow the package: take the folder off the path first.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+if TYPE_CHECKING:
+    from ledger.application import FundLedger
+
+DEPOSITS_PER_UNIT = 4
+IMPORT_LINES_MAX = 50_000
+UNITS_PER_COMMUNITY = 5_000
+PAGE_ROWS = 10_000
+
+
+def fill(app: FundLedger, units: int) -> None:
+    from domain.unit_account import first_deposit_due_fen
+    from ledger.commands import DepositLine, UnitRow
+
+    rows = [UnitRow(f"V{n // UNITS_PER_COMMUNITY:03d}", "Bench", "D1", "S1",
+                    str(n % UNITS_PER_COMMUNITY // 100), str(n % 100), 5_000 + n % 9_000,
+                    "register", [f"o{n}"]) for n in range(units)]
+    for start in range(0, len(rows), IMPORT_LINES_MAX):
+        app.register_units(rows[start:start + IMPORT_LINES_MAX], effective_date=date(2026, 1, 1),
+                           actor="bench")
+    rate = app.settings.deposit_rate_fen_per_m2
+    lines = [DepositLine(f"V-{n}-{round_}", r.community_code, r.building, r.unit,
+                         first_deposit_due_fen(r.area_m2_hundredths, rate) if round_ == 0
+                         else 10_000, date(2026, 1, 1) + timedelta(days=round_),
+                         "first" if round_ == 0 else "top_up")
+             for round_ in range(DEPOSITS_PER_UNIT) for n, r in enumerate(rows)]
+    for start in range(0, len(lines), IMPORT_LINES_MAX):
+        app.import_deposits(lines[start:start + IMPORT_LINES_MAX], actor="bench")
+
+
+def timed(action: Callable[[], int]) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = action()
+    return count, time.perf_counter() - started
+
+
+def raw_reads(app: FundLedger) -> tuple[Callable[[], int], Callable[[], int]]:
+    """Plain psycopg reads of the events table: keyset pages, and one server-side cursor."""
+    datastore: Any = app.recorder.datastore  # type: ignore[attr-defined]
+    table = f'"{datastore.schema}"."{app.recorder.events_table_name}"'  # type: ignore[attr-defined]
+    columns = "notification_id, originator_id, originator_version, topic, state"
+    env = app.settings.eventsourcing_env()
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                               port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                               password=env["POSTGRES_PASSWORD"])
+
+    def pages() -> int:
+        count, after = 0, -(2**63)
+        with connect() as conn, conn.cursor() as curs:
+            while True:
+                curs.execute(f"SELECT {columns} FROM {table} WHERE notification_id > %s "
+                             "ORDER BY notification_id LIMIT %s", (after, PAGE_ROWS),
+                             binary=True, prepare=True)
+                rows = curs.fetchall()
+                if not rows:
+                    return count
+                count += len(rows)
+                after = rows[-1][0]
+
+    def cursor() -> int:
+        count = 0
+        with connect() as conn, conn.transaction(), \
+                conn.cursor(name="bench", binary=True) as curs:
+            curs.itersize = PAGE_ROWS
+            curs.execute(f"SELECT {columns} FROM {table} ORDER BY notification_id")
+            for _ in curs:
+                count += 1
+        return count
+
+    return pages, cursor
+
+
+def measure(app: FundLedger) -> None:
+    from projections.seal_audit import verify_ledger
+    from projections.sealer import make_checkpoint, open_sealer, seal
+
+    sealer = open_sealer(app)
+    if (sealer.view.max_tracking_id(app.name) or 0) == 0:
+        count, seconds = timed(lambda: seal(app, sealer))
+        print(f"{'seal (from event one)':<38}{count:>10,} events {count / seconds:>10,.0f}/s")
+    else:
+        seal(app, sealer)
+    make_checkpoint(app, sealer)
+    pages, cursor = raw_reads(app)
+    pages()  # warm the cache: every figure below reads warm
+    raw_count, raw_s = timed(pages)
+    raw_rate = raw_count / raw_s
+    print(f"{'raw SELECT, 10,000-row keyset pages':<38}{raw_count:>10,} events "
+          f"{raw_rate:>10,.0f}/s")
+    cursor_count, cursor_s = timed(cursor)
+    print(f"{'raw SELECT, one server-side cursor':<38}{cursor_count:>10,} events "
+          f"{cursor_count / cursor_s:>10,.0f}/s")
+
+    def verify() -> int:
+        report = verify_ledger(app)
+        assert report.ok, report.problem
+        return report.events
+
+    count, seconds = timed(verify)
+    rate = count / seconds
+    print(f"{'verify_ledger (chains + checkpoint)':<38}{count:>10,} events {rate:>10,.0f}/s "
+          f"({rate / raw_rate:.2f} of the raw page read)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--db", help="Reuse this ledger (a postgresql:// URL) as it is.")
+    args = parser.parse_args()
+    from ledger.application import FundLedger
+    from ledger.settings import Settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        # A throwaway signing key: the benchmark must not make one in the working directory.
+        os.environ.setdefault("FUNDLEDGER_SIGNING_KEY_FILE", str(Path(folder) / "bench.key"))
+        if args.db:
+            app = FundLedger(Settings(db=args.db))
+            try:
+                print(f"reusing {app.recorder.max_notification_id() or 0:,} events")
+                measure(app)
+            finally:
+                app.close()
+            return
+        name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            app = FundLedger(Settings(db=f"{args.pg_url.rsplit('/', 1)[0]}/{name}"))
+            try:
+                started = time.perf_counter()
+                fill(app, -(-args.events // (1 + DEPOSITS_PER_UNIT)))
+                print(f"wrote {app.recorder.max_notification_id() or 0:,} events in "
+                      f"{time.perf_counter() - started:.1f} s (PostgreSQL)")
+                measure(app)
+            finally:
+                app.close()
+        finally:
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
