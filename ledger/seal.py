@@ -40,7 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from domain.ids import community_id
+from domain.ids import committee_id, community_id, contract_id, posting_id, unit_account_id
 
 ZERO_DIGEST = bytes(32)
 CHECKPOINT_FORMAT = "fundledger-checkpoint/1"
@@ -412,6 +412,8 @@ def _verify_bundle_records(header: dict[str, Any], records: list[Any],
     if not isinstance(community, str) or _int(header["position"]) != checkpoint.position:
         raise SealError("the header's community or position does not match the checkpoint")
     chains: dict[str, tuple[int, int, bytes]] = {}  # key -> (version, position, digest)
+    own = community_id(community).hex
+    named: dict[str, str] = {}  # streams the community's own events name -> what they are
     last_position = None
     events = 0
     heads_seen = 0
@@ -435,6 +437,8 @@ def _verify_bundle_records(header: dict[str, Any], records: list[Any],
                 raise SealError(f"stream {key} version {version} at position {position}: "
                                 "its content does not match its digest")
             chains[key] = (version, position, digest)
+            if key == own:
+                named.update(_named_streams(community, topic, state))
             last_position = position
             events += 1
         elif kind == "head":
@@ -458,6 +462,37 @@ def _verify_bundle_records(header: dict[str, Any], records: list[Any],
         raise SealError("a stream in the bundle has no head line")
     if (_int(header["streams"]), _int(header["events"])) != (len(chains), events):
         raise SealError("the header's counts do not match the bundle's lines")
-    if community_id(community).hex not in chains:
+    if own not in chains:
         raise SealError(f"the bundle lacks community {community!r}'s own stream")
+    missing = sorted(what for key, what in named.items() if key not in chains)
+    if missing:
+        raise SealError(f"the bundle lacks streams the community's own events name: "
+                        f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     return BundleReport(community, len(chains), events, checkpoint)
+
+
+def _named_streams(code: str, topic: str, state: bytes) -> dict[str, str]:
+    """The streams one event of a community's own stream says belong to its history.
+
+    Units, postings, committees and contracts are registered in the community's stream, so a
+    bundle missing one of them is incomplete; votes are not (a vote names its community, the
+    community does not list its votes), so their completeness rests on the exporter.
+    """
+    kind = topic.rsplit(".", 1)[-1]
+    if kind not in ("UnitsAdded", "PostingRecorded", "CommitteeRecorded",
+                    "ServiceContractRecorded"):
+        return {}
+    try:
+        data = json.loads(state)
+        if kind == "UnitsAdded":
+            return {unit_account_id(code, building, unit).hex: f"unit {key}"
+                    for key, building, unit in data["units"]}
+        if kind == "PostingRecorded":
+            return {posting_id(data["reference"]).hex: f"posting {data['reference']}"}
+        if kind == "CommitteeRecorded":
+            reference = data["committee_reference"]
+            return {committee_id(code, reference).hex: f"committee {reference}"}
+        reference = data["contract_reference"]
+        return {contract_id(code, reference).hex: f"contract {reference}"}
+    except (ValueError, KeyError, TypeError):
+        raise SealError(f"the community's {kind} event is not what it should be") from None

@@ -291,6 +291,15 @@ def test_an_export_bundle_verifies_offline_and_any_edited_byte_fails(
         edited[at] ^= 1
         with pytest.raises(SealError):
             verify_bundle(io.BytesIO(bytes(edited)), key)
+    # A whole stream left out, the counts made to agree: the community's register says so.
+    records = [json.loads(line) for line in bundle.splitlines()]
+    kept = [r for r in records if r.get("originator_id") != UNIT.hex]
+    kept[0]["streams"] -= 1
+    kept[0]["events"] -= sum(1 for r in records if r.get("originator_id") == UNIT.hex
+                             and r["kind"] == "event")
+    shorter = b"".join(json.dumps(r).encode() + b"\n" for r in kept)
+    with pytest.raises(SealError, match="lacks streams the community's own events name: unit"):
+        verify_bundle(io.BytesIO(shorter), key)
 
 
 # -- the CLI on a real database -------------------------------------------------------------
