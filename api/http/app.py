@@ -9,12 +9,10 @@ processes (``fundledger projections run --follow``) unless asked otherwise.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http import (
@@ -24,7 +22,8 @@ from api.http import (
     routes_streams,
     routes_views,
 )
-from api.http.problems import Problem, install_problem_handlers, problem
+from api.http.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
+from api.http.routing import api_routes
 from api.http.security import Policy
 from api.http.services import Services
 from ledger.application import FundLedger
@@ -107,18 +106,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
     app.add_middleware(BodyLimit)
     for router in (routes_funds.router, routes_governance.router, routes_enterprises.router,
                    routes_views.router, routes_streams.router):
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
     return app
-
-
-def api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
-    """Every API route, also inside included routers (which FastAPI nests)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from api_routes(inner.routes)
 
 
 def route_policies(app: FastAPI) -> dict[tuple[str, str], Policy | None]:

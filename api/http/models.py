@@ -6,6 +6,7 @@ tallies: API3). Dates are ISO strings only: ``"2026-01-05"`` is a date, ``202601
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, is_dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -15,13 +16,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from api.http.amounts import yuan
 
 NAME_CHARS_MAX = 100
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 Code = Field(min_length=1, max_length=NAME_CHARS_MAX)
 
 
 
 
 def _iso_text(value: Any) -> Any:
-    if not isinstance(value, str):
+    # Lax parsing would take 0 or "0" for 1970-01-01: a date is written out, or refused.
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
         raise ValueError("a date is an ISO string such as \"2026-01-05\"")
     return value
 

@@ -14,8 +14,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.http.routing import allowed_methods
 from domain.errors import BatchRejected, DomainError
 from ledger.base import IdempotencyKeyUsed
 from projections.runner import ProjectionFailed, ViewBehind
@@ -29,6 +31,26 @@ TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "
           429: "Too many requests", 500: "Internal server error",
           503: "Service unavailable", 504: "View not caught up"}
 log = logging.getLogger("fundledger.http")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, with the ledger's rule and the field at fault."""
+
+    model_config = ConfigDict(extra="allow", title="ProblemDetails")
+    type: str
+    title: str
+    status: int
+    detail: str
+    rule: str | None = None
+    field: str | None = None
+
+
+_PROBLEM_SCHEMA = ProblemDetails.model_json_schema()
+DOCUMENTED_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": TITLES[status],
+             "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    for status in DOCUMENTED_PROBLEMS}
 
 
 class Problem(Exception):
@@ -69,8 +91,10 @@ def domain_problem(error: DomainError) -> JSONResponse:
 
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
-    return ".".join(parts[1:] if parts and parts[0] in ("body", "query", "path", "header")
-                    else parts)
+    if parts and (parts[0] in ("query", "path", "header")
+                  or (parts[0] == "body" and len(parts) > 1)):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -93,7 +117,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), headers=error.headers)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.url.path))
+        return problem(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(ViewBehind)
     async def on_behind(request: Request, error: ViewBehind) -> JSONResponse:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -26,7 +27,8 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, with_yuan
+from api.http.models import Code, with_yuan
+from api.http.models import Day as IsoDay
 from api.http.models import Request as Body
 from api.http.problems import Problem
 from api.http.security import (
@@ -45,6 +47,11 @@ from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 
 router = APIRouter(prefix="/v1", tags=["governance"])
+# A business date, bounded so that the rules' deadlines (a term of 5 years, 15 or 30 days)
+# stay within the calendar: an absurd date is a 422, not an overflow.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+Day = Annotated[IsoDay, Field(ge=FIRST_DAY, le=LAST_DAY,
+                              description="An ISO date from 1900-01-01 to 2999-12-31.")]
 VoteId = Annotated[UUID, Path(description="The vote's id, as `POST /v1/votes` answered it.")]
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
 Reference = Annotated[str, Path(min_length=1, max_length=100)]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.http.models import Page, with_yuan
+from api.http.models import Day, Page, with_yuan
 from api.http.problems import Problem
 from api.http.security import READERS, ServicesDep, allow
 from api.http.services import Services
@@ -32,7 +31,7 @@ def audit(
     community: Annotated[str | None, Query(max_length=100)] = None,
     unit: Annotated[str | None, Query(max_length=100, description="BUILDING-UNIT")] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
-    date_from: date | None = None, date_to: date | None = None,
+    date_from: Day | None = None, date_to: Day | None = None,
     after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,

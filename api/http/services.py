@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
+from api.http.problems import Problem
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables
 from projections.audit import AuditProjection
@@ -45,8 +46,14 @@ class Services:
 
     def caught_up(self, view: BatchingProjection[Any], min_position: int | None) -> None:
         """Read-your-writes: wait (bounded) until the view has applied ``min_position``."""
-        if min_position:
-            wait_until_applied(self.runner, view, min_position, timeout_s=self.read_wait_s)
+        if not min_position:
+            return
+        last = self.ledger.recorder.max_notification_id() or 0
+        if min_position > last:
+            # No wait can reach a position the log has not written: the client is wrong.
+            raise Problem(422, f"min_position {min_position} is beyond the log's last "
+                          f"position {last}", rule="read-your-writes", field="min_position")
+        wait_until_applied(self.runner, view, min_position, timeout_s=self.read_wait_s)
 
     def open_stream(self, token_id: str) -> bool:
         with self._streams_lock:
