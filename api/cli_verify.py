@@ -8,6 +8,7 @@ event's stream, version and log position otherwise (2 for unusable input, as els
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,8 +27,9 @@ from ledger.seal import (
     signing_key_path,
     verify_bundle,
 )
+from projections.runner import Followers, ProjectionFailed
 from projections.seal_audit import export_community, prove_event, verify_ledger
-from projections.sealer import make_checkpoint, open_sealer, seal
+from projections.sealer import SealRunner, make_checkpoint, open_sealer, seal_and_checkpoint
 
 PublicKeyOption = Annotated[str | None, typer.Option(
     "--public-key", help="The ledger's public key (hex) as the auditor holds it.")]
@@ -42,20 +44,49 @@ def _seal_and_checkpoint(app: FundLedger) -> Checkpoint | None:
     sealer = open_sealer(app)
     with progress_bar() as bar:
         task = bar.add_task("sealing", total=app.recorder.max_notification_id() or 0)
-        sealed = seal(app, sealer, progress=lambda n: bar.advance(task, n))
-    checkpoint = make_checkpoint(app, sealer)
-    where = "" if checkpoint is None else (
-        f"; checkpoint at position {checkpoint.position:,} ({checkpoint.events:,} events, "
-        f"{checkpoint.streams:,} streams)")
+        sealed, made = seal_and_checkpoint(app, sealer, progress=lambda n: bar.advance(task, n))
+    where = "" if made is None else (
+        f"; checkpoint at position {made.position:,} ({made.events:,} events, "
+        f"{made.streams:,} streams)")
     err.print(f"sealed {sealed:,} new events{where}")
-    return checkpoint
+    return made
 
 
 @cli.command("seal")
-def seal_command() -> None:
+def seal_command(
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Then seal new events as they are written, until Ctrl-C.")] = False,
+    checkpoint_every_s: Annotated[float, typer.Option(
+        "--checkpoint-every-s", min=1.0, help="With --follow: sign a checkpoint this often "
+        "(when something was sealed).")] = 60.0,
+) -> None:
     """Seal every event written so far and sign a checkpoint over the log."""
     with ledger() as app:
         _seal_and_checkpoint(app)
+        if follow:
+            _follow(app, checkpoint_every_s)
+
+
+def _follow(app: FundLedger, every_s: float) -> None:
+    sealer = open_sealer(app)
+    followers = Followers(SealRunner(app), [sealer]).start()
+    err.print(f"sealing as events are written, a checkpoint every {every_s:g} s; Ctrl-C stops")
+    next_at = time.monotonic() + every_s
+    try:
+        try:
+            while followers.alive():
+                followers.join(timeout_s=0.5)  # short joins keep ^C responsive
+                if time.monotonic() >= next_at:
+                    make_checkpoint(app, sealer)
+                    next_at = time.monotonic() + every_s
+        except KeyboardInterrupt:
+            pass
+        followers.stop()
+    except (SealError, ProjectionFailed) as error:
+        err.print(f"[red]sealing stopped: {escape(str(error))}[/]")
+        raise typer.Exit(1) from None
+    # The follower's last batch may have ended inside a save; this checkpoint does not.
+    _seal_and_checkpoint(app)
 
 
 @cli.command()

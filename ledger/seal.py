@@ -97,38 +97,36 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
-def merkle_root(leaves: Sequence[bytes]) -> bytes:
-    """The root over leaves in order; an odd node is carried up unchanged."""
-    if not leaves:
-        return _EMPTY_ROOT
-    level = list(leaves)
-    while len(level) > 1:
+def merkle_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """The tree, leaves first, root last; an odd node is carried up unchanged."""
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
         paired = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             paired.append(level[-1])
-        level = paired
-    return level[0]
+        levels.append(paired)
+    return levels
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    return merkle_levels(leaves)[-1][0] if leaves else _EMPTY_ROOT
+
+
+def merkle_path(levels: Sequence[Sequence[bytes]], index: int) -> list[list[str]]:
+    """A leaf's path: ``[side, sibling hex]`` from the leaf upwards, ``"L"`` for a left one."""
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(["L" if sibling < index else "R", level[sibling].hex()])
+        index //= 2
+    return path
 
 
 def merkle_paths(leaves: Sequence[bytes], wanted: Iterable[int]) -> dict[int, list[list[str]]]:
-    """For each wanted leaf index, its path: ``[side, sibling hex]`` from the leaf upwards.
-
-    ``side`` is ``"L"`` when the sibling is on the left.
-    """
-    indexes = {i: i for i in wanted}
-    paths: dict[int, list[list[str]]] = {i: [] for i in indexes}
-    level = list(leaves)
-    while len(level) > 1:
-        for leaf, at in indexes.items():
-            sibling = at ^ 1
-            if sibling < len(level):
-                paths[leaf].append(["L" if sibling < at else "R", level[sibling].hex()])
-            indexes[leaf] = at // 2
-        paired = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return paths
+    levels = merkle_levels(leaves)
+    return {index: merkle_path(levels, index) for index in wanted}
 
 
 def root_from_path(leaf: bytes, path: Sequence[Sequence[str]]) -> bytes:

@@ -499,6 +499,19 @@ def make_checkpoint(app: Application[UUID], sealer: Sealer | None = None,
     return checkpoint
 
 
+def seal_and_checkpoint(app: Application[UUID], sealer: Sealer | None = None, *,
+                        progress: Progress | None = None) -> tuple[int, Checkpoint | None]:
+    """Seal what was written, then sign a checkpoint at the sealed end of the log.
+
+    Sealing stops at the log's end as it was when it started, which is always the end of a
+    whole save, so the checkpoint never splits a transaction. Returns how many events were
+    sealed now and the checkpoint (None for an empty log).
+    """
+    sealer = sealer or open_sealer(app)
+    sealed = seal(app, sealer, progress=progress)
+    return sealed, make_checkpoint(app, sealer)
+
+
 def checkpoints(app: Application[UUID], store: SealStore) -> list[Checkpoint]:
     return [Checkpoint(app.name, c.position, c.events, c.streams, c.heads_root, c.created,
                        c.signature, c.public_key) for c in store.select_checkpoints()]
