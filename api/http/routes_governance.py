@@ -8,7 +8,13 @@ scope. An owner (scope ``owner:<id>``) sees the votes whose frozen electorate ho
 and casts only their own ballot; an official records paper ballots for any voter.
 
 Committees are named by their community and reference, under
-``/v1/communities/{code}/committees/{reference}``.
+``/v1/communities/{code}/committees/{reference}``; custody of the fund (F3) moves under
+``/v1/communities/{code}/custody-transfer``.
+
+Votes and committees accept an actor of at most 64 of ``A-Z a-z 0-9 _ . : @ + -``
+(``domain.checks``), so their events record ``actor_id``: the token's principal name and
+``+req:`` with the request id. A ballot records its voting owner as the actor (the domain
+requires one of the voter's owners).
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ from api.http.security import (
     OFFICIALS,
     READERS,
     ServicesDep,
+    actor,
     allow,
     community_in_scope,
     community_place,
 )
 from api.http.services import Services
 from domain.committee import Committee, PmcMember
+from domain.community import Community
 from domain.errors import NotFound
 from domain.money import format_area
 from domain.vote import MATTER_KINDS, TallyResult, Vote
@@ -153,6 +161,17 @@ class PartyCoverageIn(Body):
     recorded_on: Day
     party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
     party_branch_set_up: bool
+
+
+class CustodyDecisionIn(Body):
+    resolution_id: str = Field(min_length=1, max_length=64,
+                               description="The reference of the passed owners' vote.")
+    decided_on: Day
+    to_custodian: Literal["owners_meeting", "city_fund_office"] = "owners_meeting"
+
+
+class CustodyCompletionIn(Body):
+    completed_on: Day
 
 
 class DepartureIn(Body):
@@ -553,3 +572,52 @@ def committee_member_left(
 
     return run_idempotent(svc, principal, key, request, body, command)
 
+
+
+# -- custody of the fund (F3) ---------------------------------------------------------------
+
+
+def custody_json(community: Community) -> dict[str, Any]:
+    pending = community.custody_transfer
+    return {"community_code": community.code, "custodian": community.custodian,
+            "transfer_pending": None if pending is None else {
+                "to_custodian": pending[0], "resolution_id": pending[1], "due_by": pending[2]}}
+
+
+@router.post("/communities/{code}/custody-transfer", status_code=201, responses=WRITTEN,
+             response_model=None)
+def decide_custody_transfer(
+    code: CommunityCode, body: CustodyDecisionIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """F3: by a passed resolution, once an owners' committee exists, the owners' meeting
+    takes custody; the balance is due to move within 30 days."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        svc.ledger.decide_custody_transfer(
+            community_code=code, resolution_id=body.resolution_id, decided_on=body.decided_on,
+            actor=actor(request, principal), to_custodian=body.to_custodian)
+        return {"written": "custody-decision", **custody_json(svc.ledger.community(code))}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
+@router.post("/communities/{code}/custody-transfer/completion", status_code=201,
+             responses=WRITTEN, response_model=None)
+def complete_custody_transfer(
+    code: CommunityCode, body: CustodyCompletionIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(Role.custodian, Role.official, Role.admin)],
+    key: IdempotencyKey,
+) -> Response:
+    """F3: the balance has moved to the new custodian (recorded as late after 30 days)."""
+    community_in_scope(svc, principal, code)
+
+    def command() -> dict[str, Any]:
+        moved = svc.ledger.complete_custody_transfer(
+            community_code=code, completed_on=body.completed_on,
+            actor=actor(request, principal))
+        return {"written": "custody-transfer", **custody_json(svc.ledger.community(code)),
+                **with_yuan({"balance_moved_fen": moved})}
+
+    return run_idempotent(svc, principal, key, request, body, command)

@@ -202,6 +202,16 @@ def test_unknown_fields_and_numeric_amounts_are_refused(api: Api, official: str)
 def test_an_election_seats_a_committee_that_is_filed_and_followed(
     api: Api, official: str,
 ) -> None:
+    base = f"/v1/communities/{COMMUNITY}/committees"
+    # C3: a property management committee serves until an owners' committee is filed
+    members = [{"member_id": o, "is_owner": True} for o in OWNERS] + [
+        {"member_id": f"rc-{i}", "is_owner": False,
+         "residents_committee_representative": i == 0} for i in range(3)]
+    pmc = ok(api.post(f"/v1/communities/{COMMUNITY}/property-management-committees", official, {
+        "committee_reference": "PMC-1", "appointed_on": "2026-02-15", "members": members,
+        "chair_id": "rc-0", "term_start": "2026-02-15", "term_end": "2029-02-14"}))
+    assert (pmc["kind"], pmc["seats"], pmc["active"]) == ("property_management_committee", 7,
+                                                          True)
     id_ = open_vote(api, official, {"reference": "OC-2026", "matter_kind": "committee_election",
                                     "title": "First owners' committee", "seats": 3},
                     candidates=tuple(OWNERS[:3]))
@@ -217,7 +227,6 @@ def test_an_election_seats_a_committee_that_is_filed_and_followed(
     closed = ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
     assert sorted(closed["tally"]["elected"]) == OWNERS[:3]
 
-    base = f"/v1/communities/{COMMUNITY}/committees"
     formed = ok(api.post(base, official, {
         "committee_reference": "OC-1", "election_reference": "OC-2026",
         "term_start": "2026-04-01", "term_end": "2031-03-31",
@@ -225,6 +234,8 @@ def test_an_election_seats_a_committee_that_is_filed_and_followed(
     assert formed["kind"] == "owners_committee" and formed["seats"] == 3
     ok(api.post(f"{base}/OC-1/filing", official,
                 {"filed_on": "2026-04-15", "street_office": "Street office"}))
+    dissolved = ok(api.get(f"{base}/PMC-1", official), 200)
+    assert (dissolved["dissolved_on"], dissolved["active"]) == ("2026-04-15", False)
     covered = ok(api.post(f"{base}/OC-1/party-coverage", official, {
         "recorded_on": "2026-05-01", "party_member_ids": OWNERS[:2],
         "party_branch_set_up": True}))
@@ -239,3 +250,32 @@ def test_an_election_seats_a_committee_that_is_filed_and_followed(
     assert api.get(f"{base}/OC-404", official).status_code == 404
     auditor = api.token(Role.auditor, "city")
     assert ok(api.get(f"{base}/OC-1", auditor), 200)["reference"] == "OC-1"
+
+
+def test_custody_passes_to_the_owners_meeting_by_a_resolution(api: Api, official: str) -> None:
+    base = f"/v1/communities/{COMMUNITY}"
+    id_ = open_vote(api, official, {"reference": "CUSTODY-1", "matter_kind": "other_ordinary",
+                                    "title": "The owners' meeting takes custody"})
+    ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+        "cast_on": "2026-03-20", "ballots": [{"owner_id": o, "choice": "agree"}
+                                             for o in OWNERS]}))
+    ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    decision = {"resolution_id": "CUSTODY-1", "decided_on": "2026-04-01"}
+    no_committee = api.post(f"{base}/custody-transfer", official, decision)
+    assert no_committee.status_code == 422 and no_committee.json()["rule"] == "F3"
+    ledger = api.services.ledger
+    community = ledger.community(COMMUNITY)  # an owners' committee, formed elsewhere
+    community.record_committee(kind="owners_committee", committee_reference="OC-X",
+                               effective_date=date(2026, 4, 1), actor="test")
+    ledger.save(community)
+    decided = ok(api.post(f"{base}/custody-transfer", official, decision))
+    assert decided["custodian"] == "city_fund_office"
+    assert decided["transfer_pending"]["due_by"] == "2026-05-01"
+    held = sum(ledger.unit_account(COMMUNITY, *ledger.community(COMMUNITY).units[k])
+               .balance_fen for k in ledger.community(COMMUNITY).units)
+    custodian = api.token(Role.custodian, f"community:{COMMUNITY}")
+    moved = ok(api.post(f"{base}/custody-transfer/completion", custodian,
+                        {"completed_on": "2026-04-20"}))
+    assert moved["custodian"] == "owners_meeting" and moved["transfer_pending"] is None
+    assert held > 0 and moved["balance_moved_fen"] == held
+    assert moved["balance_moved_yuan"] == f"{held // 100}.{held % 100:02d}"
