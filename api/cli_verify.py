@@ -100,7 +100,7 @@ def checkpoint(
     if made is None:
         err.print("[red]the log is empty: nothing to checkpoint[/]")
         raise typer.Exit(2)
-    text = json.dumps({**made.to_json(), "ledger": app.name}, indent=2)
+    text = json.dumps(made.to_json(), indent=2)
     if out_file is None:
         out.print_json(text)
     else:
@@ -132,6 +132,9 @@ def verify(
     bundle: Annotated[Path | None, typer.Option(
         "--bundle", help="Verify an exported bundle instead; no database needed.")] = None,
     key: PublicKeyOption = None,
+    all_checkpoints: Annotated[bool, typer.Option(
+        "--all-checkpoints", help="Recompute every stored checkpoint's root, not only the "
+        "latest's (slower with many checkpoints).")] = False,
 ) -> None:
     """Recompute every chain and checkpoint; exit 1 naming the first bad event."""
     try:
@@ -145,7 +148,8 @@ def verify(
     with ledger() as app, progress_bar() as bar:
         task = bar.add_task("verifying", total=app.recorder.max_notification_id() or 0)
         report = verify_ledger(app, trusted_key=trusted, external=external,
-                               progress=lambda n: bar.advance(task, n))
+                               progress=lambda n: bar.advance(task, n),
+                               all_roots=all_checkpoints)
     if report.problem is not None:
         p = report.problem
         err.print(f"[red]TAMPERED ({p.kind}):[/] {escape(p.message)}")

@@ -37,7 +37,7 @@ from ledger.seal import (
     verify_proof,
 )
 from projections.seal_audit import VerifyReport, export_community, prove_event, verify_ledger
-from projections.sealer import make_checkpoint, seal
+from projections.sealer import make_checkpoint, open_sealer, seal, seal_and_checkpoint
 
 CODES = ("CY-A", "CY-B")
 UNITS = (("1", "101"), ("1", "102"), ("2", "101"))
@@ -247,6 +247,24 @@ def test_a_checkpoint_signed_by_another_key_is_rejected_against_the_trusted_key(
     assert verify_ledger(sealed).ok  # self-consistent, but...
     trusted = verify_ledger(sealed, trusted_key=public_key_bytes(load_signing_key()))
     assert trusted.problem is not None and "another key" in trusted.problem.message
+
+
+def test_a_log_altered_and_sealed_again_is_caught_by_an_earlier_checkpoint(
+        sealed: FundLedger, raw: Raw) -> None:
+    """Someone holding the database and the signing key re-seals an altered log."""
+    earlier = make_checkpoint(sealed)
+    assert earlier is not None
+    position = raw.position_of(UNIT, 3)
+    raw.q("UPDATE {t} SET state = ? WHERE {pos} = ?", (b'{"forged":true}', position))
+    sealer = open_sealer(sealed)
+    sealer.view.drop()
+    sealed.import_deposits(deposits("CY-B", 9), actor="t")
+    later = seal_and_checkpoint(sealed, sealer)[1]
+    assert later is not None and later.position > earlier.position
+    assert verify_ledger(sealed).ok  # the latest checkpoint signs the altered log...
+    for report in (verify_ledger(sealed, all_roots=True), verify_ledger(sealed, external=earlier)):
+        assert report.problem is not None and report.problem.kind == "checkpoint"
+        assert report.problem.position == earlier.position
 
 
 # -- proofs and bundles ---------------------------------------------------------------------
