@@ -19,6 +19,7 @@ from api.http import (
     routes_enterprises,
     routes_funds,
     routes_governance,
+    routes_history,
     routes_streams,
     routes_views,
 )
@@ -105,7 +106,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
 
     app.add_middleware(BodyLimit)
     for router in (routes_funds.router, routes_governance.router, routes_enterprises.router,
-                   routes_views.router, routes_streams.router):
+                   routes_views.router, routes_streams.router,
+                   routes_history.router):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     return app
 

@@ -1,0 +1,77 @@
+"""The auditor's replay and history over HTTP: any aggregate on two time axes, a
+community's events in log order, and the yearly disclosure (F10)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, Response
+
+from api.http.problems import Problem
+from api.http.security import ServicesDep, allow, community_in_scope
+from ledger.access import Principal, Role
+from ledger.disclosure import disclosure, to_csv, to_html
+from ledger.replay import KINDS, community_history, parse_cut, replay
+
+router = APIRouter(prefix="/v1", tags=["history"])
+AUDITORS = (Role.auditor, Role.admin)
+HISTORY_PAGE_MAX = 1_000
+
+
+def _community_of(kind: str, key: str) -> str | None:
+    """The community a replay key names (enterprises are city-wide registry records)."""
+    return None if kind == "enterprise" else key.split("/", 1)[0]
+
+
+
+
+@router.get("/history/{kind}/{key:path}")
+def replay_aggregate(
+    kind: Annotated[str, Path(pattern="^(" + "|".join(KINDS) + ")$")],
+    key: Annotated[str, Path(min_length=1, max_length=300)],
+    svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)],
+    as_of: Annotated[str | None, Query(max_length=10, description=(
+        "A business date (YYYY-MM-DD): what was true that day."))] = None,
+    known_at: Annotated[str | None, Query(max_length=40, description=(
+        "A recorded time (ISO 8601; a date means the end of that day, UTC): what the "
+        "ledger said then."))] = None,
+) -> dict[str, Any]:
+    """An aggregate as it stood, naming the last event the answer includes."""
+    community = _community_of(kind, key)
+    if community is not None:
+        community_in_scope(svc, principal, community)
+    day, moment = parse_cut(as_of, known_at)
+    return replay(svc.ledger, kind, key, as_of=day, known_at=moment).to_json()
+
+
+@router.get("/communities/{code}/history")
+def history(
+    code: Annotated[str, Path(min_length=1, max_length=100)], svc: ServicesDep,
+    principal: Annotated[Principal, allow(*AUDITORS)],
+    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 100,
+) -> dict[str, Any]:
+    """The community's events in log order, with every field, paged by log position."""
+    return community_history(svc.ledger, code, after_position=after, limit=limit).to_json()
+
+
+@router.get("/communities/{code}/disclosure", response_model=None, responses={
+    200: {"content": {"text/csv": {}, "text/html": {}},
+          "description": "The yearly disclosure as CSV or as a printable HTML page"}})
+def yearly_disclosure(
+    code: Annotated[str, Path(min_length=1, max_length=100)], svc: ServicesDep,
+    principal: Annotated[Principal, allow(*AUDITORS, Role.official, Role.custodian)],
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    format: Annotated[str, Query(pattern="^(csv|html)$")] = "html",
+) -> Response:
+    """F10: the year's totals, each project with its split, each unit's lines."""
+    found = disclosure(svc.ledger, code, year)
+    if found.problems():
+        raise Problem(409, "the figures do not add up: " + "; ".join(found.problems()),
+                      rule="F10")
+    if format == "csv":
+        return Response(to_csv(found), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="disclosure-{year}.csv"'})
+    return HTMLResponse(to_html(found))
