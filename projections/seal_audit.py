@@ -142,9 +142,12 @@ class _Walk:
         self.progress = progress
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.events = 0
+        self._counted = 0  # events walked since ``events`` was last brought up to date
         self.unsealed = 0
 
     def report(self, stored: list[Checkpoint], problem: Problem | None) -> VerifyReport:
+        self.events += self._counted
+        self._counted = 0
         return VerifyReport(self.events, len(self.heads), self.sealed,
                             stored[-1] if stored else None, self.unsealed, problem)
 
@@ -158,12 +161,17 @@ class _Walk:
             + ([] if deleted is None else [(deleted[0], 0, deleted)]), key=lambda d: d[:2])
         heads = self.heads
         sealed = self.sealed
+        next_due = due[0][0] if due else 2**63
         for page in self._pages():
             for position, key, version, topic, state, s_key, s_version, s_digest in page:
-                while due and due[0][0] < position:
-                    problem = self._due(due.pop(0)[2])
-                    if problem:
-                        return problem
+                if next_due < position:
+                    self.events += self._counted
+                    self._counted = 0
+                    while due and due[0][0] < position:
+                        problem = self._due(due.pop(0)[2])
+                        if problem:
+                            return problem
+                    next_due = due[0][0] if due else 2**63
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
                     # A sealed event no longer at its sealed version was moved; a gap in
@@ -174,8 +182,14 @@ class _Walk:
                         f"stream {_uuid_text(key)}: version {version} at position {position} "
                         f"follows version {previous_version}: an event was removed or "
                         "versions were changed", _uuid_text(key), version, position)
-                computed = chain_digest(previous, content_hash(position, key, version, topic,
-                                                               bytes(state)))
+                try:
+                    computed = chain_digest(previous, content_hash(position, key, version,
+                                                                   topic, state))
+                except (TypeError, AttributeError):  # a NULL topic, a text state: not stored so
+                    return Problem(
+                        "altered", f"stream {_uuid_text(key)} version {version} at position "
+                        f"{position} is malformed (a NULL or mistyped column)",
+                        _uuid_text(key), version, position)
                 if s_digest is not None:
                     if s_key != key or s_version != version or s_digest != computed:
                         return Problem(
@@ -190,9 +204,11 @@ class _Walk:
                 else:
                     self.unsealed += 1
                 heads[key] = (version, computed)
-                self.events += 1
+                self._counted += 1
             if self.progress is not None:
                 self.progress(len(page))
+        self.events += self._counted
+        self._counted = 0
         for _, _, item in due:
             problem = self._due(item)
             if problem:

@@ -168,6 +168,12 @@ def test_one_changed_byte_of_state_is_named(sealed: FundLedger, raw: Raw) -> Non
     assert_named(verify_ledger(sealed), "altered", UNIT, 3, position)
 
 
+def test_a_nulled_topic_is_named_not_a_crash(sealed: FundLedger, raw: Raw) -> None:
+    position = raw.position_of(UNIT, 2)
+    raw.q("UPDATE {t} SET topic = NULL WHERE {pos} = ?", (position,))
+    assert_named(verify_ledger(sealed), "altered", UNIT, 2, position)
+
+
 def test_an_event_deleted_in_the_middle_of_a_stream_is_named(
         sealed: FundLedger, raw: Raw) -> None:
     position = raw.position_of(UNIT, 2)
