@@ -50,7 +50,7 @@ def create_token(
         open_access_tables(app.recorder).add_token(token_digest(token), principal)
     err.print(f"token {token_id} for {principal.name} ({role.value}, {parsed}); it is shown "
               "only now:")
-    out.print(token, highlight=False)
+    typer.echo(token)  # plain: a rich console would wrap or colour what a script captures
 
 
 @tokens_cli.command("revoke")
