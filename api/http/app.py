@@ -8,6 +8,7 @@ processes (``fundledger projections run --follow``) unless asked otherwise.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from projections.views import VIEWS
 
 BODY_BYTES_MAX = 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
+CONVERTER = re.compile(r"\{(\w+):\w+\}")
 
 
 class BodyLimit:
@@ -117,6 +119,7 @@ def route_policies(app: FastAPI) -> dict[tuple[str, str], Policy | None]:
     policies: dict[tuple[str, str], Policy | None] = {}
     for route in api_routes(app.routes):
         found = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
+        path = CONVERTER.sub(r"{\1}", route.path)  # as the OpenAPI document writes it
         for method in route.methods or ():
-            policies[(method, route.path)] = found[0] if found else None
+            policies[(method, path)] = found[0] if found else None
     return policies
