@@ -29,7 +29,11 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-Day = Annotated[date, BeforeValidator(_iso_text)]
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+# Bounded, so a rule's deadline (published + 15 days, notice + 90) never leaves the calendar.
+Day = Annotated[date, BeforeValidator(_iso_text),
+                Field(ge=FIRST_DAY, le=LAST_DAY,
+                      description="An ISO date from 1900-01-01 to 2999-12-31.")]
 
 
 class Request(BaseModel):

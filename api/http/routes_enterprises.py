@@ -23,10 +23,9 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Page, with_yuan
+from api.http.models import Code, Day, Page, with_yuan
 from api.http.models import Request as Body
 from api.http.problems import Problem
-from api.http.routes_governance import Day
 from api.http.security import (
     OFFICIALS,
     READERS,

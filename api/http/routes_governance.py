@@ -11,18 +11,15 @@ Committees are named by their community and reference, under
 ``/v1/communities/{code}/committees/{reference}``; custody of the fund (F3) moves under
 ``/v1/communities/{code}/custody-transfer``.
 
-Votes and committees accept an actor of at most 64 of ``A-Z a-z 0-9 _ . : @ + -``
-(``domain.checks``), so their events record ``actor_id``: the token's principal name and
-``+req:`` with the request id. A ballot records its voting owner as the actor (the domain
-requires one of the voter's owners).
+Events record ``security.actor``: the token's principal name and ``+req:`` with the request
+id. A ballot records its voting owner as the actor (the domain requires one of the voter's
+owners).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -33,8 +30,7 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, with_yuan
-from api.http.models import Day as IsoDay
+from api.http.models import Code, Day, with_yuan
 from api.http.models import Request as Body
 from api.http.problems import Problem
 from api.http.security import (
@@ -57,9 +53,6 @@ from ledger.access import Place, Principal, Role
 router = APIRouter(prefix="/v1", tags=["governance"])
 # A business date, bounded so that the rules' deadlines (a term of 5 years, 15 or 30 days)
 # stay within the calendar: an absurd date is a 422, not an overflow.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-Day = Annotated[IsoDay, Field(ge=FIRST_DAY, le=LAST_DAY,
-                              description="An ISO date from 1900-01-01 to 2999-12-31.")]
 VoteId = Annotated[UUID, Path(description="The vote's id, as `POST /v1/votes` answered it.")]
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
 Reference = Annotated[str, Path(min_length=1, max_length=100)]
@@ -183,13 +176,6 @@ class DepartureIn(Body):
 # -- helpers ------------------------------------------------------------------------------
 
 
-def actor_id(request: Request, principal: Principal) -> str:
-    """``security.actor`` in the form votes and committees accept (``domain.checks``: at most
-    64 of A-Z a-z 0-9 _ . : @ + -): the principal's name, then ``+req:`` and the request id."""
-    who = re.sub(r"[^A-Za-z0-9_.:@-]", "_", principal.name)[:40] or "_"
-    return f"{who}+req:{request.state.request_id}"
-
-
 def _absent(id_: UUID) -> NotFound:
     return NotFound(f"no vote {id_} is recorded", rule="V5", field="id")
 
@@ -283,7 +269,7 @@ def propose_vote(
         vote = svc.ledger.propose_vote(
             community_code=body.community_code, vote_reference=body.reference,
             matter_kind=body.matter_kind, title=body.title, proposed_on=body.proposed_on,
-            actor=actor_id(request, principal), buildings=list(body.buildings),
+            actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats)
         return {"kind": "vote", **vote_json(vote)}
@@ -311,7 +297,7 @@ def nominate(
             community_code=community, vote_reference=reference,
             candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
             ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
-            actor=actor_id(request, principal))
+            actor=actor(request, principal))
         return {"kind": "nomination", "id": str(id), "candidate_id": body.candidate_id}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -327,7 +313,7 @@ def publish(
     def step(community: str, reference: str) -> dict[str, Any]:
         svc.ledger.publish_vote(community_code=community, vote_reference=reference,
                                 published_on=body.published_on,
-                                actor=actor_id(request, principal))
+                                actor=actor(request, principal))
         return {"kind": "publication", "id": str(id), "published_on": str(body.published_on)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -342,7 +328,7 @@ def open_vote(
 
     def step(community: str, reference: str) -> dict[str, Any]:
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
-                                    opened_on=body.opened_on, actor=actor_id(request, principal))
+                                    opened_on=body.opened_on, actor=actor(request, principal))
         return {"kind": "opening", **vote_json(vote)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -418,7 +404,7 @@ def close_vote(
     def step(community: str, reference: str) -> dict[str, Any]:
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
-                                       actor=actor_id(request, principal))
+                                       actor=actor(request, principal))
         return {"kind": "tally", "id": str(id), "tally": tally_json(result)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -476,7 +462,7 @@ def form_owners_committee(
         committee = svc.ledger.form_owners_committee(
             community_code=code, election_reference=body.election_reference,
             committee_reference=body.committee_reference, term_start=body.term_start,
-            term_end=body.term_end, actor=actor_id(request, principal),
+            term_end=body.term_end, actor=actor(request, principal),
             alternate_ids=list(body.alternate_ids),
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
@@ -501,7 +487,7 @@ def appoint_property_management_committee(
             community_code=code, committee_reference=body.committee_reference,
             appointed_on=body.appointed_on, members=members, chair_id=body.chair_id,
             term_start=body.term_start, term_end=body.term_end,
-            actor=actor_id(request, principal), party_member_ids=list(body.party_member_ids),
+            actor=actor(request, principal), party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
         return {"written": "property-management-committee", **committee_json(committee)}
 
@@ -529,7 +515,7 @@ def file_owners_committee(
     def command() -> dict[str, Any]:
         svc.ledger.file_owners_committee(
             community_code=code, committee_reference=reference, filed_on=body.filed_on,
-            street_office=body.street_office, actor=actor_id(request, principal))
+            street_office=body.street_office, actor=actor(request, principal))
         return {"written": "filing", **committee_json(svc.ledger.committee(code, reference))}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -549,7 +535,7 @@ def record_party_coverage(
             community_code=code, committee_reference=reference,
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
-            actor=actor_id(request, principal))
+            actor=actor(request, principal))
         return {"written": "party-coverage", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -567,7 +553,7 @@ def committee_member_left(
     def command() -> dict[str, Any]:
         committee = svc.ledger.committee_member_left(
             community_code=code, committee_reference=reference, member_id=body.member_id,
-            left_on=body.left_on, actor=actor_id(request, principal), reason=body.reason)
+            left_on=body.left_on, actor=actor(request, principal), reason=body.reason)
         return {"written": "member-left", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)

@@ -9,6 +9,7 @@ answers 404, exactly like one that does not exist, so probing codes reveals noth
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -86,8 +87,16 @@ def community_in_scope(svc: Services, principal: Principal, code: str) -> Commun
 
 
 def actor(request: Request, principal: Principal) -> str:
-    """The actor recorded in events: the token's principal, and the request for audit."""
-    return f"{principal.name} (request {request.state.request_id})"
+    """The actor recorded in events: the token's principal and the request, for audit.
+
+    In the form every aggregate accepts (``domain.checks.check_actor``: at most 64 of
+    A-Z a-z 0-9 _ . : @ + -): the principal's name, then ``+req:`` and the request id.
+    """
+    who = ACTOR_UNSAFE.sub("_", principal.name)[:40] or "_"
+    return f"{who}+req:{request.state.request_id}"
+
+
+ACTOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
 
 
 CUSTODIANS = (Role.custodian,)
