@@ -29,6 +29,7 @@ from api.demo import build_demo
 from api.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
 from domain.credit import Period
 from ledger.settings import Settings
+from projections.sealer import seal_and_checkpoint
 
 
 @cli.command()
@@ -41,6 +42,8 @@ def demo(
     settings = Settings()
     with ledger() as app, err.status("building the demo") as status:
         summary = run(lambda: build_demo(app, folder, progress=status.update))
+        status.update("sealing the log (hash chains and a signed checkpoint)")
+        sealed, checkpoint = seal_and_checkpoint(app)
         last = app.recorder.max_notification_id()
         names = {e.credit_code: e.name for e in app.enterprises()}
         scheme = app.credit_scheme.name
@@ -50,7 +53,9 @@ def demo(
               f"{summary.deposits_posted} deposits posted "
               f"({summary.deposits_already} already there), "
               f"{summary.income_allocations} interest allocations, {summary.sales} sale, "
-              f"an emergency roof repair; the log holds {last} events.")
+              f"an emergency roof repair; the log holds {last} events, {sealed} newly sealed"
+              + (f", under a checkpoint signed at position {checkpoint.position}."
+                 if checkpoint else "."))
     for title, result in (("owners' committee election", summary.election),
                           ("fund-use vote (pumps, building 2)", summary.fund_vote)):
         if result is not None:
@@ -69,7 +74,10 @@ def demo(
         f"fundledger vote tally {COMMUNITY}/{ELECTION} --json",
         f"fundledger credit {summary.ranking[-1].enterprise_code} --period 2026H2"
         if summary.ranking else "fundledger ranking --period 2026H2",
-        f"fundledger import deposits {summary.files[1]}   # a second time posts nothing",
+        f"fundledger import deposits {summary.files[1]}  # again: nothing",
+        "fundledger verify   # recompute every hash chain and the signed checkpoint",
+        "fundledger replay unit CY-0001/2-1203 --as-of 2026-09-01",
+        "fundledger serve    # the HTTP API, docs at http://127.0.0.1:8000/docs",
     ):
         out.print(f"  {command}")
 

@@ -46,8 +46,6 @@ ZERO_DIGEST = bytes(32)
 CHECKPOINT_FORMAT = "fundledger-checkpoint/1"
 PROOF_FORMAT = "fundledger-proof/1"
 BUNDLE_FORMAT = "fundledger-bundle/1"
-SIGNING_KEY_FILE_ENV = "FUNDLEDGER_SIGNING_KEY_FILE"
-SIGNING_KEY_FILE_DEFAULT = "./fundledger-signing.key"
 
 _EVENT_PREFIX = b"fundledger/event/1\n"
 _CHAIN_PREFIX = b"fundledger/chain/1\n"
@@ -151,8 +149,11 @@ def heads_root(heads: Iterable[tuple[str, int, bytes]]) -> tuple[bytes, list[str
 
 
 def signing_key_path() -> Path:
-    """Where the ledger's private key lives (``FUNDLEDGER_SIGNING_KEY_FILE``)."""
-    return Path(os.environ.get(SIGNING_KEY_FILE_ENV) or SIGNING_KEY_FILE_DEFAULT)
+    """Where the ledger's private key lives (``Settings.signing_key_file``, from
+    ``FUNDLEDGER_SIGNING_KEY_FILE``)."""
+    from ledger.settings import Settings
+
+    return Settings().signing_key_file
 
 
 def load_signing_key(path: Path | None = None, *, create: bool = True) -> Ed25519PrivateKey:

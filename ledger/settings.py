@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     small_community_seats_min: int = Field(default=3, ge=1)
     # E3: the credit scheme (JSON, see ledger/credit_scheme.py); unset means the example.
     credit_scheme_file: Path | None = None
+    # Issue 7: the Ed25519 key that signs checkpoints (PKCS#8 PEM, made 0600 on first use).
+    # Keep it off the database server; an auditor keeps the public key and checkpoints.
+    signing_key_file: Path = Path("fundledger-signing.key")
     # A writer stuck behind the event-table lock fails after this many seconds.
     pg_lock_timeout_s: int = Field(default=10, ge=1)
     pg_pool_size: int = Field(default=5, ge=1)

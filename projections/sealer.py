@@ -493,7 +493,9 @@ def make_checkpoint(app: Application[UUID], sealer: Sealer | None = None,
     if latest is not None and latest.position >= position:
         return latest
     root, _, _ = heads_root(heads)
-    checkpoint = sign_checkpoint(key or load_signing_key(), ledger=app.name, position=position,
+    settings = getattr(app, "settings", None)  # a FundLedger's; else the environment's
+    signing_key = key or load_signing_key(settings.signing_key_file if settings else None)
+    checkpoint = sign_checkpoint(signing_key, ledger=app.name, position=position,
                                  events=events, streams=len(heads), root=root)
     store.insert_checkpoint(checkpoint)
     return checkpoint
