@@ -4,15 +4,22 @@ community's events in log order, and the yearly disclosure (F10)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.http.problems import Problem
 from api.http.security import ServicesDep, allow, community_in_scope
+from domain.community import Community
+from domain.errors import NotFound
 from ledger.access import Principal, Role
 from ledger.disclosure import disclosure, to_csv, to_html
+from ledger.loading import load_many
 from ledger.replay import KINDS, community_history, parse_cut, replay
+from ledger.seal import SealError
+from projections.seal_audit import prove_event
+from projections.sealer import latest_checkpoint
 
 router = APIRouter(prefix="/v1", tags=["history"])
 AUDITORS = (Role.auditor, Role.admin)
@@ -43,6 +50,37 @@ def replay_aggregate(
         community_in_scope(svc, principal, community)
     day, moment = parse_cut(as_of, known_at)
     return replay(svc.ledger, kind, key, as_of=day, known_at=moment).to_json()
+
+
+@router.get("/proofs/{stream}/{version}")
+def proof(
+    stream: UUID, version: Annotated[int, Path(ge=1)], svc: ServicesDep,
+    principal: Annotated[Principal, allow(*AUDITORS)],
+) -> dict[str, Any]:
+    """One event, its hash chain to its stream's head and the signed checkpoint covering it;
+    ``ledger.seal.verify_proof(proof, public_key)`` checks it with no server."""
+    aggregate = load_many(svc.ledger, [stream]).get(stream)
+    if aggregate is None:
+        raise NotFound(f"no stream {stream} is recorded", rule="proof", field="stream")
+    code = getattr(aggregate, "community_code", None) or (
+        aggregate.code if isinstance(aggregate, Community) else None)
+    if code is not None:  # enterprises are the city's registry: any auditor may see them
+        community_in_scope(svc, principal, str(code))
+    try:
+        return prove_event(svc.ledger, stream, version, sealer=svc.sealer())
+    except SealError as error:
+        raise Problem(409, str(error), rule="proof", field="version") from None
+
+
+@router.get("/checkpoints/latest")
+def latest(svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)]
+           ) -> dict[str, Any]:
+    """The latest signed checkpoint, for an auditor to keep outside the ledger."""
+    found = latest_checkpoint(svc.ledger, svc.sealer().store)
+    if found is None:
+        raise NotFound("no checkpoint has been made yet (fundledger checkpoint)",
+                       rule="checkpoint", field="checkpoint")
+    return found.to_json()
 
 
 @router.get("/communities/{code}/history")

@@ -14,6 +14,7 @@ from ledger.persistence.access_tables import AccessTables
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import BatchingProjection, Followers, Runner, wait_until_applied
+from projections.sealer import Sealer, open_sealer
 from projections.three_rates import ThreeRatesProjection
 
 READ_WAIT_S_DEFAULT = 5.0
@@ -29,6 +30,7 @@ class Services:
     followers: Followers | None = None
     read_wait_s: float = READ_WAIT_S_DEFAULT
     streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
+    _sealer: Sealer | None = None
     _streams: dict[str, int] = field(default_factory=dict)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,6 +56,12 @@ class Services:
             raise Problem(422, f"min_position {min_position} is beyond the log's last "
                           f"position {last}", rule="read-your-writes", field="min_position")
         wait_until_applied(self.runner, view, min_position, timeout_s=self.read_wait_s)
+
+    def sealer(self) -> Sealer:
+        """The seal tables (opened once, on first use: only auditors' routes need them)."""
+        if self._sealer is None:
+            self._sealer = open_sealer(self.ledger)
+        return self._sealer
 
     def open_stream(self, token_id: str) -> bool:
         with self._streams_lock:

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from domain.ids import unit_account_id
 from ledger.access import Role
+from ledger.seal import SealError, verify_proof
+from projections.sealer import seal_and_checkpoint
 from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
 
 
@@ -64,3 +67,22 @@ def test_the_yearly_disclosure_as_csv_and_html(api: Api) -> None:
     page = api.get(f"/v1/communities/{COMMUNITY}/disclosure", auditor, year=2026)
     assert page.headers["content-type"].startswith("text/html")
     assert "<script" not in page.text and COMMUNITY in page.text
+
+
+def test_a_proof_verifies_offline_against_the_published_checkpoint(api: Api) -> None:
+    seed(api)
+    auditor = api.token(Role.auditor, f"street:{STREET}")
+    stream = unit_account_id(COMMUNITY, "1", "102")
+    unsealed = api.get(f"/v1/proofs/{stream}/2", auditor)
+    assert unsealed.status_code in (404, 409), unsealed.text
+    seal_and_checkpoint(api.services.ledger, api.services.sealer())
+    checkpoint = api.get("/v1/checkpoints/latest", auditor).json()
+    proof = api.get(f"/v1/proofs/{stream}/2", auditor)
+    assert proof.status_code == 200, proof.text
+    assert verify_proof(proof.json(), checkpoint["public_key"]) is True
+    edited = proof.json()
+    edited["event"]["version"] = 3
+    with pytest.raises(SealError):
+        verify_proof(edited, checkpoint["public_key"])
+    hidden = api.get(f"/v1/proofs/{unit_account_id(OTHER, '1', '102')}/2", auditor)
+    assert hidden.status_code == 404
