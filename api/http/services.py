@@ -70,6 +70,10 @@ class Services:
             self._streams[token_id] = self._streams.get(token_id, 0) + 1
             return True
 
+    def streams_open(self, token_id: str) -> int:
+        with self._streams_lock:
+            return self._streams.get(token_id, 0)
+
     def close_stream(self, token_id: str) -> None:
         with self._streams_lock:
             self._streams[token_id] -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,3 +95,30 @@ def test_streams_are_refused_to_owners_and_unknown_views(api: Api) -> None:
     subscriber = api.token(Role.subscriber)
     response = api.client.get("/v1/streams/nope", headers=api.headers(subscriber))
     assert response.status_code == 404 and response.json()["field"] == "view"
+
+
+def test_a_client_cut_off_mid_stream_resumes_with_no_gap_and_no_duplicate(api: Api) -> None:
+    seed(api)
+    custodian = api.token(Role.custodian)
+    for i in range(30):
+        _deposit(api, custodian, COMMUNITY if i % 2 else OTHER, f"CUT-{i}")
+    api.settle()
+    subscriber = api.token(Role.subscriber)
+    everything = [int(e["id"]) for e in _events(api, subscriber, "audit")]
+    assert len(everything) > 30
+    received: list[int] = []
+    with api.client.stream("GET", "/v1/streams/audit", headers=api.headers(subscriber),
+                           params={"until_caught_up": "true"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                received.append(int(line[len("id: "):]))
+            if len(received) == 17:
+                break  # the connection drops here, mid-stream
+    rest = [int(e["id"]) for e in _events(api, subscriber, "audit",
+                                          last_event_id=received[-1])]
+    assert received + rest == everything
+    token_id = subscriber.removeprefix("flt_").split("_", 1)[0]
+    deadline = time.monotonic() + 5
+    while api.services.streams_open(token_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.services.streams_open(token_id) == 0  # a dropped client frees its stream
