@@ -22,12 +22,13 @@ from api.http.security import (
     allow,
     in_scope,
 )
+from domain.ids import unit_key
 from domain.money import parse_area_m2
 from domain.posting import INCOME_SOURCES
 from domain.unit_account import AREA_SOURCES
 from ledger.access import Place, Principal, Role
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from projections.audit import PAGE_SIZE_MAX
+from projections.audit import PAGE_SIZE_MAX, AuditFilter
 
 router = APIRouter(prefix="/v1", tags=["fund"])
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
@@ -292,3 +293,21 @@ def unit_account(
                       "retry, or pass min_position", rule="read-your-writes",
                       field="min_position")
     return {**with_yuan(rows[0]), "owner_ids": list(account.owner_ids)}
+
+
+@router.get("/communities/{code}/units/{building}/{unit}/statement", response_model=Page)
+def unit_statement(
+    code: CommunityCode, building: PartCode, unit: PartCode, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*READERS, Role.owner)],
+    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """The sub-account's movements (deposits, income, works shares, sale, refund) in log
+    order, from the audit view: what an owner checks their balance against."""
+    svc.ledger.unit_account(code, building, unit)  # NotFound names the unit
+    svc.caught_up(svc.audit, min_position)
+    entries = svc.audit.entries(AuditFilter(code, unit_key(building, unit)), after=after,
+                                limit=limit)
+    return {"items": [with_yuan(e) for e in entries],
+            "next_after": entries[-1].notification_id if len(entries) == limit else None}

@@ -204,6 +204,10 @@ def test_an_owner_reads_only_their_own_units(seeded: Api) -> None:
     assert mine.status_code == 200 and mine.json()["owner_ids"] == ["owner-CY-A-1"]
     _problem(api.get(f"/v1/communities/{COMMUNITY}/units/1/101/account", owner), 404)
     _problem(api.get(f"/v1/communities/{COMMUNITY}/fund", owner), 403)
+    statement = api.get(f"/v1/communities/{COMMUNITY}/units/1/102/statement", owner).json()
+    assert [(e["kind"], e["amount_fen"]) for e in statement["items"]] == [
+        ("FirstDepositPaid", 1_810_000)]
+    _problem(api.get(f"/v1/communities/{COMMUNITY}/units/1/101/statement", owner), 404)
 
 
 def test_out_of_scope_reads_exactly_like_absent(seeded: Api) -> None:
