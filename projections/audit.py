@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
@@ -70,6 +71,10 @@ class _Row:
         return (self.notification_id, self.kind, self.community_code, self.unit_key,
                 self.units, self.amount_fen, self.actor, self.business_date,
                 self.recorded_at, self.reference, self.cites)
+
+
+KNOWN_UNITS_MAX = 500_000  # about 100 MB at most; a city larger than that looks some up
+UUID_ORDER = attrgetter("int")  # UUIDs' order, compared in C rather than by UUID.__lt__
 
 
 @dataclass
@@ -226,7 +231,7 @@ def _missing(batch: AuditBatch) -> tuple[list[UUID], list[UUID], list[str]]:
     votes = {r.vote_id for r in batch.rows if r.vote_id is not None} - set(batch.votes)
     withdrawals = {r.cites_withdrawal for r in batch.rows
                    if r.cites_withdrawal is not None} - set(batch.authorities)
-    return sorted(units), sorted(votes), sorted(withdrawals)
+    return sorted(units, key=UUID_ORDER), sorted(votes, key=UUID_ORDER), sorted(withdrawals)
 
 
 # A filter left as None matches everything; PostgreSQL must be told the parameters' type.
@@ -248,6 +253,15 @@ _ENTRY_TYPES = ("int8", "text", "text", "text", "text", "int8", "text", "date", 
 
 class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
+    known_units: dict[UUID, tuple[str, str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.known_units = {}
+        super().__init__(*args, **kwargs)
+
+    def drop(self) -> None:
+        self.known_units.clear()
+        super().drop()
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (ENTRIES, "notification_id"), (UNITS, "unit_id"), (VOTES, "vote_id"),
         (AUTHORITIES, "reference"))
@@ -304,8 +318,16 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
                      [(k, *v) for k, v in batch.votes.items()])
         self._insert(curs, self.insert_authorities_statement, list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
-        units = {r["unit_id"]: (r["community_code"], r["unit_key"])
-                 for r in self._select(curs, self.select_units_statement, unit_ids)}
+        # A unit's community and key never change: remember them between batches (bounded),
+        # which spares most batches a look-up round trip.
+        known = self.known_units
+        units = {u: known[u] for u in unit_ids if u in known}
+        units.update((r["unit_id"], (r["community_code"], r["unit_key"])) for r in self._select(
+            curs, self.select_units_statement, [u for u in unit_ids if u not in known]))
+        if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
+            known.clear()
+        known.update(units)
+        known.update(batch.units)
         votes = {r["vote_id"]: (r["community_code"], r["vote_reference"], r["matter_kind"],
                                 r["approved_amount_fen"])
                  for r in self._select(curs, self.select_votes_statement, vote_ids)}

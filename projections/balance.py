@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
@@ -36,6 +37,9 @@ UNITS = "balance_units"
 DEPOSITS, WITHDRAWALS, INCOME, REFUNDS, BALANCE = range(5)
 
 
+UUID_ORDER = attrgetter("int")  # the order UUIDs sort in, compared in C
+
+
 @dataclass
 class BalanceBatch:
     communities: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -55,7 +59,7 @@ class BalanceBatch:
     def touched(self) -> list[UUID]:
         """Units with a change other than their registration, in a fixed order."""
         ids = set(self.deltas) | set(self.first_deposits) | set(self.reraise) | self.closed
-        return sorted(ids)
+        return sorted(ids, key=UUID_ORDER)  # UUID's own __lt__ is Python code: 5 % of catch-up
 
     def change(self, unit_id: UUID) -> tuple[int, int, int, int, int, int | None, bool | None,
                                               bool]:
@@ -228,6 +232,12 @@ def _check_updated(updated: int, expected: int) -> None:
 
 class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
     view_name = VIEW_NAME
+    # The planner cannot see how short a batch's unnest is and hash-joins it against every
+    # unit of the city: a scan per batch that grows with the city. A batch touches at most a
+    # thousand units, so each is looked up by its key instead.
+    transaction_settings: ClassVar[dict[str, str]] = {
+        **PostgresViewRecorder.transaction_settings,
+        "enable_hashjoin": "off", "enable_mergejoin": "off"}
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (UNITS, "community_code,unit_key"))
 

@@ -33,7 +33,7 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -151,41 +151,67 @@ class Runner:
                 after, batch_events_max, stop=last, inclusive_of_start=False)
 
         read_count = 0
-        # One page is read ahead while the previous one is applied: the database serves the
-        # read while this thread stages events and waits on the commit.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        # A three-stage pipeline: the next page is read while this one is staged, and this
+        # one is staged while the previous one commits. Staging never reads the view, and the
+        # commits run one at a time in log order, so a batch sees every earlier one committed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
             next_page = reader.submit(read, position)
-            while True:
-                page = next_page.result()
-                if not page:
-                    break
-                if page[-1].id < last:
-                    next_page = reader.submit(read, page[-1].id)
-                self.process_page(projection, page)
-                read_count += len(page)
-                if progress is not None:
-                    progress(len(page))
-                if page[-1].id >= last:
-                    break
+            committing: Future[int] | None = None
+            try:
+                while True:
+                    page = next_page.result()
+                    if not page:
+                        break
+                    if page[-1].id < last:
+                        next_page = reader.submit(read, page[-1].id)
+                    batch = self._stage_page(projection, page, before=committing)
+                    if committing is not None:
+                        committing.result()
+                    committing = writer.submit(self._commit_page, projection, batch, page)
+                    read_count += len(page)
+                    if progress is not None:
+                        progress(len(page))
+                    if page[-1].id >= last:
+                        break
+            finally:
+                if committing is not None:
+                    committing.result()
         return read_count
 
     def process_page(
         self, projection: BatchingProjection[Any], page: Sequence[Notification]
     ) -> int:
-        """Stage and commit one page; returns the view's position afterwards.
+        """Stage and commit one page; returns the view's position afterwards."""
+        return self._commit_page(projection, self._stage_page(projection, page), page)
 
-        A page already committed (by an earlier run or another runner) is refused by the
-        tracking upsert and rolled back; the view then carries on from its recorded position.
-        """
+    def _stage_page(
+        self, projection: BatchingProjection[Any], page: Sequence[Notification], *,
+        before: Future[int] | None = None,
+    ) -> Any:
+        """A fresh batch with the page's events staged. A failing handler stops the view at
+        its event (once the commit ``before`` it has finished, so nothing is reordered)."""
         assert page, "a page has at least one notification"
         projection.begin()
         for index, notification in enumerate(page):
             try:
                 self._stage(projection, notification)
             except Exception as error:
+                if before is not None:
+                    before.result()
                 self._stop_at(projection, page, index, error)
+        return projection.batch
+
+    def _commit_page(
+        self, projection: BatchingProjection[Any], batch: Any, page: Sequence[Notification]
+    ) -> int:
+        """Write a staged page with its position; returns the view's position afterwards.
+
+        A page already committed (by an earlier run or another runner) is refused by the
+        tracking upsert and rolled back; the view then carries on from its recorded position.
+        """
         try:
-            projection.commit(Tracking(self.app.name, page[-1].id))
+            projection.view.commit_batch(batch, Tracking(self.app.name, page[-1].id))
         except IntegrityError:
             position = self.position(projection)
             if position < page[-1].id:

@@ -37,12 +37,30 @@ _DECODERS: dict[str, Callable[[str], Any]] = {
 
 
 def _decode_tree(value: Any) -> Any:
-    if isinstance(value, dict):
+    """Turn the envelopes back into values, in place.
+
+    Catching up a view decodes every event it reads, so this is on the hot path: it only
+    descends into containers, turns an envelope back into its value without a call per
+    envelope, and rewrites the parsed dicts in place rather than copying each.
+    """
+    if type(value) is dict:
         if len(value) == 2 and "_type_" in value and "_data_" in value:
             return _DECODERS[value["_type_"]](value["_data_"])
-        return {k: _decode_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode_tree(v) for v in value]
+        for key, item in value.items():
+            kind = type(item)
+            if kind is dict:
+                if len(item) == 2 and "_type_" in item and "_data_" in item:
+                    value[key] = _DECODERS[item["_type_"]](item["_data_"])
+                else:
+                    value[key] = _decode_tree(item)
+            elif kind is list:
+                value[key] = _decode_tree(item)
+        return value
+    if type(value) is list:
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is dict or kind is list:
+                value[index] = _decode_tree(item)
     return value
 
 
