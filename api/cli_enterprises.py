@@ -55,6 +55,23 @@ def enter(
     out.print(f"{enterprise_code} serves {community_code} from {start} ({contract_reference})")
 
 
+@enterprise_cli.command("self-manage")
+def self_manage(
+    community_code: str,
+    resolution: Annotated[str, typer.Option(help="The owners' passed resolution.")],
+    started_on: Annotated[str, typer.Option()],
+    actor: ActorOption = DEFAULT_ACTOR,
+) -> None:
+    """Record that the owners manage the community themselves (R1 counts it as covered);
+    refused while an enterprise serves (E1); the next enterprise's entry ends it."""
+    on = required_date(started_on, "started_on")
+    with ledger() as app:
+        run(lambda: app.record_self_management(
+            community_code=community_code, resolution_id=resolution, started_on=on,
+            actor=actor))
+    out.print(f"{community_code} manages itself from {on} (resolution {resolution})")
+
+
 @enterprise_cli.command("notice")
 def notice(community_code: str, contract_reference: str,
            given_on: Annotated[str, typer.Option()],

@@ -71,6 +71,11 @@ class Community(Aggregate):
         return cls(code=code, name=name, district=district, street=street,
                    effective_date=effective_date, actor=actor)
 
+    # R1: owners who manage the community themselves (Civil Code art. 284) count as covered by
+    # property service. The passed resolution that decided it, or None. A class default, so
+    # snapshots taken before this existed restore as "not self-managed".
+    self_management: str | None = None
+
     @event("Registered")
     def __init__(
         self, code: str, name: str, district: str, street: str, effective_date: date, actor: str
@@ -159,6 +164,34 @@ class Community(Aggregate):
     ) -> None:
         self.service_contract = contract_reference
         self.service_enterprise = enterprise_code
+
+    def record_self_management(
+        self, *, resolution_id: str, effective_date: date, actor: str
+    ) -> None:
+        """R1: the owners manage the community themselves, by a passed resolution. The
+        application checks first that no enterprise serves (E1)."""
+        if self.self_management is not None:
+            raise Conflict(f"community {self.code} already manages itself (resolution "
+                           f"{self.self_management})", rule="R1", field="resolution_id")
+        self._self_management_recorded(resolution_id=resolution_id,
+                                       effective_date=effective_date, actor=actor)
+
+    @event("SelfManagementRecorded")
+    def _self_management_recorded(
+        self, resolution_id: str, effective_date: date, actor: str
+    ) -> None:
+        self.self_management = resolution_id
+
+    def end_self_management(self, *, reason: str, effective_date: date, actor: str) -> None:
+        """Self-management ends (an enterprise enters, or the owners decide so)."""
+        if self.self_management is None:
+            raise RuleViolated(f"community {self.code} does not manage itself", rule="R1",
+                               field="community_code")
+        self._self_management_ended(reason=reason, effective_date=effective_date, actor=actor)
+
+    @event("SelfManagementEnded")
+    def _self_management_ended(self, reason: str, effective_date: date, actor: str) -> None:
+        self.self_management = None
 
     def record_committee(
         self, *, kind: str, committee_reference: str | None, effective_date: date, actor: str

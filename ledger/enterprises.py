@@ -119,11 +119,38 @@ class EnterpriseCommands(LedgerBase):
             community.record_service_contract(
                 contract_reference=contract_reference, enterprise_code=enterprise.credit_code,
                 effective_date=starts_on, actor=actor)
+            if community.self_management is not None:  # R1: an enterprise now serves
+                community.end_self_management(reason=f"contract {contract_reference}",
+                                              effective_date=starts_on, actor=actor)
             enterprise.record_engagement(contract, actor=actor)
             self.save(community, contract, enterprise, *approvals)
             return contract
 
         return self._retrying(attempt)
+
+    def record_self_management(
+        self, *, community_code: str, resolution_id: str, started_on: date, actor: str
+    ) -> None:
+        """R1: the owners manage the community themselves (counted as property-service
+        coverage), by a passed resolution of the community, while no enterprise serves it
+        (E1). An enterprise entering later ends it in the same save."""
+
+        def attempt() -> None:
+            community = self._community(community_code)
+            self._check_self_management(community, resolution_id)
+            previous = (self.contract(community_code, community.service_contract)
+                        if community.service_contract else None)
+            ensure_community_free(community_code, previous, started_on)
+            community.record_self_management(resolution_id=resolution_id,
+                                             effective_date=started_on, actor=actor)
+            self.save(community)
+
+        self._retrying(attempt)
+
+    def _check_self_management(self, community: Community, resolution_id: str) -> None:
+        """Check the cited resolution; governance overrides this."""
+        raise NotFound(f"resolution {resolution_id!r} is unknown", rule="R1",
+                       field="resolution_id")
 
     def _approve_hiring(
         self, community: Community, resolution_id: str, enterprise_code: str

@@ -197,6 +197,11 @@ class GovernanceCommands(LedgerBase):
                 rule="E1", field="resolution_id")
         return []
 
+    def _check_self_management(self, community: Community, resolution_id: str) -> None:
+        if not self.vote(community.code, resolution_id).passed:
+            raise RuleViolated(f"resolution {resolution_id} did not pass", rule="R1",
+                               field="resolution_id")
+
     # -- custody (F3) --------------------------------------------------------------------
 
     def decide_custody_transfer(

@@ -11,8 +11,9 @@ over a scope in one statement, so the counts always agree with the facts.
 
 * committee established: the community has a current owners' committee or property
   management committee;
-* property service covered: one of its contracts has started and not terminated (the ledger
-  records no self-management, so a serving enterprise is the only coverage);
+* property service covered: one of its contracts has started and not terminated, or the
+  owners manage it themselves (``Community.SelfManagementRecorded`` until
+  ``SelfManagementEnded``);
 * party coverage: one of its current committees, not dissolved, has a party branch set up or
   at least one party member among its seated members (C4).
 
@@ -48,6 +49,7 @@ SLOTS = "three_rates_committee_slots"
 COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
+SELF_MANAGED = "three_rates_self_managed"
 
 Level = Literal["community", "street", "district", "city"]
 LEVELS: tuple[Level, ...] = ("community", "street", "district", "city")
@@ -150,6 +152,8 @@ class ThreeRatesBatch:
     # contract id -> (community, reference) for contracts started in this batch
     started: dict[UUID, tuple[str, str]] = field(default_factory=dict)
     terminated: set[UUID] = field(default_factory=set)
+    # community id hex -> whether the owners manage it themselves, as the batch leaves it
+    self_managed: dict[str, bool] = field(default_factory=dict)
 
     def committee(self, committee_id: UUID) -> CommitteeChange:
         found = self.committees.get(committee_id)
@@ -191,6 +195,8 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
             event_topic(Committee, "Dissolved"): self.process_dissolved,
             event_topic(ServiceContract, "Started"): self.process_contract_started,
             event_topic(ServiceContract, "Terminated"): self.process_contract_terminated,
+            event_topic(Community, "SelfManagementRecorded"): self.process_self_managed,
+            event_topic(Community, "SelfManagementEnded"): self.process_self_management_ended,
         }
 
     def process_community_registered(self, event: Any, tracking: Tracking) -> None:
@@ -230,6 +236,12 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
     def process_contract_terminated(self, event: Any, tracking: Tracking) -> None:
         self.batch.terminated.add(event.originator_id)
 
+    def process_self_managed(self, event: Any, tracking: Tracking) -> None:
+        self.batch.self_managed[event.originator_id.hex] = True
+
+    def process_self_management_ended(self, event: Any, tracking: Tracking) -> None:
+        self.batch.self_managed[event.originator_id.hex] = False
+
     # -- queries -----------------------------------------------------------------------------
 
     def rates(self, level: Level | str, code: str | None = None, *, year: int) -> ThreeRates:
@@ -246,7 +258,8 @@ _FLAGS = (
     "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {s} AS s "
     "WHERE s.community_id = c.community_id) THEN 1 ELSE 0 END), 0) AS with_committee, "
     "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {k} AS k "
-    "WHERE k.community_code = c.community_code AND NOT k.terminated) THEN 1 ELSE 0 END), 0) "
+    "WHERE k.community_code = c.community_code AND NOT k.terminated) OR EXISTS (SELECT 1 "
+    "FROM {o} AS o WHERE o.community_id = c.community_id) THEN 1 ELSE 0 END), 0) "
     "AS with_service, "
     "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {s} AS s JOIN {m} AS m "
     "ON m.community_code = c.community_code AND m.committee_reference = s.committee_reference "
@@ -280,6 +293,14 @@ def _slot_changes(batch: ThreeRatesBatch) -> tuple[list[tuple[str, str, str]],
     return sets, clears
 
 
+def _self_management_changes(
+    batch: ThreeRatesBatch,
+) -> tuple[list[tuple[str]], list[tuple[str]]]:
+    """Communities whose owners now manage them, and those no longer doing so."""
+    changes = sorted(batch.self_managed.items())
+    return ([(cid,) for cid, on in changes if on], [(cid,) for cid, on in changes if not on])
+
+
 def _new_contracts(batch: ThreeRatesBatch) -> list[tuple[UUID, str, str, bool]]:
     return [(cid, community, ref, cid in batch.terminated)
             for cid, (community, ref) in batch.started.items()]
@@ -290,11 +311,16 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
-        (CONTRACTS, "contract_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
 
     def view_create_statements(self) -> list[Composed]:
         c, s, m, p, k = (self.table(t) for t in (COMMUNITIES, SLOTS, COMMITTEES, PARTY,
                                                   CONTRACTS))
+        o = self.table(SELF_MANAGED)
+        self.insert_self_managed_statement = SQL(
+            "INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(o)
+        self.delete_self_managed_statement = SQL(
+            "DELETE FROM {} WHERE community_id = %s").format(o)
         self.insert_communities_statement = SQL(
             "INSERT INTO {} (community_id, community_code, district, street) "
             "VALUES (%s, %s, %s, %s)").format(c)
@@ -320,7 +346,8 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             "VALUES (%s, %s, %s, %s)").format(k)
         self.terminate_contract_statement = SQL(
             "UPDATE {} SET terminated = true WHERE contract_id = %s").format(k)
-        self.select_counts_statement = SQL(_FLAGS + _SCOPE).format(c=c, s=s, m=m, p=p, k=k)
+        self.select_counts_statement = SQL(_FLAGS + _SCOPE).format(c=c, s=s, m=m, p=p, k=k,
+                                                                   o=o)
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY, "
                 "community_code text NOT NULL UNIQUE, district text NOT NULL, "
@@ -343,6 +370,7 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
                 "terminated boolean NOT NULL)").format(k),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code)").format(
                 Identifier(CONTRACTS + "_community"), k),
+            SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY)").format(o),
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
@@ -377,6 +405,11 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         ended = [(cid,) for cid in sorted(batch.terminated) if cid not in batch.started]
         if ended:
             curs.executemany(self.terminate_contract_statement, ended)
+        started, stopped = _self_management_changes(batch)
+        if started:
+            curs.executemany(self.insert_self_managed_statement, started)
+        if stopped:
+            curs.executemany(self.delete_self_managed_statement, stopped)
 
     def select_counts(self, *scope: str | None) -> tuple[int, int, int, int]:
         with self.datastore.transaction(commit=False) as curs:
@@ -397,7 +430,7 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
-        (CONTRACTS, "contract_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
 
     def view_create_statements(self) -> list[str]:
         return [
@@ -421,6 +454,7 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             "community_code TEXT NOT NULL, contract_reference TEXT NOT NULL, "
             "terminated INTEGER NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CONTRACTS}_community ON {CONTRACTS} (community_code)",
+            f"CREATE TABLE IF NOT EXISTS {SELF_MANAGED} (community_id TEXT PRIMARY KEY)",
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
@@ -460,10 +494,16 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         ended = [(cid.hex,) for cid in sorted(batch.terminated) if cid not in batch.started]
         if ended:
             c.executemany(f"UPDATE {CONTRACTS} SET terminated = 1 WHERE contract_id = ?", ended)
+        started, stopped = _self_management_changes(batch)
+        if started:
+            c.executemany(f"INSERT INTO {SELF_MANAGED} VALUES (?) ON CONFLICT DO NOTHING",
+                          started)
+        if stopped:
+            c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
     def select_counts(self, *scope: str | None) -> tuple[int, int, int, int]:
         statement = _FLAGS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY,
-                                  k=CONTRACTS) + _SCOPE_SQLITE
+                                  k=CONTRACTS, o=SELF_MANAGED) + _SCOPE_SQLITE
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, _scope_params(*scope))
             row = c.fetchone()

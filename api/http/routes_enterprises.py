@@ -257,6 +257,29 @@ def start_service_contract(
     return run_idempotent(svc, principal, key, request, body, command)
 
 
+class SelfManagementIn(Body):
+    resolution_id: str = Code
+    started_on: Day
+
+
+@router.post("/communities/{code}/self-management", status_code=201, responses=WRITTEN,
+             response_model=None)
+def record_self_management(
+    code: CommunityCode, body: SelfManagementIn, request: Request, svc: ServicesDep,
+    principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
+) -> Response:
+    """R1: the owners manage the community themselves, by their passed resolution, while no
+    enterprise serves it (E1); counted as property-service coverage until an entry."""
+
+    def command() -> dict[str, Any]:
+        svc.ledger.record_self_management(
+            community_code=code, resolution_id=body.resolution_id,
+            started_on=body.started_on, actor=actor(request, principal))
+        return {"kind": "self-management", "reference": body.resolution_id}
+
+    return run_idempotent(svc, principal, key, request, body, command)
+
+
 @router.get("/communities/{code}/service-contracts/{reference}")
 def get_service_contract(
     code: CommunityCode, reference: Reference, svc: ServicesDep,

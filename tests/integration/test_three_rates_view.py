@@ -89,6 +89,24 @@ def more(app: FundLedger) -> None:
     contract(app, "TR-4", ENTERPRISE_B, "C-4")
 
 
+def self_manage(app: FundLedger, code: str, *, started_on: date) -> None:
+    """The owners of ``code`` vote to manage the community themselves. Its units are not
+    delivered yet, so the developer holds them and casts the one vote (V3)."""
+    app.propose_vote(community_code=code, vote_reference=f"SELF-{code}",
+                     matter_kind="other_ordinary", title="Owners manage the community",
+                     proposed_on=date(2026, 6, 1), actor=ACTOR)
+    app.publish_vote(community_code=code, vote_reference=f"SELF-{code}",
+                     published_on=date(2026, 6, 1), actor=ACTOR)
+    app.open_vote(community_code=code, vote_reference=f"SELF-{code}",
+                  opened_on=date(2026, 6, 16), actor=ACTOR)
+    app.cast_ballot(community_code=code, vote_reference=f"SELF-{code}", owner_id="developer",
+                    choice="agree", cast_on=date(2026, 6, 17))
+    app.close_vote(community_code=code, vote_reference=f"SELF-{code}",
+                   closed_on=date(2026, 6, 18), actor=ACTOR)
+    app.record_self_management(community_code=code, resolution_id=f"SELF-{code}",
+                               started_on=started_on, actor=ACTOR)
+
+
 # -- the independent recount --------------------------------------------------------------------
 
 
@@ -104,11 +122,16 @@ def recount(app: FundLedger) -> dict[tuple[str, str | None], tuple[int, int, int
     current: dict[str, dict[str, str]] = {}  # community -> kind -> committee reference
     committees: dict[Any, dict[str, Any]] = {}
     contracts: dict[Any, tuple[str, bool]] = {}
+    self_managed: set[str] = set()
     for event in events:
         owner, kind = type(event).__qualname__.split(".")[0], type(event).__name__
         if owner == "Community" and kind == "Registered":
             place[event.code] = (event.district, event.street)
             code_of[event.originator_id] = event.code
+        elif owner == "Community" and kind == "SelfManagementRecorded":
+            self_managed.add(code_of[event.originator_id])
+        elif owner == "Community" and kind == "SelfManagementEnded":
+            self_managed.discard(code_of[event.originator_id])
         elif owner == "Community" and kind == "CommitteeRecorded":
             slots = current.setdefault(code_of[event.originator_id], {})
             if event.committee_reference is None:
@@ -137,7 +160,8 @@ def recount(app: FundLedger) -> dict[tuple[str, str | None], tuple[int, int, int
         refs = set(current.get(code, {}).values())
         party = any(c["community"] == code and c["reference"] in refs and not c["dissolved"]
                     and (c["branch"] or c["party"]) for c in committees.values())
-        served = any(c == code and not ended for c, ended in contracts.values())
+        served = (any(c == code and not ended for c, ended in contracts.values())
+                  or code in self_managed)
         flags[code] = (bool(refs), served, party)
 
     totals: dict[tuple[str, str | None], list[int]] = {}
@@ -185,6 +209,28 @@ def test_view_equals_a_plain_recount_at_every_level(app: FundLedger) -> None:
     assert city.committee_rate is not None and city.committee_rate * 2 == 1
     assert city.basis_points("party") == 2_500
     assert city.target_met("committee") is False  # 50 % < 90 %
+
+    # TR-2's owners manage it themselves (covered); TR-4's enterprise leaves and its owners
+    # take over, until a new enterprise enters (which ends self-management).
+    self_manage(app, "TR-2", started_on=date(2026, 6, 20))
+    app.give_contract_notice(community_code="TR-4", contract_reference="C-4",
+                             given_on=date(2026, 3, 1), reason="not_renewing", actor=ACTOR)
+    app.terminate_contract(community_code="TR-4", contract_reference="C-4",
+                           terminated_on=date(2026, 6, 1), actor=ACTOR)
+    self_manage(app, "TR-4", started_on=date(2026, 6, 20))
+    runner.catch_up(view, batch_events_max=3)
+    expected = recount(app)
+    assert expected[("city", None)] == (4, 2, 3, 1)
+    check(view, expected)
+    app.start_service_contract(
+        community_code="TR-4", enterprise_code=ENTERPRISE_A, contract_reference="C-4b",
+        starts_on=date(2026, 7, 1), filed_on=date(2026, 7, 1), open_ended=True, ends_on=None,
+        actor=ACTOR)
+    assert app.community("TR-4").self_management is None
+    runner.catch_up(view)
+    expected = recount(app)
+    assert expected[("community", "TR-4")] == (1, 0, 1, 0)
+    check(view, expected)
 
     live = view.view.checksum()
     rebuild(runner, view)
