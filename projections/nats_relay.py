@@ -1,15 +1,20 @@
 """Relay every domain event to NATS JetStream as a CloudEvents 1.0 JSON message.
 
 This is the path for downstream systems that outgrow one process: any number of durable
-consumers, replayable from any position. Each message's ``Nats-Msg-Id`` and CloudEvents
-``id`` are the event's log position, and subjects read
-``<prefix>.event.<Aggregate>.<Event>.<community>`` so a consumer filters by kind and by
-community (``fundledger.event.*.*.CY-0001``).
+consumers, replayable from any position. Each event is published on
+``<prefix>.event.<Aggregate>.<Event>.<community>`` with ``Nats-Msg-Id`` (and CloudEvents
+``id``) its log position, so a consumer filters by kind and by community
+(``fundledger.event.*.*.CY-0001``). Each view it changes is published too, just before it,
+on ``<prefix>.view.<view>.<community>`` with ``Nats-Msg-Id`` ``<position>:<view>`` and the
+view named in the CloudEvent: a street office's system follows
+``fundledger.view.balance.CY-0001`` and the like.
 
-Exactly once without a second store: the relay resumes after the position of the last
-message the stream holds, so a relay killed between a publish and anything else neither
-skips nor repeats an event; ``Nats-Msg-Id`` de-duplication covers a publish whose ack was
-lost. Messages are published in log order and the stream keeps that order.
+Exactly once without a second store: a position's messages go out in a fixed order (its
+views in ``VIEWS`` order, then the event), and the relay resumes after the last message the
+stream holds: after its position when that was the event, else with the rest of that
+position's messages. So a relay killed between any two publishes neither skips nor repeats a
+message; ``Nats-Msg-Id`` de-duplication covers a publish whose ack was lost. Messages are
+published in log order and the stream keeps that order.
 """
 
 from __future__ import annotations
@@ -27,8 +32,13 @@ from nats.js.errors import NotFoundError
 
 from ledger.application import FundLedger
 from projections.cloud_events import NO_COMMUNITY, Places, cloud_event, encode
+from projections.views import VIEWS
 
 PAGE_SIZE = 1_000
+# Each view's topics, from its handlers (the projection's own list, not a copy of it).
+VIEW_TOPICS: dict[str, frozenset[str]] = {
+    name: frozenset(object.__new__(view_class).topic_handlers())
+    for name, view_class in VIEWS.items()}
 DUPLICATE_WINDOW_S = 600.0
 ACK_TIMEOUT_S = 30.0
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
@@ -59,7 +69,11 @@ class NatsRelay:
         try:
             js = connection.jetstream(timeout=ACK_TIMEOUT_S)
             await self._ensure_stream(js)
-            position = await self.published_position(js)
+            position, after_view = await self.published_position(js)
+            if after_view is not None and position is not None:
+                # Killed inside a position: finish its messages before moving on.
+                page = self.app.recorder.select_notifications(start=position, limit=1)
+                await self._publish_page(js, page, after_view=after_view)
             published = 0
             while max_events is None or published < max_events:
                 limit = PAGE_SIZE if max_events is None else min(PAGE_SIZE,
@@ -85,27 +99,45 @@ class NatsRelay:
                 name=self.target.stream, subjects=[f"{self.target.subject_prefix}.>"],
                 duplicate_window=DUPLICATE_WINDOW_S))
 
-    async def published_position(self, js: JetStreamContext) -> int | None:
-        """The log position of the stream's last message: where the relay resumes."""
+    async def published_position(self, js: JetStreamContext) -> tuple[int | None, str | None]:
+        """The log position of the stream's last message, and the view it was for (None
+        when it was the event itself, the last of its position): where the relay resumes."""
         info = await js.stream_info(self.target.stream)
         if not info.state.last_seq:
-            return None
+            return None, None
         last = await js.get_msg(self.target.stream, info.state.last_seq)
-        return int(last.headers["Nats-Msg-Id"]) if last.headers else None
+        if not last.headers:
+            return None, None
+        position, _, view = last.headers["Nats-Msg-Id"].partition(":")
+        return int(position), view or None
 
-    async def _publish_page(self, js: JetStreamContext, page: Sequence[Notification]) -> None:
+    async def _publish_page(self, js: JetStreamContext, page: Sequence[Notification], *,
+                            after_view: str | None = None) -> None:
         self.places.learn(page)
         acks = []
         for notification in page:
-            subject, body = self.message(notification)
-            acks.append(await js.publish_async(
-                subject, body, headers={"Nats-Msg-Id": str(notification.id)}))
+            for msg_id, subject, body in self.messages(notification, after_view=after_view):
+                acks.append(await js.publish_async(subject, body,
+                                                   headers={"Nats-Msg-Id": msg_id}))
+            after_view = None
         # Every ack before the next page: the stream then holds this page, in order.
         await asyncio.gather(*acks)
 
-    def message(self, notification: Notification) -> tuple[str, bytes]:
+    def messages(self, notification: Notification, *, after_view: str | None = None
+                 ) -> list[tuple[str, str, bytes]]:
+        """(Nats-Msg-Id, subject, body) of a position, in publishing order: each view the
+        event changes (after ``after_view``, when resuming inside the position), then the
+        event."""
         message = cloud_event(self.app, notification, self.places.place(notification))
         _, aggregate, kind = message["type"].split(".")
-        subject = ".".join((self.target.subject_prefix, "event", subject_token(aggregate),
-                            subject_token(kind), subject_token(message["community"])))
-        return subject, encode(message)
+        community = subject_token(message["community"])
+        views = [name for name, topics in VIEW_TOPICS.items() if notification.topic in topics]
+        if after_view is not None:
+            views = views[views.index(after_view) + 1:] if after_view in views else []
+        out = [(f"{notification.id}:{name}",
+                ".".join((self.target.subject_prefix, "view", name, community)),
+                encode({**message, "view": name})) for name in views]
+        out.append((str(notification.id),
+                    ".".join((self.target.subject_prefix, "event", subject_token(aggregate),
+                              subject_token(kind), community)), encode(message)))
+        return out

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -27,6 +28,7 @@ from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
 from ledger.settings import Settings
 from projections.nats_relay import NatsRelay, RelayTarget
+from projections.views import VIEWS
 
 NATS_URL = os.environ.get("FUNDLEDGER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REQUIRE_NATS = os.environ.get("FUNDLEDGER_REQUIRE_NATS", "") not in ("", "0", "no")
@@ -102,11 +104,45 @@ def _deposit(app: FundLedger, n: int) -> None:
     app.post_deposit(line, actor="test")
 
 
+def _expected_ids(app: FundLedger) -> list[str]:
+    """Each position's view changes (the views whose handlers take its topic, in VIEWS
+    order), then the event itself."""
+    handled = {name: set(object.__new__(view).topic_handlers()) for name, view in VIEWS.items()}
+    ids: list[str] = []
+    start = 0
+    while page := app.recorder.select_notifications(start, 500, inclusive_of_start=False):
+        for n in page:
+            ids += [f"{n.id}:{name}" for name, topics in handled.items() if n.topic in topics]
+            ids.append(str(n.id))
+        start = page[-1].id
+    return ids
+
+
 def _assert_every_event_once_in_order(app: FundLedger, target: RelayTarget) -> None:
     messages = asyncio.run(_messages(target))
     last = app.recorder.max_notification_id()
-    assert [int(msg_id) for msg_id, _, _ in messages] == list(range(1, (last or 0) + 1))
-    assert [event["id"] for _, event, _ in messages] == [m for m, _, _ in messages]
+    events = [msg_id for msg_id, _, _ in messages if ":" not in msg_id]
+    assert [int(msg_id) for msg_id in events] == list(range(1, (last or 0) + 1))
+    assert [msg_id for msg_id, _, _ in messages] == _expected_ids(app)  # no gap, no repeat
+    for msg_id, event, subject in messages:
+        position, _, view = msg_id.partition(":")
+        assert event["id"] == position
+        if view:
+            assert event["view"] == view
+            assert subject.startswith(f"{target.subject_prefix}.view.{view}.")
+
+
+class _CutShort(NatsRelay):
+    """A relay that stops publishing after the first message of one position."""
+
+    def __init__(self, app: FundLedger, target: RelayTarget, position: int) -> None:
+        super().__init__(app, target)
+        self.position = position
+
+    def messages(self, notification: Any, *, after_view: str | None = None
+                 ) -> list[tuple[str, str, bytes]]:
+        found = super().messages(notification, after_view=after_view)
+        return found[:1] if notification.id == self.position else found
 
 
 def test_the_relay_resumes_where_the_stream_stops(db_url: str, target: RelayTarget) -> None:
@@ -114,14 +150,16 @@ def test_the_relay_resumes_where_the_stream_stops(db_url: str, target: RelayTarg
     try:
         for n in range(20):
             _deposit(app, n)
-        assert asyncio.run(NatsRelay(app, target).relay(max_events=7)) == 7
+        # A relay that dies inside position 7: only the first of its messages went out.
+        assert asyncio.run(_CutShort(app, target, 7).relay(max_events=7)) == 7
+        assert [m for m, _, _ in asyncio.run(_messages(target))][-1] == "7:balance"
         remaining = (app.recorder.max_notification_id() or 0) - 7
         assert asyncio.run(NatsRelay(app, target).relay()) == remaining
         assert asyncio.run(NatsRelay(app, target).relay()) == 0
         _assert_every_event_once_in_order(app, target)
 
         messages = asyncio.run(_messages(target))
-        _, deposit, subject = next(m for m in messages if m[1]["type"] ==
+        _, deposit, subject = next(m for m in messages if ":" not in m[0] and m[1]["type"] ==
                                    "fundledger.UnitAccount.ToppedUp")
         assert subject == f"{target.subject_prefix}.event.UnitAccount.ToppedUp.{CODE}"
         assert deposit["specversion"] == "1.0"
