@@ -2,8 +2,10 @@
 
 One process holds one ``FundLedger`` (thread-safe; FastAPI runs the routes on a thread
 pool) and the views it reads. On the embedded store nothing else would keep the views
-current, so the process follows them itself; on PostgreSQL the runners are separate
-processes (``fundledger projections run --follow``) unless asked otherwise.
+current or seal the log, so the process follows the views and the sealer itself (a signed
+checkpoint every minute, and one at shutdown); on PostgreSQL the runners are separate
+processes (``fundledger projections run --follow``, ``fundledger seal --follow``) unless
+asked otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
 from projections.runner import Followers, Runner, open_projection
+from projections.sealing import SealFollower
 from projections.views import VIEWS
 
 BODY_BYTES_MAX = 1024 * 1024
@@ -81,12 +84,17 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
             views = {name: open_projection(ledger, cls) for name, cls in VIEWS.items()}
             runner = Runner(ledger)
             svc = Services(ledger, runner, views, open_access_tables(ledger.recorder))
+            sealing: SealFollower | None = None
             if follow:
                 svc.followers = Followers(runner, list(views.values())).start()
+                sealing = SealFollower(ledger).start()
+                svc._sealer = sealing.sealer
             app.state.services = svc
             yield
             if svc.followers is not None:
                 svc.followers.stop()
+            if sealing is not None:
+                sealing.stop()
         finally:
             ledger.close()
 

@@ -10,7 +10,10 @@ import pytest
 
 from domain.ids import unit_account_id
 from ledger.access import Role
+from ledger.application import FundLedger
 from ledger.seal import SealError, verify_proof
+from ledger.settings import Settings
+from projections.seal_audit import verify_ledger
 from projections.sealer import seal_and_checkpoint
 from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
 
@@ -86,3 +89,20 @@ def test_a_proof_verifies_offline_against_the_published_checkpoint(api: Api) -> 
         verify_proof(edited, checkpoint["public_key"])
     hidden = api.get(f"/v1/proofs/{unit_account_id(OTHER, '1', '102')}/2", auditor)
     assert hidden.status_code == 404
+
+
+def test_the_api_seals_what_it_writes_and_signs_a_checkpoint_when_it_stops(
+        db_url: str) -> None:
+    served = open_api(db_url)
+    api = next(served)
+    seed(api)
+    written = api.services.ledger.recorder.max_notification_id()
+    served.close()  # the app shuts down: its sealer catches up and signs a last checkpoint
+    app = FundLedger(Settings(db=db_url))
+    try:
+        report = verify_ledger(app)
+        assert report.ok and report.unsealed == 0
+        assert report.events == written
+        assert report.checkpoint is not None and report.checkpoint.position == written
+    finally:
+        app.close()
