@@ -184,7 +184,6 @@ def score_json(enterprise: Enterprise, score: Score, graded: Graded | None) -> d
 
 def _contract_in_scope(svc: Services, principal: Principal, code: str,
                        reference: str) -> ServiceContract:
-    community_in_scope(svc, principal, code)
     return svc.ledger.contract(code, reference)
 
 
@@ -243,7 +242,6 @@ def start_service_contract(
 ) -> Response:
     """Entry (E1): a contract starts, filed within 15 days, in a community no other
     enterprise serves; it may cite the owners' passed hiring resolution."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         contract = svc.ledger.start_service_contract(

@@ -456,7 +456,6 @@ def form_owners_committee(
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
 ) -> Response:
     """Seat an owners' committee from a passed election (C1), with its party coverage (C4)."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         committee = svc.ledger.form_owners_committee(
@@ -478,7 +477,6 @@ def appoint_property_management_committee(
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
 ) -> Response:
     """Appoint a property management committee where no owners' committee serves (C3)."""
-    community_in_scope(svc, principal, code)
     members = [PmcMember(m.member_id, m.is_owner, m.residents_committee_representative)
                for m in body.members]
 
@@ -498,7 +496,6 @@ def appoint_property_management_committee(
 def get_committee(code: CommunityCode, reference: Reference, svc: ServicesDep,
                   principal: Annotated[Principal, allow(*READERS)]) -> dict[str, Any]:
     """A committee: members, term, filing, party coverage, re-election due, dissolution."""
-    community_in_scope(svc, principal, code)
     return committee_json(svc.ledger.committee(code, reference))
 
 
@@ -510,7 +507,6 @@ def file_owners_committee(
 ) -> Response:
     """File the owners' committee with the street office within 30 days (C1); a serving
     property management committee is dissolved with it (C3)."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         svc.ledger.file_owners_committee(
@@ -528,7 +524,6 @@ def record_party_coverage(
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
 ) -> Response:
     """Record which members are party members and whether a branch is set up (C4)."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         committee = svc.ledger.record_party_coverage(
@@ -548,7 +543,6 @@ def committee_member_left(
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
 ) -> Response:
     """A member leaves; alternates step in; below half the seats a re-election is due (C2)."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         committee = svc.ledger.committee_member_left(
@@ -578,7 +572,6 @@ def decide_custody_transfer(
 ) -> Response:
     """F3: by a passed resolution, once an owners' committee exists, the owners' meeting
     takes custody; the balance is due to move within 30 days."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         svc.ledger.decide_custody_transfer(
@@ -597,7 +590,6 @@ def complete_custody_transfer(
     key: IdempotencyKey,
 ) -> Response:
     """F3: the balance has moved to the new custodian (recorded as late after 30 days)."""
-    community_in_scope(svc, principal, code)
 
     def command() -> dict[str, Any]:
         moved = svc.ledger.complete_custody_transfer(
