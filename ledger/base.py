@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 from domain.community import Community
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -28,6 +28,7 @@ from domain.ids import community_id, unit_account_id
 from domain.unit_account import UnitAccount
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
+from ledger.persistence.transcoder import StoredEventsBatch, to_stored_events
 from ledger.settings import Settings
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ A = TypeVar("A", bound=Aggregate)
 SNAPSHOT_INTERVAL = 50
 RETRY_WAIT_BASE_S = 0.002
 RETRY_WAIT_MAX_S = 0.2
+# A save of more events maps them while the recorder sends them (see ``StoredEventsBatch``).
+LAZY_MAPPING_EVENTS_MIN = 1_000
 
 
 @dataclass(frozen=True)
@@ -252,41 +255,76 @@ class LedgerBase(Application[UUID]):
         The library's ``save`` dispatches each object through two runtime-checkable
         protocols, which on Python 3.11 costs more than triggering the event itself; a bank
         batch saves tens of thousands of aggregates, so this collects them directly and then
-        takes the same steps (record, snapshot, notify).
+        takes the same steps (record, snapshot, notify). Recording maps the events with
+        ``to_stored_events`` (the mapper's bytes, faster) and builds the ``Recording``
+        objects only when ``_notify`` is overridden to read them.
         """
         processing: ProcessingEvent[UUID] = ProcessingEvent()
+        first_versions: dict[UUID, int] = {}
         for aggregate in work.aggregates:
-            processing.events.extend(aggregate.collect_events())
+            pending = aggregate.collect_events()
+            if pending:
+                first_versions[aggregate.id] = pending[0].originator_version
+                processing.events.extend(pending)
             processing.aggregates[aggregate.id] = aggregate
         processing.saved_kwargs["references"] = self._with_key(
             work.references, processing.events[0] if processing.events else None)
-        recordings = self._record(processing)
-        written = self._remember(recordings)
-        self._take_snapshots(processing)
-        self._notify(recordings)
+        events = processing.events
+        # Mapped as the recorder sends them (a large save on PostgreSQL overlaps the mapping
+        # with the server's inserts); a small save maps them all first.
+        stored_events: Sequence[StoredEvent] = (
+            StoredEventsBatch(self.mapper, events) if len(events) > LAZY_MAPPING_EVENTS_MIN
+            else to_stored_events(self.mapper, events))
+        notification_ids = self.recorder.insert_events(
+            stored_events, tracking=processing.tracking, **processing.saved_kwargs)
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        written: int | None = None
+        if notification_ids:
+            assert len(notification_ids) == len(stored_events)
+            written = max(notification_ids)
+            known = self.position_written()
+            self._written.position = written if known is None else max(known, written)
+        self._take_snapshots_of(processing.aggregates, first_versions)
+        if type(self)._notify is not Application._notify:
+            self._notify([
+                Recording(d, Notification(id=n, originator_id=s.originator_id,
+                                          originator_version=s.originator_version,
+                                          topic=s.topic, state=s.state))
+                for d, s, n in zip(events, stored_events, notification_ids or (), strict=True)
+            ])
         return written
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot from the aggregates in memory, in one write (see ``_take_snapshots_of``)."""
+        first_versions: dict[UUID, int] = {}
+        for event in processing_event.events:
+            first_versions.setdefault(event.originator_id, event.originator_version)
+        self._take_snapshots_of(processing_event.aggregates, first_versions)
+
+    def _take_snapshots_of(
+        self, aggregates: dict[UUID, Any], first_versions: dict[UUID, int]
+    ) -> None:
         """Snapshot from the aggregates in memory, in one write.
 
         The library re-reads each aggregate at the version that crossed the interval, two
         queries a snapshot; a batch crossing thousands of intervals would spend its time
         there. A snapshot of the saved state is as good, so one is taken of each aggregate
-        whose saved events crossed a multiple of its interval.
+        whose saved events (the first at ``first_versions[id]``) crossed a multiple of its
+        interval.
         """
         if self.snapshots is None:
             return
-        first_versions: dict[UUID, int] = {}
-        for event in processing_event.events:
-            first_versions.setdefault(event.originator_id, event.originator_version)
         snapshots = []
+        intervals = self.snapshotting_intervals
         for aggregate_id, first_version in first_versions.items():
-            aggregate = processing_event.aggregates.get(aggregate_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            aggregate = aggregates.get(aggregate_id)
+            interval = intervals.get(type(aggregate)) if aggregate is not None else None
             if aggregate is None or not interval:
                 continue
             if aggregate.version // interval > (first_version - 1) // interval:
-                snapshot_class = type(aggregate).Snapshot  # type: ignore[attr-defined]
+                snapshot_class = type(aggregate).Snapshot
                 snapshots.append(snapshot_class.take(aggregate))
         if snapshots:
             self.snapshots.put(snapshots)

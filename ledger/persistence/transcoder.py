@@ -8,13 +8,15 @@ string with no hook to intercept it, so events carry ids as strings, never as UU
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import orjson
-from eventsourcing.persistence import Transcoder
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
@@ -70,3 +72,95 @@ class OrjsonTranscoder(Transcoder):
 
     def decode(self, data: bytes) -> Any:
         return _decode_tree(orjson.loads(data))
+
+
+class StoredEventsBatch(Sequence[StoredEvent]):
+    """The stored events of a batch's domain events, mapped when first iterated.
+
+    A large save on PostgreSQL COPYs the events while the server indexes the rows already
+    sent; iterating this maps each event just before it is sent, so the mapping (the most
+    costly step of a batch's save in the client) runs while the server works instead of
+    before it. Each event is mapped once: a second iteration (a retried transaction, the
+    ``Recording`` objects) reads what the first mapped, and indexing maps them all.
+    """
+
+    def __init__(self, mapper: Mapper[Any], events: Sequence[DomainEventProtocol[Any]]):
+        self._events = events
+        self._mapped: list[StoredEvent] = []
+        self._mapping = _stored_events(mapper, events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[StoredEvent]:
+        mapped = self._mapped
+        index = 0
+        while index < len(self._events):
+            if index == len(mapped):
+                mapped.append(next(self._mapping))
+            yield mapped[index]
+            index += 1
+
+    @overload
+    def __getitem__(self, index: int) -> StoredEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StoredEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> StoredEvent | Sequence[StoredEvent]:
+        if len(self._mapped) < len(self._events):
+            for _ in self:
+                pass
+        return self._mapped[index]
+
+
+def to_stored_events(
+    mapper: Mapper[Any], events: Sequence[DomainEventProtocol[Any]]
+) -> list[StoredEvent]:
+    """``[mapper.to_stored_event(e) for e in events]``, the same bytes, in less time."""
+    return list(_stored_events(mapper, events))
+
+
+def _stored_events(
+    mapper: Mapper[Any], events: Sequence[DomainEventProtocol[Any]]
+) -> Iterator[StoredEvent]:
+    """``mapper.to_stored_event(e)`` of each event, the same bytes, in less time.
+
+    A bank batch maps a hundred thousand events. With the library's ``Mapper`` over an
+    ``OrjsonTranscoder`` (no compressor, no cipher), this looks up each event class's topic
+    and class version once, and writes the envelopes of the two values nearly every event
+    has (``timestamp``, a datetime; ``effective_date``, a date) itself instead of through
+    orjson's ``default`` hook, which is a Python call per value; any other value goes through
+    the hook as before. Key order and envelopes are unchanged, so the stored state is
+    byte-for-byte what ``to_stored_event`` writes (tested).
+    """
+    if (
+        type(mapper) is not Mapper
+        or mapper.compressor is not None
+        or mapper.cipher is not None
+        or type(mapper.transcoder) is not OrjsonTranscoder
+    ):
+        for event in events:
+            yield mapper.to_stored_event(event)
+        return
+    dumps = orjson.dumps
+    classes: dict[type[Any], tuple[str, int]] = {}
+    for event in events:
+        cls = type(event)
+        known = classes.get(cls)
+        if known is None:
+            known = classes[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
+        state = dict(vars(event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        timestamp = state.get("timestamp")
+        if type(timestamp) is datetime:
+            state["timestamp"] = {"_type_": "datetime_iso", "_data_": timestamp.isoformat()}
+        effective_date = state.get("effective_date")
+        if type(effective_date) is date:
+            state["effective_date"] = {"_type_": "date_iso", "_data_": effective_date.isoformat()}
+        if class_version > 1:
+            state["class_version"] = class_version
+        yield StoredEvent(originator_id, originator_version, topic,
+                          dumps(state, default=_encode_other, option=_OPTIONS))
