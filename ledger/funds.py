@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, cast
-from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -180,36 +179,39 @@ class FundCommands(LedgerBase):
                     rule="reference-unique", field="reference"))
             first_line[line.reference] = line.line
         known = self._references(first_line) if look_up else {}
-        fresh: list[tuple[DepositLine, UUID, str]] = []
-        ids: dict[tuple[str, str, str], UUID] = {}
+        # One slot per sub-account: [its id, then the loaded account], so the loop below
+        # reaches both without hashing a UUID (Python code) per line.
+        fresh: list[tuple[DepositLine, list[Any], str]] = []
+        slots: dict[tuple[str, str, str], list[Any]] = {}
         for line in lines:
             digest = line.digest()
-            try:
-                repeat = self._check_reference(line.reference, digest, known.get(line.reference))
-            except DomainError as error:
-                raise BatchRejected(line.line, error) from None
-            if repeat is not None:
-                if posted is not None:
+            found = known.get(line.reference) if known else None
+            if found is not None:
+                try:
+                    repeat = self._check_reference(line.reference, digest, found)
+                except DomainError as error:
+                    raise BatchRejected(line.line, error) from None
+                if posted is not None and repeat is not None:
                     posted.append(repeat)
                 continue
             unit = (line.community_code, line.building, line.unit)
-            account_id = ids.get(unit)
-            if account_id is None:
-                account_id = ids[unit] = unit_account_id(*unit)
-            fresh.append((line, account_id, digest))
-        accounts = load_many(self, list(ids.values()))
+            slot = slots.get(unit)
+            if slot is None:
+                slot = slots[unit] = [unit_account_id(*unit), None]
+            fresh.append((line, slot, digest))
+        accounts = load_many(self, [slot[0] for slot in slots.values()])
+        for slot in slots.values():
+            slot[1] = accounts.get(slot[0])
         work = _Work(aggregates=list(accounts.values()))
+        references = work.references
         total_fen = 0
-        for index, (line, account_id, digest) in enumerate(fresh, start=1):
-            account = accounts.get(account_id)
+        for index, (line, (account_id, account), digest) in enumerate(fresh, start=1):
             try:
                 version = self._apply_deposit(account, line, actor)
             except DomainError as error:
                 raise BatchRejected(line.line, error) from None
-            assert account is not None
             kind = DEPOSIT_REFERENCE_KINDS[line.kind]
-            work.references.append(PostingReference(
-                line.reference, kind, digest, account_id, version))
+            references.append(PostingReference(line.reference, kind, digest, account_id, version))
             if posted is not None:
                 posted.append(Posted(line.reference, kind, False, account_id, version))
             total_fen += line.amount_fen

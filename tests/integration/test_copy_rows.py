@@ -14,6 +14,7 @@ from eventsourcing.utils import Environment
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
 from ledger.persistence.postgres import (
+    COPY_BLOCK_ROWS,
     FundPostgresApplicationRecorder,
     FundPostgresFactory,
     _event_rows,
@@ -54,23 +55,30 @@ def recorder(pg_url: str) -> Any:
 
 def test_hand_made_rows_match_psycopgs(recorder: FundPostgresApplicationRecorder) -> None:
     """The rows' bytes are what psycopg's own binary COPY formatting writes."""
-    events, references = odd_batch(40)
+    events, references = odd_batch(COPY_BLOCK_ROWS * 2 + 17)  # several blocks, one partial
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
         copy = psycopg.copy.Copy(curs, binary=True)  # type: ignore[call-arg]
-        copy.set_types(["uuid", "int8", "text", "bytea"])
         formatter = copy.formatter
-        for event, row in zip(events, _event_rows(events), strict=True):
-            formatter._write_buffer.clear()  # type: ignore[attr-defined]
-            formatter._signature_sent = True  # type: ignore[attr-defined]
-            formatter.write_row((uuid.UUID(str(event.originator_id)), event.originator_version,
-                                 event.topic, event.state))
-            assert bytes(formatter._write_buffer) == row  # type: ignore[attr-defined]
+        formatter._signature_sent = True  # type: ignore[attr-defined]
+        copy.set_types(["uuid", "int8", "text", "bytea"])
+        written = bytearray()
+        for event in events:  # write_row hands back its buffer when full
+            written += formatter.write_row((uuid.UUID(str(event.originator_id)),
+                                            event.originator_version, event.topic, event.state))
+        written += formatter._write_buffer  # type: ignore[attr-defined]
+        blocks = list(_event_rows(events))
+        assert len(blocks) == 3
+        assert b"".join(blocks) == written
+        formatter._write_buffer.clear()  # type: ignore[attr-defined]
+        written.clear()
         copy.set_types(["text", "text", "text", "uuid", "int8"])
-        for r, row in zip(references, _reference_rows(references), strict=True):
-            formatter._write_buffer.clear()  # type: ignore[attr-defined]
-            formatter.write_row((r.reference, r.kind, r.digest, r.originator_id,
-                                 r.originator_version))
-            assert bytes(formatter._write_buffer) == row  # type: ignore[attr-defined]
+        for r in references:
+            written += formatter.write_row((r.reference, r.kind, r.digest, r.originator_id,
+                                            r.originator_version))
+        written += formatter._write_buffer  # type: ignore[attr-defined]
+        blocks = list(_reference_rows(references))
+        assert len(blocks) == 3
+        assert b"".join(blocks) == written
 
 
 def test_large_save_reads_back_exactly(recorder: FundPostgresApplicationRecorder) -> None:
