@@ -129,10 +129,10 @@ def _stored_events(
     A bank batch maps a hundred thousand events. With the library's ``Mapper`` over an
     ``OrjsonTranscoder`` (no compressor, no cipher), this looks up each event class's topic
     and class version once, and writes the envelopes of the two values nearly every event
-    has (``timestamp``, a datetime; ``effective_date``, a date) itself instead of through
-    orjson's ``default`` hook, which is a Python call per value; any other value goes through
-    the hook as before. Key order and envelopes are unchanged, so the stored state is
-    byte-for-byte what ``to_stored_event`` writes (tested).
+    has (``timestamp``, a datetime; ``effective_date``, a date, whose envelope is made once
+    per date) itself instead of through orjson's ``default`` hook, which is a Python call per
+    value; any other value goes through the hook as before. Key order and envelopes are
+    unchanged, so the stored state is byte-for-byte what ``to_stored_event`` writes (tested).
     """
     if (
         type(mapper) is not Mapper
@@ -145,6 +145,7 @@ def _stored_events(
         return
     dumps = orjson.dumps
     classes: dict[type[Any], tuple[str, int]] = {}
+    dates: dict[date, dict[str, str]] = {}  # a batch has few business dates: one envelope each
     for event in events:
         cls = type(event)
         known = classes.get(cls)
@@ -159,7 +160,11 @@ def _stored_events(
             state["timestamp"] = {"_type_": "datetime_iso", "_data_": timestamp.isoformat()}
         effective_date = state.get("effective_date")
         if type(effective_date) is date:
-            state["effective_date"] = {"_type_": "date_iso", "_data_": effective_date.isoformat()}
+            envelope = dates.get(effective_date)
+            if envelope is None:
+                envelope = dates[effective_date] = {
+                    "_type_": "date_iso", "_data_": effective_date.isoformat()}
+            state["effective_date"] = envelope
         if class_version > 1:
             state["class_version"] = class_version
         yield StoredEvent(originator_id, originator_version, topic,
