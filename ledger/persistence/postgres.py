@@ -7,10 +7,19 @@ Large saves
     single statement of roughly 0.9 MB or more inside a pipeline can hang forever in pipeline
     sync, so a save over ``PIPELINE_MAX_EVENTS`` events/references or ``PIPELINE_MAX_BYTES``
     bytes is written without the pipeline: one ordinary transaction that takes the same
-    EXCLUSIVE table lock (with ``lock_timeout``), NOTIFYs the channel, writes the events and
-    then the references with ``COPY ... FROM STDIN (FORMAT BINARY)`` (psycopg's ``write_row``,
-    whose binary row formatting is compiled: ~2 µs a row), and commits. Small saves keep the
-    library's pipelined path.
+    EXCLUSIVE table lock (with ``lock_timeout``), NOTIFYs the channel, writes the references and
+    then the events with ``COPY ... FROM STDIN (FORMAT BINARY)``, and commits. Small saves keep
+    the library's pipelined path.
+
+COPY rows
+    With uuid ids and a UTF-8 connection the binary rows are formatted here (``_event_rows``,
+    ``_reference_rows``: cached id bytes and topics, a few packs a row, joined in blocks),
+    which is several times cheaper than psycopg's ``write_row`` with its Python uuid dumper;
+    otherwise ``write_row`` formats them. Blocks are sent as they are made, so the server
+    stores rows while the client formats (and, for a lazily mapped batch, maps) the next.
+    The server indexes references faster than the client sends them, so between reference
+    blocks the client maps events ahead; the events' COPY, where the client is the slower
+    side, then has less to do.
 
 Notification ids of a COPY
     COPY returns no rows, so the ids are derived from the table's ``notification_id`` sequence.
@@ -27,8 +36,9 @@ Notification ids of a COPY
 
 References
     ``posting_references`` (in the datastore's schema) is created with the application
-    recorder's tables. References are inserted after the events, i.e. after the events table's
-    lock is taken, so concurrent writers always take locks in the same order.
+    recorder's tables. References are inserted after the events table's lock is taken (after
+    the events on the pipelined path, before them on the large-save path), so concurrent
+    writers always take locks in the same order.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import struct
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any, ParamSpec, TypeVar, cast
 
 import psycopg
@@ -129,6 +140,23 @@ def _event_rows(stored_events: Iterable[StoredEvent]) -> Iterator[bytes]:
             parts.clear()
     if parts:
         yield b"".join(parts)
+
+
+EVENTS_AHEAD_PER_BLOCK = 100  # events mapped after each block of references is sent
+
+
+def _mapping_ahead(
+    blocks: Iterable[bytes], stored_events: Iterable[StoredEvent]
+) -> Iterator[bytes]:
+    """The blocks; after each, the next ``EVENTS_AHEAD_PER_BLOCK`` of ``stored_events`` taken.
+
+    A lazily mapped batch keeps what was taken, mapped, for the events' COPY.
+    """
+    ahead = iter(stored_events)
+    for block in blocks:
+        yield block
+        for _ in islice(ahead, EVENTS_AHEAD_PER_BLOCK):
+            pass
 
 
 def _reference_rows(references: Sequence[PostingReference]) -> Iterator[bytes]:
@@ -454,9 +482,19 @@ class FundPostgresApplicationRecorder(
             self._lock_table(curs)
             self._notify_channel(curs)
             try:
+                by_hand = self._copies_by_hand(curs)
+                if references and by_hand:
+                    # References first: the server indexes them faster than they are sent,
+                    # so between blocks the client maps events ahead (when they are mapped
+                    # lazily, see ledger.persistence.transcoder.StoredEventsBatch).
+                    self._copy_blocks(
+                        curs,
+                        self.copy_references_statement,
+                        _mapping_ahead(_reference_rows(references), stored_events),
+                    )
                 if stored_events:
                     first = self._next_notification_id(curs)
-                    if self._copies_by_hand(curs):
+                    if by_hand:
                         self._copy_blocks(
                             curs, self.copy_events_statement, _event_rows(stored_events)
                         )
@@ -474,11 +512,7 @@ class FundPostgresApplicationRecorder(
                     last = first + len(stored_events) - 1
                     self._check_last_notification_id(curs, last)
                     notification_ids = list(range(first, last + 1))
-                if references and self._copies_by_hand(curs):
-                    self._copy_blocks(
-                        curs, self.copy_references_statement, _reference_rows(references)
-                    )
-                elif references:
+                if references and not by_hand:
                     db_ids = self._db_ids([r.originator_id for r in references])
                     self._copy(
                         curs,
