@@ -118,3 +118,40 @@ def test_a_batch_through_the_ledger_reads_back(pg_url: str) -> None:
         assert (again.posted, again.already_posted) == (0, len(lines))
     finally:
         app.close()
+
+
+class NotifiedLedger(FundLedger):
+    """A ledger whose ``_notify`` reads the recordings (the batch path builds them then)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.notified: list[Any] = []
+        super().__init__(settings)
+
+    def _notify(self, recordings: Any) -> None:
+        self.notified.append(list(recordings))
+
+
+def test_a_batch_notifies_its_recordings_when_notify_is_overridden(db_url: str) -> None:
+    app = NotifiedLedger(Settings(db=db_url))
+    try:
+        rows = [UnitRow("C2", "Lake", "d", "s", "1", str(u), 8_000, "register", [f"o{u}"])
+                for u in range(600)]
+        app.register_units(rows, effective_date=date(2026, 1, 1), actor="t")
+        rate = app.settings.deposit_rate_fen_per_m2
+        lines = [DepositLine(f"N-{u}-{k}", "C2", "1", str(u),
+                             8_000 * rate // 100 if k == 0 else 500, date(2026, 2, 1 + k),
+                             "first" if k == 0 else "top_up", 2 + 2 * u + k)
+                 for u in range(600) for k in range(2)]
+        app.import_deposits(lines, actor="t")
+        batch = app.notified[-1]
+        assert len(batch) == len(lines)
+        ids = [r.notification.id for r in batch]
+        assert ids == list(range(ids[0], ids[0] + len(lines)))
+        assert app.recorder.max_notification_id() == ids[-1]
+        for recording in batch[:3] + batch[-3:]:
+            event = recording.domain_event
+            assert recording.notification.originator_id == event.originator_id
+            assert recording.notification.originator_version == event.originator_version
+            assert app.mapper.to_domain_event(recording.notification) == event
+    finally:
+        app.close()
