@@ -50,20 +50,17 @@ class Policy:
         code = request.path_params.get("code")
         if code is not None:
             # Before the body is even validated: an outsider learns nothing from a 422.
-            request.state.community = _scoped_community(svc, principal, code,
-                                                        request.path_params)
+            _check_scope(svc, principal, code, request.path_params)
         return principal
 
 
-def _scoped_community(svc: Services, principal: Principal, code: str,
-                      path: dict[str, Any]) -> Community:
-    community = svc.ledger.community(code)
-    place = community_place(community)
+def _check_scope(svc: Services, principal: Principal, code: str, path: dict[str, Any]) -> None:
+    place = svc.community_place(code)
     if principal.scope.level == "owner" and "building" in path and "unit" in path:
+        # A unit's owners change with each sale (F7): read them afresh, never cached.
         account = svc.ledger.unit_account(code, path["building"], path["unit"])
         place = Place(place.district, place.street, code, tuple(account.owner_ids))
     in_scope(principal, place, what="community", field="community_code")
-    return community
 
 
 def allow(*roles: Role) -> Any:

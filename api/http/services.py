@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from api.http.problems import Problem
+from ledger.access import Place
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables
 from projections.audit import AuditProjection
@@ -33,6 +34,7 @@ class Services:
     _sealer: Sealer | None = None
     _streams: dict[str, int] = field(default_factory=dict)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock)
+    _places: dict[str, Place] = field(default_factory=dict)
 
     @property
     def balance(self) -> BalanceProjection:
@@ -56,6 +58,16 @@ class Services:
             raise Problem(422, f"min_position {min_position} is beyond the log's last "
                           f"position {last}", rule="read-your-writes", field="min_position")
         wait_until_applied(self.runner, view, min_position, timeout_s=self.read_wait_s)
+
+    def community_place(self, code: str) -> Place:
+        """Where a registered community sits, for scope checks. Cached: a community's place
+        is fixed at registration (F1 refuses one that would move it), and loading a
+        5,000-unit community on every request cost more than the deposit it guarded."""
+        place = self._places.get(code)
+        if place is None:
+            community = self.ledger.community(code)  # absent: NotFound, and nothing cached
+            place = self._places[code] = Place(community.district, community.street, code)
+        return place
 
     def sealer(self) -> Sealer:
         """The seal tables (opened once, on first use: only auditors' routes need them)."""
