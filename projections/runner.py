@@ -44,6 +44,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from ledger.persistence.transcoder import event_decoder
 from projections.recorders import (
     Failure,
     PostgresViewRecorder,
@@ -121,6 +122,7 @@ class Runner:
 
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
+        self.decode = event_decoder(app.mapper)
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -223,8 +225,7 @@ class Runner:
         # By topic, before decoding: most views ignore most events.
         handler = projection.handlers.get(notification.topic)
         if handler is not None:
-            event = self.app.mapper.to_domain_event(notification)
-            handler(event, Tracking(self.app.name, notification.id))
+            handler(self.decode(notification), Tracking(self.app.name, notification.id))
 
     def _stop_at(
         self,

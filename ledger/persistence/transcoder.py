@@ -8,15 +8,21 @@ string with no hook to intercept it, so events carry ids as strings, never as UU
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+    find_id_convertor,
+)
+from eventsourcing.utils import get_topic, resolve_topic
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
@@ -169,3 +175,72 @@ def _stored_events(
             state["class_version"] = class_version
         yield StoredEvent(originator_id, originator_version, topic,
                           dumps(state, default=_encode_other, option=_OPTIONS))
+
+
+EventDecoder = Callable[[StoredEvent], Any]
+
+
+def event_decoder(mapper: Mapper[Any]) -> EventDecoder:
+    """``mapper.to_domain_event``, giving an equal event in less time, for reading the log.
+
+    Catching up a view decodes every event it reads. With the library's ``Mapper`` over an
+    ``OrjsonTranscoder`` (no compressor, no cipher), this resolves each topic's class, id
+    convertor and class version once, and finds the envelopes without walking the state:
+    orjson writes an envelope's key as the bytes ``"_type_"``, which a JSON string can only
+    hold escaped, so counting them in the stored bytes (in C) says how many there are. Nearly
+    every event has exactly two, ``timestamp`` and ``effective_date``, decoded here directly;
+    an event with any other goes through the transcoder's tree walk as before.
+    """
+    if (
+        type(mapper) is not Mapper
+        or mapper.compressor is not None
+        or mapper.cipher is not None
+        or type(mapper.transcoder) is not OrjsonTranscoder
+    ):
+        return mapper.to_domain_event
+    loads = orjson.loads
+    datetime_from, date_from = datetime.fromisoformat, date.fromisoformat
+    classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
+
+    def decode(stored: StoredEvent) -> Any:
+        id_type = type(stored.originator_id)
+        known = classes.get((stored.topic, id_type))
+        if known is None:
+            cls = resolve_topic(stored.topic)
+            known = classes[stored.topic, id_type] = (
+                cls, find_id_convertor(cls, cast(Hashable, id_type)),
+                getattr(cls, "class_version", 1))
+        cls, id_convertor, class_version = known
+        data = stored.state
+        try:
+            state: dict[str, Any] = loads(data)
+            envelopes = data.count(b'"_type_"')
+            if envelopes:
+                timestamp = state.get("timestamp")
+                if (type(timestamp) is dict and len(timestamp) == 2
+                        and timestamp.get("_type_") == "datetime_iso"):
+                    state["timestamp"] = datetime_from(timestamp["_data_"])
+                    envelopes -= 1
+                effective_date = state.get("effective_date")
+                if (type(effective_date) is dict and len(effective_date) == 2
+                        and effective_date.get("_type_") == "date_iso"):
+                    state["effective_date"] = date_from(effective_date["_data_"])
+                    envelopes -= 1
+                if envelopes:
+                    _decode_tree(state)
+        except Exception as e:
+            msg = (f"Failed to deserialise state of stored event with topic '{stored.topic}', "
+                   f"originator_id '{stored.originator_id}' and "
+                   f"originator_version {stored.originator_version}: {e}")
+            raise MapperDeserialisationError(msg) from e
+        state["originator_id"] = id_convertor(stored.originator_id)
+        state["originator_version"] = stored.originator_version
+        from_version = state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
+
+    return decode
