@@ -54,6 +54,7 @@ import psycopg
 from eventsourcing.persistence import (
     DataError,
     InterfaceError,
+    Notification,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -359,6 +360,7 @@ class FundPostgresApplicationRecorder(
     ):
         super().__init__(datastore, events_table_name=events_table_name)
         self._init_bulk_reads()
+        self._select_notifications_statements: dict[tuple[bool, bool, bool, bool], Composed] = {}
         self.references_table_name = REFERENCES_TABLE_NAME
         self.check_identifier_length(self.references_table_name)
         schema = Identifier(self.datastore.schema)
@@ -608,6 +610,66 @@ class FundPostgresApplicationRecorder(
         )
 
     # -- reading ---------------------------------------------------------------------------
+
+    @_retrying
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's ``select_notifications`` (same rows, same order, same arguments),
+        about twice as fast: rows come as tuples in binary format, where the library builds a
+        dict per row and parses every value from text, and each ``Notification`` is built
+        without its frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field).
+        Every view's catch-up, the sealer and the relay read the log through this."""
+        key = (start is not None, inclusive_of_start, stop is not None, bool(topics))
+        statement = self._select_notifications_statements.get(key)
+        if statement is None:
+            statement = self._select_notifications_statements[key] = (
+                self._select_notifications_statement(*key))
+        params: list[Any] = []
+        if start is not None:
+            params.append(start)
+        if stop is not None:
+            params.append(stop)
+        if topics:
+            params.append(list(topics))
+        params.append(limit)
+        new, set_state = object.__new__, object.__setattr__
+        notifications = []
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, params, prepare=True, binary=True)
+            for notification_id, originator_id, originator_version, topic, state in (
+                    curs.fetchall()):
+                notification = new(Notification)
+                set_state(notification, "__dict__", {
+                    "id": notification_id, "originator_id": originator_id,
+                    "originator_version": originator_version, "topic": topic,
+                    "state": state})
+                notifications.append(notification)
+        return notifications
+
+    def _select_notifications_statement(
+        self, has_start: bool, inclusive_of_start: bool, has_stop: bool, has_topics: bool
+    ) -> Composed:
+        conditions = []
+        if has_start:
+            conditions.append(SQL("notification_id >= %s") if inclusive_of_start
+                              else SQL("notification_id > %s"))
+        if has_stop:
+            conditions.append(SQL("notification_id <= %s"))
+        if has_topics:
+            conditions.append(SQL("topic = ANY(%s)"))
+        where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
+        return SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table}{where} ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema),
+                 table=Identifier(self.events_table_name), where=where)
 
     @_retrying
     def select_references(self, references: Sequence[str]) -> dict[str, PostingReference]:

@@ -455,3 +455,31 @@ def test_bulk_reads_on_the_snapshot_recorder(recorders: Recorders) -> None:
     for n, oid in enumerate(with_snapshots):
         assert [e.originator_version for e in streams[oid]] == [100, 150][: n % 3]
     assert all(streams[oid] == [] for oid in without_snapshots)
+
+
+@pytest.mark.parametrize("id_type", ["uuid", "text"])
+def test_postgres_notifications_read_as_the_library_reads_them(pg_url: str, id_type: str) -> None:
+    """Our faster ``select_notifications`` gives the library's rows for every argument shape."""
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    with make_recorders(pg_url, ORIGINATOR_ID_TYPE=id_type) as made:
+        app = made.app
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        events, _ = make_batch(40, state_size=60)
+        other = "tests.integration.test_recorders:Other"
+        events += [StoredEvent(uuid.uuid4() if id_type == "uuid" else f"t-{i}", 1, other,
+                               state_of(30, i)) for i in range(10)]
+        app.insert_events(events)
+        shapes: list[tuple[tuple[object, ...], dict[str, bool]]] = [
+            ((None, 100), {}), ((5, 100), {}), ((5, 100), {"inclusive_of_start": False}),
+            ((5, 7, 30), {}), ((None, 100, None, [other]), {}),
+            ((3, 4, 45, (TOPIC, other)), {"inclusive_of_start": False}), ((10_000, 10), {}),
+        ]
+        for args, kwargs in shapes:
+            ours = app.select_notifications(*args, **kwargs)  # type: ignore[arg-type]
+            library = PostgresApplicationRecorder.select_notifications(
+                app, *args, **kwargs)  # type: ignore[arg-type]
+            assert ours == library, (args, kwargs)
+            assert all(type(n.state) is bytes for n in ours)
+        assert [n.topic for n in app.select_notifications(None, 100, topics=[other])] == (
+            [other] * 10)
