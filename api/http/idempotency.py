@@ -93,7 +93,8 @@ def run_idempotent(
         # It wrote nothing because a concurrent repeat wrote it all: answer as that one did.
         return _await_response(svc, scoped_key, digest)
     payload = orjson.dumps({**result, "position": position})
-    svc.access.store_response(StoredResponse(scoped_key, digest, status, payload, position))
+    if svc.access.store_response(StoredResponse(scoped_key, digest, status, payload, position)):
+        return Response(payload, status_code=status, media_type="application/json")
     # Two repeats that both wrote nothing (a bank reference already posted) store the same
     # answer; the first stored wins, and this one answers with it too.
     stored = svc.access.response(scoped_key)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from ledger.access import Principal, Role, Scope
 
@@ -38,7 +39,9 @@ class AccessTables(Protocol):
 
     def revoke_token(self, token_id: str) -> bool: ...
 
-    def store_response(self, response: StoredResponse) -> None: ...
+    def store_response(self, response: StoredResponse) -> bool:
+        """Store the first response under its key; False if one was stored already."""
+        ...
 
     def response(self, key: str) -> StoredResponse | None: ...
 
@@ -85,12 +88,13 @@ class SQLiteAccessTables:
                       "AND revoked_at IS NULL RETURNING token_id", (_now(), token_id))
             return c.fetchone() is not None
 
-    def store_response(self, response: StoredResponse) -> None:
+    def store_response(self, response: StoredResponse) -> bool:
         with self.datastore.transaction(commit=True) as c:
             c.execute("INSERT INTO api_responses VALUES (?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT (key) DO NOTHING",
+                      "ON CONFLICT (key) DO NOTHING RETURNING key",
                       (response.key, response.request_digest, response.status, response.body,
                        response.position, _now()))
+            return c.fetchone() is not None
 
     def response(self, key: str) -> StoredResponse | None:
         with self.datastore.transaction(commit=False) as c:
@@ -106,6 +110,17 @@ class PostgresAccessTables:
         schema = sql.Identifier(datastore.schema or "public")
         self.tokens = sql.SQL("{}.api_tokens").format(schema)
         self.responses = sql.SQL("{}.api_responses").format(schema)
+        # Rendered once: composing a statement per call costs more than the lookup's parse.
+        self._select_principal = sql.SQL(
+            "SELECT principal, role, scope, token_id FROM {} "
+            "WHERE digest = %s AND revoked_at IS NULL").format(self.tokens).as_string()
+        self._insert_response = sql.SQL(
+            "INSERT INTO {} (key, request_digest, status, body, position) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
+        ).format(self.responses).as_string()
+        self._select_response = sql.SQL(
+            "SELECT key, request_digest, status, body, position FROM {} WHERE key = %s"
+        ).format(self.responses).as_string()
 
     def create_tables(self) -> None:
         from ledger.persistence.postgres import SCHEMA_LOCK_KEY
@@ -131,13 +146,8 @@ class PostgresAccessTables:
                        str(principal.scope)))
 
     def principal(self, digest: str) -> Principal | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(sql.SQL("SELECT principal, role, scope, token_id FROM {} "
-                              "WHERE digest = %s AND revoked_at IS NULL").format(self.tokens),
-                      (digest,))
-            row = c.fetchone()
-        return None if row is None else _principal(
-            (row["principal"], row["role"], row["scope"], row["token_id"]))
+        row = self._one(self._select_principal, (digest,))
+        return None if row is None else _principal(row)
 
     def revoke_token(self, token_id: str) -> bool:
         with self.datastore.transaction(commit=True) as c:
@@ -145,23 +155,26 @@ class PostgresAccessTables:
                               "AND revoked_at IS NULL").format(self.tokens), (token_id,))
             return bool(c.rowcount)
 
-    def store_response(self, response: StoredResponse) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(sql.SQL("INSERT INTO {} (key, request_digest, status, body, position) "
-                              "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING"
-                              ).format(self.responses),
-                      (response.key, response.request_digest, response.status, response.body,
-                       response.position))
+    def store_response(self, response: StoredResponse) -> bool:
+        row = self._one(self._insert_response, (
+            response.key, response.request_digest, response.status, response.body,
+            response.position))
+        return row is not None
 
     def response(self, key: str) -> StoredResponse | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(sql.SQL("SELECT key, request_digest, status, body, position FROM {} "
-                              "WHERE key = %s").format(self.responses), (key,))
-            row = c.fetchone()
+        row = self._one(self._select_response, (key,))
         if row is None:
             return None
-        return StoredResponse(row["key"], row["request_digest"], row["status"],
-                              bytes(row["body"]), row["position"])
+        key, digest, status, body, position = row
+        return StoredResponse(key, digest, status, bytes(body), position)
+
+    def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One statement on its own, in autocommit: one round trip (an explicit BEGIN and
+        COMMIT or ROLLBACK around it cost two more), prepared on each pooled connection.
+        Each statement here is atomic by itself, so no guarantee depends on a transaction."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+            c.execute(statement, params, prepare=True)
+            return c.fetchone()
 
 
 def open_access_tables(recorder: Any) -> AccessTables:
