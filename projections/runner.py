@@ -195,9 +195,10 @@ class Runner:
         its event (once the commit ``before`` it has finished, so nothing is reordered)."""
         assert page, "a page has at least one notification"
         projection.begin()
+        stage = self._stager(projection)
         for index, notification in enumerate(page):
             try:
-                self._stage(projection, notification)
+                stage(notification)
             except Exception as error:
                 if before is not None:
                     before.result()
@@ -221,11 +222,23 @@ class Runner:
             return position
         return page[-1].id
 
-    def _stage(self, projection: BatchingProjection[Any], notification: Notification) -> None:
-        # By topic, before decoding: most views ignore most events.
-        handler = projection.handlers.get(notification.topic)
-        if handler is not None:
-            handler(self.decode(notification), Tracking(self.app.name, notification.id))
+    def _stager(self, projection: BatchingProjection[Any]) -> Callable[[Notification], None]:
+        """Stages one notification into ``projection``'s batch: the per-event hot loop of a
+        catch-up, so what it needs is looked up once per page."""
+        handlers, decode, application_name = projection.handlers, self.decode, self.app.name
+        new, set_state = object.__new__, object.__setattr__
+
+        def stage(notification: Notification) -> None:
+            # By topic, before decoding: most views ignore most events.
+            handler = handlers.get(notification.topic)
+            if handler is not None:
+                # The library's Tracking, built without its frozen dataclass's __init__.
+                tracking = new(Tracking)
+                set_state(tracking, "__dict__", {"application_name": application_name,
+                                                 "notification_id": notification.id})
+                handler(decode(notification), tracking)
+
+        return stage
 
     def _stop_at(
         self,
@@ -237,8 +250,9 @@ class Runner:
         """Commit the page up to the failing event, record the failure, raise."""
         # The failing handler may have half-staged its event: stage the earlier ones afresh.
         projection.begin()
+        stage = self._stager(projection)
         for notification in page[:index]:
-            self._stage(projection, notification)
+            stage(notification)
         if index:
             projection.commit(Tracking(self.app.name, page[index - 1].id))
         failing = page[index]

@@ -20,7 +20,7 @@ raises) rather than advance its position without sealing anything.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -457,11 +457,10 @@ class Sealer(BatchingProjection[SealBatch]):
 class SealRunner(Runner):
     """The runner, handing the sealer its notifications undecoded (the bytes it hashes)."""
 
-    def _stage(self, projection: BatchingProjection[Any], notification: Notification) -> None:
+    def _stager(self, projection: BatchingProjection[Any]) -> Callable[[Notification], None]:
         if isinstance(projection, Sealer):
-            projection.stage(notification)
-        else:
-            super()._stage(projection, notification)
+            return projection.stage
+        return super()._stager(projection)
 
 
 def open_sealer(app: Application[UUID]) -> Sealer:
