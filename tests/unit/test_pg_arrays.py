@@ -1,0 +1,109 @@
+"""The binary arrays built in projections.pg_arrays are byte for byte what psycopg sends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.types.numeric import Int8BinaryDumper
+
+from projections.pg_arrays import (
+    BoolArray,
+    Int8Array,
+    PgArray,
+    TextArray,
+    UuidArray,
+    bool_array,
+    int8_array,
+    text_array,
+    uuid_array,
+)
+
+INT8_MAX = 2**63 - 1
+INT8_MIN = -(2**63)
+
+
+def psycopg_bytes(values: Sequence[Any]) -> bytes:
+    """What psycopg's own ListBinaryDumper makes of the list (ints dumped as int8)."""
+    adapters = psycopg.adapt.AdaptersMap(psycopg.adapters)
+    adapters.register_dumper(int, Int8BinaryDumper)
+    tx = Transformer(adapters)
+    values = list(values)
+    dumped = tx.get_dumper(values, PyFormat.BINARY).dump(values)
+    assert dumped is not None
+    return bytes(dumped)
+
+
+def our_bytes(array: PgArray) -> bytes:
+    dumper = psycopg.adapters.get_dumper(type(array), PyFormat.BINARY)(type(array))
+    dumped = dumper.dump(array)
+    assert dumped is not None
+    return bytes(dumped)
+
+
+CASES: list[tuple[Callable[[Any], PgArray], list[Any]]] = [
+    (int8_array, [0, 1, -1, INT8_MAX, INT8_MIN, 123456789012]),
+    (int8_array, [None, 5, None, INT8_MIN]),
+    (bool_array, [True, False, True]),
+    (bool_array, [None, False, True]),
+    (uuid_array, [uuid.uuid4() for _ in range(5)]),
+    (uuid_array, [None, uuid.uuid4()]),
+    (text_array, ["", "a", "中山路 12 号", "naïve ☃ 🎉", "x" * 1000]),
+    (text_array, ["a", None, "", "é"]),
+]
+
+
+@pytest.mark.parametrize(("build", "values"), CASES)
+def test_same_bytes_as_psycopg(build: Callable[[Any], PgArray], values: list[Any]) -> None:
+    assert our_bytes(build(values)) == psycopg_bytes(values)
+
+
+@pytest.mark.parametrize(("build", "cls", "oid", "element_oid"), [
+    (int8_array, Int8Array, 1016, 20), (bool_array, BoolArray, 1000, 16),
+    (text_array, TextArray, 1009, 25), (uuid_array, UuidArray, 2951, 2950)])
+def test_empty_is_zero_dimensions(build: Callable[[Any], PgArray], cls: type[PgArray],
+                                  oid: int, element_oid: int) -> None:
+    array = build([])
+    assert type(array) is cls
+    assert array.data == b"\0\0\0\0" + b"\0\0\0\0" + element_oid.to_bytes(4, "big")
+    assert psycopg.adapters.get_dumper(cls, PyFormat.BINARY).oid == oid
+
+
+def test_accepts_tuples() -> None:
+    assert int8_array((1, 2)) == int8_array([1, 2])
+    assert text_array(("a",)) == text_array(["a"])
+
+
+def test_out_of_range_and_wrong_types_raise() -> None:
+    with pytest.raises(Exception):  # noqa: B017 - struct.error
+        int8_array([INT8_MAX + 1])
+    with pytest.raises(Exception):  # noqa: B017 - struct.error
+        int8_array([None, INT8_MIN - 1])
+    with pytest.raises(TypeError):
+        text_array([1])  # type: ignore[list-item]
+    with pytest.raises(AttributeError):
+        uuid_array(["not a uuid"])  # type: ignore[list-item]
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(INT8_MIN, INT8_MAX))))
+def test_int8_matches_psycopg(values: list[int | None]) -> None:
+    if any(v is not None for v in values):
+        assert our_bytes(int8_array(values)) == psycopg_bytes(values)
+
+
+@given(st.lists(st.one_of(st.none(), st.text())))
+def test_text_matches_psycopg(values: list[str | None]) -> None:
+    if any(v is not None for v in values):
+        assert our_bytes(text_array(values)) == psycopg_bytes(values)
+
+
+@given(st.lists(st.one_of(st.none(), st.booleans())))
+def test_bool_matches_psycopg(values: list[bool | None]) -> None:
+    if any(v is not None for v in values):
+        assert our_bytes(bool_array(values)) == psycopg_bytes(values)
