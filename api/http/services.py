@@ -91,5 +91,7 @@ class Services:
             self._streams[token_id] -= 1
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """The process's services. ``async``: FastAPI runs a plain ``def`` dependency on its
+    thread pool, one hop there and back per request for an attribute read."""
     return request.app.state.services  # type: ignore[no-any-return]
