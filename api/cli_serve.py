@@ -24,6 +24,10 @@ def serve(
         "--follow-views/--no-follow-views",
         help="Keep the views current in this process (default: on the embedded store "
              "only; on PostgreSQL run `fundledger projections run --follow`).")] = None,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="Log a line per request (uvicorn's access log). Every response carries its "
+             "X-Request-Id either way.")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the configured store."""
     from api.http.app import create_app
@@ -31,7 +35,7 @@ def serve(
     settings = Settings()
     err.print(f"fundledger API on {settings.db}: http://{host}:{port}/docs")
     uvicorn.run(create_app(settings, follow_views=follow_views), host=host, port=port,
-                log_level="info")
+                log_level="info", access_log=access_log)
 
 
 @tokens_cli.command("create")
