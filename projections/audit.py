@@ -15,7 +15,7 @@ cannot answer from its own events are resolved with one query per table at commi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import attrgetter
@@ -32,6 +32,7 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
+from projections.pg_arrays import PgArray, int8_array, text_array, uuid_array
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 
@@ -247,6 +248,13 @@ _ENTRY_FILTER_SQLITE = (
     "AND (? IS NULL OR business_date <= ?) ORDER BY notification_id LIMIT ?")
 
 
+# The array builders (pg_arrays: built in C, not psycopg's per-element list dumping) for
+# the columns of the units, votes and authorities a batch inserts.
+_UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (uuid_array, text_array, text_array)
+_VOTE_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (
+    uuid_array, text_array, text_array, text_array, int8_array)
+_AUTHORITY_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (text_array, text_array)
+
 _ENTRY_TYPES = ("int8", "text", "text", "text", "text", "int8", "text", "date", "timestamptz",
                 "text", "text")
 
@@ -312,27 +320,30 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
-        self._insert(curs, self.insert_units_statement,
+        self._insert(curs, self.insert_units_statement, _UNIT_COLUMNS,
                      [(k, *v) for k, v in batch.units.items()])
-        self._insert(curs, self.insert_votes_statement,
+        self._insert(curs, self.insert_votes_statement, _VOTE_COLUMNS,
                      [(k, *v) for k, v in batch.votes.items()])
-        self._insert(curs, self.insert_authorities_statement, list(batch.authorities.items()))
+        self._insert(curs, self.insert_authorities_statement, _AUTHORITY_COLUMNS,
+                     list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
         # A unit's community and key never change: remember them between batches (bounded),
         # which spares most batches a look-up round trip.
         known = self.known_units
         units = {u: known[u] for u in unit_ids if u in known}
         units.update((r["unit_id"], (r["community_code"], r["unit_key"])) for r in self._select(
-            curs, self.select_units_statement, [u for u in unit_ids if u not in known]))
+            curs, self.select_units_statement, uuid_array,
+            [u for u in unit_ids if u not in known]))
         if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
             known.clear()
         known.update(units)
         known.update(batch.units)
         votes = {r["vote_id"]: (r["community_code"], r["vote_reference"], r["matter_kind"],
                                 r["approved_amount_fen"])
-                 for r in self._select(curs, self.select_votes_statement, vote_ids)}
+                 for r in self._select(curs, self.select_votes_statement, uuid_array, vote_ids)}
         authorities = {r["reference"]: r["authority"]
-                       for r in self._select(curs, self.select_authorities_statement, references)}
+                       for r in self._select(curs, self.select_authorities_statement, text_array,
+                                             references)}
         rows = _resolve(batch, units, votes, authorities)
         if rows:
             with curs.copy(self.copy_entries_statement) as copy:
@@ -341,16 +352,19 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
                     copy.write_row(row)
 
     @staticmethod
-    def _insert(curs: Cursor[DictRow], statement: Composed, rows: Sequence[Sequence[Any]]) -> None:
+    def _insert(curs: Cursor[DictRow], statement: Composed,
+                columns: Sequence[Callable[[Any], PgArray]],
+                rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            curs.execute(statement, [list(column) for column in zip(*rows, strict=True)],
-                         prepare=True, binary=True)
+            curs.execute(statement, [build(column) for build, column in zip(
+                columns, zip(*rows, strict=True), strict=True)], prepare=True, binary=True)
 
     @staticmethod
-    def _select(curs: Cursor[DictRow], statement: Composed, keys: Sequence[Any]) -> list[DictRow]:
+    def _select(curs: Cursor[DictRow], statement: Composed, build: Callable[[Any], PgArray],
+                keys: Sequence[Any]) -> list[DictRow]:
         if not keys:
             return []
-        curs.execute(statement, (list(keys),), prepare=True, binary=True)
+        curs.execute(statement, (build(keys),), prepare=True, binary=True)
         return curs.fetchall()
 
     def select_entries(self, audit_filter: AuditFilter, after: int,
