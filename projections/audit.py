@@ -329,11 +329,18 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         unit_ids, vote_ids, references = _missing(batch)
         # A unit's community and key never change: remember them between batches (bounded),
         # which spares most batches a look-up round trip.
+        # One look-up per id: UUID's __hash__ and __eq__ are Python code.
         known = self.known_units
-        units = {u: known[u] for u in unit_ids if u in known}
+        units: dict[UUID, tuple[str, str]] = {}
+        unknown = []
+        for u in unit_ids:
+            found = known.get(u)
+            if found is None:
+                unknown.append(u)
+            else:
+                units[u] = found
         units.update((r["unit_id"], (r["community_code"], r["unit_key"])) for r in self._select(
-            curs, self.select_units_statement, uuid_array,
-            [u for u in unit_ids if u not in known]))
+            curs, self.select_units_statement, uuid_array, unknown))
         if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
             known.clear()
         known.update(units)
