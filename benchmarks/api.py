@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -280,18 +279,6 @@ def served(url: str, log: IO[bytes]) -> Iterator[tuple[str, str, int]]:
             server.wait()
 
 
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 class Books:
     """The deposits each measurement counted, checked against what the sub-accounts hold."""
 
@@ -324,10 +311,11 @@ def main() -> None:
                         help="measured seconds per path and level")
     parser.add_argument("--units", type=int, default=1_600)
     parser.add_argument("--communities", type=int, default=1,
-                        help="communities the units are split over (each request loads its "
-                             "community to check the token's scope)")
+                        help="communities the units are split over")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    from ledger.persistence.scratch import scratch_database
+
     if min(args.clients) < 1 or not 1 <= args.communities <= args.units:
         parser.error("--clients and --communities must be at least 1, --communities at most "
                      "--units")
@@ -341,7 +329,7 @@ def main() -> None:
              else f"{args.communities} communities")
     print(f"api benchmark on PostgreSQL: {args.units:,} units in {where}, single "
           f"top-ups of {TOP_UP_YUAN} yuan, {args.seconds:g} s per path and level")
-    with pg_database(args.pg_url) as url, tempfile.NamedTemporaryFile(
+    with scratch_database(args.pg_url, "fundledger_bench") as url, tempfile.NamedTemporaryFile(
             prefix="fundledger-serve-", suffix=".log") as log:
         app = FundLedger(Settings(db=url))
         try:

@@ -16,9 +16,7 @@ import random
 import sqlite3
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
+from ledger.persistence.scratch import scratch_database
 from ledger.settings import Settings
 
 LINES_PER_UNIT = 4  # a first deposit and three top-ups: bank files repeat accounts
@@ -169,18 +168,6 @@ def measure_raw_pg(url: str, lines_count: int, singles: int) -> tuple[float, flo
         return lines_count / timed(many), singles / timed(one_by_one)
 
 
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def report(store: str, ledger: tuple[float, float], raw: tuple[float, float],
            library_single: float) -> None:
     batch_rate, single_rate = ledger
@@ -204,7 +191,7 @@ def main() -> None:
         raw = measure_raw_sqlite(Path(folder) / "raw.db", args.lines, args.singles)
         library = measure_library_single(str(Path(folder) / "lib.db"), args.singles)
     report("SQLite", ledger, raw, library)
-    with pg_database(args.pg_url) as url:
+    with scratch_database(args.pg_url, "fundledger_bench") as url:
         ledger = measure_ledger(url, args.lines, args.singles)
         raw = measure_raw_pg(url, args.lines, args.singles)
         with psycopg.connect(url, autocommit=True) as conn:

@@ -20,14 +20,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import psycopg
 
 # This script is named like the package it measures: run as `python benchmarks/projections.py`
 # its folder comes first on sys.path and `import projections` would import the script itself.
@@ -102,13 +99,11 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     from ledger.application import FundLedger
+    from ledger.persistence.scratch import scratch_database
     from ledger.settings import Settings
 
-    name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.pg_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        app = FundLedger(Settings(db=f"{args.pg_url.rsplit('/', 1)[0]}/{name}"))
+    with scratch_database(args.pg_url, "fundledger_bench") as url:
+        app = FundLedger(Settings(db=url))
         try:
             started = time.perf_counter()
             fill(app, args.units)
@@ -118,9 +113,6 @@ def main() -> None:
             measure(app, args.batch)
         finally:
             app.close()
-    finally:
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def measure(app: FundLedger, batch: int) -> None:

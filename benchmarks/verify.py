@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -142,6 +141,7 @@ def main() -> None:
     parser.add_argument("--db", help="Reuse this ledger (a postgresql:// URL) as it is.")
     args = parser.parse_args()
     from ledger.application import FundLedger
+    from ledger.persistence.scratch import scratch_database
     from ledger.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
@@ -155,11 +155,8 @@ def main() -> None:
             finally:
                 app.close()
             return
-        name = f"fundledger_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            app = FundLedger(Settings(db=f"{args.pg_url.rsplit('/', 1)[0]}/{name}"))
+        with scratch_database(args.pg_url, "fundledger_bench") as url:
+            app = FundLedger(Settings(db=url))
             try:
                 started = time.perf_counter()
                 fill(app, -(-args.events // (1 + DEPOSITS_PER_UNIT)))
@@ -168,9 +165,6 @@ def main() -> None:
                 measure(app)
             finally:
                 app.close()
-        finally:
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ledger.persistence.scratch import scratch_database
+
 settings.register_profile("default", max_examples=25, deadline=None)
 settings.register_profile(
     "ci",
@@ -47,15 +49,8 @@ def pg_database() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"{reason} (FUNDLEDGER_REQUIRE_PG is set)")
         pytest.skip(reason)
-    name = f"fundledger_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(PG_ADMIN_URL, "fundledger_test") as url:
+        yield url
 
 
 @pytest.fixture
