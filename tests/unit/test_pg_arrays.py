@@ -107,3 +107,22 @@ def test_text_matches_psycopg(values: list[str | None]) -> None:
 def test_bool_matches_psycopg(values: list[bool | None]) -> None:
     if any(v is not None for v in values):
         assert our_bytes(bool_array(values)) == psycopg_bytes(values)
+
+
+def test_balance_change_columns_are_change_transposed() -> None:
+    """The balance view's columnar form of its changes (what it passes to these arrays)."""
+    from projections.balance import BalanceBatch
+
+    ids = [uuid.uuid4() for _ in range(6)]
+    batch = BalanceBatch()
+    batch.delta(ids[0])[0] = 5
+    batch.delta(ids[1])[4] = -7
+    assert [list(c) for c in batch.change_columns(ids)] == [
+        list(c) for c in zip(*map(batch.change, ids), strict=True)]
+    batch.first_deposits[ids[2]] = 100
+    batch.reraise[ids[3]] = False
+    batch.reraise[ids[0]] = True
+    batch.closed.add(ids[4])
+    assert [list(c) for c in batch.change_columns(ids)] == [
+        list(c) for c in zip(*map(batch.change, ids), strict=True)]
+    assert [list(c) for c in batch.change_columns([])] == [[]] * 8
