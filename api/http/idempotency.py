@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.http.problems import Problem
+from api.http.security import IDEMPOTENCY_HEADER
 from api.http.services import Services
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
@@ -33,7 +34,7 @@ RACE_POLL_S = 0.02
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 IdempotencyKey = Annotated[str, Header(
-    alias="Idempotency-Key", pattern=KEY_PATTERN,
+    alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN,
     description="A key the client chooses per logical request (1-100 of A-Z a-z 0-9 . _ : -). "
                 "A repeat with the same body replays the first response without writing "
                 "again; the same key with another body is refused (422).")]
@@ -69,6 +70,16 @@ def _await_response(svc: Services, key: str, digest: str) -> Response:
                   rule="idempotency-key", field="Idempotency-Key")
 
 
+def _stored_response(svc: Services, request: Request, scoped_key: str) -> StoredResponse | None:
+    """The response stored under the key: as the policy read it with the token (the same
+    moment a lookup here would have: before the command runs), or read now."""
+    prefetched: tuple[str, StoredResponse | None] | None = getattr(
+        request.state, "prefetched_response", None)
+    if prefetched is not None and prefetched[0] == scoped_key:
+        return prefetched[1]
+    return svc.access.response(scoped_key)
+
+
 def run_idempotent(
     svc: Services, principal: Principal, key: str, request: Request, body: BaseModel | None,
     command: Callable[[], dict[str, Any]], *, status: int = 201,
@@ -76,7 +87,7 @@ def run_idempotent(
     """Run ``command`` once per key; its result (plus the log position) is the response."""
     scoped_key = f"{principal.name}/{key}"  # one client's keys never meet another's
     digest = request_digest(request, body)
-    stored = svc.access.response(scoped_key)
+    stored = _stored_response(svc, request, scoped_key)
     if stored is not None:
         return _replay(stored, digest)
     ledger = svc.ledger

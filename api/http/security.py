@@ -21,6 +21,7 @@ from domain.community import Community
 from domain.errors import NotFound
 from ledger.access import Place, Principal, Role, token_digest
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 bearer = HTTPBearer(auto_error=False, description="An API token: `fundledger tokens create`.")
 ServicesDep = Annotated[Services, Depends(services)]
 
@@ -38,7 +39,16 @@ class Policy:
         if credentials is None:
             raise Problem(401, "send an API token: Authorization: Bearer <token>",
                           rule="authentication", headers={"WWW-Authenticate": "Bearer"})
-        principal = svc.access.principal(token_digest(credentials.credentials))
+        digest = token_digest(credentials.credentials)
+        key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
+        if key is None:
+            principal = svc.access.principal(digest)
+        else:
+            # An idempotent POST: the response stored under its key comes in the same query
+            # (one round trip, not two); ``run_idempotent`` takes it from there.
+            principal, stored = svc.access.principal_and_response(digest, key)
+            if principal is not None:
+                request.state.prefetched_response = (f"{principal.name}/{key}", stored)
         if principal is None:
             raise Problem(401, "the API token is unknown or revoked", rule="authentication",
                           headers={"WWW-Authenticate": "Bearer"})

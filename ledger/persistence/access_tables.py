@@ -37,6 +37,13 @@ class AccessTables(Protocol):
 
     def principal(self, digest: str) -> Principal | None: ...
 
+    def principal_and_response(
+        self, digest: str, key: str
+    ) -> tuple[Principal | None, StoredResponse | None]:
+        """The token's principal and the response stored under ``<its name>/<key>``, if
+        any: the two lookups of an idempotent POST in one query."""
+        ...
+
     def revoke_token(self, token_id: str) -> bool: ...
 
     def store_response(self, response: StoredResponse) -> bool:
@@ -49,6 +56,23 @@ class AccessTables(Protocol):
 def _principal(row: Any) -> Principal:
     name, role, scope, token_id = row
     return Principal(name, Role(role), Scope.parse(scope), token_id)
+
+
+# A live token's principal, and beside it the response stored under "<principal>/<key>".
+_PRINCIPAL_AND_RESPONSE = (
+    "SELECT t.principal, t.role, t.scope, t.token_id, r.key, r.request_digest, r.status, "
+    "r.body, r.position FROM {tokens} t LEFT JOIN {responses} r "
+    "ON r.key = t.principal || '/' || {p} WHERE t.digest = {p} AND t.revoked_at IS NULL")
+
+
+def _principal_and_response(
+    row: tuple[Any, ...] | None
+) -> tuple[Principal | None, StoredResponse | None]:
+    if row is None:
+        return None, None
+    key, digest, status, body, position = row[4:]
+    return _principal(row[:4]), (
+        None if key is None else StoredResponse(key, digest, status, bytes(body), position))
 
 
 def _now() -> str:
@@ -81,6 +105,15 @@ class SQLiteAccessTables:
                       "WHERE digest = ? AND revoked_at IS NULL", (digest,))
             row = c.fetchone()
         return None if row is None else _principal(tuple(row))
+
+    def principal_and_response(
+        self, digest: str, key: str
+    ) -> tuple[Principal | None, StoredResponse | None]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_PRINCIPAL_AND_RESPONSE.format(
+                tokens="api_tokens", responses="api_responses", p="?"), (key, digest))
+            row = c.fetchone()
+        return _principal_and_response(None if row is None else tuple(row))
 
     def revoke_token(self, token_id: str) -> bool:
         with self.datastore.transaction(commit=True) as c:
@@ -118,6 +151,8 @@ class PostgresAccessTables:
             "INSERT INTO {} (key, request_digest, status, body, position) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
         ).format(self.responses).as_string()
+        self._select_principal_and_response = _PRINCIPAL_AND_RESPONSE.format(
+            tokens=self.tokens.as_string(), responses=self.responses.as_string(), p="%s")
         self._select_response = sql.SQL(
             "SELECT key, request_digest, status, body, position FROM {} WHERE key = %s"
         ).format(self.responses).as_string()
@@ -148,6 +183,12 @@ class PostgresAccessTables:
     def principal(self, digest: str) -> Principal | None:
         row = self._one(self._select_principal, (digest,))
         return None if row is None else _principal(row)
+
+    def principal_and_response(
+        self, digest: str, key: str
+    ) -> tuple[Principal | None, StoredResponse | None]:
+        return _principal_and_response(self._one(self._select_principal_and_response,
+                                                 (key, digest)))
 
     def revoke_token(self, token_id: str) -> bool:
         with self.datastore.transaction(commit=True) as c:
