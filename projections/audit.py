@@ -32,7 +32,7 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
-from projections.pg_arrays import PgArray, int8_array, text_array, uuid_array
+from projections.pg_arrays import PgArray, ensure_dumpers, int8_array, text_array, uuid_array
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 
@@ -320,6 +320,7 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
+        ensure_dumpers(curs)
         self._insert(curs, self.insert_units_statement, _UNIT_COLUMNS,
                      [(k, *v) for k, v in batch.units.items()])
         self._insert(curs, self.insert_votes_statement, _VOTE_COLUMNS,

@@ -26,7 +26,14 @@ from psycopg.sql import SQL, Composed, Identifier
 from domain.community import Community
 from domain.ids import unit_key
 from domain.unit_account import UnitAccount
-from projections.pg_arrays import PgArray, bool_array, int8_array, text_array, uuid_array
+from projections.pg_arrays import (
+    PgArray,
+    bool_array,
+    ensure_dumpers,
+    int8_array,
+    text_array,
+    uuid_array,
+)
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 
@@ -327,6 +334,7 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
     def _write_batch(self, curs: Cursor[DictRow], batch: BalanceBatch) -> None:
         # Each column goes as a binary array built in C (pg_arrays): psycopg's own list
         # dumping, an element at a time in Python, was half of a batch's commit CPU.
+        ensure_dumpers(curs)
         if batch.communities:
             curs.execute(self.insert_communities_statement,
                          [text_array(column) for column in zip(*batch.communities, strict=True)],

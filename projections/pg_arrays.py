@@ -19,12 +19,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from itertools import chain
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import psycopg
 from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
+from psycopg.adapt import AdaptersMap, Dumper, PyFormat
 from psycopg.pq import Format
 
 INT8_OID, BOOL_OID, TEXT_OID, UUID_OID = 20, 16, 25, 2950
@@ -163,7 +163,30 @@ class UuidArrayDumper(_PgArrayDumper):
     oid = 2951  # uuid[]
 
 
-# Global: only these classes are affected, and connections opened later inherit them.
-for _cls, _dumper in ((Int8Array, Int8ArrayDumper), (BoolArray, BoolArrayDumper),
-                      (TextArray, TextArrayDumper), (UuidArray, UuidArrayDumper)):
-    psycopg.adapters.register_dumper(_cls, _dumper)
+_DUMPERS: tuple[tuple[type[PgArray], type[Dumper]], ...] = (
+    (Int8Array, Int8ArrayDumper), (BoolArray, BoolArrayDumper), (TextArray, TextArrayDumper),
+    (UuidArray, UuidArrayDumper))
+
+
+def register_dumpers(adapters: AdaptersMap) -> None:
+    """Register the arrays' dumpers on a connection's, a cursor's or psycopg's adapters."""
+    for cls, dumper in _DUMPERS:
+        adapters.register_dumper(cls, dumper)
+
+
+def ensure_dumpers(curs: psycopg.Cursor[Any]) -> None:
+    """Make the arrays adaptable on this cursor and its connection.
+
+    The global registration below reaches only connections opened after this module was
+    imported: a connection (and a cursor) copies the adapters' maps on write, so one opened
+    earlier keeps its own. One dict look-up when they are there already.
+    """
+    try:
+        curs.adapters.get_dumper(UuidArray, PyFormat.BINARY)
+    except psycopg.ProgrammingError:
+        register_dumpers(curs.connection.adapters)
+        register_dumpers(curs.adapters)
+
+
+# Global: only these classes are affected.
+register_dumpers(psycopg.adapters)

@@ -8,8 +8,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import postgres
+from psycopg.adapt import AdaptersMap
 
-from projections.pg_arrays import PgArray, bool_array, int8_array, text_array, uuid_array
+from projections.pg_arrays import (
+    PgArray,
+    bool_array,
+    ensure_dumpers,
+    int8_array,
+    text_array,
+    uuid_array,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -62,3 +71,22 @@ def test_several_columns_prepared(conn: psycopg.Connection[Any]) -> None:
         expected += rows
     got = conn.execute("SELECT * FROM t").fetchall()
     assert sorted(got, key=str) == sorted(expected, key=str)
+
+
+def test_ensure_dumpers_on_a_connection_opened_before_the_import(pg_database: str) -> None:
+    """A connection copies the global adapters on write: one opened before pg_arrays was
+    imported (the projections benchmark's do) does not see them until ensure_dumpers."""
+    context = AdaptersMap(types=postgres.types)
+    postgres.register_default_adapters(context)
+    with psycopg.connect(pg_database, context=context) as conn:
+        with conn.cursor() as curs, pytest.raises(psycopg.ProgrammingError):
+            curs.execute("SELECT unnest(%b::bigint[])", [int8_array([1])], binary=True)
+        conn.rollback()
+        with conn.cursor() as curs:
+            ensure_dumpers(curs)
+            ensure_dumpers(curs)
+            curs.execute("SELECT unnest(%b::bigint[])", [int8_array([1, 2])], binary=True)
+            assert curs.fetchall() == [(1,), (2,)]
+        with conn.cursor() as curs:  # the connection has them now
+            curs.execute("SELECT unnest(%b::uuid[])", [uuid_array([])], binary=True)
+            assert curs.fetchall() == []
