@@ -32,7 +32,14 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
-from projections.pg_arrays import PgArray, ensure_dumpers, int8_array, text_array, uuid_array
+from projections.pg_arrays import (
+    PgArray,
+    ensure_dumpers,
+    int8_array,
+    text_array,
+    uuid_array,
+    uuid_int_array,
+)
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 
@@ -51,7 +58,9 @@ KINDS = (*UNIT_MONEY_KINDS, "Sold", "WorksWithdrawalPaid", "FundIncomeAllocated"
 @dataclass
 class _Row:
     """An entry being staged; ``community_code``, ``unit_key`` and ``cites`` may be resolved
-    at commit from ``unit_id`` / ``vote_id`` / the cited withdrawal's reference."""
+    at commit from ``unit_id`` / ``vote_id`` / the cited withdrawal's reference. A unit is
+    named by its id's ``UUID.int``: UUID's own ``__hash__`` and ``__eq__`` are Python code, and
+    a batch looks each of its units up several times."""
 
     notification_id: int
     kind: str
@@ -64,7 +73,7 @@ class _Row:
     recorded_at: datetime
     reference: str | None
     cites: str | None
-    unit_id: UUID | None = None
+    unit_id: int | None = None
     vote_id: UUID | None = None
     cites_withdrawal: str | None = None
 
@@ -81,7 +90,7 @@ UUID_ORDER = attrgetter("int")  # UUIDs' order, compared in C rather than by UUI
 @dataclass
 class AuditBatch:
     rows: list[_Row] = field(default_factory=list)
-    units: dict[UUID, tuple[str, str]] = field(default_factory=dict)
+    units: dict[int, tuple[str, str]] = field(default_factory=dict)  # by UUID.int
     votes: dict[UUID, tuple[str, str, str, int | None]] = field(default_factory=dict)
     authorities: dict[str, str] = field(default_factory=dict)
 
@@ -150,7 +159,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         return handlers
 
     def process_unit_registered(self, event: Any, tracking: Tracking) -> None:
-        self.batch.units[event.originator_id] = (
+        self.batch.units[event.originator_id.int] = (
             event.community_code, unit_key(event.building, event.unit))
 
     def process_unit_money(self, event: Any, tracking: Tracking) -> None:
@@ -158,14 +167,14 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         self.batch.rows.append(_Row(
             tracking.notification_id, kind, None, None, None, event.amount_fen, event.actor,
             event.effective_date, event.timestamp, event.reference, None,
-            unit_id=event.originator_id,
+            unit_id=event.originator_id.int,
             cites_withdrawal=event.reference if kind == "WorksShareCharged" else None))
 
     def process_sold(self, event: Any, tracking: Tracking) -> None:
         self.batch.rows.append(_Row(
             tracking.notification_id, "Sold", None, None, None, event.balance_transferred_fen,
             event.actor, event.effective_date, event.timestamp, event.reference,
-            None, unit_id=event.originator_id))
+            None, unit_id=event.originator_id.int))
 
     def process_withdrawal(self, event: Any, tracking: Tracking) -> None:
         authority = _authority(event)
@@ -204,7 +213,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         return [AuditEntry(*row) for row in rows]
 
 
-def _resolve(batch: AuditBatch, units: dict[UUID, tuple[str, str]],
+def _resolve(batch: AuditBatch, units: dict[int, tuple[str, str]],
              votes: dict[UUID, tuple[str, str, str, int | None]],
              authorities: dict[str, str]) -> list[tuple[Any, ...]]:
     """Fill in each staged row from the batch's lookups, then the view's stored ones."""
@@ -213,7 +222,8 @@ def _resolve(batch: AuditBatch, units: dict[UUID, tuple[str, str]],
         if row.unit_id is not None:
             found = batch.units.get(row.unit_id) or units.get(row.unit_id)
             if found is None:
-                raise ProgrammingError(f"audit view: unit {row.unit_id} was never registered")
+                raise ProgrammingError(
+                    f"audit view: unit {UUID(int=row.unit_id)} was never registered")
             row.community_code, row.unit_key = found
         if row.vote_id is not None:
             vote = batch.votes.get(row.vote_id) or votes.get(row.vote_id)
@@ -227,12 +237,12 @@ def _resolve(batch: AuditBatch, units: dict[UUID, tuple[str, str]],
     return rows
 
 
-def _missing(batch: AuditBatch) -> tuple[list[UUID], list[UUID], list[str]]:
+def _missing(batch: AuditBatch) -> tuple[list[int], list[UUID], list[str]]:
     units = {r.unit_id for r in batch.rows if r.unit_id is not None} - set(batch.units)
     votes = {r.vote_id for r in batch.rows if r.vote_id is not None} - set(batch.votes)
     withdrawals = {r.cites_withdrawal for r in batch.rows
                    if r.cites_withdrawal is not None} - set(batch.authorities)
-    return sorted(units, key=UUID_ORDER), sorted(votes, key=UUID_ORDER), sorted(withdrawals)
+    return sorted(units), sorted(votes, key=UUID_ORDER), sorted(withdrawals)
 
 
 # A filter left as None matches everything; PostgreSQL must be told the parameters' type.
@@ -250,7 +260,7 @@ _ENTRY_FILTER_SQLITE = (
 
 # The array builders (pg_arrays: built in C, not psycopg's per-element list dumping) for
 # the columns of the units, votes and authorities a batch inserts.
-_UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (uuid_array, text_array, text_array)
+_UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (uuid_int_array, text_array, text_array)
 _VOTE_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (
     uuid_array, text_array, text_array, text_array, int8_array)
 _AUTHORITY_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (text_array, text_array)
@@ -261,7 +271,7 @@ _ENTRY_TYPES = ("int8", "text", "text", "text", "text", "int8", "text", "date", 
 
 class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
-    known_units: dict[UUID, tuple[str, str]]
+    known_units: dict[int, tuple[str, str]]  # by UUID.int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.known_units = {}
@@ -330,9 +340,8 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         unit_ids, vote_ids, references = _missing(batch)
         # A unit's community and key never change: remember them between batches (bounded),
         # which spares most batches a look-up round trip.
-        # One look-up per id: UUID's __hash__ and __eq__ are Python code.
         known = self.known_units
-        units: dict[UUID, tuple[str, str]] = {}
+        units: dict[int, tuple[str, str]] = {}
         unknown = []
         for u in unit_ids:
             found = known.get(u)
@@ -340,8 +349,8 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
                 unknown.append(u)
             else:
                 units[u] = found
-        units.update((r["unit_id"], (r["community_code"], r["unit_key"])) for r in self._select(
-            curs, self.select_units_statement, uuid_array, unknown))
+        units.update((r["unit_id"].int, (r["community_code"], r["unit_key"])) for r in self._select(
+            curs, self.select_units_statement, uuid_int_array, unknown))
         if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
             known.clear()
         known.update(units)
@@ -409,14 +418,14 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
 
     def _write_batch(self, c: SQLiteCursor, batch: AuditBatch) -> None:
         c.executemany(f"INSERT INTO {UNITS} VALUES (?, ?, ?)",
-                      [(k.hex, *v) for k, v in batch.units.items()])
+                      [(f"{k:032x}", *v) for k, v in batch.units.items()])
         c.executemany(f"INSERT INTO {VOTES} VALUES (?, ?, ?, ?, ?)",
                       [(k.hex, *v) for k, v in batch.votes.items()])
         c.executemany(f"INSERT INTO {AUTHORITIES} VALUES (?, ?)", list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
-        units = {UUID(r[0]): (r[1], r[2]) for r in self._select(
+        units = {int(r[0], 16): (r[1], r[2]) for r in self._select(
             c, f"SELECT unit_id, community_code, unit_key FROM {UNITS} WHERE unit_id IN",
-            [u.hex for u in unit_ids])}
+            [f"{u:032x}" for u in unit_ids])}
         votes = {UUID(r[0]): (r[1], r[2], r[3], r[4]) for r in self._select(
             c, f"SELECT vote_id, community_code, vote_reference, matter_kind, "
             f"approved_amount_fen FROM {VOTES} WHERE vote_id IN", [v.hex for v in vote_ids])}

@@ -121,6 +121,14 @@ def uuid_array(values: Sequence[UUID | None]) -> UuidArray:
     return UuidArray(_header(UUID_OID, n, False) + (_LEN_16 + _LEN_16.join(raw) if n else b""))
 
 
+def uuid_int_array(values: Sequence[int]) -> UuidArray:
+    """A uuid[] of UUIDs given as their 128-bit ints (``UUID.int``): views key their staged
+    units by the int, whose hash is C code where UUID's is Python."""
+    n = len(values)
+    raw = [v.to_bytes(16, "big") for v in values]
+    return UuidArray(_header(UUID_OID, n, False) + (_LEN_16 + _LEN_16.join(raw) if n else b""))
+
+
 def text_array(values: Sequence[str | None]) -> TextArray:
     n = len(values)
     try:

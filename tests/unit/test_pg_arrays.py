@@ -23,6 +23,7 @@ from projections.pg_arrays import (
     int8_array,
     text_array,
     uuid_array,
+    uuid_int_array,
 )
 
 INT8_MAX = 2**63 - 1
@@ -126,3 +127,8 @@ def test_balance_change_columns_are_change_transposed() -> None:
     assert [list(c) for c in batch.change_columns(ids)] == [
         list(c) for c in zip(*map(batch.change, ids), strict=True)]
     assert [list(c) for c in batch.change_columns([])] == [[]] * 8
+
+
+@given(st.lists(st.uuids(), max_size=40))
+def test_uuids_given_as_ints_are_the_same_array(values: list[uuid.UUID]) -> None:
+    assert uuid_int_array([u.int for u in values]) == uuid_array(values)
