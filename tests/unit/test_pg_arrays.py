@@ -114,7 +114,7 @@ def test_balance_change_columns_are_change_transposed() -> None:
     """The balance view's columnar form of its changes (what it passes to these arrays)."""
     from projections.balance import BalanceBatch
 
-    ids = [uuid.uuid4() for _ in range(6)]
+    ids = [uuid.uuid4().int for _ in range(6)]
     batch = BalanceBatch()
     batch.delta(ids[0])[0] = 5
     batch.delta(ids[1])[4] = -7
