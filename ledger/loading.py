@@ -15,6 +15,8 @@ from uuid import UUID
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import StoredEvent
 
+from ledger.persistence.transcoder import event_decoder
+
 
 class _BulkAggregateRecorder(Protocol):
     def select_latest_many(self, originator_ids: Sequence[UUID]) -> dict[UUID, StoredEvent]: ...
@@ -39,14 +41,14 @@ def load_many(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
     after = {i: (snapshots[i].version if i in snapshots else 0) for i in unique_ids}
     recorder = cast(_BulkApplicationRecorder, app.recorder)
     streams = recorder.select_streams(after)
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = event_decoder(app.mapper)
     aggregates: dict[UUID, Any] = {}
     for originator_id in unique_ids:
         aggregate = snapshots.get(originator_id)
         # The events' own mutators, as project_aggregate applies them, without its
         # per-event protocol assertion (slow on Python 3.11, and ten thousand times a batch).
         for stored in streams.get(originator_id, ()):
-            aggregate = to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
+            aggregate = to_domain_event(stored).mutate(aggregate)
         if aggregate is not None:
             aggregates[originator_id] = aggregate
     return aggregates
@@ -56,5 +58,5 @@ def load_histories(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, li
     """Every domain event of each id, oldest first (for statements as of a past date)."""
     recorder = cast(_BulkApplicationRecorder, app.recorder)
     streams = recorder.select_streams(dict.fromkeys(ids, 0))
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = event_decoder(app.mapper)
     return {i: [to_domain_event(s) for s in streams.get(i, ())] for i in ids}

@@ -72,6 +72,7 @@ from domain.unit_account import UnitAccount
 from domain.vote import Vote
 from ledger.application import FundLedger
 from ledger.csv_files import parse_date
+from ledger.persistence.transcoder import event_decoder
 
 KINDS = ("fund", "unit", "vote", "committee", "enterprise", "contract")
 KEY_HELP = {
@@ -285,7 +286,7 @@ def read_streams(app: FundLedger, ids: Sequence[UUID]) -> dict[UUID, list[_Logge
     """Every stored event of each id with its log position, by version; snapshots unused."""
     rows = _select_positions(app, list(dict.fromkeys(ids)))
     streams: dict[UUID, list[_Logged]] = {i: [] for i in ids}
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = event_decoder(app.mapper)
     for position, originator_id, version, topic, state in rows:
         stored = StoredEvent(originator_id, version, topic, bytes(state))
         streams[originator_id].append(_Logged(position, to_domain_event(stored)))
@@ -560,7 +561,7 @@ def _community_ids(app: FundLedger, community: Community, up_to: int) -> set[UUI
         page = app.recorder.select_notifications(
             start=start, limit=_SCAN_BATCH, stop=up_to, topics=topics, inclusive_of_start=False)
         for notification in page:
-            event = app.mapper.to_domain_event(notification)
+            event = event_decoder(app.mapper)(notification)
             if getattr(event, "community_code", None) == community.code:
                 ids.add(cast(UUID, notification.originator_id))
         if len(page) < _SCAN_BATCH:
@@ -603,12 +604,12 @@ def community_history(
             if not mine and (notification.originator_version == 1
                              or notification.topic.startswith(enterprise_prefix)):
                 # a new aggregate of the community, or an enterprise event naming it
-                event = app.mapper.to_domain_event(notification)
+                event = event_decoder(app.mapper)(notification)
                 mine = getattr(event, "community_code", None) == community_code
                 if mine and notification.originator_version == 1:
                     ids.add(cast(UUID, notification.originator_id))
             if mine:
-                event = app.mapper.to_domain_event(notification)
+                event = event_decoder(app.mapper)(notification)
                 events.append(HistoryEvent(
                     _Logged(notification.id, event).ref(),
                     type(event).__qualname__.split(".")[0], event_fields(event)))

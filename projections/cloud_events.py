@@ -18,6 +18,7 @@ from eventsourcing.persistence import Notification
 from domain.ids import community_id
 from ledger.application import FundLedger
 from ledger.loading import load_many
+from ledger.persistence.transcoder import event_decoder
 
 NO_COMMUNITY = "_"  # enterprises belong to no one community
 
@@ -69,7 +70,7 @@ class Places:
 
 
 def cloud_event(app: FundLedger, notification: Notification, place: Placed) -> dict[str, Any]:
-    event = app.mapper.to_domain_event(notification)
+    event = event_decoder(app.mapper)(notification)
     aggregate, _, kind = type(event).__qualname__.rpartition(".")
     data = dict(vars(event))
     return {

@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast, overload
+from weakref import WeakKeyDictionary
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
@@ -198,6 +199,18 @@ def event_decoder(mapper: Mapper[Any]) -> EventDecoder:
         or type(mapper.transcoder) is not OrjsonTranscoder
     ):
         return mapper.to_domain_event
+    decoder = _EVENT_DECODERS.get(mapper)
+    if decoder is None:
+        decoder = _EVENT_DECODERS[mapper] = _new_decoder()
+    return decoder
+
+
+# One decoder (and so one cache of classes) per mapper, for every reader of the log; held
+# weakly, so a closed application's mapper is not kept alive by it.
+_EVENT_DECODERS: WeakKeyDictionary[Mapper[Any], EventDecoder] = WeakKeyDictionary()
+
+
+def _new_decoder() -> EventDecoder:
     loads = orjson.loads
     datetime_from, date_from = datetime.fromisoformat, date.fromisoformat
     classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
