@@ -427,9 +427,19 @@ class FundPostgresApplicationRecorder(
             return self._insert_in_plain_transaction(stored_events, references, **kwargs)
         # The library's pipelined path (with its retry); references go in through
         # _insert_stored_events below.
-        notification_ids: Sequence[int] | None = super().insert_events(
-            stored_events, references=references, **kwargs
-        )
+        try:
+            notification_ids: Sequence[int] | None = super().insert_events(
+                stored_events, references=references, **kwargs
+            )
+        except OperationalError as error:
+            if not isinstance(error.__cause__, psycopg.errors.PipelineAborted):
+                raise
+            # psycopg at times reports a pipeline's first failure (most often the events
+            # INSERT losing a race on a version) only as "pipeline aborted" when the
+            # transaction closes. That transaction was rolled back, so the same insert as a
+            # plain transaction raises the failure as itself (an IntegrityError the
+            # application retries), or commits if the cause has gone.
+            return self._insert_in_plain_transaction(stored_events, references, **kwargs)
         return notification_ids
 
     def _needs_plain_transaction(
