@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     DataError,
     InfrastructureFactory,
     IntegrityError,
+    OperationalError,
     StoredEvent,
 )
 from eventsourcing.utils import Environment
@@ -160,7 +161,7 @@ def test_small_save_records_events_and_references(recorders: Recorders) -> None:
     assert_recorded(app, second, second_refs, more_ids)
     assert isinstance(ids, list) and isinstance(more_ids, list)
     assert more_ids[0] == ids[-1] + 1
-    # A save without references still works (the library's path, untouched).
+    # A save without references still works.
     third, _ = make_batch(2)
     assert_recorded(app, third, [], app.insert_events(third))
 
@@ -207,7 +208,7 @@ def test_fifty_thousand_events_insert_quickly(recorders: Recorders) -> None:
     assert elapsed < 20, f"50,000 events took {elapsed:.1f} s"
 
 
-@pytest.mark.parametrize("size", [3, 6_000], ids=["pipelined-size", "large"])
+@pytest.mark.parametrize("size", [3, 6_000], ids=["small", "large"])
 def test_duplicate_reference_fails_the_whole_save(recorders: Recorders, size: int) -> None:
     app = recorders.app
     existing, existing_refs = make_batch(2)
@@ -251,7 +252,7 @@ def test_duplicate_reference_within_one_save_fails_it(recorders: Recorders) -> N
     assert app.select_references([r.reference for r in references]) == {}
 
 
-@pytest.mark.parametrize("size", [3, 6_000], ids=["pipelined-size", "large"])
+@pytest.mark.parametrize("size", [3, 6_000], ids=["small", "large"])
 def test_duplicate_event_fails_the_save_and_its_references(recorders: Recorders, size: int) -> None:
     app = recorders.app
     existing, existing_refs = make_batch(1)
@@ -277,7 +278,7 @@ def test_large_save_ids_are_the_rows_ids_across_sequence_gaps(recorders: Recorde
     assert_recorded(app, first, first_refs, first_ids)
     assert isinstance(first_ids, list) and first_ids[0] == 1
 
-    for size in (3, 2_000):  # a failed pipelined save and a failed large save
+    for size in (3, 2_000):  # a failed small save and a failed large save
         failing, failing_refs = make_batch(size)
         failing_refs[-1] = first_refs[0]
         with pytest.raises(IntegrityError):
@@ -383,6 +384,95 @@ def test_postgres_large_save_of_a_version_beyond_bigint_leaves_nothing(pg_url: s
         assert app.select_references([r.reference for r in references]) == {}
         good, good_refs = make_batch(600)
         assert_recorded(app, good, good_refs, app.insert_events(good, references=good_refs))
+
+
+def test_postgres_small_save_with_text_originator_ids(pg_url: str) -> None:
+    with make_recorders(pg_url, ORIGINATOR_ID_TYPE="text") as made:
+        app = made.app
+        events, references = make_batch(4)
+        events += [StoredEvent("account-1", 1, TOPIC, state_of(50, 1))]
+        ids = app.insert_events(events, references=references)
+        assert isinstance(ids, list) and len(ids) == len(events)
+        notifications = app.select_notifications(ids[0], limit=len(events))
+        assert [(n.id, n.originator_id, n.originator_version) for n in notifications] == [
+            (i, e.originator_id.hex if isinstance(e.originator_id, uuid.UUID)
+             else e.originator_id, e.originator_version)
+            for i, e in zip(ids, events, strict=True)
+        ]
+        assert app.select_references([r.reference for r in references]) == {
+            r.reference: r for r in references
+        }
+
+
+def test_postgres_small_save_of_a_version_beyond_bigint_leaves_nothing(pg_url: str) -> None:
+    with make_recorders(pg_url) as made:
+        app = made.app
+        events, references = make_batch(3)
+        events[2] = StoredEvent(events[2].originator_id, 2**63, TOPIC, b"{}")
+        with pytest.raises(DataError):
+            app.insert_events(events, references=references)
+        assert app.max_notification_id() is None
+        assert app.select_references([r.reference for r in references]) == {}
+        good, good_refs = make_batch(3)
+        assert_recorded(app, good, good_refs, app.insert_events(good, references=good_refs))
+
+
+@contextmanager
+def events_table_locked(app: FundPostgresApplicationRecorder, pg_url: str) -> Iterator[None]:
+    """Another session holding the events table's EXCLUSIVE lock, as a writer mid-save does
+    (its own connection: the ledger's pooled ones end a transaction left idle)."""
+    with psycopg.connect(pg_url.split("?")[0]) as holder:
+        holder.execute(f'LOCK TABLE "{app.datastore.schema}"."{app.events_table_name}" '
+                       "IN EXCLUSIVE MODE")
+        yield
+
+
+@pytest.mark.parametrize("size", [3, 6_000], ids=["small", "large"])
+def test_postgres_save_waits_for_the_events_table_lock(pg_url: str, size: int) -> None:
+    """The lock is what keeps notification ids in commit order for subscribers: a save
+    takes it, so it waits while another writer holds it, and then goes in after."""
+    with make_recorders(pg_url) as made:
+        app = made.app
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        events, references = make_batch(size)
+        done = threading.Event()
+        outcome: list[object] = []
+
+        def save() -> None:
+            outcome.append(app.insert_events(events, references=references))
+            done.set()
+
+        with events_table_locked(app, pg_url):
+            thread = threading.Thread(target=save, daemon=True)
+            thread.start()
+            assert not done.wait(1.0), "the save went in while the table was locked"
+        assert done.wait(HANG_TIMEOUT_S)
+        assert_recorded(app, events, references, outcome[0])
+
+
+def test_postgres_small_save_gives_up_after_the_lock_timeout(pg_url: str) -> None:
+    with make_recorders(pg_url, POSTGRES_LOCK_TIMEOUT="1") as made:
+        app = made.app
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        events, references = make_batch(3)
+        locked = events_table_locked(app, pg_url)
+        with locked, pytest.raises(OperationalError, match="lock timeout"):
+            within_timeout(lambda: app.insert_events(events, references=references))
+        assert app.max_notification_id() is None
+        assert app.select_references([r.reference for r in references]) == {}
+
+
+def test_postgres_small_save_notifies_listeners(pg_url: str) -> None:
+    with make_recorders(pg_url) as made:
+        app = made.app
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        # The channel belongs to the database, not to the test's schema.
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as listener:
+            listener.execute(f'LISTEN "{app.channel_name}"')
+            events, references = make_batch(2)
+            app.insert_events(events, references=references)
+            heard = list(listener.notifies(timeout=10, stop_after=1))
+        assert [n.channel for n in heard] == [app.channel_name]
 
 
 def test_select_references_ignores_unknown_and_rejects_a_bare_string(
