@@ -2,8 +2,8 @@
 
 A bank batch touches thousands of sub-accounts; reading each through the repository would
 spend the batch's whole budget on round trips. This reads the latest snapshot of every id
-at once, then every event after those snapshots at once, and replays them with the
-library's own mutators.
+and then every event after those snapshots at once, and replays them with the library's own
+mutators. One aggregate on PostgreSQL (a single posting) is read in one statement instead.
 """
 
 from __future__ import annotations
@@ -26,21 +26,52 @@ class _BulkApplicationRecorder(Protocol):
     def select_streams(self, after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]: ...
 
 
+class _OneStatementRecorder(Protocol):
+    def select_snapshot_and_stream(
+        self, originator_id: UUID, snapshots_table_name: str
+    ) -> tuple[StoredEvent | None, list[StoredEvent]]: ...
+
+
+def _one_statement_reads(app: Application[UUID]) -> tuple[_OneStatementRecorder, str] | None:
+    """The application recorder and the snapshots table, when it can read an aggregate's
+    snapshot and later events at once (PostgreSQL, snapshots in the same datastore)."""
+    recorder = app.recorder
+    if app.snapshots is None or not hasattr(recorder, "select_snapshot_and_stream"):
+        return None
+    snapshot_recorder = app.snapshots.recorder
+    if getattr(snapshot_recorder, "datastore", None) is not getattr(recorder, "datastore", None):
+        return None
+    return cast(_OneStatementRecorder, recorder), snapshot_recorder.events_table_name  # type: ignore[attr-defined]
+
+
 def load_many(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
     """The current state of each id that exists; ids with no events are left out."""
     unique_ids = list(dict.fromkeys(ids))
     if not unique_ids:
         return {}
     snapshots: dict[UUID, Any] = {}
-    if app.snapshots is not None:
-        snapshot_recorder = cast(_BulkAggregateRecorder, app.snapshots.recorder)
-        for originator_id, stored in snapshot_recorder.select_latest_many(unique_ids).items():
-            snapshots[originator_id] = project_aggregate(
-                None, [app.snapshots.mapper.to_domain_event(stored)]
-            )
-    after = {i: (snapshots[i].version if i in snapshots else 0) for i in unique_ids}
-    recorder = cast(_BulkApplicationRecorder, app.recorder)
-    streams = recorder.select_streams(after)
+    one_statement = _one_statement_reads(app) if len(unique_ids) == 1 else None
+    if one_statement is not None and app.snapshots is not None:
+        # A single posting's load: one round trip where a batch's bulk reads take two.
+        recorder, snapshots_table_name = one_statement
+        (only_id,) = unique_ids
+        stored_snapshot, stream = recorder.select_snapshot_and_stream(
+            only_id, snapshots_table_name)
+        if stored_snapshot is not None:
+            snapshots[only_id] = project_aggregate(
+                None, [app.snapshots.mapper.to_domain_event(stored_snapshot)])
+        streams = {only_id: stream}
+    else:
+        if app.snapshots is not None:
+            snapshot_recorder = cast(_BulkAggregateRecorder, app.snapshots.recorder)
+            for originator_id, stored in snapshot_recorder.select_latest_many(
+                unique_ids
+            ).items():
+                snapshots[originator_id] = project_aggregate(
+                    None, [app.snapshots.mapper.to_domain_event(stored)]
+                )
+        after = {i: (snapshots[i].version if i in snapshots else 0) for i in unique_ids}
+        streams = cast(_BulkApplicationRecorder, app.recorder).select_streams(after)
     to_domain_event = event_decoder(app.mapper)
     aggregates: dict[UUID, Any] = {}
     for originator_id in unique_ids:

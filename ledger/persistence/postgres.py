@@ -372,6 +372,7 @@ class FundPostgresApplicationRecorder(
         super().__init__(datastore, events_table_name=events_table_name)
         self._init_bulk_reads()
         self._select_notifications_statements: dict[tuple[bool, bool, bool, bool], Composed] = {}
+        self._snapshot_and_stream_statements: dict[str, Composed] = {}
         self.references_table_name = REFERENCES_TABLE_NAME
         self.check_identifier_length(self.references_table_name)
         schema = Identifier(self.datastore.schema)
@@ -456,6 +457,50 @@ class FundPostgresApplicationRecorder(
             "%b::text)"
         ).format(schema=schema, function=function, id_type=id_type)
         self.lock_timeout_setting = f"{self.datastore.lock_timeout}s"
+
+    @_retrying
+    def select_snapshot_and_stream(
+        self, originator_id: uuid.UUID, snapshots_table_name: str
+    ) -> tuple[StoredEvent | None, list[StoredEvent]]:
+        """One id's latest snapshot (from ``snapshots_table_name``, in this datastore's
+        schema) and its stored events after that snapshot, by version, in one statement.
+
+        ``select_latest_many`` then ``select_streams`` give the same in two round trips,
+        which on a single posting were a quarter of its time. (An array of ids in one
+        statement needs a CTE whose planning costs more than the round trip it saves.)
+        """
+        statement = self._snapshot_and_stream_statements.get(snapshots_table_name)
+        if statement is None:
+            statement = self._snapshot_and_stream_statements[snapshots_table_name] = SQL(
+                "SELECT true, originator_version, topic, state FROM ("
+                "SELECT originator_version, topic, state FROM {schema}.{snapshots} "
+                "WHERE originator_id = %(id)s ORDER BY originator_version DESC LIMIT 1) AS s "
+                "UNION ALL "
+                "SELECT false, originator_version, topic, state FROM {schema}.{events} "
+                "WHERE originator_id = %(id)s AND originator_version > coalesce(("
+                "SELECT max(originator_version) FROM {schema}.{snapshots} "
+                "WHERE originator_id = %(id)s), 0) "
+                "ORDER BY 1 DESC, 2"
+            ).format(
+                schema=Identifier(self.datastore.schema),
+                snapshots=Identifier(snapshots_table_name),
+                events=Identifier(self.events_table_name),
+            )
+        db_id = self._db_ids([originator_id])[0]
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(statement, {"id": db_id}, prepare=True, binary=True)
+            rows = curs.fetchall()
+        snapshot: StoredEvent | None = None
+        stream: list[StoredEvent] = []
+        for is_snapshot, version, topic, state in rows:
+            if is_snapshot:
+                snapshot = StoredEvent(db_id, version, topic, state)
+            else:
+                stream.append(StoredEvent(db_id, version, topic, state))
+        return snapshot, stream
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -28,8 +28,10 @@ from domain.errors import (
 )
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import BatchResult, FundLedger
+from ledger.base import SNAPSHOT_INTERVAL
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.csv_files import read_deposits, read_units
+from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
 from projections.statements import FundStatement, fund_statement
@@ -626,5 +628,37 @@ def test_a_batch_of_12000_lines_posts_in_one_call_on_postgres(pg_url: str) -> No
         again = _with_timeout(pg_url, lambda: app.import_deposits(lines, actor=ACTOR))
         assert (again.posted, again.already_posted) == (0, LARGE_BATCH_LINES)
         assert app.recorder.max_notification_id() == before + LARGE_BATCH_LINES
+    finally:
+        app.close()
+
+
+def test_single_postings_past_the_snapshot_interval_load_from_the_snapshot(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A single posting reads the sub-account's latest snapshot and the events after it (on
+    PostgreSQL in one statement): across several snapshots, each posting builds on the last
+    and the account equals its full replay."""
+    app = FundLedger(Settings(db=db_url))
+    try:
+        funded(app, tmp_path)
+        before = app.unit_account(CODE, "1", "101")
+        postings = 2 * SNAPSHOT_INTERVAL + 7
+        for i in range(postings):
+            posted = app.post_deposit(DepositLine(f"TOP-{i}", CODE, "1", "101", 100 + i,
+                                                  date(2024, 2, 1), "top_up"), actor=ACTOR)
+            assert posted.originator_version == before.version + i + 1
+        assert app.snapshots is not None
+        snapshot_versions = [s.originator_version for s in
+                             app.snapshots.get(before.id)]
+        assert len(snapshot_versions) >= 2
+        loaded = load_many(app, [before.id])[before.id]
+        from_events = None
+        for event in app.events.get(before.id):
+            from_events = event.mutate(from_events)
+        assert from_events is not None
+        expected_fen = before.balance_fen + sum(100 + i for i in range(postings))
+        assert loaded.balance_fen == from_events.balance_fen == expected_fen
+        assert loaded.version == from_events.version == before.version + postings
+        assert loaded.__dict__ == from_events.__dict__
     finally:
         app.close()

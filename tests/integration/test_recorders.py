@@ -548,6 +548,35 @@ def test_bulk_reads_on_the_snapshot_recorder(recorders: Recorders) -> None:
 
 
 @pytest.mark.parametrize("id_type", ["uuid", "text"])
+def test_postgres_one_statement_read_equals_the_two_bulk_reads(pg_url: str, id_type: str) -> None:
+    """A single posting's load (snapshot and later events at once) reads what the bulk
+    reads give: with no snapshot, a snapshot mid-stream, one at the head, and no events."""
+    with make_recorders(pg_url, ORIGINATOR_ID_TYPE=id_type) as made:
+        app, snapshots = made.app, made.snapshots
+        assert isinstance(app, FundPostgresApplicationRecorder)
+        assert isinstance(snapshots, FundPostgresAggregateRecorder)
+        ids = [uuid.uuid4() for _ in range(4)]
+        events = [StoredEvent(oid, v, TOPIC, state_of(40, v)) for oid in ids[:3]
+                  for v in range(1, 8)]
+        app.insert_events(events)
+        snapshots.insert_events([
+            StoredEvent(ids[1], 3, TOPIC, state_of(30, 3)),
+            StoredEvent(ids[1], 5, TOPIC, state_of(30, 5)),
+            StoredEvent(ids[2], 7, TOPIC, state_of(30, 7)),
+        ])
+        latest = snapshots.select_latest_many(ids)
+        after = {oid: latest[oid].originator_version if oid in latest else 0 for oid in ids}
+        streams = app.select_streams(after)
+        for oid in ids:
+            snapshot, stream = app.select_snapshot_and_stream(oid, snapshots.events_table_name)
+            assert (snapshot, stream) == (latest.get(oid), streams[oid])
+        assert [e.originator_version for e in streams[ids[0]]] == list(range(1, 8))
+        assert [e.originator_version for e in streams[ids[1]]] == [6, 7]
+        assert streams[ids[2]] == [] and streams[ids[3]] == []
+        assert latest[ids[1]].originator_version == 5
+
+
+@pytest.mark.parametrize("id_type", ["uuid", "text"])
 def test_postgres_notifications_read_as_the_library_reads_them(pg_url: str, id_type: str) -> None:
     """Our faster ``select_notifications`` gives the library's rows for every argument shape."""
     from eventsourcing.postgres import PostgresApplicationRecorder
