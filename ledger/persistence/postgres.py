@@ -61,7 +61,6 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any, ParamSpec, TypeVar, cast
 
-import psycopg
 from eventsourcing.persistence import (
     DataError,
     InterfaceError,
@@ -541,31 +540,26 @@ class FundPostgresApplicationRecorder(
         self, stored_events: Sequence[StoredEvent], references: Sequence[PostingReference]
     ) -> list[int]:
         # get_connection() translates psycopg errors to eventsourcing's (UniqueViolation ->
-        # IntegrityError); the pooled connection is in autocommit, so the call is its own
-        # transaction and a failure leaves nothing behind.
+        # IntegrityError, a version beyond bigint -> DataError); the pooled connection is in
+        # autocommit, so the call is its own transaction and a failure leaves nothing behind.
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            try:
-                curs.execute(
-                    self.call_insert_function_statement,
-                    (
-                        self._db_ids([e.originator_id for e in stored_events]),
-                        [e.originator_version for e in stored_events],
-                        [e.topic for e in stored_events],
-                        [e.state for e in stored_events],
-                        [r.reference for r in references],
-                        [r.kind for r in references],
-                        [r.digest for r in references],
-                        self._db_ids([r.originator_id for r in references]),
-                        [r.originator_version for r in references],
-                        self.lock_timeout_setting,
-                    ),
-                    prepare=True,
-                    binary=True,
-                )
-            except psycopg.DataError as error:
-                # psycopg refuses to dump a version beyond bigint before anything is sent.
-                msg = f"Can't write the save: {error}"
-                raise DataError(msg) from error
+            curs.execute(
+                self.call_insert_function_statement,
+                (
+                    self._db_ids([e.originator_id for e in stored_events]),
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                    [r.reference for r in references],
+                    [r.kind for r in references],
+                    [r.digest for r in references],
+                    self._db_ids([r.originator_id for r in references]),
+                    [r.originator_version for r in references],
+                    self.lock_timeout_setting,
+                ),
+                prepare=True,
+                binary=True,
+            )
             # Drawn from the sequence in row order under the table lock, so ascending.
             return sorted(row[0] for row in curs.fetchall())
 
