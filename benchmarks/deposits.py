@@ -1,12 +1,16 @@
 """Deposits per second through the ledger, beside raw-database ceilings from the same run.
 
-    python benchmarks/deposits.py [--lines 100000] [--singles 2000] [--pg-url URL]
+    python benchmarks/deposits.py [--lines 100000] [--singles 2000] [--rounds 3] [--pg-url URL]
 
 For each store (SQLite, then PostgreSQL) it measures
   (a) single postings through FundLedger.post_deposit, beside one raw row per transaction;
   (b) one bank batch of --lines lines through FundLedger.import_deposits (one transaction),
       beside raw executemany in 1,000-row transactions on a plain table.
-The PostgreSQL run uses a throwaway database it creates and drops.
+Each round measures the ledger and then its raw ceilings on fresh databases, one right after
+the other, and prints its figures; the summary gives the median of each figure and of each
+round's share of raw. (On a shared virtual machine one run can be slowed by a third while
+the next is not; a share taken within a round, and the median over rounds, says more than
+one run.) The PostgreSQL rounds use throwaway databases created and dropped here.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import argparse
 import random
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from eventsourcing.application import Application
@@ -168,36 +173,67 @@ def measure_raw_pg(url: str, lines_count: int, singles: int) -> tuple[float, flo
         return lines_count / timed(many), singles / timed(one_by_one)
 
 
-def report(store: str, ledger: tuple[float, float], raw: tuple[float, float],
-           library_single: float) -> None:
-    batch_rate, single_rate = ledger
-    raw_many, raw_single = raw
-    print(f"{store:<10} (a) single posting  {single_rate:>9,.0f}/s   raw 1 row/txn "
-          f"{raw_single:>9,.0f}/s   = {single_rate / raw_single:6.1%}   (eventsourcing alone, "
+Figures = tuple[float, float, float, float, float]  # batch, single, raw many, raw 1, library
+
+
+def report(label: str, figures: Figures) -> None:
+    batch_rate, single_rate, raw_many, raw_single, library_single = figures
+    print(f"{label:<18} (a) single posting {single_rate:>7,.0f}/s   raw 1 row/txn "
+          f"{raw_single:>7,.0f}/s = {single_rate / raw_single:6.1%}   (eventsourcing alone, "
           f"1 event/save: {library_single:,.0f}/s)")
-    print(f"{store:<10} (b) bank batch      {batch_rate:>9,.0f}/s   raw executemany "
-          f"{raw_many:>7,.0f}/s   = {batch_rate / raw_many:6.1%}")
+    print(f"{label:<18} (b) bank batch     {batch_rate:>7,.0f}/s   raw executemany "
+          f"{raw_many:>7,.0f}/s = {batch_rate / raw_many:6.1%}")
+
+
+def summarize(store: str, rounds: list[Figures]) -> None:
+    columns = zip(*rounds, strict=True)
+    medians = cast(Figures, tuple(statistics.median(column) for column in columns))
+    report(f"{store} median", medians)
+    single_shares = sorted(r[1] / r[3] for r in rounds)
+    batch_shares = sorted(r[0] / r[2] for r in rounds)
+    print(f"{store} shares of raw by round: single "
+          f"{', '.join(f'{x:.1%}' for x in single_shares)}; batch "
+          f"{', '.join(f'{x:.1%}' for x in batch_shares)} "
+          f"(medians {statistics.median(single_shares):.1%}, "
+          f"{statistics.median(batch_shares):.1%})")
+
+
+def sqlite_round(lines: int, singles: int) -> Figures:
+    with tempfile.TemporaryDirectory() as folder:
+        batch_rate, single_rate = measure_ledger(str(Path(folder) / "bench.db"), lines, singles)
+        raw_many, raw_single = measure_raw_sqlite(Path(folder) / "raw.db", lines, singles)
+        library = measure_library_single(str(Path(folder) / "lib.db"), singles)
+    return batch_rate, single_rate, raw_many, raw_single, library
+
+
+def postgres_round(pg_url: str, lines: int, singles: int) -> Figures:
+    with scratch_database(pg_url, "fundledger_bench") as url:
+        batch_rate, single_rate = measure_ledger(url, lines, singles)
+        raw_many, raw_single = measure_raw_pg(url, lines, singles)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA library")  # its own tables, apart from the ledger's
+        library = measure_library_single(f"{url}?schema=library", singles)
+    return batch_rate, single_rate, raw_many, raw_single, library
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--singles", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    print(f"deposits benchmark: batch of {args.lines:,} lines, {args.singles:,} single postings")
-    with tempfile.TemporaryDirectory() as folder:
-        ledger = measure_ledger(str(Path(folder) / "bench.db"), args.lines, args.singles)
-        raw = measure_raw_sqlite(Path(folder) / "raw.db", args.lines, args.singles)
-        library = measure_library_single(str(Path(folder) / "lib.db"), args.singles)
-    report("SQLite", ledger, raw, library)
-    with scratch_database(args.pg_url, "fundledger_bench") as url:
-        ledger = measure_ledger(url, args.lines, args.singles)
-        raw = measure_raw_pg(url, args.lines, args.singles)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE SCHEMA library")  # its own tables, apart from the ledger's
-        library = measure_library_single(f"{url}?schema=library", args.singles)
-    report("PostgreSQL", ledger, raw, library)
+    print(f"deposits benchmark: batch of {args.lines:,} lines, {args.singles:,} single "
+          f"postings, {args.rounds} rounds")
+    sqlite_rounds: list[Figures] = []
+    pg_rounds: list[Figures] = []
+    for number in range(1, args.rounds + 1):
+        sqlite_rounds.append(sqlite_round(args.lines, args.singles))
+        report(f"SQLite round {number}", sqlite_rounds[-1])
+        pg_rounds.append(postgres_round(args.pg_url, args.lines, args.singles))
+        report(f"PostgreSQL round {number}", pg_rounds[-1])
+    summarize("SQLite", sqlite_rounds)
+    summarize("PostgreSQL", pg_rounds)
 
 
 if __name__ == "__main__":
