@@ -334,6 +334,56 @@ def test_concurrent_large_saves_each_get_their_own_rows_ids(recorders: Recorders
     assert len(all_ids) == sum(len(events) for events, _ in batches)
 
 
+def test_a_reader_tailing_the_log_during_concurrent_saves_misses_no_event(
+    recorders: Recorders,
+) -> None:
+    """What a downstream subscriber relies on: reading on from the last id it saw never skips
+    an event. Ids are drawn as rows are inserted, so without the table lock a save could
+    commit id 7 while id 6 was still uncommitted, and a reader past 7 would never see 6."""
+    app = recorders.app
+    writers, saves_each = 6, 30
+    start = threading.Barrier(writers + 1)
+    done = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[int] = []
+
+    def write(index: int) -> None:
+        try:
+            start.wait()
+            for n in range(saves_each):
+                size = 700 if n % 10 == 9 else 1 + n % 3  # now and then a large save
+                events, references = make_batch(size, prefix=f"w{index}-{n}")
+                app.insert_events(events, references=references)
+        except BaseException as error:
+            errors.append(error)
+
+    def read() -> None:
+        last = 0
+        start.wait()
+        while True:
+            finished = done.is_set()  # read once more after the writers are done
+            while page := app.select_notifications(last + 1, limit=500):
+                seen.extend(n.id for n in page)
+                last = page[-1].id
+            if finished:
+                return
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    reader = threading.Thread(target=read)
+    for thread in [*threads, reader]:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG_TIMEOUT_S)
+    done.set()
+    reader.join(HANG_TIMEOUT_S)
+    assert not any(t.is_alive() for t in [*threads, reader]), "a save or the reader hung"
+    assert errors == []
+    everything = [n.id for n in app.select_notifications(1, limit=1_000_000)]
+    assert len(everything) == writers * sum(
+        700 if n % 10 == 9 else 1 + n % 3 for n in range(saves_each))
+    assert seen == everything
+
+
 def test_postgres_large_save_and_bulk_reads_with_text_originator_ids(pg_url: str) -> None:
     with make_recorders(pg_url, ORIGINATOR_ID_TYPE="text") as made:
         app, snapshots = made.app, made.snapshots
