@@ -16,8 +16,10 @@ from projections.runner import (
     Runner,
     open_projection,
     rebuild,
+    runners_lock,
     view_status,
 )
+from projections.view_locks import ViewBusy
 from projections.views import VIEWS
 
 projections_cli = typer.Typer(no_args_is_help=True,
@@ -35,7 +37,10 @@ def _view_class(name: str) -> type[BatchingProjection[Any]]:
         raise typer.Exit(2) from None
 
 
-def _report_failure(error: ProjectionFailed) -> None:
+def _report_failure(error: ProjectionFailed | ViewBusy) -> None:
+    if isinstance(error, ViewBusy):
+        err.print(f"[red]{escape(str(error))}[/]")
+        return
     last_line = error.failure.error.strip().splitlines()[-1:] or [""]
     err.print(f"[red]{escape(str(error))}[/]: {escape(last_line[0])}")
 
@@ -55,10 +60,11 @@ def run_views(
                 _follow(runner, projections)
                 return
             for projection in projections:
-                read = runner.catch_up(projection)
+                with runners_lock(projection):
+                    read = runner.catch_up(projection)
                 out.print(f"{projection.view.view_name}: applied {read:,} events, at "
                           f"{runner.position(projection):,}")
-        except ProjectionFailed as error:
+        except (ProjectionFailed, ViewBusy) as error:
             _report_failure(error)
             raise typer.Exit(1) from None
 
@@ -73,7 +79,7 @@ def _follow(runner: Runner, projections: list[BatchingProjection[Any]]) -> None:
         except KeyboardInterrupt:
             pass
         followers.stop()
-    except ProjectionFailed as error:
+    except (ProjectionFailed, ViewBusy) as error:
         _report_failure(error)
         raise typer.Exit(1) from None
 
@@ -96,7 +102,11 @@ def status() -> None:
 
 @projections_cli.command("rebuild")
 def rebuild_view(view: ViewArgument) -> None:
-    """Drop a view's tables and tracking and rebuild it from event one. Stop runners first."""
+    """Drop a view's tables and tracking and rebuild it from event one.
+
+    Refused while a runner follows or catches up the view (stop it first); runners started
+    during the rebuild are refused until it has finished.
+    """
     view_class = _view_class(view)
     with ledger() as app:
         runner = Runner(app)
@@ -107,7 +117,7 @@ def rebuild_view(view: ViewArgument) -> None:
             try:
                 read = rebuild(runner, projection,
                                progress=lambda n: bar.advance(task, n))
-            except ProjectionFailed as error:
+            except (ProjectionFailed, ViewBusy) as error:
                 _report_failure(error)
                 raise typer.Exit(1) from None
         out.print(f"{view}: rebuilt from {read:,} events; checksum "

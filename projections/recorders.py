@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -36,6 +37,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.persistence.postgres import SerializedTableCreation
+from projections.view_locks import postgres_view_lock, sqlite_view_lock
 
 STATUS_TABLE_NAME = "projection_status"
 ERROR_TEXT_MAX = 4_000  # a traceback's tail is enough to find the handler
@@ -71,6 +73,11 @@ class ViewRecorder(TrackingRecorder, Generic[TBatch]):
     @abstractmethod
     def drop(self) -> None:
         """Drop the view's tables and tracking, and create them again, empty."""
+
+    @abstractmethod
+    def lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        """Hold the view's lock, shared by its runners or exclusive for a rebuild, or raise
+        ``ViewBusy`` (see ``projections.view_locks``)."""
 
     @abstractmethod
     def checksum(self) -> str:
@@ -185,6 +192,9 @@ class PostgresViewRecorder(
         return Failure(self.view_name, row["application_name"], row["notification_id"],
                        row["topic"], row["error"])
 
+    def lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        return postgres_view_lock(self.datastore, self.view_name, exclusive=exclusive)
+
     def drop(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             for name in [self.tracking_table_name, *(t for t, _ in self.view_tables)]:
@@ -284,6 +294,9 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder[TBatch]):
             return None
         return Failure(self.view_name, row["application_name"], row["notification_id"],
                        row["topic"], row["error"])
+
+    def lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        return sqlite_view_lock(self.datastore, self.view_name, exclusive=exclusive)
 
     def drop(self) -> None:
         with self.datastore.transaction(commit=True) as c:

@@ -34,6 +34,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -277,12 +278,13 @@ class Runner:
         other views with the same event stop too) and the error is raised.
         """
         try:
-            read = self.catch_up(projection)
-            if isinstance(self.app.recorder, SQLiteApplicationRecorder):
-                while not stop.wait(SQLITE_POLL_S):
-                    read += self.catch_up(projection, batch_events_max=batch_events_max)
-                return read
-            return read + self._follow_subscription(projection, stop, batch_events_max)
+            with runners_lock(projection):
+                read = self.catch_up(projection)
+                if isinstance(self.app.recorder, SQLiteApplicationRecorder):
+                    while not stop.wait(SQLITE_POLL_S):
+                        read += self.catch_up(projection, batch_events_max=batch_events_max)
+                    return read
+                return read + self._follow_subscription(projection, stop, batch_events_max)
         finally:
             stop.set()
 
@@ -456,9 +458,15 @@ def view_status(runner: Runner, projection: BatchingProjection[Any]) -> ViewStat
 def rebuild(
     runner: Runner, projection: BatchingProjection[Any], *, progress: Progress | None = None
 ) -> int:
-    """Drop the view and apply the log from event one. Stop the view's runners first."""
-    projection.view.drop()
-    return runner.catch_up(projection, progress=progress)
+    """Drop the view and apply the log from event one; ``ViewBusy`` while runners hold it."""
+    with projection.view.lock(exclusive=True):
+        projection.view.drop()
+        return runner.catch_up(projection, progress=progress)
+
+
+def runners_lock(projection: BatchingProjection[Any]) -> AbstractContextManager[None]:
+    """The view's lock as its runners share it (see ``projections.view_locks``)."""
+    return projection.view.lock(exclusive=False)
 
 
 def open_projection(app: Application[UUID], projection_class: type[TProjection]) -> TProjection:

@@ -32,9 +32,11 @@ from projections.runner import (
     ViewBehind,
     open_projection,
     rebuild,
+    runners_lock,
     view_status,
     wait_until_applied,
 )
+from projections.view_locks import ViewBusy
 
 ACTOR = "test:projections"
 # (community, district, street, building, unit, area in 0.01 m²)
@@ -392,3 +394,72 @@ def test_the_cli_runs_reports_rebuilds_and_checksums(
     assert status.exit_code == 0 and "balance" in status.output and "audit" in status.output
     unknown = cli_runner.invoke(cli, ["projections", "rebuild", "nope"])
     assert unknown.exit_code == 2
+
+
+def test_a_rebuild_is_refused_while_a_runner_follows_the_view_and_allowed_after(
+    app: FundLedger, views: tuple[Runner, BalanceProjection, AuditProjection]
+) -> None:
+    """A rebuild drops the view; a runner committing into it meanwhile would move its
+    position past events the rebuild then skips. So it is refused, and changes nothing."""
+    runner, balance, audit = views
+    build(app)
+    last = app.recorder.max_notification_id()
+    assert last is not None
+    with Followers(runner, [balance]):
+        wait_until_applied(runner, balance, last, timeout_s=30)
+        before = balance.view.checksum()
+        # As another process would open it.
+        elsewhere = open_projection(app, BalanceProjection)
+        with pytest.raises(ViewBusy, match="'balance' is being followed or caught up"):
+            rebuild(Runner(app), elsewhere)
+        assert balance.view.checksum() == before
+        assert runner.position(balance) == last
+        # Another view is not locked by this one's runner.
+        assert rebuild(Runner(app), audit) > 0
+    assert rebuild(runner, balance) == last
+    assert balance.view.checksum() == before
+    check_views(app, balance, audit)
+
+
+def test_runners_are_refused_while_a_view_is_rebuilt_and_share_it_otherwise(
+    app: FundLedger, views: tuple[Runner, BalanceProjection, AuditProjection]
+) -> None:
+    runner, balance, _ = views
+    register(app)
+    with balance.view.lock(exclusive=True):  # what a rebuild holds
+        followers = Followers(runner, [balance]).start()
+        with pytest.raises(ViewBusy, match="'balance' is being rebuilt"):
+            followers.join(timeout_s=30)
+        assert runner.position(balance) == 0
+    # Runners share: two followers (say, two runner processes) at once.
+    with Followers(runner, [balance]), Followers(Runner(app),
+                                                 [open_projection(app, BalanceProjection)]):
+        deposits(app, "FD", first=True)
+        last = app.recorder.max_notification_id()
+        assert last is not None
+        wait_until_applied(runner, balance, last, timeout_s=30)
+        # ... and a third, exclusive holder is refused.
+        with pytest.raises(ViewBusy), balance.view.lock(exclusive=True):
+            pass
+
+
+def test_the_cli_refuses_to_rebuild_a_view_a_runner_holds(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUNDLEDGER_DB", sqlite_url)
+    ledger = FundLedger(Settings(db=sqlite_url))
+    try:
+        build(ledger)
+        runner, balance = Runner(ledger), open_projection(ledger, BalanceProjection)
+        with runners_lock(balance):
+            runner.catch_up(balance)
+            before = balance.view.checksum()
+            refused = CliRunner().invoke(cli, ["projections", "rebuild", "balance"])
+            assert refused.exit_code == 1
+            assert "is being followed or caught up by another runner" in refused.output
+            assert balance.view.checksum() == before
+        rebuilt = CliRunner().invoke(cli, ["projections", "rebuild", "balance"])
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert before in rebuilt.output
+    finally:
+        ledger.close()
