@@ -87,6 +87,9 @@ class _PendingKey:
     reference: str
     request_digest: str
     used: bool = False
+    # Known to be recorded already (a repeat of a request that died before answering):
+    # commands look their own references up first instead of saving optimistically.
+    recorded: bool = False
 
     def binding(self, originator_id: UUID, originator_version: int) -> PostingReference:
         """The key's row, naming the first event it produced; once per command."""
@@ -169,7 +172,9 @@ class LedgerBase(Application[UUID]):
     # -- idempotency keys ----------------------------------------------------------------
 
     @contextmanager
-    def idempotent(self, key: str, request_digest: str) -> Iterator[None]:
+    def idempotent(
+        self, key: str, request_digest: str, *, recorded: bool = False
+    ) -> Iterator[None]:
         """Bind the commands run inside to a client's idempotency key, atomically.
 
         The key goes into ``posting_references`` (as ``idempotency:<key>``, with the
@@ -177,12 +182,17 @@ class LedgerBase(Application[UUID]):
         recorded if and only if what it produced is. A save that collides with the same key
         written by a concurrent request raises ``IdempotencyKeyUsed`` instead of retrying;
         the caller then replays that request's response.
+
+        ``recorded=True`` says the key is already recorded: a command that is idempotent by
+        its own reference then finds its earlier result (and saves nothing) rather than
+        colliding with the key (see ``api.http.idempotency``).
         """
         if not key or len(key) > IDEMPOTENCY_KEY_CHARS_MAX:
             raise InvalidInput(
                 f"an idempotency key has 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters",
                 rule="idempotency-key", field="Idempotency-Key")
-        self._written.key = _PendingKey(IDEMPOTENCY_PREFIX + key, request_digest)
+        self._written.key = _PendingKey(IDEMPOTENCY_PREFIX + key, request_digest,
+                                        recorded=recorded)
         try:
             yield
         finally:
@@ -207,6 +217,10 @@ class LedgerBase(Application[UUID]):
         if key is not None and key.used:
             return None  # a command saving twice binds the key to its first save only
         return key
+
+    def _key_recorded(self) -> bool:
+        key: _PendingKey | None = getattr(self._written, "key", None)
+        return key is not None and key.recorded
 
     def _check_pending_key(self) -> None:
         """After a lost race: was it our idempotency key that another request recorded?"""

@@ -119,7 +119,7 @@ class FundCommands(LedgerBase):
     def post_deposit(self, line: DepositLine, *, actor: str) -> Posted:
         """One deposit; a repeat of its bank reference reports the original posting."""
         posted: list[Posted] = []
-        looked_up = False
+        looked_up = self._key_recorded()  # then a repeat is likely: look it up first
 
         def attempt() -> BatchResult:
             # Optimistic: a fresh reference is the common case, and its primary key refuses

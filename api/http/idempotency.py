@@ -6,6 +6,14 @@ is stored after that commit; a repeat that finds it replays it byte for byte. A 
 races the first request finds the key recorded and waits (bounded) for the stored response,
 so concurrent repeats answer identically and write once. A request the ledger refused wrote
 nothing and recorded no key: its repeat is decided again.
+
+If the first request's process ended between its commit and storing its response, no
+response will come. A repeat of a command that is idempotent by its own reference (a
+deposit's bank reference, a withdrawal's, ...) ran it again and found it applied: when the
+wait runs out, that answer, at the log position of the key's first event, is stored and
+returned, and every later repeat replays it. It says ``already_posted: true`` where the lost
+first answer said false: the events are the same, written once. A command without such a
+reference cannot answer for the lost one, and its repeat still gets 409.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
 from fastapi import Header, Request
@@ -23,9 +32,11 @@ from pydantic import BaseModel
 from api.http.problems import Problem
 from api.http.security import IDEMPOTENCY_HEADER
 from api.http.services import Services
+from domain.errors import DomainError
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
 from ledger.persistence.access_tables import StoredResponse
+from ledger.replay import read_streams
 
 KEY_CHARS_MAX = 100
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
@@ -55,7 +66,16 @@ def _replay(stored: StoredResponse, digest: str) -> Response:
                     headers={REPLAYED_HEADER: "true"})
 
 
-def _await_response(svc: Services, key: str, digest: str) -> Response:
+def _await_response(
+    svc: Services, key: str, digest: str, *, own: tuple[dict[str, Any], int] | None = None,
+    command: Callable[[], dict[str, Any]] | None = None, status: int = 201,
+) -> Response:
+    """The response stored under the key, waited for.
+
+    ``own`` is this repeat's answer and its status, when it found the command already
+    applied; or, when it collided with the recorded key instead, ``command`` is run again
+    with the key known as recorded, to find out (see the module docstring).
+    """
     deadline = time.monotonic() + RACE_WAIT_S
     while time.monotonic() < deadline:
         stored = svc.access.response(key)
@@ -63,6 +83,27 @@ def _await_response(svc: Services, key: str, digest: str) -> Response:
             return _replay(stored, digest)
         time.sleep(RACE_POLL_S)
     found = svc.ledger.find_idempotency_key(key)
+    if own is None and command is not None and found is not None and found.digest == digest:
+        ledger = svc.ledger
+        ledger.forget_position()
+        try:
+            # Still bound to the key: a command without a reference of its own collides
+            # with it again and writes nothing.
+            with ledger.idempotent(key, digest, recorded=True):
+                result = command()
+        except (IdempotencyKeyUsed, DomainError):
+            pass  # it collided with the key, or its rules refuse a repeat: no answer from it
+        else:
+            if ledger.position_written() is None:
+                own = (result, status)
+    if own is not None and found is not None:
+        if found.digest != digest:
+            raise Problem(422, "this Idempotency-Key was already used with another request "
+                          "body", rule="idempotency-key", field="Idempotency-Key")
+        result, status = own
+        position = _position_of(svc, found.originator_id, found.originator_version)
+        return _store_and_answer(svc, key, digest, status,
+                                 orjson.dumps({**result, "position": position}), position)
     where = (f" (its first event: {found.originator_id} version {found.originator_version})"
              if found else "")
     raise Problem(409, "a request with this Idempotency-Key was applied" + where + ", but its "
@@ -98,17 +139,30 @@ def run_idempotent(
     except IdempotencyKeyUsed as used:
         if not used.same_request:
             raise
-        return _await_response(svc, scoped_key, digest)
+        return _await_response(svc, scoped_key, digest, command=command, status=status)
     position = ledger.position_written()
     if position is None and ledger.find_idempotency_key(scoped_key) is not None:
-        # It wrote nothing because a concurrent repeat wrote it all: answer as that one did.
-        return _await_response(svc, scoped_key, digest)
+        # It wrote nothing because an earlier request with this key wrote it all: answer as
+        # that one did (or, if it never stored its answer, with this one's).
+        return _await_response(svc, scoped_key, digest, own=(result, status))
     payload = orjson.dumps({**result, "position": position})
-    if svc.access.store_response(StoredResponse(scoped_key, digest, status, payload, position)):
+    return _store_and_answer(svc, scoped_key, digest, status, payload, position)
+
+
+def _store_and_answer(
+    svc: Services, key: str, digest: str, status: int, payload: bytes, position: int | None
+) -> Response:
+    if svc.access.store_response(StoredResponse(key, digest, status, payload, position)):
         return Response(payload, status_code=status, media_type="application/json")
     # Two repeats that both wrote nothing (a bank reference already posted) store the same
     # answer; the first stored wins, and this one answers with it too.
-    stored = svc.access.response(scoped_key)
+    stored = svc.access.response(key)
     assert stored is not None
     return _replay(stored, digest) if stored.body != payload else Response(
         payload, status_code=status, media_type="application/json")
+
+
+def _position_of(svc: Services, originator_id: UUID, version: int) -> int | None:
+    """The log position of one stored event (a rare path: the stream is read whole)."""
+    stream = read_streams(svc.ledger, [originator_id])[originator_id]
+    return next((logged.position for logged in stream if logged.version == version), None)

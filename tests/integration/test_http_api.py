@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from api.http import idempotency
 from api.http.app import create_app, route_policies
 from api.http.problems import PROBLEM_JSON
 from ledger.access import Role
@@ -232,3 +233,39 @@ def test_a_revoked_or_unknown_token_is_refused(seeded: Api) -> None:
     assert api.services.access.revoke_token(token_id)
     _problem(api.get("/v1/communities", token), 401, "authentication")
     _problem(api.get("/v1/communities", "flt_nope_nope"), 401, "authentication")
+
+
+def test_a_repeat_answers_for_a_first_request_that_died_before_storing_its_answer(
+    seeded: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request committed its deposit (and its key) and then its process ended
+    before the response was stored. A repeat must not be told 'not stored yet' forever: the
+    deposit's bank reference makes its answer derivable, and it is stored for later repeats."""
+    api = seeded
+    custodian = api.token(Role.custodian)
+    access = api.services.access
+    store_response = access.store_response
+
+    def crash(*_: object) -> bool:
+        raise RuntimeError("the process ended here")
+
+    monkeypatch.setattr(access, "store_response", crash)
+    before = api.services.ledger.recorder.max_notification_id() or 0
+    first = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
+    assert first.status_code == 500
+    written = api.services.ledger.recorder.max_notification_id()
+    assert written == before + 1  # the deposit and its key were committed
+    monkeypatch.setattr(access, "store_response", store_response)
+    monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)
+
+    repeat = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.json() == {"reference": "BANK-1", "kind": "deposit:top_up",
+                             "already_posted": True, "position": written}
+    again = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == repeat.content
+    other = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian,
+                     {**DEPOSIT, "amount_yuan": "1.00"}, key="lost")
+    _problem(other, 422, "idempotency-key")
+    assert api.services.ledger.recorder.max_notification_id() == written
