@@ -371,9 +371,19 @@ class LedgerBase(Application[UUID]):
             f"resolution {resolution_id!r} is unknown: no owners' vote with that id is recorded",
             rule="F8", field="resolution_id")
 
+    def _get(self, aggregate_id: UUID) -> Any:
+        """The aggregate's current state, as ``repository.get`` gives it (raising
+        ``AggregateNotFoundError`` when it has no events), read through ``load_many``: one
+        statement on PostgreSQL, the faster decoder, and no per-event protocol check, which
+        was a third of loading a vote with a few thousand ballots."""
+        found = load_many(self, [aggregate_id]).get(aggregate_id)
+        if found is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return found
+
     def _community(self, code: str) -> Community:
         try:
-            return cast(Community, self.repository.get(community_id(code)))
+            return cast(Community, self._get(community_id(code)))
         except AggregateNotFoundError:
             raise NotFound(
                 f"no community {code!r} is registered", rule="F1", field="community_code"

@@ -50,7 +50,7 @@ class EnterpriseCommands(LedgerBase):
 
     def enterprise(self, credit_code: str) -> Enterprise:
         try:
-            return cast(Enterprise, self.repository.get(enterprise_id(credit_code)))
+            return cast(Enterprise, self._get(enterprise_id(credit_code)))
         except AggregateNotFoundError:
             raise NotFound(f"no enterprise with credit code {credit_code!r} is registered",
                            rule="E1", field="enterprise_code") from None
@@ -76,7 +76,7 @@ class EnterpriseCommands(LedgerBase):
 
     def contract(self, community_code: str, contract_reference: str) -> ServiceContract:
         try:
-            return cast(ServiceContract, self.repository.get(
+            return cast(ServiceContract, self._get(
                 contract_id(community_code, contract_reference)))
         except AggregateNotFoundError:
             raise NotFound(f"community {community_code} has no contract {contract_reference!r}",

@@ -102,7 +102,7 @@ class FundCommands(LedgerBase):
                 if community is None:
                     try:
                         community = cast(Community,
-                                         self.repository.get(community_id(row.community_code)))
+                                         self._get(community_id(row.community_code)))
                     except AggregateNotFoundError:
                         community = Community.register(
                             code=row.community_code, name=row.community_name,
@@ -411,7 +411,7 @@ class FundCommands(LedgerBase):
 
     def unit_account(self, community_code: str, building: str, unit: str) -> UnitAccount:
         try:
-            return cast(UnitAccount, self.repository.get(
+            return cast(UnitAccount, self._get(
                 unit_account_id(community_code, building, unit)))
         except AggregateNotFoundError:
             raise NotFound(
@@ -421,7 +421,7 @@ class FundCommands(LedgerBase):
     def posting(self, reference: str) -> WorksWithdrawal | IncomeAllocation:
         try:
             return cast(WorksWithdrawal | IncomeAllocation,
-                        self.repository.get(posting_id(reference)))
+                        self._get(posting_id(reference)))
         except AggregateNotFoundError:
             raise NotFound(f"no posting {reference!r}", rule="F10",
                            field="reference") from None

@@ -43,7 +43,7 @@ class GovernanceCommands(LedgerBase):
 
     def vote(self, community_code: str, vote_reference: str) -> Vote:
         try:
-            return cast(Vote, self.repository.get(vote_id(community_code, vote_reference)))
+            return cast(Vote, self._get(vote_id(community_code, vote_reference)))
         except AggregateNotFoundError:
             raise NotFound(f"community {community_code} has no vote {vote_reference!r}",
                            rule="V5", field="vote_reference") from None
@@ -243,7 +243,7 @@ class GovernanceCommands(LedgerBase):
 
     def committee(self, community_code: str, committee_reference: str) -> Committee:
         try:
-            return cast(Committee, self.repository.get(
+            return cast(Committee, self._get(
                 committee_id(community_code, committee_reference)))
         except AggregateNotFoundError:
             raise NotFound(f"community {community_code} has no committee "
