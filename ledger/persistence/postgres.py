@@ -6,7 +6,7 @@ Small saves
     eventsourcing's pipelined insert (BEGIN, SET LOCAL lock_timeout, LOCK TABLE, NOTIFY,
     INSERT, sync, COMMIT) costs a single posting two round trips and a dozen psycopg
     pipeline calls: some 2.3 ms here, against 0.9 ms for a raw one-row transaction. A save of
-    up to ``PIPELINE_MAX_EVENTS`` events/references and ``PIPELINE_MAX_BYTES`` bytes calls
+    up to ``SMALL_SAVE_MAX_EVENTS`` events/references and ``SMALL_SAVE_MAX_BYTES`` bytes calls
     one PL/pgSQL function instead (``fundledger_insert_<table>``, created with the tables),
     in autocommit: one statement, so one implicit transaction and one round trip. The
     function takes the same steps as the library's path, in the same order: it sets
@@ -356,11 +356,12 @@ class FundPostgresAggregateRecorder(
 class FundPostgresApplicationRecorder(
     SerializedTableCreation, _PostgresBulkReads, PostgresApplicationRecorder
 ):
-    """The application recorder: posting references, one-transaction large saves, bulk reads."""
+    """The application recorder: posting references, one-round-trip small saves,
+    one-transaction large saves, bulk reads."""
 
-    # A save above either limit is not pipelined (see the module docstring).
-    PIPELINE_MAX_EVENTS = 500
-    PIPELINE_MAX_BYTES = 256 * 1024
+    # A save above either limit is a large save (see the module docstring).
+    SMALL_SAVE_MAX_EVENTS = 500
+    SMALL_SAVE_MAX_BYTES = 256 * 1024
 
     def __init__(
         self,
@@ -529,11 +530,11 @@ class FundPostgresApplicationRecorder(
         if not stored_events or kwargs.get("tracking") is not None:
             # References alone, or a subclass's tracking record (written by _insert_events).
             return True
-        if max(len(stored_events), len(references)) > self.PIPELINE_MAX_EVENTS:
+        if max(len(stored_events), len(references)) > self.SMALL_SAVE_MAX_EVENTS:
             return True
         size = sum(len(e.state) + len(e.topic) for e in stored_events)
         size += sum(len(r.reference) + len(r.kind) + len(r.digest) for r in references)
-        return size > self.PIPELINE_MAX_BYTES
+        return size > self.SMALL_SAVE_MAX_BYTES
 
     @_retrying
     def _insert_by_function(

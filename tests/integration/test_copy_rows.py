@@ -82,7 +82,7 @@ def test_hand_made_rows_match_psycopgs(recorder: FundPostgresApplicationRecorder
 
 
 def test_large_save_reads_back_exactly(recorder: FundPostgresApplicationRecorder) -> None:
-    events, references = odd_batch(recorder.PIPELINE_MAX_EVENTS + 300)
+    events, references = odd_batch(recorder.SMALL_SAVE_MAX_EVENTS + 300)
     ids = recorder.insert_events(events, references=references)
     assert ids is not None and len(ids) == len(events)
     notifications = recorder.select_notifications(ids[0], limit=len(events))
