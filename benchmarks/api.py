@@ -1,13 +1,13 @@
 """Deposits per second over HTTP on PostgreSQL, beside the in-process and raw rates of the same run.
 
     python benchmarks/api.py [--clients 1 4 16] [--seconds 5] [--units 1600] [--communities 1]
-                             [--pg-url URL]
+                             [--workers 1] [--pg-url URL]
 
 In a throwaway PostgreSQL database it creates and drops, it registers --units units (split
 evenly over --communities communities) and posts their first deposits (one bank batch), then
 for each concurrency level in --clients measures, for --seconds each, single top-ups of 100.00
 yuan spread over the units so that concurrent writers rarely meet on one sub-account:
-  (a) over HTTP: ``fundledger serve --no-follow-views`` as its own process on loopback, that
+  (a) over HTTP: ``fundledger serve --no-follow-views [--workers N]`` on loopback, that
       many httpx.AsyncClient clients (one keep-alive connection each), every POST with its own
       Idempotency-Key; deposits per second and p50/p99 latency;
   (b) in-process: FundLedger.post_deposit called directly in this process on the same
@@ -224,10 +224,13 @@ async def http_deposits(base: str, token: str, units: list[Unit], clients: int,
 
 
 def worker_processes(pid: int) -> int:
-    """uvicorn's worker processes: its children, or the server process itself if it has none."""
+    """uvicorn's worker processes: its spawned children (not multiprocessing's resource
+    tracker), or the server process itself if it has none."""
     children = [c for task in Path(f"/proc/{pid}/task").iterdir()
                 for c in (task / "children").read_text().split()]
-    return len(children) or 1
+    workers = [c for c in children
+               if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return len(workers) or 1
 
 
 def log_tail(log: IO[bytes], lines: int = 30) -> str:
@@ -242,7 +245,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(url: str, log: IO[bytes]) -> Iterator[tuple[str, str, int]]:
+def served(url: str, log: IO[bytes], workers: int) -> Iterator[tuple[str, str, int]]:
     """``fundledger serve`` on a free loopback port: its base URL, a custodian token, its pid."""
     import httpx
 
@@ -253,8 +256,8 @@ def served(url: str, log: IO[bytes]) -> Iterator[tuple[str, str, int]]:
         timeout=60, check=True).stdout.strip()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ledger", "serve", "--port", str(port),
-                               "--no-follow-views"], env=env, cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT)
+                               "--no-follow-views", "--workers", str(workers)], env=env,
+                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -312,6 +315,8 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=1_600)
     parser.add_argument("--communities", type=int, default=1,
                         help="communities the units are split over")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="the server's worker processes (fundledger serve --workers)")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     from ledger.persistence.scratch import scratch_database
@@ -349,7 +354,7 @@ def main() -> None:
                 if results[clients]["raw"].errors:
                     raise SystemExit(f"raw inserts failed: {results[clients]['raw'].errors[:5]}")
 
-            with served(url, log) as (base, token, pid):
+            with served(url, log, args.workers) as (base, token, pid):
                 workers = worker_processes(pid)
                 try:
                     warm = asyncio.run(http_deposits(base, token, units, 1, None, "WH", WARMUP))

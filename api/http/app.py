@@ -100,6 +100,12 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+def create_app_without_followers() -> FastAPI:
+    """One of ``fundledger serve --workers N``'s processes: settings from the environment,
+    views followed elsewhere (``fundledger projections run --follow``)."""
+    return create_app(Settings(), follow_views=False)
+
+
 def create_app(settings: Settings | None = None, *, follow_views: bool | None = None) -> FastAPI:
     settings = settings or Settings()
     follow = (not settings.is_postgres) if follow_views is None else follow_views

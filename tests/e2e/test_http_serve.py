@@ -11,10 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+
+from domain.unit_account import first_deposit_due_fen
+from ledger.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
@@ -32,12 +37,14 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture
-def served(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+@contextmanager
+def serving(pg_url: str, tmp_path: Path, *serve_args: str
+            ) -> Iterator[tuple[str, dict[str, str]]]:
+    """``fundledger serve`` and ``projections run --follow`` on the database, until exit."""
     env = {**os.environ, "FUNDLEDGER_DB": pg_url, "FUNDLEDGER_ACTOR": "test"}
     port = _free_port()
     processes = []
-    for name, args in (("serve", ["serve", "--port", str(port)]),
+    for name, args in (("serve", ["serve", "--port", str(port), *serve_args]),
                        ("runner", ["projections", "run", "--follow"])):
         log = (tmp_path / f"{name}.log").open("wb")
         processes.append(subprocess.Popen([sys.executable, "-m", "ledger", *args], env=env,
@@ -59,6 +66,12 @@ def served(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             process.terminate()
         for process in processes:
             process.wait(timeout=20)
+
+
+@pytest.fixture
+def served(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    with serving(pg_url, tmp_path) as made:
+        yield made
 
 
 def test_post_a_deposit_and_read_it_back_over_a_socket(
@@ -98,3 +111,62 @@ def test_post_a_deposit_and_read_it_back_over_a_socket(
                 if line.startswith("data: ")]
         assert [(d["position"], d["data"]["amount_fen"]) for d in data] == [
             (position, 1_770_000)]
+
+
+WORKER_DEPOSITS = 40
+
+
+def test_several_workers_share_the_port_and_post_each_deposit_once(
+        pg_url: str, tmp_path: Path) -> None:
+    with serving(pg_url, tmp_path, "--workers", "2", "--no-access-log") as (base, env):
+        admin = _cli(env, "tokens", "create", "--role", "admin", "--name", "registry")
+        custodian = _cli(env, "tokens", "create", "--role", "custodian", "--name", "office")
+        units = [{"building": "1", "unit": str(101 + n), "area_m2": "80.00",
+                  "area_source": "register", "owner_ids": [f"owner-{n}"]} for n in range(4)]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            registered = client.post("/v1/communities", headers={
+                "Authorization": f"Bearer {admin}", "Idempotency-Key": "register-w"}, json={
+                "code": "CY-W", "name": "Workers", "district": "110105",
+                "street": "110105001", "effective_date": "2026-01-01", "units": units})
+            assert registered.status_code == 201, registered.text
+            due_fen = first_deposit_due_fen(8_000, Settings().deposit_rate_fen_per_m2)
+            for n in range(4):
+                first = client.post("/v1/communities/CY-W/deposits", json={
+                    "reference": f"FIRST-W-{n}", "building": "1", "unit": str(101 + n),
+                    "amount_yuan": f"{due_fen // 100}.{due_fen % 100:02d}",
+                    "paid_on": "2026-01-10", "kind": "first"}, headers={
+                    "Authorization": f"Bearer {custodian}", "Idempotency-Key": f"first-{n}"})
+                assert first.status_code == 201, first.text
+
+        def post(n: int) -> httpx.Response:
+            # Each deposit is sent twice under its key, from different connections (and
+            # so, likely, different workers): one event either way.
+            deposit = {"reference": f"BANK-W-{n % WORKER_DEPOSITS}", "building": "1",
+                       "unit": str(101 + n % 4), "amount_yuan": "100.00",
+                       "paid_on": "2026-02-01", "kind": "top_up"}
+            with httpx.Client(base_url=base, timeout=60) as client:
+                return client.post("/v1/communities/CY-W/deposits", json=deposit, headers={
+                    "Authorization": f"Bearer {custodian}",
+                    "Idempotency-Key": f"w-{n % WORKER_DEPOSITS}"})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(post, range(2 * WORKER_DEPOSITS)))
+        assert [r.status_code for r in responses] == [201] * (2 * WORKER_DEPOSITS), [
+            r.text for r in responses if r.status_code != 201]
+        by_key: dict[int, set[bytes]] = {}
+        for n, response in enumerate(responses):
+            by_key.setdefault(n % WORKER_DEPOSITS, set()).add(response.content)
+        assert all(len(bodies) == 1 for bodies in by_key.values())  # a repeat replays
+        statement = json.loads(_cli(env, "statement", "CY-W", "--json"))
+    log = (tmp_path / "serve.log").read_text()
+    assert "Started parent process" in log and log.count("Started server process") == 2
+    assert sum(u["deposits_fen"] for u in statement["units"]) == (
+        4 * due_fen + WORKER_DEPOSITS * 10_000)
+
+
+def test_several_workers_need_postgresql(tmp_path: Path) -> None:
+    env = {**os.environ, "FUNDLEDGER_DB": str(tmp_path / "embedded.db")}
+    done = subprocess.run([sys.executable, "-m", "ledger", "serve", "--workers", "2"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr
