@@ -49,29 +49,25 @@ def load_many(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
     unique_ids = list(dict.fromkeys(ids))
     if not unique_ids:
         return {}
-    snapshots: dict[UUID, Any] = {}
     one_statement = _one_statement_reads(app) if len(unique_ids) == 1 else None
-    if one_statement is not None and app.snapshots is not None:
+    if one_statement is not None:
         # A single posting's load: one round trip where a batch's bulk reads take two.
         recorder, snapshots_table_name = one_statement
         (only_id,) = unique_ids
-        stored_snapshot, stream = recorder.select_snapshot_and_stream(
-            only_id, snapshots_table_name)
-        if stored_snapshot is not None:
-            snapshots[only_id] = project_aggregate(
-                None, [app.snapshots.mapper.to_domain_event(stored_snapshot)])
+        snapshot, stream = recorder.select_snapshot_and_stream(only_id, snapshots_table_name)
+        stored_snapshots = {} if snapshot is None else {only_id: snapshot}
         streams = {only_id: stream}
     else:
-        if app.snapshots is not None:
-            snapshot_recorder = cast(_BulkAggregateRecorder, app.snapshots.recorder)
-            for originator_id, stored in snapshot_recorder.select_latest_many(
-                unique_ids
-            ).items():
-                snapshots[originator_id] = project_aggregate(
-                    None, [app.snapshots.mapper.to_domain_event(stored)]
-                )
-        after = {i: (snapshots[i].version if i in snapshots else 0) for i in unique_ids}
+        stored_snapshots = ({} if app.snapshots is None else cast(
+            _BulkAggregateRecorder, app.snapshots.recorder).select_latest_many(unique_ids))
+        after = {i: (stored_snapshots[i].originator_version if i in stored_snapshots else 0)
+                 for i in unique_ids}
         streams = cast(_BulkApplicationRecorder, app.recorder).select_streams(after)
+    snapshots: dict[UUID, Any] = {}
+    if app.snapshots is not None:
+        to_snapshot = app.snapshots.mapper.to_domain_event
+        snapshots = {i: project_aggregate(None, [to_snapshot(stored)])
+                     for i, stored in stored_snapshots.items()}
     to_domain_event = event_decoder(app.mapper)
     aggregates: dict[UUID, Any] = {}
     for originator_id in unique_ids:

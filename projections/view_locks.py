@@ -66,6 +66,8 @@ def postgres_view_lock(
         try:
             yield
         finally:
+            # Closing the connection would release it too, but only once the server has
+            # ended the session: unlocking first lets a rebuild right after this succeed.
             if not conn.closed:
                 conn.execute(f"SELECT pg_advisory_unlock{how}(%s, hashtext(%s))",
                              (VIEW_LOCK_KEY, key))
