@@ -7,11 +7,13 @@ Each area's commands live in their own module and register on the one Typer app.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from api import (  # noqa: F401  (each registers its commands)
     cli_enterprises,
@@ -82,5 +84,31 @@ def demo(
         out.print(f"  {command}")
 
 
+DEBUG_FLAG = "--debug"
+
+
+@cli.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(
+        DEBUG_FLAG, help="On an unexpected error, print its whole traceback.")] = False,
+) -> None:
+    """fundledger: residential maintenance funds, as an event-sourced ledger."""
+
+
 def main() -> None:
-    cli()
+    """Run a command; an error nobody foresaw is one line on stderr, exit 1.
+
+    A traceback tells a custodian nothing and may print connection details or file contents,
+    so it is shown only with ``--debug`` (before the command's name).
+    """
+    debug = DEBUG_FLAG in sys.argv[1:]
+    try:
+        cli()
+    except Exception as error:
+        if debug:
+            raise
+        message = str(error).strip().splitlines()
+        err.print(f"[red]error:[/] {type(error).__name__}"
+                  + (f": {escape(message[0])}" if message else "")
+                  + f" (run again with {DEBUG_FLAG} for the details)", soft_wrap=True)
+        sys.exit(1)

@@ -24,7 +24,8 @@ from ledger.settings import Settings
 
 T = TypeVar("T")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False,
+# Tracebacks are for --debug; a user sees one line (see ``api.cli.main``).
+cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="fundledger: residential maintenance funds, as an event-sourced ledger.")
 import_cli = typer.Typer(no_args_is_help=True, help="Import register and bank files (CSV).")
 cli.add_typer(import_cli, name="import")

@@ -7,6 +7,7 @@ being line 1), the field and the rule, before anything is posted.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
@@ -28,6 +29,10 @@ R = TypeVar("R")
 
 
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# "1,000.00" written unquoted splits into "1" and "000.00": two cells that only make sense
+# together, so the refusal names the amount rather than a column the number spilled into.
+_THOUSANDS_HEAD = re.compile(r"\d{1,3}", re.ASCII)
+_THOUSANDS_TAIL = re.compile(r"\d{3}(\.\d*)?", re.ASCII)
 
 
 def parse_date(text: str, field: str) -> date:
@@ -40,36 +45,71 @@ def parse_date(text: str, field: str) -> date:
                            field=field) from None
 
 
+def _text(path: Path) -> str:
+    """The file as text, or a refusal naming the line of the first byte that is not UTF-8.
+
+    Bank exports are often GBK or GB18030; decoding them as anything but what the file says
+    it is would post mangled references, so the file is refused and nothing is written.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start:error.start + 1].hex().upper()
+        raise BatchRejected(line, InvalidInput(
+            f"the file is not UTF-8 text (byte 0x{byte} at offset {error.start}); "
+            "save it as UTF-8 (a GBK or GB18030 export must be converted first)",
+            rule="csv-encoding", field="file")) from None
+
+
+def _too_many_cells(values: Sequence[str], header: Sequence[str]) -> InvalidInput:
+    """Why a line has more cells than the header: a thousands separator, or an unquoted comma."""
+    if "amount_yuan" in header:
+        at = header.index("amount_yuan")
+        if (at + 1 < len(values) and _THOUSANDS_HEAD.fullmatch(values[at].strip())
+                and _THOUSANDS_TAIL.fullmatch(values[at + 1].strip())):
+            return InvalidInput(
+                f"amount {values[at].strip()},{values[at + 1].strip()} has a thousands "
+                "separator; write it without one (1000.00)",
+                rule="amount-format", field="amount_yuan")
+    return InvalidInput(
+        f"the line has {len(values)} cells but the header {len(header)}; a value holding a "
+        f"comma must be quoted (co-owners are separated by '{OWNER_SEPARATOR}')",
+        rule="csv-columns", field=header[-1])
+
+
 def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise BatchRejected(1, InvalidInput("the file is empty", rule="csv-header",
-                                                field="header"))
-        header = [h.strip() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise BatchRejected(1, InvalidInput(
-                f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}",
-                rule="csv-header", field=missing[0]))
-        index = {c: header.index(c) for c in columns}
-        for values in reader:
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            record: dict[str, str] = {}
-            for column, position in index.items():
-                value = values[position].strip() if position < len(values) else ""
-                if not value:
-                    raise BatchRejected(line, InvalidInput(f"{column} is missing",
-                                                           rule="field-required", field=column))
-                if len(value) > FIELD_LENGTH_MAX:
-                    raise BatchRejected(line, InvalidInput(
-                        f"{column} is longer than {FIELD_LENGTH_MAX} characters",
-                        rule="field-length", field=column))
-                record[column] = value
-            yield line, record
+    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise BatchRejected(1, InvalidInput("the file is empty", rule="csv-header",
+                                            field="header"))
+    header = [h.strip() for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise BatchRejected(1, InvalidInput(
+            f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}",
+            rule="csv-header", field=missing[0]))
+    index = {c: header.index(c) for c in columns}
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(header):
+            raise BatchRejected(line, _too_many_cells(values, header))
+        record: dict[str, str] = {}
+        for column, position in index.items():
+            value = values[position].strip() if position < len(values) else ""
+            if not value:
+                raise BatchRejected(line, InvalidInput(f"{column} is missing",
+                                                       rule="field-required", field=column))
+            if len(value) > FIELD_LENGTH_MAX:
+                raise BatchRejected(line, InvalidInput(
+                    f"{column} is longer than {FIELD_LENGTH_MAX} characters",
+                    rule="field-length", field=column))
+            record[column] = value
+        yield line, record
 
 
 def _parse(path: Path, columns: Sequence[str],
