@@ -8,6 +8,9 @@ from datetime import date
 from domain.errors import InvalidInput
 
 ACTOR_PATTERN = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
+# The business dates any entry point accepts (the CLI and the HTTP API alike): far enough
+# for old paper records and long contracts, near enough that a typo such as 9999 is caught.
+BUSINESS_DATE_FIRST, BUSINESS_DATE_LAST = date(1900, 1, 1), date(2999, 12, 31)
 
 
 def check_actor(actor: str) -> None:

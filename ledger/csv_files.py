@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+from domain.checks import BUSINESS_DATE_FIRST, BUSINESS_DATE_LAST
 from domain.errors import BatchRejected, DomainError, InvalidInput
 from domain.money import parse_area_m2, parse_yuan
 from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow
@@ -39,10 +40,14 @@ def parse_date(text: str, field: str) -> date:
     try:
         if _DATE_PATTERN.fullmatch(text) is None:
             raise ValueError
-        return date.fromisoformat(text)
+        parsed = date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{text!r} is not a date written YYYY-MM-DD", rule="date-format",
                            field=field) from None
+    if not BUSINESS_DATE_FIRST <= parsed <= BUSINESS_DATE_LAST:
+        raise InvalidInput(f"{text} is outside {BUSINESS_DATE_FIRST} to {BUSINESS_DATE_LAST}",
+                           rule="date-range", field=field)
+    return parsed
 
 
 def _text(path: Path) -> str:

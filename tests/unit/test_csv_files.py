@@ -59,3 +59,10 @@ def test_a_file_with_a_bom_and_exactly_the_header_cells_reads(tmp_path: Path) ->
                      .encode("utf-8"))
     [line] = read_deposits(path)
     assert (line.reference, line.amount_fen, line.line) == ("B-1", 1000, 2)
+
+
+@pytest.mark.parametrize("paid_on", ["9999-12-31", "1899-12-31"])
+def test_a_date_outside_the_business_range_is_refused_as_the_api_refuses_it(
+        tmp_path: Path, paid_on: str) -> None:
+    rejected = refusal(tmp_path, DEPOSIT_HEADER + f"B-1,CY-1,1,101,10.00,{paid_on},first\n")
+    assert (rejected.line, rejected.field, rejected.rule) == (2, "paid_on", "date-range")
