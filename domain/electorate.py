@@ -21,20 +21,18 @@ vote's event as plain JSON-friendly records (``to_records`` / ``from_records``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.owner_ids import OWNER_ID_PATTERN
 
 DEVELOPER_VOTER_KEY = "developer"
 OWNER_KEY_SEPARATOR = "+"
 # V3: every voter counts exactly one head, whatever it holds.
 HEADS_PER_VOTER = 1
 
-# Pseudonymous ids: short, printable, and never containing the separator of voter keys.
-_OWNER_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 UNIT_KEY_LENGTH_MAX = 64
 OWNERS_PER_UNIT_MAX = 20
 # Beijing's largest property-management areas hold tens of thousands of units.
@@ -211,7 +209,8 @@ def _check_holding(holding: UnitHolding) -> None:
             field="owner_ids",
         )
     for owner in owners:
-        if owner == DEVELOPER_VOTER_KEY or not _OWNER_ID_PATTERN.fullmatch(owner):
+        # Pseudonymous ids (domain.owner_ids), never the separator of voter keys.
+        if owner == DEVELOPER_VOTER_KEY or not OWNER_ID_PATTERN.fullmatch(owner):
             raise InvalidInput(
                 f"unit {key}: owner id {owner!r} is malformed or reserved",
                 rule="V3",

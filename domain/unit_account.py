@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 from domain.errors import InvalidInput, RuleViolated
 from domain.ids import unit_account_id, unit_key
 from domain.money import AMOUNT_FEN_MAX, format_area, format_fen
+from domain.owner_ids import check_owner_id
 
 AREA_SOURCES = ("register", "surveyed", "contract")  # F1: precedence, strongest first
 DEVELOPER_OWNER_ID = "developer"
@@ -28,22 +29,24 @@ def first_deposit_due_fen(area_m2_hundredths: int, rate_fen_per_m2: int) -> int:
     return (area_m2_hundredths * rate_fen_per_m2 + 50) // 100
 
 
-def check_owner_ids(owner_ids: list[str]) -> None:
+def check_owner_ids(owner_ids: list[str], field: str = "owner_id") -> None:
     if not owner_ids or not all(o.strip() for o in owner_ids):
-        raise InvalidInput("a unit needs at least one owner id", rule="F1", field="owner_id")
+        raise InvalidInput("a unit needs at least one owner id", rule="F1", field=field)
     if len(owner_ids) > OWNER_IDS_MAX:
         raise InvalidInput(
-            f"a unit has at most {OWNER_IDS_MAX} co-owners", rule="F1", field="owner_id"
+            f"a unit has at most {OWNER_IDS_MAX} co-owners", rule="F1", field=field
         )
     if DEVELOPER_OWNER_ID in owner_ids and len(owner_ids) > 1:
         raise InvalidInput(
             f"{DEVELOPER_OWNER_ID!r} holds a unit alone (V3 counts its units as one head); "
             "it cannot be one of several co-owners",
             rule="F1",
-            field="owner_id",
+            field=field,
         )
     if len(set(owner_ids)) != len(owner_ids):
-        raise InvalidInput("an owner id is listed twice", rule="F1", field="owner_id")
+        raise InvalidInput("an owner id is listed twice", rule="F1", field=field)
+    for owner_id in owner_ids:
+        check_owner_id(owner_id, field)
 
 
 def check_amount(amount_fen: int, field: str = "amount_yuan") -> None:
@@ -393,7 +396,7 @@ class UnitAccount(Aggregate):
     ) -> None:
         """F7: the balance stays with the unit and so passes to the buyer; no refund."""
         self._check_open()
-        check_owner_ids(buyer_owner_ids)
+        check_owner_ids(buyer_owner_ids, "buyer_owner_id")
         if list(buyer_owner_ids) == self.owner_ids:
             raise RuleViolated(
                 f"unit {self.key} already belongs to the buyer", rule="F7", field="buyer_owner_id"
