@@ -175,13 +175,16 @@ def tally(vote_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
     if recount is None:
         raise typer.BadParameter(f"vote {vote_id} has not opened; there is nothing to count")
     matches = recorded == recount if recorded is not None else None
+    # An open vote's count is a running one: ballots may still come, so no outcome yet.
+    provisional = recorded is None
     if as_json:
         sys.stdout.write(json.dumps({
-            "vote_id": vote_id, "status": vote.status, "recount": tally_json(recount),
+            "vote_id": vote_id, "status": vote.status, "provisional": provisional,
+            "recount": tally_json(recount),
             "recorded": tally_json(recorded) if recorded else None,
             "recount_matches_recorded": matches}, ensure_ascii=False, indent=2) + "\n")
         return
-    print_tally(vote_id, recount, matches)
+    print_tally(vote_id, recount, matches, provisional=provisional)
     if matches is False:
         raise typer.Exit(1)
 
@@ -192,7 +195,8 @@ def tally_json(result: TallyResult) -> dict[str, Any]:
     return data
 
 
-def print_tally(vote_id: str, result: TallyResult, matches: bool | None) -> None:
+def print_tally(vote_id: str, result: TallyResult, matches: bool | None, *,
+                provisional: bool = False) -> None:
     q, m = result.quorum_fraction, result.majority_fraction
     table = Table("", "area m²", "heads", title=f"vote {vote_id} ({result.matter_kind})")
     table.add_row("electorate", format_area(result.electorate_area_m2_hundredths),
@@ -211,7 +215,11 @@ def print_tally(vote_id: str, result: TallyResult, matches: bool | None) -> None
               f"{'met' if result.majority_heads_met else 'NOT met'}")
     if result.elected:
         out.print("elected: " + ", ".join(result.elected))
-    out.print(f"outcome: [bold]{'PASSED' if result.passed else 'FAILED'}[/]")
+    if provisional:
+        out.print("outcome so far: [bold]PROVISIONAL[/], the vote is not closed; as counted now "
+                  f"it would {'pass' if result.passed else 'fail'}")
+    else:
+        out.print(f"outcome: [bold]{'PASSED' if result.passed else 'FAILED'}[/]")
     if matches is not None:
         out.print("recount from the ballots "
                   + ("matches the recorded tally" if matches

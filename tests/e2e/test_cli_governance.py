@@ -104,11 +104,14 @@ def test_a_vote_and_an_enterprise_through_the_cli(fundledger: Fundledger, tmp_pa
     refused = fundledger("vote", "ballot", VOTE, "--owner", "bo", "--choice", "disagree",
                          "--cast-on", "2026-03-21", expect=2)
     assert "V5" in refused.stderr and "already voted" in refused.stderr
+    running = fundledger("vote", "tally", VOTE).stdout
+    assert "PROVISIONAL" in running and "PASSED" not in running and "FAILED" not in running
+    assert json.loads(fundledger("vote", "tally", VOTE, "--json").stdout)["provisional"] is True
     fundledger("vote", "close", VOTE, "--closed-on", "2026-03-31")
 
     tally = json.loads(fundledger("vote", "tally", VOTE, "--json").stdout)
     assert tally["recount_matches_recorded"] is True
-    assert tally["status"] == "closed"
+    assert tally["status"] == "closed" and tally["provisional"] is False
     recorded = tally["recorded"]
     assert recorded == tally["recount"]
     # 2 of 3 heads (exactly 2/3: the quorum is met) and 170 of 200 m² took part; both agreed.
