@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
@@ -361,15 +360,6 @@ class LedgerBase(Application[UUID]):
                 field="reference",
             )
         return Posted(reference, found.kind, True, found.originator_id, found.originator_version)
-
-    def _approve_by_resolution(
-        self, community: Community, resolution_id: str, charging_range: list[str],
-        amount_fen: int, paid_on: date, reference: str, actor: str,
-    ) -> list[Any]:
-        """F8: check the cited resolution allows this withdrawal; return what to save with it."""
-        raise NotFound(
-            f"resolution {resolution_id!r} is unknown: no owners' vote with that id is recorded",
-            rule="F8", field="resolution_id")
 
     def _get(self, aggregate_id: UUID) -> Any:
         """The aggregate's current state, as ``repository.get`` gives it (raising

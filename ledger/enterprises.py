@@ -19,12 +19,15 @@ from domain.ids import contract_id, enterprise_id, unit_account_id
 from domain.service_contract import ServiceContract, ensure_community_free
 from ledger.base import LedgerBase
 from ledger.loading import load_many
+from ledger.resolutions import Resolutions
 
 REGISTRY_PAGE = 1_000
 
 
 class EnterpriseCommands(LedgerBase):
     credit_scheme: CreditScheme
+    # The owners' votes a hiring (E1) or self-management (R1) cites; wired in by ``FundLedger``.
+    resolutions: Resolutions
 
     # -- registry ------------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ class EnterpriseCommands(LedgerBase):
             previous = (self.contract(community_code, community.service_contract)
                         if community.service_contract else None)
             ensure_community_free(community_code, previous, starts_on)
-            approvals = (self._approve_hiring(community, resolution_id, enterprise.credit_code)
+            approvals = (self.resolutions.approve_hiring(community, resolution_id)
                          if resolution_id else [])
             contract = ServiceContract.start(
                 community_code, enterprise.credit_code, starts_on, filed_on, open_ended, ends_on,
@@ -137,7 +140,7 @@ class EnterpriseCommands(LedgerBase):
 
         def attempt() -> None:
             community = self._community(community_code)
-            self._check_self_management(community, resolution_id)
+            self.resolutions.check_self_management(community, resolution_id)
             previous = (self.contract(community_code, community.service_contract)
                         if community.service_contract else None)
             ensure_community_free(community_code, previous, started_on)
@@ -146,18 +149,6 @@ class EnterpriseCommands(LedgerBase):
             self.save(community)
 
         self._retrying(attempt)
-
-    def _check_self_management(self, community: Community, resolution_id: str) -> None:
-        """Check the cited resolution; governance overrides this."""
-        raise NotFound(f"resolution {resolution_id!r} is unknown", rule="R1",
-                       field="resolution_id")
-
-    def _approve_hiring(
-        self, community: Community, resolution_id: str, enterprise_code: str
-    ) -> list[Any]:
-        """Check a cited hiring resolution; governance overrides this."""
-        raise NotFound(f"resolution {resolution_id!r} is unknown", rule="E1",
-                       field="resolution_id")
 
     def _community_area(self, community: Community) -> int:
         """The served area: the sum of the community's exclusive areas (for E3 weighting)."""

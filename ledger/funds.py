@@ -31,6 +31,7 @@ from ledger.base import BatchResult, LedgerBase, Posted, RegistrationResult, _Wo
 from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow, WithdrawalRequest, content_digest
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
+from ledger.resolutions import Resolutions
 
 Progress = Callable[[int], None]
 DEPOSIT_REFERENCE_KINDS = {kind: f"deposit:{kind}" for kind in DEPOSIT_KINDS}
@@ -38,6 +39,9 @@ BATCH_LINES_MAX = 1_000_000  # a bank file longer than this is split by the bank
 
 
 class FundCommands(LedgerBase):
+    # The owners' votes a withdrawal cites (F8); wired in by ``FundLedger``.
+    resolutions: Resolutions
+
     # -- registration (F1) ---------------------------------------------------------------
 
     def register_units(
@@ -312,7 +316,7 @@ class FundCommands(LedgerBase):
             category = community.emergency_category(request.emergency_id)
         else:
             assert request.resolution_id is not None
-            approvals = self._approve_by_resolution(
+            approvals = self.resolutions.approve_withdrawal(
                 community, request.resolution_id, keys, request.invoice_fen, request.paid_on,
                 request.reference, actor)
         # A destroyed unit's sub-account is closed and refunded: it no longer shares costs.

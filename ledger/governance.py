@@ -1,8 +1,8 @@
-"""Owners' votes, committee elections and committees (V1–V6, C1–C4), and the F8 gate.
+"""Owners' votes, committee elections and committees (V1–V6, C1–C4), and custody (F3).
 
 The ballots and the tally live on the ``Vote`` aggregate; this module finds the electorate
-(the units' current owners, areas and delivery) when a vote opens, and records a withdrawal
-against the resolution that allows it in the same transaction as the withdrawal itself.
+(the units' current owners, areas and delivery) when a vote opens. What other commands ask
+of a passed vote (the F8 gate, hiring, self-management) is ``ledger.resolutions``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from domain.committee import (
     Committee,
     PmcMember,
 )
-from domain.community import Community
 from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
 from domain.errors import Conflict, NotFound, RuleViolated
 from domain.ids import committee_id, unit_account_id, vote_id
@@ -28,7 +27,6 @@ from domain.vote import COMMITTEE_ELECTION, FUND_USE, SeatBounds, TallyResult, V
 from ledger.base import LedgerBase
 from ledger.loading import load_many
 
-HIRE_ENTERPRISE = "hire_enterprise"
 T = TypeVar("T")
 
 
@@ -169,38 +167,6 @@ class GovernanceCommands(LedgerBase):
         """The tally, with its four counts and the thresholds applied, becomes an event (V6)."""
         return self._vote_step(
             community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor))
-
-    # -- the F8 gate and hiring ----------------------------------------------------------
-
-    def _approve_by_resolution(
-        self, community: Community, resolution_id: str, charging_range: list[str],
-        amount_fen: int, paid_on: date, reference: str, actor: str,
-    ) -> list[Any]:
-        try:
-            vote = self.vote(community.code, resolution_id)
-        except NotFound:
-            raise NotFound(f"resolution {resolution_id!r} is unknown in community "
-                           f"{community.code}: no owners' vote with that reference",
-                           rule="F8", field="resolution_id") from None
-        vote.record_withdrawal(withdrawal_reference=reference, amount_fen=amount_fen,
-                               charging_range=charging_range, community_code=community.code,
-                               withdrawn_on=paid_on, actor=actor)
-        return [vote]
-
-    def _approve_hiring(
-        self, community: Community, resolution_id: str, enterprise_code: str
-    ) -> list[Any]:
-        vote = self.vote(community.code, resolution_id)
-        if vote.matter_kind != HIRE_ENTERPRISE or not vote.passed:
-            raise RuleViolated(
-                f"resolution {resolution_id} is not a passed vote to hire an enterprise",
-                rule="E1", field="resolution_id")
-        return []
-
-    def _check_self_management(self, community: Community, resolution_id: str) -> None:
-        if not self.vote(community.code, resolution_id).passed:
-            raise RuleViolated(f"resolution {resolution_id} did not pass", rule="R1",
-                               field="resolution_id")
 
     # -- custody (F3) --------------------------------------------------------------------
 
