@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.credit_code import with_check_character
 from domain.errors import NotFound
 from ledger.application import FundLedger
 from ledger.base import IdempotencyKeyUsed
@@ -139,3 +140,19 @@ def test_each_context_keeps_its_own_key_and_position_and_a_key_binds_to_the_firs
             posted.originator_id, posted.originator_version)
     assert (third.originator_id, third.originator_version) != (
         first.originator_id, first.originator_version)
+
+
+def test_a_command_saved_through_the_library_save_records_its_key_and_position(
+    app: FundLedger,
+) -> None:
+    """Most governance and enterprise commands save with ``Application.save``, not the
+    batch path the deposits take; the key and the position travel the same way there."""
+    write = WriteContext.idempotent("key-1", "digest-a")
+    enterprise = app.register_enterprise(
+        credit_code=with_check_character("91110105MA01WCAA0"), name="Context Property",
+        registered_on=date(2026, 1, 1), actor=ACTOR, write=write)
+    assert write.position == app.recorder.max_notification_id()
+    found = app.find_idempotency_key("key-1")
+    assert found is not None
+    assert (found.digest, found.originator_id, found.originator_version) == (
+        "digest-a", enterprise.id, 1)
