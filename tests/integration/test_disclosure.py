@@ -75,7 +75,9 @@ MOVEMENTS = ("opening_balance_fen", "deposits_fen", "income_fen", "use_fen", "re
              "balance_fen")
 
 
-def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLedger) -> None:
+def test_f10_f11_totals_add_up_and_agree_with_the_statements(
+    ledger_with_a_year: FundLedger,
+) -> None:
     app = ledger_with_a_year
     d = disclosure(app, CODE, YEAR)
     assert d.problems() == []
@@ -100,7 +102,7 @@ def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLed
     assert d.bank_balance_fen == d.balance_fen and d.conserved
 
 
-def test_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedger) -> None:
+def test_f8_f10_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     assert [p.reference for p in d.projects] == ["W-2026-1", "W-2026-2"]  # not 2025's
     assert [p.invoice_fen for p in d.projects] == [1_000_001, 99_999]
@@ -113,7 +115,7 @@ def test_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedg
     assert d.total("income_fen") == 77_777
 
 
-def test_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) -> None:
+def test_f10_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     rows = list(csv.DictReader(io.StringIO(to_csv(d))))
     fund = [r for r in rows if r["record"] == "fund"]
@@ -139,7 +141,7 @@ def test_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) 
     assert [int(r["amount_fen"]) for r in rows if r["record"] == "income"] == [77_777]
 
 
-def test_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: FundLedger) -> None:
+def test_f10_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     page = to_html(d)
     assert "<script" not in page.lower() and "<b>" not in page
@@ -152,7 +154,7 @@ def test_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: Fund
         assert f"<td>{u.unit}" in page
 
 
-def test_a_year_without_history_and_bad_input(ledger_with_a_year: FundLedger) -> None:
+def test_f10_a_year_without_history_and_bad_input(ledger_with_a_year: FundLedger) -> None:
     empty = disclosure(ledger_with_a_year, CODE, 2020)
     assert isinstance(empty, Disclosure)
     assert empty.units == [] and empty.projects == [] and empty.problems() == []

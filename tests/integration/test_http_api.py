@@ -198,7 +198,7 @@ def test_a_post_needs_an_idempotency_key_and_a_body_has_a_limit(seeded: Api) -> 
     _problem(response, 413, "body-size")
 
 
-def test_an_owner_reads_only_their_own_units(seeded: Api) -> None:
+def test_f10_r2_an_owner_reads_only_their_own_units(seeded: Api) -> None:
     api = seeded
     owner = api.token(Role.owner, "owner:owner-CY-A-1")
     mine = api.get(f"/v1/communities/{COMMUNITY}/units/1/102/account", owner)
@@ -211,7 +211,7 @@ def test_an_owner_reads_only_their_own_units(seeded: Api) -> None:
     _problem(api.get(f"/v1/communities/{COMMUNITY}/units/1/101/statement", owner), 404)
 
 
-def test_out_of_scope_reads_exactly_like_absent(seeded: Api) -> None:
+def test_r2_out_of_scope_reads_exactly_like_absent(seeded: Api) -> None:
     api = seeded
     street = api.token(Role.auditor, f"street:{STREET}")
     absent = api.get("/v1/communities/CY-NONE/fund", street)
