@@ -12,8 +12,8 @@ from rich.markup import escape
 
 from api.cli_common import cli, err, ledger, out, run
 from domain.money import format_fen
-from ledger.disclosure import disclosure, to_csv, to_html
-from ledger.replay import (
+from projections.history.disclosure import disclosure, to_csv, to_html
+from projections.history.replay import (
     HISTORY_LIMIT_MAX,
     KEY_HELP,
     KINDS,

@@ -17,8 +17,8 @@ import pytest
 from domain.errors import InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.disclosure import Disclosure, disclosure, to_csv, to_html
-from projections.statements import fund_statement
+from projections.history.disclosure import Disclosure, disclosure, to_csv, to_html
+from projections.history.statements import fund_statement
 
 CODE = "CY-DS"
 NAME = 'Garden <b>&</b> "Sons"'

@@ -23,7 +23,7 @@ from domain.errors import InvalidInput, NotFound, RuleViolated
 from domain.ids import community_id, posting_id, unit_account_id
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.replay import community_history, parse_cut, replay
+from projections.history.replay import community_history, parse_cut, replay
 
 CODE = "CY-RP"
 OTHER = "CY-RQ"

@@ -1,10 +1,10 @@
 """The yearly disclosure (F10): totals, projects charged with their split, each unit's year.
 
-Built from two replays of the fund by business date (``ledger.replay``, the sub-accounts
+Built from two replays of the fund by business date (``replay``, the sub-accounts
 folded by the domain's own mutators): as of the last day of the year before (opening
 balances) and as of the last day of the year (closing balances); the year's deposits,
 income, use and refunds are their differences, so a back-dated posting recorded later lands
-in the year it is dated in. (``projections.statements`` computes the same figures, but
+in the year it is dated in. (``projections.history.statements`` computes the same figures, but
 ``ledger`` may not import the outer ring; the tests compare the two.) The projects are the
 works withdrawals dated in the year, read from their posting documents (project, cost kind,
 authority, invoice, split by floor area).
@@ -29,7 +29,7 @@ from domain.money import format_area, format_fen
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from ledger.application import FundLedger
 from ledger.loading import load_many
-from ledger.replay import replay
+from projections.history.replay import replay
 
 YEAR_MIN = 1998  # the housing reform that created the funds; nothing is older
 YEAR_MAX = 2200
