@@ -36,7 +36,7 @@ from domain.errors import DomainError
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
 from ledger.persistence.access_tables import StoredResponse
-from projections.history.replay import read_streams
+from projections.history.streams import read_streams
 
 KEY_CHARS_MAX = 100
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"

@@ -11,12 +11,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.http.problems import Problem
 from api.http.security import ServicesDep, allow, community_in_scope
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.community import Community
 from domain.errors import NotFound
 from ledger.access import Principal, Role
 from ledger.loading import load_many
-from projections.history.disclosure import disclosure, to_csv, to_html
-from projections.history.replay import KINDS, community_history, parse_cut, replay
+from projections.history.community_events import community_history
+from projections.history.disclosure import disclosure
+from projections.history.replay import KINDS, parse_cut, replay
 from projections.seal.evidence import prove_event
 from projections.seal.proofs import SealError
 from projections.seal.sealer import latest_checkpoint

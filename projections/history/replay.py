@@ -11,68 +11,45 @@ whose recorded ``timestamp`` is on or before ``known_at``. A prefix, not a filte
 the ledger only ever held prefixes of a stream; a version written later can never have been
 known before the one it follows.
 
-How a business-date cut folds (the choice, and why). Events of one aggregate are not always
-in business-date order: a back-dated deposit is recorded after a withdrawal dated later. A
-cut that stops at the first event dated after ``as_of`` (a prefix) would leave the
-back-dated deposit out, so the cut *filters*: every event dated on or before ``as_of`` is
-in. It then folds the kept events in business-date order (ties in version order, which is
-the order they were decided in), the creation event always first, with the events' own
-``apply`` (the domain's mutators). Sums (balances, totals) come out the same in any order;
-last-writer state (a unit's owners after two sales entered out of date order) is right only
-in business-date order. One thing is not re-derived: state the domain *derived* from a
-running balance when it recorded an event (the F4 re-raise flag is its own event, dated as
-the posting that raised it) is shown as the recorded F4 events dated on or before ``as_of``
-leave it. After back-dated postings the ledger's recorded demands can differ from what the
-rule would say of the business-date balance path; the replay reports what was recorded
-rather than inventing demands the ledger never made. With no ``as_of`` the fold is the
-library's own ``mutate`` in version order: exactly the aggregate as the repository would
-give it at that point of the log.
-
-A creation event dated after ``as_of`` is still folded first when later events of the
-aggregate are dated on or before it (a deposit dated before the register was imported, as
-the statements count it); with none, the aggregate did not exist as of that date.
-
-The answer names the last event it includes: the one latest by (business date, log
-position) under ``as_of``, else the one latest in the log. A creation event included only to
-describe the aggregate (dated after ``as_of``) ranks first, not last.
-
-Events are read straight from the events table with their log positions (notification ids),
-so every answer can be checked against the log itself; snapshots are never used.
+How the cuts choose and order the events (and why a business-date cut filters rather than
+stops) is told in ``streams``; a fund, which has no stream of its own, is its community's
+replay plus each sub-account's (``fund``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
-
-from domain.committee import Committee
 from domain.community import Community
-from domain.enterprise import Enterprise
 from domain.errors import InvalidInput, NotFound
 from domain.ids import (
     committee_id,
     community_id,
     contract_id,
     enterprise_id,
-    posting_id,
     unit_account_id,
     unit_key,
     vote_id,
 )
-from domain.service_contract import ServiceContract
-from domain.unit_account import UnitAccount
-from domain.vote import Vote
 from ledger.application import FundLedger
 from ledger.csv_files import parse_date
-from ledger.persistence.transcoder import event_decoder
+from projections.history.fund import sub_accounts_at, unit_account_ids
+from projections.history.streams import (
+    Cut,
+    EventRef,
+    Logged,
+    as_utc,
+    cut,
+    fold,
+    last_event,
+    read_streams,
+)
 
 KINDS = ("fund", "unit", "vote", "committee", "enterprise", "contract")
 KEY_HELP = {
@@ -83,42 +60,9 @@ KEY_HELP = {
     "enterprise": "CREDIT_CODE",
     "contract": "COMMUNITY/CONTRACT_REFERENCE",
 }
-HISTORY_LIMIT_MAX = 1000
-# A history page reads at most this many log entries looking for the community's events, so
-# a small community in a big city answers in bounded time; the cursor carries on from there.
-HISTORY_SCAN_MAX = 50_000
-_SCAN_BATCH = 1000
-_IDS_PER_QUERY = 400
 # The library's own bookkeeping on every aggregate; not part of the domain's state.
 _LIBRARY_ATTRIBUTES = ("_id", "_version", "_created_on", "_modified_on", "_pending_events")
 _EVENT_HEADER = ("originator_id", "originator_version", "timestamp")
-
-
-# -- what an answer names -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventRef:
-    """One stored event, as an auditor cites it."""
-
-    originator_id: UUID
-    originator_version: int
-    position: int  # the event's notification id: its place in the one log
-    topic: str
-    event: str  # the event class's qualified name, e.g. UnitAccount.ToppedUp
-    business_date: date | None
-    recorded_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "originator_id": str(self.originator_id),
-            "originator_version": self.originator_version,
-            "position": self.position,
-            "topic": self.topic,
-            "event": self.event,
-            "business_date": self.business_date.isoformat() if self.business_date else None,
-            "recorded_at": self.recorded_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True)
@@ -149,38 +93,6 @@ class Replayed:
             "events_included": self.events_included,
             "events_dated_later": self.events_dated_later,
             "state": self.state,
-        }
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    """One event of a community's history with every field it carries."""
-
-    ref: EventRef
-    aggregate: str  # the aggregate class: Community, UnitAccount, Vote, ...
-    fields: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.ref.to_json(), "aggregate": self.aggregate, "fields": self.fields}
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    """A page of a community's events in log order; ask again with ``after=next_after``."""
-
-    community_code: str
-    after_position: int
-    events: list[HistoryEvent]
-    next_after: int
-    at_end: bool  # the log holds nothing after next_after (yet)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "community_code": self.community_code,
-            "after_position": self.after_position,
-            "next_after": self.next_after,
-            "at_end": self.at_end,
-            "events": [e.to_json() for e in self.events],
         }
 
 
@@ -248,145 +160,6 @@ def event_fields(event: Any) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in vars(event).items() if k not in _EVENT_HEADER}
 
 
-# -- reading streams with their log positions -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Logged:
-    position: int
-    event: Any  # the domain event
-
-    @property
-    def version(self) -> int:
-        return int(self.event.originator_version)
-
-    @property
-    def business_date(self) -> date | None:
-        return business_date(self.event)
-
-    def ref(self) -> EventRef:
-        return EventRef(
-            originator_id=self.event.originator_id, originator_version=self.version,
-            position=self.position, topic=get_topic(type(self.event)),
-            event=type(self.event).__qualname__, business_date=self.business_date,
-            recorded_at=self.event.timestamp)
-
-
-def business_date(event: Any) -> date | None:
-    day = getattr(event, "effective_date", None)
-    return day if isinstance(day, date) else None
-
-
-def _chunks(items: Sequence[UUID], size: int) -> Iterator[Sequence[UUID]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def read_streams(app: FundLedger, ids: Sequence[UUID]) -> dict[UUID, list[_Logged]]:
-    """Every stored event of each id with its log position, by version; snapshots unused."""
-    rows = _select_positions(app, list(dict.fromkeys(ids)))
-    streams: dict[UUID, list[_Logged]] = {i: [] for i in ids}
-    to_domain_event = event_decoder(app.mapper)
-    for position, originator_id, version, topic, state in rows:
-        stored = StoredEvent(originator_id, version, topic, bytes(state))
-        streams[originator_id].append(_Logged(position, to_domain_event(stored)))
-    for stream in streams.values():
-        stream.sort(key=lambda logged: logged.version)
-    return streams
-
-
-def _select_positions(
-    app: FundLedger, ids: list[UUID]
-) -> list[tuple[int, UUID, int, str, bytes]]:
-    """(position, originator id, version, topic, state) rows of the ids, from either store."""
-    from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-    recorder: Any = app.recorder
-    table = recorder.events_table_name
-    rows: list[tuple[int, UUID, int, str, bytes]] = []
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        with recorder.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(ids, _IDS_PER_QUERY):
-                marks = ",".join("?" * len(chunk))
-                c.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
-                          f"FROM {table} WHERE originator_id IN ({marks})",
-                          [i.hex for i in chunk])
-                rows.extend((r[0], UUID(r[1]), r[2], r[3], r[4]) for r in c.fetchall())
-        return rows
-    from psycopg.rows import tuple_row
-    from psycopg.sql import SQL, Identifier
-
-    statement = SQL(
-        "SELECT notification_id, originator_id, originator_version, topic, state "
-        "FROM {}.{} WHERE originator_id = ANY(%s)"
-    ).format(Identifier(recorder.datastore.schema), Identifier(table))
-    uuid_column = recorder.datastore.originator_id_type == "uuid"
-    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-        for chunk in _chunks(ids, 10_000):
-            curs.execute(statement, (list(chunk) if uuid_column else [i.hex for i in chunk],))
-            rows.extend((r[0], r[1] if uuid_column else UUID(r[1]), r[2], r[3], r[4])
-                        for r in curs.fetchall())
-    return rows
-
-
-# -- cutting and folding --------------------------------------------------------------------
-
-
-@dataclass
-class _Cut:
-    events: list[_Logged]  # in fold order; empty if the aggregate did not exist at the cut
-    dated_later: int = 0
-    creation_dated_later: bool = False
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def cut(stream: list[_Logged], as_of: date | None, known_at: datetime | None) -> _Cut:
-    """The events a cut includes, in fold order (see the module's docstring)."""
-    recorded: list[_Logged] = []
-    for logged in stream:
-        if known_at is not None and logged.event.timestamp > _utc(known_at):
-            break  # the ledger held a prefix of the stream at known_at
-        recorded.append(logged)
-    if as_of is None or not recorded:
-        return _Cut(recorded)
-    first, later = recorded[0], recorded[1:]
-    dated = [e for e in later if e.business_date is None or e.business_date <= as_of]
-    dated.sort(key=lambda e: (e.business_date or date.min, e.version))
-    created_later = first.business_date is not None and first.business_date > as_of
-    if not dated and created_later:
-        return _Cut([], len(later))
-    return _Cut([first, *dated], len(later) - len(dated), created_later)
-
-
-def fold(cut_events: list[_Logged], *, business_order: bool) -> Any:
-    """The aggregate after the events, by the domain's own mutators."""
-    aggregate = cut_events[0].event.mutate(None)
-    for logged in cut_events[1:]:
-        if not business_order:
-            aggregate = logged.event.mutate(aggregate)  # the library's checked path
-            continue
-        # Out of version order the library's mutate refuses; apply is the same mutator.
-        # The version is set as mutate would have it, for mutators that read it.
-        aggregate.version = logged.version - 1
-        logged.event.apply(aggregate)
-        aggregate.version = logged.version
-        aggregate.modified_on = logged.event.timestamp
-    return aggregate
-
-
-def _last(cuts: Sequence[_Cut], business_order: bool) -> _Logged:
-    def rank(logged: _Logged, c: _Cut) -> tuple[date, int]:
-        if not business_order:
-            return (date.min, logged.position)
-        if c.creation_dated_later and logged is c.events[0]:
-            return (date.min, logged.position)
-        return (logged.business_date or date.min, logged.position)
-
-    return max(((e, c) for c in cuts for e in c.events), key=lambda ec: rank(*ec))[0]
-
 
 # -- replay ---------------------------------------------------------------------------------
 
@@ -418,16 +191,16 @@ def replay(
     return Replayed(
         kind=kind, key=key, aggregate_id=aggregate_id, as_of=as_of, known_at=known_at,
         order="business_date" if business_order else "log",
-        last_event=_last([the_cut], business_order).ref(),
+        last_event=last_event([the_cut], business_order).ref(),
         events_included=len(the_cut.events), events_dated_later=the_cut.dated_later,
         state=aggregate_state(aggregate))
 
 
 def _not_yet(
-    kind: str, key: str, as_of: date | None, known_at: datetime | None, stream: list[_Logged]
+    kind: str, key: str, as_of: date | None, known_at: datetime | None, stream: list[Logged]
 ) -> NotFound:
     first = stream[0]
-    if known_at is not None and first.event.timestamp > _utc(known_at):
+    if known_at is not None and first.event.timestamp > as_utc(known_at):
         return NotFound(f"{kind} {key} was first recorded at {first.event.timestamp.isoformat()}, "
                         f"after {known_at.isoformat()}", rule="replay", field="known_at")
     return NotFound(f"{kind} {key} begins on {first.business_date}, after {as_of}",
@@ -485,13 +258,12 @@ def _replay_fund(
 ) -> Replayed:
     """A community's fund: the community aggregate and every sub-account, at the cut.
 
-    The fund has no stream of its own (its balance is the sum of its sub-accounts), so its
-    replay is the community's plus each unit's; ``bank_balance_fen`` sums the bank legs of
-    the included money events, apart from the balances, so ``conserved`` checks F11 at the cut.
+    ``bank_balance_fen`` sums the bank legs of the included money events, apart from the
+    balances, so ``conserved`` checks F11 at the cut.
     """
     _parts("fund", code, 1)
     current = app.community(code)  # NotFound on community_code
-    unit_ids = {k: unit_account_id(code, *current.units[k]) for k in sorted(current.units)}
+    unit_ids = unit_account_ids(current, sorted(current.units))
     the_id = community_id(code)
     streams = read_streams(app, [the_id, *unit_ids.values()])
     community_cut = cut(streams[the_id], None, known_at)
@@ -502,22 +274,15 @@ def _replay_fund(
     if business_order:
         community_cut = cut(streams[the_id], as_of, known_at)
         if not community_cut.events:  # registered after as_of: the register row only
-            community_cut = _Cut(streams[the_id][:1], 0, True)
+            community_cut = Cut(streams[the_id][:1], 0, True)
     community = cast(Community, fold(community_cut.events, business_order=business_order))
+    sub_accounts = sub_accounts_at(streams, unit_ids, as_of, known_at)
     units: list[dict[str, Any]] = []
     totals = dict.fromkeys(_UNIT_TOTALS, 0)
-    bank_balance_fen = 0
-    cuts = [community_cut]
-    for door_key, account_id in unit_ids.items():
-        unit_cut = cut(streams[account_id], as_of, known_at)
-        if not unit_cut.events:
-            continue
-        cuts.append(unit_cut)
-        account = cast(UnitAccount, fold(unit_cut.events, business_order=business_order))
-        bank_balance_fen += sum(int(getattr(e.event, "bank_delta_fen", 0))
-                                for e in unit_cut.events)
+    for sub in sub_accounts:
+        account = sub.account
         line: dict[str, Any] = {
-                "unit": door_key, "building": account.building, "door": account.unit,
+                "unit": sub.key, "building": account.building, "door": account.unit,
                 "area_m2_hundredths": account.area_m2_hundredths,
                 "owner_ids": list(account.owner_ids), "closed": account.closed,
                 "reraise_demanded": account.reraise_demanded}
@@ -526,112 +291,26 @@ def _replay_fund(
             line[name] = amount
             totals[name] += amount
         units.append(line)
+    bank_balance_fen = sum(sub.bank_delta_fen for sub in sub_accounts)
     state = aggregate_state(community)
     state.update(totals)
     state.update({"bank_balance_fen": bank_balance_fen,
                   "conserved": bank_balance_fen == totals["balance_fen"],
                   "unit_count": len(units), "sub_accounts": units})
+    cuts = [community_cut, *(sub.cut for sub in sub_accounts)]
     return Replayed(
         kind="fund", key=code, aggregate_id=the_id, as_of=as_of, known_at=known_at,
         order="business_date" if business_order else "log",
-        last_event=_last(cuts, business_order).ref(),
+        last_event=last_event(cuts, business_order).ref(),
         events_included=sum(len(c.events) for c in cuts),
         events_dated_later=sum(c.dated_later for c in cuts), state=state)
 
 
-# -- a community's history ------------------------------------------------------------------
-
-
-def _creation_topics() -> list[str]:
-    # Aggregates of a community that the community's own state does not list in full.
-    return [get_topic(cast(Any, Vote).Proposed), get_topic(cast(Any, Committee).Formed),
-            get_topic(cast(Any, ServiceContract).Started)]
-
-
-def _community_ids(app: FundLedger, community: Community, up_to: int) -> set[UUID]:
-    """Ids of the community's aggregates created at or before log position ``up_to``."""
-    ids = {community_id(community.code)}
-    ids.update(unit_account_id(community.code, b, u) for b, u in community.units.values())
-    ids.update(posting_id(reference) for _, reference in community.postings)
-    if up_to <= 0:
-        return ids
-    topics = _creation_topics()
-    start: int | None = None
-    while True:
-        page = app.recorder.select_notifications(
-            start=start, limit=_SCAN_BATCH, stop=up_to, topics=topics, inclusive_of_start=False)
-        for notification in page:
-            event = event_decoder(app.mapper)(notification)
-            if getattr(event, "community_code", None) == community.code:
-                ids.add(cast(UUID, notification.originator_id))
-        if len(page) < _SCAN_BATCH:
-            return ids
-        start = page[-1].id
-
-
-def community_history(
-    app: FundLedger, community_code: str, after_position: int = 0, limit: int = 100
-) -> HistoryPage:
-    """The community's events after log position ``after_position``, in log order.
-
-    Its events are those of the community, its units, its postings, votes, committees and
-    service contracts, and the events of enterprises that name it (credit events,
-    engagements). A page holds at most ``limit`` events and reads at most
-    ``HISTORY_SCAN_MAX`` log entries; carry on with ``after_position=page.next_after``
-    until ``at_end``.
-    """
-    if not 1 <= limit <= HISTORY_LIMIT_MAX:
-        raise InvalidInput(f"limit is 1 to {HISTORY_LIMIT_MAX}", rule="history", field="limit")
-    if after_position < 0:
-        raise InvalidInput("after is a log position, 0 or more", rule="history",
-                           field="after")
-    community = app.community(community_code)  # NotFound on community_code
-    ids = _community_ids(app, community, after_position)
-    enterprise_prefix = get_topic(Enterprise) + "."
-    events: list[HistoryEvent] = []
-    position = after_position
-    scanned = 0
-    at_end = False
-    while len(events) < limit and scanned < HISTORY_SCAN_MAX:
-        page = app.recorder.select_notifications(
-            start=position, limit=_SCAN_BATCH, inclusive_of_start=False)
-        if not page:
-            at_end = True
-            break
-        for notification in page:
-            position = notification.id
-            mine = notification.originator_id in ids
-            if not mine and (notification.originator_version == 1
-                             or notification.topic.startswith(enterprise_prefix)):
-                # a new aggregate of the community, or an enterprise event naming it
-                event = event_decoder(app.mapper)(notification)
-                mine = getattr(event, "community_code", None) == community_code
-                if mine and notification.originator_version == 1:
-                    ids.add(cast(UUID, notification.originator_id))
-            if mine:
-                event = event_decoder(app.mapper)(notification)
-                events.append(HistoryEvent(
-                    _Logged(notification.id, event).ref(),
-                    type(event).__qualname__.split(".")[0], event_fields(event)))
-                if len(events) == limit:
-                    break
-        scanned += len(page)
-        if len(page) < _SCAN_BATCH and position == page[-1].id:
-            at_end = True
-            break
-    return HistoryPage(community_code, after_position, events, position, at_end)
-
-
 __all__ = [
-    "HISTORY_LIMIT_MAX",
     "KEY_HELP",
     "KINDS",
-    "EventRef",
-    "HistoryEvent",
-    "HistoryPage",
     "Replayed",
     "aggregate_state",
-    "community_history",
     "event_fields",
     "jsonable",
     "parse_cut",

@@ -1,21 +1,28 @@
-"""The F10 disclosure: a fund's balance and each unit's deposits, use, income and balance.
+"""The F10 statement: a fund's balance and each unit's deposits, use, income and balance.
 
 Replayed from the events themselves, filtered by business date, so "as of 1 March" shows
-what was true on 1 March, including postings recorded later but dated before it.
+what was true on 1 March, including postings recorded later but dated before it. The
+sub-accounts are those of ``fund`` (folded by the domain's own mutators, as the auditor's
+replay folds them); the yearly disclosure is two of these statements, a year apart
+(``statement_at``), so the ledger computes the F10 figures in one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from domain.community import Community
 from domain.errors import NotFound
-from domain.ids import posting_id, unit_account_id
+from domain.ids import posting_id
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from ledger.application import FundLedger
-from ledger.loading import load_histories, load_many
+from ledger.loading import load_many
+from projections.history.fund import SubAccountAt, sub_accounts_at, unit_account_ids
+from projections.history.streams import Logged, read_streams
 
 
 @dataclass
@@ -33,6 +40,15 @@ class UnitStatement:
     first_deposit_fen: int | None = None
     reraise_demanded: bool = False
     closed: bool = False
+
+    @classmethod
+    def of(cls, sub: SubAccountAt) -> UnitStatement:
+        a = sub.account
+        return cls(sub.key, a.building, a.unit, a.area_m2_hundredths, list(a.owner_ids),
+                   deposits_fen=a.deposited_fen, income_fen=a.income_fen,
+                   withdrawals_fen=a.charged_fen, refunds_fen=a.refunded_fen,
+                   balance_fen=a.balance_fen, first_deposit_fen=a.first_deposit_fen,
+                   reraise_demanded=a.reraise_demanded, closed=a.closed)
 
 
 @dataclass
@@ -70,38 +86,6 @@ class FundStatement:
         return sum(int(getattr(u, name)) for u in self.units)
 
 
-# The sub-account side of each money event, written apart from the events' own bank legs,
-# so that the F11 check below compares two independent sums.
-_UNIT_SIGN = {"FirstDepositPaid": 1, "ToppedUp": 1, "IncomeCredited": 1,
-              "WorksShareCharged": -1, "RefundedOnDestruction": -1}
-
-
-def _fold(line: UnitStatement, event: Any) -> int:
-    """Apply one sub-account event to the statement line; returns its bank leg."""
-    kind = type(event).__name__
-    amount = int(getattr(event, "amount_fen", 0))
-    if kind == "FirstDepositPaid":
-        line.first_deposit_fen = amount
-        line.deposits_fen += amount
-    elif kind == "ToppedUp":
-        line.deposits_fen += amount
-    elif kind == "IncomeCredited":
-        line.income_fen += amount
-    elif kind == "WorksShareCharged":
-        line.withdrawals_fen += amount
-    elif kind == "RefundedOnDestruction":
-        line.refunds_fen += amount
-        line.closed = True
-    elif kind == "Sold":
-        line.owner_ids = list(event.buyer_owner_ids)
-    elif kind == "ReraiseDemanded":
-        line.reraise_demanded = True
-    elif kind == "ReraiseSatisfied":
-        line.reraise_demanded = False
-    line.balance_fen += _UNIT_SIGN.get(kind, 0) * amount
-    return int(getattr(event, "bank_delta_fen", 0))
-
-
 def fund_statement(
     app: FundLedger, community_code: str, *, unit_key: str | None = None,
     as_of: date | None = None,
@@ -112,41 +96,53 @@ def fund_statement(
         if key not in community.units:
             raise NotFound(f"community {community_code} has no unit {key}", rule="F1",
                            field="unit")
-    ids = [unit_account_id(community_code, *community.units[k]) for k in keys]
-    histories = load_histories(app, ids)
-    statement = FundStatement(community.code, community.name, community.district,
-                              community.street, as_of)
-    for key, account_id in zip(keys, ids, strict=True):
-        # The register row describes the unit whatever its date; money counts by its own date
-        # (a deposit may be dated before the register was imported).
-        registered, *later = histories[account_id]
-        events = [e for e in later if as_of is None or e.effective_date <= as_of]
-        if not events and as_of is not None and registered.effective_date > as_of:
-            continue
-        line = UnitStatement(key, registered.building, registered.unit,
-                             registered.area_m2_hundredths, list(registered.owner_ids))
-        for event in events:
-            statement.bank_balance_fen += _fold(line, event)
-        statement.units.append(line)
-    statement.postings = _postings(app, community, as_of) if unit_key is None else []
+    unit_ids = unit_account_ids(community, keys)
+    statement = statement_at(community, unit_ids, read_streams(app, list(unit_ids.values())),
+                             as_of)
+    if unit_key is None:
+        statement.postings = [_posting_line(p) for p in postings(app, community, None, as_of)]
     return statement
 
 
-def _postings(app: FundLedger, community: Community, as_of: date | None) -> list[PostingStatement]:
+def statement_at(
+    community: Community, unit_ids: Mapping[str, UUID], streams: Mapping[UUID, list[Logged]],
+    as_of: date | None,
+) -> FundStatement:
+    """The statement of the units in ``unit_ids`` as of a business date, from their streams
+    (read once by a caller that cuts them at several dates); no postings."""
+    statement = FundStatement(community.code, community.name, community.district,
+                              community.street, as_of)
+    for sub in sub_accounts_at(streams, unit_ids, as_of):
+        statement.units.append(UnitStatement.of(sub))
+        statement.bank_balance_fen += sub.bank_delta_fen
+    return statement
+
+
+def postings(
+    app: FundLedger, community: Community, since: date | None, until: date | None
+) -> list[WorksWithdrawal | IncomeAllocation]:
+    """The community's works withdrawals and income allocations dated from ``since`` to
+    ``until`` (either open), by date and reference."""
     loaded = load_many(app, [posting_id(reference) for _, reference in community.postings])
-    postings: list[PostingStatement] = []
-    for posting in loaded.values():
-        if as_of is not None and posting.effective_date > as_of:
-            continue
-        if isinstance(posting, WorksWithdrawal):
-            authority = (f"emergency {posting.emergency_id} ({posting.emergency_category})"
-                         if posting.basis == "emergency"
-                         else f"resolution {posting.resolution_id}")
-            postings.append(PostingStatement(
-                posting.reference, "works", posting.effective_date, posting.invoice_fen,
-                f"{posting.project} [{posting.cost_kind}]", authority, posting.shares))
-        elif isinstance(posting, IncomeAllocation):
-            postings.append(PostingStatement(
-                posting.reference, "income", posting.effective_date, posting.amount_fen,
-                f"{posting.source} allocated {posting.policy}", None, posting.shares))
-    return sorted(postings, key=lambda p: (p.effective_date, p.reference))
+    return sorted((p for p in loaded.values()
+                   if isinstance(p, WorksWithdrawal | IncomeAllocation)
+                   and (since is None or p.effective_date >= since)
+                   and (until is None or p.effective_date <= until)),
+                  key=lambda p: (p.effective_date, p.reference))
+
+
+def authority(withdrawal: WorksWithdrawal) -> str:
+    """What authorised a works withdrawal: its resolution, or its emergency (F8, F9)."""
+    if withdrawal.basis == "emergency":
+        return f"emergency {withdrawal.emergency_id} ({withdrawal.emergency_category})"
+    return f"resolution {withdrawal.resolution_id}"
+
+
+def _posting_line(posting: WorksWithdrawal | IncomeAllocation) -> PostingStatement:
+    if isinstance(posting, WorksWithdrawal):
+        return PostingStatement(
+            posting.reference, "works", posting.effective_date, posting.invoice_fen,
+            f"{posting.project} [{posting.cost_kind}]", authority(posting), posting.shares)
+    return PostingStatement(
+        posting.reference, "income", posting.effective_date, posting.amount_fen,
+        f"{posting.source} allocated {posting.policy}", None, posting.shares)

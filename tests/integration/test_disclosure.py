@@ -14,10 +14,12 @@ from datetime import date
 
 import pytest
 
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.errors import InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from projections.history.disclosure import Disclosure, disclosure, to_csv, to_html
+from projections.history.disclosure import Disclosure, disclosure
 from projections.history.statements import fund_statement
 
 CODE = "CY-DS"
