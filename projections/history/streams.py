@@ -136,11 +136,12 @@ def _select_positions(
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as c:
             for chunk in _chunks(ids, _IDS_PER_QUERY):
+                # The ids asked for, by the text SQLite stores: no UUID parsed per row.
+                by_hex = {i.hex: i for i in chunk}
                 marks = ",".join("?" * len(chunk))
                 c.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
-                          f"FROM {table} WHERE originator_id IN ({marks})",
-                          [i.hex for i in chunk])
-                rows.extend((r[0], UUID(r[1]), r[2], r[3], r[4]) for r in c.fetchall())
+                          f"FROM {table} WHERE originator_id IN ({marks})", list(by_hex))
+                rows.extend((r[0], by_hex[r[1]], r[2], r[3], r[4]) for r in c.fetchall())
         return rows
     from psycopg.rows import tuple_row
     from psycopg.sql import SQL, Identifier
