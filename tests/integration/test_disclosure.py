@@ -88,7 +88,8 @@ def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLed
     for u in d.units:
         assert (u.opening_balance_fen + u.deposits_fen + u.income_fen - u.use_fen
                 - u.refunds_fen) == u.balance_fen
-    # the year's figures against the statements (projections) at the two year ends
+    # the year's figures against the statements at the two year ends (the disclosure is
+    # built from those two statements: one F10 implementation, checked for its composition)
     closing = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR, 12, 31)).units}
     opening = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR - 1, 12, 31)).units}
     for u in d.units:
