@@ -34,7 +34,7 @@ from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
 from projections.runner import Followers, Runner, open_projection
-from projections.sealing import SealFollower
+from projections.seal.follower import SealFollower
 from projections.views import VIEWS
 
 BODY_BYTES_MAX = 1024 * 1024

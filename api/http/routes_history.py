@@ -11,15 +11,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.http.problems import Problem
 from api.http.security import ServicesDep, allow, community_in_scope
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.community import Community
 from domain.errors import NotFound
 from ledger.access import Principal, Role
-from ledger.disclosure import disclosure, to_csv, to_html
 from ledger.loading import load_many
-from ledger.replay import KINDS, community_history, parse_cut, replay
-from ledger.seal import SealError
-from projections.seal_audit import prove_event
-from projections.sealer import latest_checkpoint
+from projections.history.community_events import community_history
+from projections.history.disclosure import disclosure
+from projections.history.replay import KINDS, parse_cut, replay
+from projections.seal.evidence import prove_event
+from projections.seal.proofs import SealError
+from projections.seal.sealer import latest_checkpoint
 
 router = APIRouter(prefix="/v1", tags=["history"])
 AUDITORS = (Role.auditor, Role.admin)
@@ -58,7 +61,7 @@ def proof(
     principal: Annotated[Principal, allow(*AUDITORS)],
 ) -> dict[str, Any]:
     """One event, its hash chain to its stream's head and the signed checkpoint covering it;
-    ``ledger.seal.verify_proof(proof, public_key)`` checks it with no server."""
+    ``projections.seal.proofs.verify_proof(proof, public_key)`` checks it with no server."""
     aggregate = load_many(svc.ledger, [stream]).get(stream)
     if aggregate is None:
         raise NotFound(f"no stream {stream} is recorded", rule="proof", field="stream")

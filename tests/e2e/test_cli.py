@@ -12,7 +12,7 @@ import pytest
 
 from ledger.application import FundLedger
 from ledger.settings import Settings
-from projections.statements import fund_statement
+from projections.history.statements import fund_statement
 
 UNITS_CSV = """\
 community_code,community_name,district,street,building,unit,area_m2,area_source,owner_id

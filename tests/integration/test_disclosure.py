@@ -14,11 +14,13 @@ from datetime import date
 
 import pytest
 
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.errors import InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.disclosure import Disclosure, disclosure, to_csv, to_html
-from projections.statements import fund_statement
+from projections.history.disclosure import Disclosure, disclosure
+from projections.history.statements import fund_statement
 
 CODE = "CY-DS"
 NAME = 'Garden <b>&</b> "Sons"'
@@ -88,7 +90,8 @@ def test_f10_f11_totals_add_up_and_agree_with_the_statements(
     for u in d.units:
         assert (u.opening_balance_fen + u.deposits_fen + u.income_fen - u.use_fen
                 - u.refunds_fen) == u.balance_fen
-    # the year's figures against the statements (projections) at the two year ends
+    # the year's figures against the statements at the two year ends (the disclosure is
+    # built from those two statements: one F10 implementation, checked for its composition)
     closing = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR, 12, 31)).units}
     opening = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR - 1, 12, 31)).units}
     for u in d.units:

@@ -34,7 +34,7 @@ from ledger.csv_files import read_deposits, read_units
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
-from projections.statements import FundStatement, fund_statement
+from projections.history.statements import FundStatement, fund_statement
 
 CODE = "CY-T1"
 ACTOR = "test"
