@@ -25,6 +25,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.eventsourcing_internals import build_frozen
+
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
@@ -252,8 +254,6 @@ def _new_decoder() -> EventDecoder:
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", state)
-        return event
+        return build_frozen(cls, state)  # as the mapper builds it
 
     return decode
