@@ -100,7 +100,8 @@ def notify_saved(app: Any, recordings: Callable[[], Sequence[Any]]) -> None:
     The library's own ``_notify`` does nothing, so ``recordings`` (a ``Recording`` per saved
     event, costly for a batch) is only called when the application overrides it.
     """
-    if type(app)._notify is not _library_application(type(app))._notify:
+    library_notify = _library_application(type(app))._notify
+    if type(app)._notify is not library_notify:
         app._notify(list(recordings()))
 
 
