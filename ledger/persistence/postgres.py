@@ -721,12 +721,13 @@ class FundPostgresApplicationRecorder(
         if topics:
             params.append(list(topics))
         params.append(limit)
+        build = build_frozen
         notifications = []
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, params, prepare=True, binary=True)
             for notification_id, originator_id, originator_version, topic, state in (
                     curs.fetchall()):
-                notifications.append(build_frozen(Notification, {
+                notifications.append(build(Notification, {
                     "id": notification_id, "originator_id": originator_id,
                     "originator_version": originator_version, "topic": topic,
                     "state": state}))

@@ -215,6 +215,7 @@ _EVENT_DECODERS: WeakKeyDictionary[Mapper[Any], EventDecoder] = WeakKeyDictionar
 def _new_decoder() -> EventDecoder:
     loads = orjson.loads
     datetime_from, date_from = datetime.fromisoformat, date.fromisoformat
+    build = build_frozen
     classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
 
     def decode(stored: StoredEvent) -> Any:
@@ -254,6 +255,6 @@ def _new_decoder() -> EventDecoder:
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        return build_frozen(cls, state)  # as the mapper builds it
+        return build(cls, state)  # as the mapper builds it
 
     return decode
