@@ -80,6 +80,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, TupleRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from domain.eventsourcing_internals import build_frozen
 from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
 
 __all__ = [
@@ -720,18 +721,16 @@ class FundPostgresApplicationRecorder(
         if topics:
             params.append(list(topics))
         params.append(limit)
-        new, set_state = object.__new__, object.__setattr__
+        build = build_frozen
         notifications = []
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, params, prepare=True, binary=True)
             for notification_id, originator_id, originator_version, topic, state in (
                     curs.fetchall()):
-                notification = new(Notification)
-                set_state(notification, "__dict__", {
+                notifications.append(build(Notification, {
                     "id": notification_id, "originator_id": originator_id,
                     "originator_version": originator_version, "topic": topic,
-                    "state": state})
-                notifications.append(notification)
+                    "state": state}))
         return notifications
 
     def _select_notifications_statement(

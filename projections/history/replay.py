@@ -28,6 +28,7 @@ from uuid import UUID
 
 from domain.community import Community
 from domain.errors import InvalidInput, NotFound
+from domain.eventsourcing_internals import LIBRARY_AGGREGATE_ATTRIBUTES
 from domain.ids import (
     committee_id,
     community_id,
@@ -60,8 +61,7 @@ KEY_HELP = {
     "enterprise": "CREDIT_CODE",
     "contract": "COMMUNITY/CONTRACT_REFERENCE",
 }
-# The library's own bookkeeping on every aggregate; not part of the domain's state.
-_LIBRARY_ATTRIBUTES = ("_id", "_version", "_created_on", "_modified_on", "_pending_events")
+# An event's place in its stream and its recorded time, which the library sets.
 _EVENT_HEADER = ("originator_id", "originator_version", "timestamp")
 
 
@@ -149,7 +149,7 @@ def aggregate_state(aggregate: Any) -> dict[str, Any]:
     """The domain's attributes of an aggregate (a leading underscore dropped), JSON-able."""
     state: dict[str, Any] = {}
     for name, value in vars(aggregate).items():
-        if name in _LIBRARY_ATTRIBUTES:
+        if name in LIBRARY_AGGREGATE_ATTRIBUTES:  # the library's bookkeeping, not state
             continue
         state[name.lstrip("_")] = jsonable(value)
     return state
