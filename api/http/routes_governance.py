@@ -19,7 +19,6 @@ owners).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -30,9 +29,25 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, with_yuan
+from api.http.models import Code, Day
 from api.http.models import Request as Body
 from api.http.problems import Problem
+from api.http.schemas_governance import (
+    BallotCast,
+    BallotReceipt,
+    CommitteePublic,
+    CommitteeWritten,
+    CustodyDecided,
+    CustodyTransferred,
+    NominationRecorded,
+    PaperBallotsCast,
+    TallyPublic,
+    TallyReport,
+    VoteClosed,
+    VotePublic,
+    VotePublished,
+    VoteWritten,
+)
 from api.http.security import (
     OFFICIALS,
     READERS,
@@ -46,7 +61,6 @@ from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
 from domain.errors import NotFound
-from domain.money import format_area
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 
@@ -199,30 +213,14 @@ def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
     return vote
 
 
-def _with_m2(record: dict[str, Any]) -> dict[str, Any]:
-    """Each ``*_m2_hundredths`` area also as an ``*_m2`` decimal string."""
-    out: dict[str, Any] = {}
-    for name, value in record.items():
-        if isinstance(value, dict):
-            value = _with_m2(value)
-        elif isinstance(value, list):
-            value = [_with_m2(v) if isinstance(v, dict) else v for v in value]
-        out[name] = value
-        if name.endswith("_m2_hundredths") and isinstance(value, int):
-            out[name[:-len("_hundredths")]] = format_area(value)
-    return out
+def tally_public(result: TallyResult) -> TallyPublic:
+    return TallyPublic.model_validate(result)
 
 
-def tally_json(result: TallyResult) -> dict[str, Any]:
-    """The four tallies (area AND headcount, Civil Code art. 278), thresholds and outcome."""
-    data = asdict(result)
-    data["quorum_met"] = result.quorum_met
-    return _with_m2(data)
-
-
-def vote_json(vote: Vote) -> dict[str, Any]:
+def vote_fields(vote: Vote) -> dict[str, Any]:
+    """A vote's fields as ``VotePublic`` names them (also for the answers that carry it)."""
     electorate = vote.electorate
-    data: dict[str, Any] = {
+    return {
         "id": str(vote.id), "community_code": vote.community_code,
         "reference": vote.vote_reference, "matter_kind": vote.matter_kind,
         "title": vote.title, "status": vote.status, "purpose": vote.purpose,
@@ -237,9 +235,6 @@ def vote_json(vote: Vote) -> dict[str, Any]:
         "ballots_cast": len(vote.ballots), "passed": vote.passed,
         "elected": list(vote.elected), "version": vote.version,
     }
-    if vote.approved_amount_fen is not None:
-        data = with_yuan(data)
-    return _with_m2(data)
 
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
@@ -255,7 +250,7 @@ def _vote_command(svc: Services, principal: Principal, key: str, request: Reques
 # -- votes --------------------------------------------------------------------------------
 
 
-@router.post("/votes", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes", status_code=201, responses=WRITTEN, response_model=VoteWritten)
 def propose_vote(
     body: VoteIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -272,20 +267,20 @@ def propose_vote(
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats)
-        return {"kind": "vote", **vote_json(vote)}
+        return VoteWritten(written="vote", **vote_fields(vote)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.get("/votes/{id}")
 def get_vote(id: VoteId, svc: ServicesDep,
-             principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+             principal: Annotated[Principal, allow(*VOTE_READERS)]) -> VotePublic:
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
-    return vote_json(_vote(svc, principal, id))
+    return VotePublic(**vote_fields(_vote(svc, principal, id)))
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=NominationRecorded)
 def nominate(
     id: VoteId, body: NominationIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -298,12 +293,14 @@ def nominate(
             candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
             ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
             actor=actor(request, principal))
-        return {"kind": "nomination", "id": str(id), "candidate_id": body.candidate_id}
+        return NominationRecorded(written="nomination", id=str(id),
+                                  candidate_id=body.candidate_id).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN,
+             response_model=VotePublished)
 def publish(
     id: VoteId, body: PublishIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -314,12 +311,14 @@ def publish(
         svc.ledger.publish_vote(community_code=community, vote_reference=reference,
                                 published_on=body.published_on,
                                 actor=actor(request, principal))
-        return {"kind": "publication", "id": str(id), "published_on": str(body.published_on)}
+        return VotePublished(written="publication", id=str(id),
+                             published_on=body.published_on).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/open", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/open", status_code=201, responses=WRITTEN,
+             response_model=VoteWritten)
 def open_vote(
     id: VoteId, body: OpenIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -329,12 +328,13 @@ def open_vote(
     def step(community: str, reference: str) -> dict[str, Any]:
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal))
-        return {"kind": "opening", **vote_json(vote)}
+        return VoteWritten(written="opening", **vote_fields(vote)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN,
+             response_model=BallotCast)
 def cast_ballot(
     id: VoteId, body: BallotIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*VOTERS)], key: IdempotencyKey,
@@ -357,14 +357,14 @@ def cast_ballot(
         receipt = svc.ledger.cast_ballot(
             community_code=community, vote_reference=reference, owner_id=voter,
             choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates))
-        return {"kind": "ballot", "id": str(id), "owner_id": voter, "choice": body.choice,
-                "candidates": sorted(body.candidates), "receipt": receipt}
+        return BallotCast(written="ballot", id=str(id), owner_id=voter, choice=body.choice,
+                          candidates=sorted(body.candidates), receipt=receipt).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.post("/votes/{id}/paper-ballots", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=PaperBallotsCast)
 def cast_paper_ballots(
     id: VoteId, body: PaperBallotsIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -375,26 +375,28 @@ def cast_paper_ballots(
     def step(community: str, reference: str) -> dict[str, Any]:
         receipts = svc.ledger.cast_ballots(community_code=community, vote_reference=reference,
                                            ballots=rows, cast_on=body.cast_on)
-        return {"kind": "paper-ballots", "id": str(id), "receipts": receipts}
+        return PaperBallotsCast(written="paper-ballots", id=str(id),
+                                receipts=receipts).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.get("/votes/{id}/ballots/{receipt}")
 def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
-                   principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+                   principal: Annotated[Principal, allow(*VOTE_READERS)]) -> BallotReceipt:
     """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
     vote = _vote(svc, principal, id)
     found = next((b for k, b in vote.ballots.items() if vote.receipt_for(k) == receipt), None)
     if found is None:
         raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
                        field="receipt")
-    return {"id": str(id), "receipt": receipt, "voter_key": found.voter_key,
-            "choice": found.choice, "candidates": list(found.candidates),
-            "status": vote.status, "counted_in_recorded_tally": vote.result is not None}
+    return BallotReceipt(id=str(id), receipt=receipt, voter_key=found.voter_key,
+                         choice=found.choice, candidates=list(found.candidates),
+                         status=vote.status, counted_in_recorded_tally=vote.result is not None)
 
 
-@router.post("/votes/{id}/close", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/close", status_code=201, responses=WRITTEN,
+             response_model=VoteClosed)
 def close_vote(
     id: VoteId, body: CloseIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -405,14 +407,14 @@ def close_vote(
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
                                        actor=actor(request, principal))
-        return {"kind": "tally", "id": str(id), "tally": tally_json(result)}
+        return VoteClosed(written="tally", id=str(id), tally=tally_public(result)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.get("/votes/{id}/tally")
 def tally(id: VoteId, svc: ServicesDep,
-          principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+          principal: Annotated[Principal, allow(*VOTE_READERS)]) -> TallyReport:
     """By area AND headcount (Civil Code art. 278): recounted from the ballots now, beside
     the tally recorded at closing (V6) and whether the two agree."""
     vote = _vote(svc, principal, id)
@@ -421,15 +423,17 @@ def tally(id: VoteId, svc: ServicesDep,
                       field="id")
     recount = vote.recount()
     recorded = vote.result
-    return {"id": str(id), "status": vote.status, "recount": tally_json(recount),
-            "recorded": tally_json(recorded) if recorded is not None else None,
-            "recount_matches_recorded": recorded == recount if recorded is not None else None}
+    return TallyReport(
+        id=str(id), status=vote.status, recount=tally_public(recount),
+        recorded=tally_public(recorded) if recorded is not None else None,
+        recount_matches_recorded=recorded == recount if recorded is not None else None)
 
 
 # -- committees ---------------------------------------------------------------------------
 
 
-def committee_json(committee: Committee) -> dict[str, Any]:
+def committee_fields(committee: Committee) -> dict[str, Any]:
+    """A committee's fields as ``CommitteePublic`` names them."""
     return {
         "community_code": committee.community_code, "reference": committee.committee_reference,
         "kind": committee.kind, "seats": committee.seats,
@@ -450,7 +454,7 @@ def committee_json(committee: Committee) -> dict[str, Any]:
 
 
 @router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=CommitteeWritten)
 def form_owners_committee(
     code: CommunityCode, body: CommitteeIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -465,13 +469,14 @@ def form_owners_committee(
             alternate_ids=list(body.alternate_ids),
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
-        return {"written": "owners-committee", **committee_json(committee)}
+        return CommitteeWritten(written="owners-committee",
+                                **committee_fields(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/property-management-committees", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def appoint_property_management_committee(
     code: CommunityCode, body: PmcIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -487,20 +492,21 @@ def appoint_property_management_committee(
             term_start=body.term_start, term_end=body.term_end,
             actor=actor(request, principal), party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
-        return {"written": "property-management-committee", **committee_json(committee)}
+        return CommitteeWritten(written="property-management-committee",
+                                **committee_fields(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.get("/communities/{code}/committees/{reference}")
 def get_committee(code: CommunityCode, reference: Reference, svc: ServicesDep,
-                  principal: Annotated[Principal, allow(*READERS)]) -> dict[str, Any]:
+                  principal: Annotated[Principal, allow(*READERS)]) -> CommitteePublic:
     """A committee: members, term, filing, party coverage, re-election due, dissolution."""
-    return committee_json(svc.ledger.committee(code, reference))
+    return CommitteePublic(**committee_fields(svc.ledger.committee(code, reference)))
 
 
 @router.post("/communities/{code}/committees/{reference}/filing", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def file_owners_committee(
     code: CommunityCode, reference: Reference, body: FilingIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -512,13 +518,14 @@ def file_owners_committee(
         svc.ledger.file_owners_committee(
             community_code=code, committee_reference=reference, filed_on=body.filed_on,
             street_office=body.street_office, actor=actor(request, principal))
-        return {"written": "filing", **committee_json(svc.ledger.committee(code, reference))}
+        return CommitteeWritten(written="filing", **committee_fields(
+            svc.ledger.committee(code, reference))).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/committees/{reference}/party-coverage", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def record_party_coverage(
     code: CommunityCode, reference: Reference, body: PartyCoverageIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -531,13 +538,14 @@ def record_party_coverage(
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
             actor=actor(request, principal))
-        return {"written": "party-coverage", **committee_json(committee)}
+        return CommitteeWritten(written="party-coverage",
+                                **committee_fields(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/committees/{reference}/departures", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def committee_member_left(
     code: CommunityCode, reference: Reference, body: DepartureIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -548,7 +556,7 @@ def committee_member_left(
         committee = svc.ledger.committee_member_left(
             community_code=code, committee_reference=reference, member_id=body.member_id,
             left_on=body.left_on, actor=actor(request, principal), reason=body.reason)
-        return {"written": "member-left", **committee_json(committee)}
+        return CommitteeWritten(written="member-left", **committee_fields(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -557,7 +565,8 @@ def committee_member_left(
 # -- custody of the fund (F3) ---------------------------------------------------------------
 
 
-def custody_json(community: Community) -> dict[str, Any]:
+def custody_fields(community: Community) -> dict[str, Any]:
+    """Who holds the fund, as ``CustodyPublic`` names it."""
     pending = community.custody_transfer
     return {"community_code": community.code, "custodian": community.custodian,
             "transfer_pending": None if pending is None else {
@@ -565,7 +574,7 @@ def custody_json(community: Community) -> dict[str, Any]:
 
 
 @router.post("/communities/{code}/custody-transfer", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=CustodyDecided)
 def decide_custody_transfer(
     code: CommunityCode, body: CustodyDecisionIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -577,13 +586,14 @@ def decide_custody_transfer(
         svc.ledger.decide_custody_transfer(
             community_code=code, resolution_id=body.resolution_id, decided_on=body.decided_on,
             actor=actor(request, principal), to_custodian=body.to_custodian)
-        return {"written": "custody-decision", **custody_json(svc.ledger.community(code))}
+        return CustodyDecided(written="custody-decision",
+                              **custody_fields(svc.ledger.community(code))).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/custody-transfer/completion", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CustodyTransferred)
 def complete_custody_transfer(
     code: CommunityCode, body: CustodyCompletionIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(Role.custodian, Role.official, Role.admin)],
@@ -595,7 +605,7 @@ def complete_custody_transfer(
         moved = svc.ledger.complete_custody_transfer(
             community_code=code, completed_on=body.completed_on,
             actor=actor(request, principal))
-        return {"written": "custody-transfer", **custody_json(svc.ledger.community(code)),
-                **with_yuan({"balance_moved_fen": moved})}
+        return CustodyTransferred(written="custody-transfer", balance_moved_fen=moved,
+                                  **custody_fields(svc.ledger.community(code))).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
