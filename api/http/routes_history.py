@@ -99,8 +99,9 @@ def history(
         community_history(svc.ledger, code, after_position=after, limit=limit).to_json())
 
 
-@router.get("/communities/{code}/disclosure", response_model=None, responses={
-    200: {"content": {"text/csv": {}, "text/html": {}},
+@router.get("/communities/{code}/disclosure", response_model=None,
+            response_class=HTMLResponse, responses={
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
           "description": "The yearly disclosure as CSV or as a printable HTML page"}})
 def yearly_disclosure(
     code: Annotated[str, Path(min_length=1, max_length=100)], svc: ServicesDep,
