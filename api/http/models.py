@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, computed_field
 
@@ -55,6 +55,11 @@ class Written(BaseModel):
         default=None,
         description="The highest log position this request wrote (null when it wrote nothing"
                     "); pass it as min_position to a read to see the write.")
+
+    @classmethod
+    def carrying(cls, written: str, record: BaseModel) -> Self:
+        """The answer that carries ``record``, the ``*Public`` model this answer extends."""
+        return cls(written=written, **dict(record))
 
     def answer(self) -> dict[str, Any]:
         """The command's result for ``run_idempotent``, which adds the position it wrote."""

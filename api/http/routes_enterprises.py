@@ -155,31 +155,28 @@ def credit_event_public(event: CreditEvent) -> CreditEventModel:
     return CREDIT_EVENT_MODELS[type(event)].model_validate(event)
 
 
-def enterprise_fields(enterprise: Enterprise) -> dict[str, Any]:
-    """An enterprise's registry fields as ``EnterprisePublic`` names them."""
-    return {"credit_code": enterprise.credit_code, "name": enterprise.name,
-            "registered_on": enterprise.registered_on,
-            "contracts_engaged": len(enterprise.engaged_contract_ids),
-            "credit_events": len(enterprise.credit_record)}
+def enterprise_public(enterprise: Enterprise) -> EnterprisePublic:
+    return EnterprisePublic(credit_code=enterprise.credit_code, name=enterprise.name,
+            registered_on=enterprise.registered_on,
+            contracts_engaged=len(enterprise.engaged_contract_ids),
+            credit_events=len(enterprise.credit_record))
 
 
-def contract_fields(contract: ServiceContract) -> dict[str, Any]:
-    """A contract's fields as ``ContractPublic`` names them."""
-    return {
-        "community_code": contract.community_code, "reference": contract.contract_reference,
-        "enterprise_code": contract.enterprise_code, "starts_on": contract.starts_on,
-        "filed_on": contract.filed_on, "open_ended": contract.open_ended,
-        "ends_on": contract.ends_on, "area_m2_hundredths": contract.area_m2_hundredths,
-        "emergency_standin": contract.emergency_standin,
-        "resolution_id": contract.resolution_id, "notice_on": contract.notice_on,
-        "notice_reason": contract.notice_reason,
-        "earliest_termination": contract.earliest_termination,
-        "terminated_on": contract.terminated_on,
-        "handover_deadline": contract.handover_deadline,
-        "handed_over": dict(contract.handed_over),
-        "outstanding_handover_items": contract.outstanding_handover_items,
-        "version": contract.version,
-    }
+def contract_public(contract: ServiceContract) -> ContractPublic:
+    return ContractPublic(
+        community_code=contract.community_code, reference=contract.contract_reference,
+        enterprise_code=contract.enterprise_code, starts_on=contract.starts_on,
+        filed_on=contract.filed_on, open_ended=contract.open_ended,
+        ends_on=contract.ends_on, area_m2_hundredths=contract.area_m2_hundredths,
+        emergency_standin=contract.emergency_standin,
+        resolution_id=contract.resolution_id, notice_on=contract.notice_on,
+        notice_reason=contract.notice_reason,
+        earliest_termination=contract.earliest_termination,
+        terminated_on=contract.terminated_on,
+        handover_deadline=contract.handover_deadline,
+        handed_over=dict(contract.handed_over),
+        outstanding_handover_items=contract.outstanding_handover_items,
+        version=contract.version)
 
 
 def score_public(enterprise: Enterprise, score: Score, graded: Graded | None) -> ScorePublic:
@@ -224,8 +221,7 @@ def register_enterprise(
         enterprise = svc.ledger.register_enterprise(
             credit_code=body.credit_code, name=body.name, registered_on=body.registered_on,
             actor=actor(request, principal))
-        return EnterpriseRegistered(written="enterprise",
-                                    **enterprise_fields(enterprise)).answer()
+        return EnterpriseRegistered.carrying("enterprise", enterprise_public(enterprise)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -240,7 +236,7 @@ def list_enterprises(
     everyone = sorted(svc.ledger.enterprises(), key=lambda e: e.credit_code)
     page = [e for e in everyone if after is None or e.credit_code > after][:limit]
     more = bool(page) and page[-1].credit_code != everyone[-1].credit_code
-    return Page[EnterprisePublic](items=[EnterprisePublic(**enterprise_fields(e)) for e in page],
+    return Page[EnterprisePublic](items=[enterprise_public(e) for e in page],
                                   next_after=page[-1].credit_code if more else None)
 
 
@@ -251,7 +247,7 @@ def get_enterprise(credit_code: EnterpriseCode, svc: ServicesDep,
     """An enterprise's registry record with its dated credit record (E3)."""
     enterprise = svc.ledger.enterprise(credit_code)
     return EnterpriseRecord(
-        **enterprise_fields(enterprise),
+        **dict(enterprise_public(enterprise)),
         credit_record=[credit_event_public(e) for e in enterprise.credit_events()])
 
 
@@ -274,7 +270,7 @@ def start_service_contract(
             filed_on=body.filed_on, open_ended=body.ends_on is None, ends_on=body.ends_on,
             actor=actor(request, principal), emergency_standin=body.emergency_standin,
             resolution_id=body.resolution_id)
-        return ContractWritten(written="service-contract", **contract_fields(contract)).answer()
+        return ContractWritten.carrying("service-contract", contract_public(contract)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -309,7 +305,7 @@ def get_service_contract(
     principal: Annotated[Principal, allow(*READERS)],
 ) -> ContractPublic:
     """A contract: its terms, notice, termination, handover deadline and items (E1, E2)."""
-    return ContractPublic(**contract_fields(_contract_in_scope(svc, principal, code, reference)))
+    return contract_public(_contract_in_scope(svc, principal, code, reference))
 
 
 def _contract_step(svc: Services, principal: Principal, key: str, request: Request,
@@ -319,8 +315,8 @@ def _contract_step(svc: Services, principal: Principal, key: str, request: Reque
 
     def command() -> dict[str, Any]:
         step()
-        return ContractWritten(written=written,
-                               **contract_fields(svc.ledger.contract(code, reference))).answer()
+        contract = svc.ledger.contract(code, reference)
+        return ContractWritten.carrying(written, contract_public(contract)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 

@@ -35,9 +35,12 @@ from api.http.problems import Problem
 from api.http.schemas_governance import (
     BallotCast,
     BallotReceipt,
+    CommitteeMember,
     CommitteePublic,
     CommitteeWritten,
     CustodyDecided,
+    CustodyPublic,
+    CustodyTransferPending,
     CustodyTransferred,
     NominationRecorded,
     PaperBallotsCast,
@@ -217,24 +220,22 @@ def tally_public(result: TallyResult) -> TallyPublic:
     return TallyPublic.model_validate(result)
 
 
-def vote_fields(vote: Vote) -> dict[str, Any]:
-    """A vote's fields as ``VotePublic`` names them (also for the answers that carry it)."""
+def vote_public(vote: Vote) -> VotePublic:
     electorate = vote.electorate
-    return {
-        "id": str(vote.id), "community_code": vote.community_code,
-        "reference": vote.vote_reference, "matter_kind": vote.matter_kind,
-        "title": vote.title, "status": vote.status, "purpose": vote.purpose,
-        "charging_range": vote.charging_range, "seats": vote.seats,
-        "candidates": list(vote.candidates),
-        "approved_amount_fen": vote.approved_amount_fen,
-        "proposed_on": vote.proposed_on, "published_on": vote.published_on,
-        "opened_on": vote.opened_on, "closed_on": vote.closed_on,
-        "electorate_heads": electorate.total_heads if electorate else None,
-        "electorate_area_m2_hundredths": (electorate.total_area_m2_hundredths
-                                          if electorate else None),
-        "ballots_cast": len(vote.ballots), "passed": vote.passed,
-        "elected": list(vote.elected), "version": vote.version,
-    }
+    return VotePublic(
+        id=str(vote.id), community_code=vote.community_code,
+        reference=vote.vote_reference, matter_kind=vote.matter_kind,
+        title=vote.title, status=vote.status, purpose=vote.purpose,
+        charging_range=vote.charging_range, seats=vote.seats,
+        candidates=list(vote.candidates),
+        approved_amount_fen=vote.approved_amount_fen,
+        proposed_on=vote.proposed_on, published_on=vote.published_on,
+        opened_on=vote.opened_on, closed_on=vote.closed_on,
+        electorate_heads=electorate.total_heads if electorate else None,
+        electorate_area_m2_hundredths=(electorate.total_area_m2_hundredths
+                                       if electorate else None),
+        ballots_cast=len(vote.ballots), passed=vote.passed,
+        elected=list(vote.elected), version=vote.version)
 
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
@@ -267,7 +268,7 @@ def propose_vote(
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats)
-        return VoteWritten(written="vote", **vote_fields(vote)).answer()
+        return VoteWritten.carrying("vote", vote_public(vote)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -276,7 +277,7 @@ def propose_vote(
 def get_vote(id: VoteId, svc: ServicesDep,
              principal: Annotated[Principal, allow(*VOTE_READERS)]) -> VotePublic:
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
-    return VotePublic(**vote_fields(_vote(svc, principal, id)))
+    return vote_public(_vote(svc, principal, id))
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
@@ -328,7 +329,7 @@ def open_vote(
     def step(community: str, reference: str) -> dict[str, Any]:
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal))
-        return VoteWritten(written="opening", **vote_fields(vote)).answer()
+        return VoteWritten.carrying("opening", vote_public(vote)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
@@ -432,25 +433,23 @@ def tally(id: VoteId, svc: ServicesDep,
 # -- committees ---------------------------------------------------------------------------
 
 
-def committee_fields(committee: Committee) -> dict[str, Any]:
-    """A committee's fields as ``CommitteePublic`` names them."""
-    return {
-        "community_code": committee.community_code, "reference": committee.committee_reference,
-        "kind": committee.kind, "seats": committee.seats,
-        "members": [dict(m) for m in committee.members], "chair_id": committee.chair_id,
-        "alternate_ids": list(committee.alternate_ids),
-        "former_member_ids": list(committee.former_member_ids),
-        "election_vote_id": committee.election_vote_id,
-        "term_start": committee.term_start, "term_end": committee.term_end,
-        "formed_on": committee.formed_on, "filed_on": committee.filed_on,
-        "street_office": committee.street_office,
-        "party_member_ids": list(committee.party_member_ids),
-        "party_member_count": committee.party_member_count,
-        "party_branch_set_up": committee.party_branch_set_up,
-        "reelection_due_on": committee.reelection_due_on,
-        "dissolved_on": committee.dissolved_on, "active": committee.is_active,
-        "version": committee.version,
-    }
+def committee_public(committee: Committee) -> CommitteePublic:
+    return CommitteePublic(
+        community_code=committee.community_code, reference=committee.committee_reference,
+        kind=committee.kind, seats=committee.seats,
+        members=[CommitteeMember(**m) for m in committee.members], chair_id=committee.chair_id,
+        alternate_ids=list(committee.alternate_ids),
+        former_member_ids=list(committee.former_member_ids),
+        election_vote_id=committee.election_vote_id,
+        term_start=committee.term_start, term_end=committee.term_end,
+        formed_on=committee.formed_on, filed_on=committee.filed_on,
+        street_office=committee.street_office,
+        party_member_ids=list(committee.party_member_ids),
+        party_member_count=committee.party_member_count,
+        party_branch_set_up=committee.party_branch_set_up,
+        reelection_due_on=committee.reelection_due_on,
+        dissolved_on=committee.dissolved_on, active=committee.is_active,
+        version=committee.version)
 
 
 @router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
@@ -469,8 +468,8 @@ def form_owners_committee(
             alternate_ids=list(body.alternate_ids),
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
-        return CommitteeWritten(written="owners-committee",
-                                **committee_fields(committee)).answer()
+        return CommitteeWritten.carrying("owners-committee",
+                                         committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -492,8 +491,8 @@ def appoint_property_management_committee(
             term_start=body.term_start, term_end=body.term_end,
             actor=actor(request, principal), party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up)
-        return CommitteeWritten(written="property-management-committee",
-                                **committee_fields(committee)).answer()
+        return CommitteeWritten.carrying("property-management-committee",
+                                         committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -502,7 +501,7 @@ def appoint_property_management_committee(
 def get_committee(code: CommunityCode, reference: Reference, svc: ServicesDep,
                   principal: Annotated[Principal, allow(*READERS)]) -> CommitteePublic:
     """A committee: members, term, filing, party coverage, re-election due, dissolution."""
-    return CommitteePublic(**committee_fields(svc.ledger.committee(code, reference)))
+    return committee_public(svc.ledger.committee(code, reference))
 
 
 @router.post("/communities/{code}/committees/{reference}/filing", status_code=201,
@@ -518,8 +517,8 @@ def file_owners_committee(
         svc.ledger.file_owners_committee(
             community_code=code, committee_reference=reference, filed_on=body.filed_on,
             street_office=body.street_office, actor=actor(request, principal))
-        return CommitteeWritten(written="filing", **committee_fields(
-            svc.ledger.committee(code, reference))).answer()
+        committee = svc.ledger.committee(code, reference)
+        return CommitteeWritten.carrying("filing", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -538,8 +537,7 @@ def record_party_coverage(
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
             actor=actor(request, principal))
-        return CommitteeWritten(written="party-coverage",
-                                **committee_fields(committee)).answer()
+        return CommitteeWritten.carrying("party-coverage", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -556,7 +554,7 @@ def committee_member_left(
         committee = svc.ledger.committee_member_left(
             community_code=code, committee_reference=reference, member_id=body.member_id,
             left_on=body.left_on, actor=actor(request, principal), reason=body.reason)
-        return CommitteeWritten(written="member-left", **committee_fields(committee)).answer()
+        return CommitteeWritten.carrying("member-left", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -565,12 +563,12 @@ def committee_member_left(
 # -- custody of the fund (F3) ---------------------------------------------------------------
 
 
-def custody_fields(community: Community) -> dict[str, Any]:
-    """Who holds the fund, as ``CustodyPublic`` names it."""
+def custody_public(community: Community) -> CustodyPublic:
     pending = community.custody_transfer
-    return {"community_code": community.code, "custodian": community.custodian,
-            "transfer_pending": None if pending is None else {
-                "to_custodian": pending[0], "resolution_id": pending[1], "due_by": pending[2]}}
+    return CustodyPublic(
+        community_code=community.code, custodian=community.custodian,
+        transfer_pending=None if pending is None else CustodyTransferPending(
+            to_custodian=pending[0], resolution_id=pending[1], due_by=pending[2]))
 
 
 @router.post("/communities/{code}/custody-transfer", status_code=201, responses=WRITTEN,
@@ -586,8 +584,8 @@ def decide_custody_transfer(
         svc.ledger.decide_custody_transfer(
             community_code=code, resolution_id=body.resolution_id, decided_on=body.decided_on,
             actor=actor(request, principal), to_custodian=body.to_custodian)
-        return CustodyDecided(written="custody-decision",
-                              **custody_fields(svc.ledger.community(code))).answer()
+        community = svc.ledger.community(code)
+        return CustodyDecided.carrying("custody-decision", custody_public(community)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -606,6 +604,6 @@ def complete_custody_transfer(
             community_code=code, completed_on=body.completed_on,
             actor=actor(request, principal))
         return CustodyTransferred(written="custody-transfer", balance_moved_fen=moved,
-                                  **custody_fields(svc.ledger.community(code))).answer()
+                                  **dict(custody_public(svc.ledger.community(code)))).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
