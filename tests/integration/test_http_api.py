@@ -260,7 +260,7 @@ def test_a_repeat_answers_for_a_first_request_that_died_before_storing_its_answe
 
     repeat = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
     assert repeat.status_code == 201, repeat.text
-    assert repeat.json() == {"reference": "BANK-1", "kind": "deposit:top_up",
+    assert repeat.json() == {"reference": "BANK-1", "written": "deposit:top_up",
                              "already_posted": True, "position": written}
     again = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"

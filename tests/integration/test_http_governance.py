@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.http.routes_governance import tally_json
+from api.http.routes_governance import tally_public
 from domain.ids import vote_id
 from ledger.access import Role
 from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
@@ -103,7 +103,7 @@ def test_a_fund_use_vote_from_proposal_to_tally_over_http(api: Api, official: st
     tally = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
     recorded = api.services.ledger.vote(COMMUNITY, "ROOF-2026").result
     assert recorded is not None
-    ledger_tally = json.loads(json.dumps(tally_json(recorded)))
+    ledger_tally = json.loads(tally_public(recorded).model_dump_json())
     assert tally["recorded"] == ledger_tally == closed["tally"]
     assert tally["recount_matches_recorded"] is True
     # by area AND by headcount (Civil Code art. 278)
