@@ -32,10 +32,10 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
-from projections.pg_arrays import (
+from ledger.persistence.pg_binary import (
     PgArray,
-    ensure_dumpers,
     int8_array,
+    register_array_dumpers,
     text_array,
     uuid_array,
     uuid_int_array,
@@ -258,7 +258,7 @@ _ENTRY_FILTER_SQLITE = (
     "AND (? IS NULL OR business_date <= ?) ORDER BY notification_id LIMIT ?")
 
 
-# The array builders (pg_arrays: built in C, not psycopg's per-element list dumping) for
+# The array builders (pg_binary: built in C, not psycopg's per-element list dumping) for
 # the columns of the units, votes and authorities a batch inserts.
 _UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (uuid_int_array, text_array, text_array)
 _VOTE_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (
@@ -330,7 +330,7 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
-        ensure_dumpers(curs)
+        register_array_dumpers(curs)
         self._insert(curs, self.insert_units_statement, _UNIT_COLUMNS,
                      [(k, *v) for k, v in batch.units.items()])
         self._insert(curs, self.insert_votes_statement, _VOTE_COLUMNS,

@@ -24,11 +24,11 @@ from psycopg.sql import SQL, Composed, Identifier
 from domain.community import Community
 from domain.ids import unit_key
 from domain.unit_account import UnitAccount
-from projections.pg_arrays import (
+from ledger.persistence.pg_binary import (
     PgArray,
     bool_array,
-    ensure_dumpers,
     int8_array,
+    register_array_dumpers,
     text_array,
     uuid_int_array,
 )
@@ -329,9 +329,9 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BalanceBatch) -> None:
-        # Each column goes as a binary array built in C (pg_arrays): psycopg's own list
+        # Each column goes as a binary array built in C (pg_binary): psycopg's own list
         # dumping, an element at a time in Python, was half of a batch's commit CPU.
-        ensure_dumpers(curs)
+        register_array_dumpers(curs)
         if batch.communities:
             curs.execute(self.insert_communities_statement,
                          [text_array(column) for column in zip(*batch.communities, strict=True)],
