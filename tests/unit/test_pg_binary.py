@@ -127,8 +127,8 @@ def test_balance_change_columns_are_change_transposed() -> None:
 
     ids = [uuid.uuid4().int for _ in range(6)]
     batch = BalanceBatch()
-    batch.delta(ids[0])[0] = 5
-    batch.delta(ids[1])[4] = -7
+    batch.delta(ids[0]).deposits_fen = 5
+    batch.delta(ids[1]).balance_fen = -7
     assert [list(c) for c in batch.change_columns(ids)] == [
         list(c) for c in zip(*map(batch.change, ids), strict=True)]
     batch.first_deposits[ids[2]] = 100

@@ -1,0 +1,83 @@
+"""A view table's columns, declared once, and the SQL both stores' recorders derive from them.
+
+A view names each column of a table once, in table order, with its PostgreSQL type (which
+also says how the column is sent as a binary array for ``unnest``, and what SQLite stores it
+as). Its CREATE TABLE, INSERT column lists, ``unnest`` parameter lists and array builders
+come from that one declaration, so adding a column is one edit in one place, and no list of
+types can fall out of step with a list of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.persistence.pg_binary import PgArray, PgType
+
+# What SQLite keeps each PostgreSQL type as: booleans as 0/1, dates, times and uuids as text.
+_SQLITE_TYPES = {"bigint": "INTEGER", "boolean": "INTEGER", "text": "TEXT", "uuid": "TEXT",
+                 "date": "TEXT", "timestamptz": "TEXT"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: PgType
+    nullable: bool = False
+
+    @property
+    def sqlite_type(self) -> str:
+        return _SQLITE_TYPES[self.type.name]
+
+    def definition(self, *, sqlite: bool = False) -> str:
+        """The column in a CREATE TABLE, e.g. ``amount_fen bigint NOT NULL``."""
+        type_name = self.sqlite_type if sqlite else self.type.name
+        return f"{self.name} {type_name}" + ("" if self.nullable else " NOT NULL")
+
+
+def names(columns: Sequence[Column], prefix: str = "") -> str:
+    """``a, b, c`` (each after ``prefix``, e.g. a table alias and its dot)."""
+    return ", ".join(prefix + c.name for c in columns)
+
+
+def definitions(columns: Sequence[Column], *, sqlite: bool = False) -> str:
+    """The columns of a CREATE TABLE, the first being the primary key."""
+    first, *rest = columns
+    type_name = first.sqlite_type if sqlite else first.type.name
+    return ", ".join([f"{first.name} {type_name} PRIMARY KEY",
+                      *(c.definition(sqlite=sqlite) for c in rest)])
+
+
+def unnest(columns: Sequence[Column]) -> str:
+    """``unnest(%b::uuid[], %b::text[], ...)``: one binary array parameter per column."""
+    return f"unnest({', '.join(c.type.array_parameter for c in columns)})"
+
+
+def placeholders(columns: Sequence[Column]) -> str:
+    """``?, ?, ?``: one SQLite parameter per column."""
+    return ", ".join("?" * len(columns))
+
+
+def arrays(columns: Sequence[Column], values: Sequence[Sequence[Any]]) -> list[PgArray]:
+    """Each column's values (``values[i]`` for ``columns[i]``) as its binary array."""
+    built = []
+    for column, column_values in zip(columns, values, strict=True):
+        build = column.type.array
+        assert build is not None, f"{column.name} ({column.type.name}) is not sent as an array"
+        built.append(build(column_values))
+    return built
+
+
+def transposed(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]:
+    """Rows of ``width`` values as ``width`` columns (empty columns for no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width
+
+
+def with_booleans(row: Any, columns: Sequence[Column]) -> dict[str, Any]:
+    """A SQLite row (``sqlite3.Row``) by name, its boolean columns (kept as 0/1) as ``bool``."""
+    values: dict[str, Any] = dict(zip(row.keys(), row, strict=True))
+    for column in columns:
+        if column.type.name == "boolean" and values.get(column.name) is not None:
+            values[column.name] = bool(values[column.name])
+    return values
