@@ -36,11 +36,11 @@ from projections.columns import (
     Column,
     arrays,
     definitions,
+    from_sqlite,
     names,
     placeholders,
     transposed,
     unnest,
-    with_booleans,
 )
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
@@ -463,7 +463,7 @@ class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
             f"SELECT {_UNIT_SELECT} FROM {UNITS} AS u JOIN {COMMUNITIES} AS c "
             f"USING (community_code) WHERE {_SCOPE_SQLITE} ORDER BY u.community_code, u.unit_key",
             scope)
-        return [UnitBalance(**with_booleans(row, UNIT_COLUMNS)) for row in rows]
+        return [UnitBalance(**from_sqlite(row, UNIT_COLUMNS)) for row in rows]
 
     def select_funds(self, *scope: str | None) -> list[FundBalance]:
         rows = self._select(

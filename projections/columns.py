@@ -9,8 +9,9 @@ types can fall out of step with a list of names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from ledger.persistence.pg_binary import PgArray, PgType
@@ -74,10 +75,25 @@ def transposed(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
-def with_booleans(row: Any, columns: Sequence[Column]) -> dict[str, Any]:
-    """A SQLite row (``sqlite3.Row``) by name, its boolean columns (kept as 0/1) as ``bool``."""
+def to_sqlite(values: Sequence[Any], columns: Sequence[Column]) -> tuple[Any, ...]:
+    """A row's values (in ``columns`` order) as SQLite keeps them: dates and times as ISO text."""
+    return tuple(value.isoformat() if value is not None and column.type.name in _ISO_TEXT
+                 else value for column, value in zip(columns, values, strict=True))
+
+
+def from_sqlite(row: Any, columns: Sequence[Column]) -> dict[str, Any]:
+    """A SQLite row (``sqlite3.Row``) by name, with the values PostgreSQL would give: its
+    boolean columns (kept as 0/1) as ``bool``, its date and time columns (ISO text) parsed."""
     values: dict[str, Any] = dict(zip(row.keys(), row, strict=True))
     for column in columns:
-        if column.type.name == "boolean" and values.get(column.name) is not None:
-            values[column.name] = bool(values[column.name])
+        value = values.get(column.name)
+        if value is not None:
+            parse = _FROM_SQLITE.get(column.type.name)
+            if parse is not None:
+                values[column.name] = parse(value)
     return values
+
+
+_ISO_TEXT = {"date", "timestamptz"}
+_FROM_SQLITE: dict[str, Callable[[Any], Any]] = {
+    "boolean": bool, "date": date.fromisoformat, "timestamptz": datetime.fromisoformat}
