@@ -51,6 +51,7 @@ from projections.columns import (
     to_sqlite,
     transposed,
     unnest,
+    values_getter,
 )
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
@@ -141,8 +142,8 @@ ENTRY_COLUMNS = (
     Column("business_date", DATE), Column("recorded_at", TIMESTAMPTZ),
     Column("reference", TEXT, nullable=True), Column("cites", TEXT, nullable=True))
 assert {c.name for c in ENTRY_COLUMNS} == {f.name for f in fields(AuditEntry)}
-# A staged row's values in ENTRY_COLUMNS order (one call in C, not a tuple built in Python).
-_entry_values = attrgetter(*(c.name for c in ENTRY_COLUMNS))
+# A staged row's values in ENTRY_COLUMNS order.
+_entry_values = values_getter(ENTRY_COLUMNS)
 
 # The lookup tables: each row a key, then a named tuple's fields.
 UNIT_ID = Column("unit_id", UUID_INT)
@@ -276,7 +277,8 @@ def _resolve(batch: AuditBatch, units: dict[int, UnitPlace], votes: dict[UUID, V
             if found is None:
                 raise ProgrammingError(
                     f"audit view: unit {UUID(int=row.unit_id)} was never registered")
-            row.community_code, row.unit_key = found.community_code, found.unit_key
+            row.community_code = found.community_code
+            row.unit_key = found.unit_key
         if row.vote_id is not None:
             vote = batch.votes.get(row.vote_id) or votes.get(row.vote_id)
             if vote is None:

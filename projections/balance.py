@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from operator import attrgetter
 from typing import Any, ClassVar, NamedTuple, Protocol, cast
 
 from eventsourcing.persistence import ProgrammingError, Tracking
@@ -35,6 +34,7 @@ from ledger.persistence.pg_binary import (
 from projections.columns import (
     Column,
     arrays,
+    columns_getter,
     definitions,
     from_sqlite,
     names,
@@ -88,7 +88,8 @@ class UnitDelta:
 
 
 _NO_DELTA = UnitDelta()  # read, never changed: the delta of a unit without one
-_DELTA_FIELDS = tuple((f.name, attrgetter(f.name)) for f in fields(UnitDelta))
+_DELTA_FIELDS = tuple(f.name for f in fields(UnitDelta))
+_delta_columns = columns_getter(_DELTA_FIELDS)
 
 # How a batch's value for a column (``{new}``) meets the row's stored one (``{old}``).
 ADDED = "{old} + {new}"
@@ -110,7 +111,7 @@ class ChangedColumn:
 
 
 CHANGED_COLUMNS: tuple[ChangedColumn, ...] = (
-    *(ChangedColumn(Column(name, BIGINT), ADDED) for name, _ in _DELTA_FIELDS),
+    *(ChangedColumn(Column(name, BIGINT), ADDED) for name in _DELTA_FIELDS),
     ChangedColumn(Column("first_deposit_fen", BIGINT, nullable=True), LATEST),
     ChangedColumn(Column("reraise_demanded", BOOLEAN), LATEST),
     ChangedColumn(Column("closed", BOOLEAN), EITHER),
@@ -146,8 +147,8 @@ class BalanceBatch:
         that is empty in this batch is not consulted for each unit."""
         n = len(unit_ids)
         deltas = [d or _NO_DELTA for d in map(self.deltas.get, unit_ids)]
-        by_name: dict[str, Sequence[Any]] = {
-            name: list(map(get, deltas)) for name, get in _DELTA_FIELDS}
+        by_name: dict[str, Sequence[Any]] = dict(zip(_DELTA_FIELDS, _delta_columns(deltas),
+                                                     strict=True))
         by_name["first_deposit_fen"] = (list(map(self.first_deposits.get, unit_ids))
                                         if self.first_deposits else [None] * n)
         by_name["reraise_demanded"] = (list(map(self.reraise.get, unit_ids)) if self.reraise
@@ -159,7 +160,7 @@ class BalanceBatch:
     def change(self, unit_id: int) -> tuple[Any, ...]:
         """The unit's value for each of CHANGED_COLUMNS in this batch (None: unchanged)."""
         delta = self.deltas.get(unit_id) or _NO_DELTA
-        by_name = {name: get(delta) for name, get in _DELTA_FIELDS}
+        by_name = {name: getattr(delta, name) for name in _DELTA_FIELDS}
         by_name.update(first_deposit_fen=self.first_deposits.get(unit_id),
                        reraise_demanded=self.reraise.get(unit_id),
                        closed=unit_id in self.closed)
@@ -290,7 +291,7 @@ _UNIT_SELECT = ", ".join(("c." if f.name in _PLACE else "u.") + f.name
                          for f in fields(UnitBalance))
 _FUND_SELECT = ", ".join([
     "c.community_code, c.name, c.district, c.street, count(u.unit_id) AS units",
-    *(f"CAST(coalesce(sum(u.{name}), 0) AS bigint) AS {name}" for name, _ in _DELTA_FIELDS),
+    *(f"CAST(coalesce(sum(u.{name}), 0) AS bigint) AS {name}" for name in _DELTA_FIELDS),
     "CAST(coalesce(sum(CASE WHEN u.reraise_demanded THEN 1 ELSE 0 END), 0) AS bigint) "
     "AS reraise_demanded_units"])
 # A filter left as None matches everything. PostgreSQL must be told the parameters' type.

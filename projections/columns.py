@@ -75,6 +75,33 @@ def transposed(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
+def values_getter(columns: Sequence[Column]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving an object's attributes named as the columns, as a tuple in their order.
+
+    Compiled from source, as ``namedtuple`` and ``dataclasses`` build their methods: the
+    interpreter specializes a compiled function's attribute reads, which makes it about three
+    times as fast as ``operator.attrgetter``'s generic look-ups, on a path taken per row.
+    """
+    attributes = [column.name for column in columns]
+    assert all(name.isidentifier() for name in attributes), attributes
+    getter: Callable[[Any], tuple[Any, ...]] = eval(  # our own identifiers, checked above
+        f"lambda row: ({', '.join('row.' + name for name in attributes)},)")
+    return getter
+
+
+def columns_getter(attributes: Sequence[str]) -> Callable[[Sequence[Any]], list[list[Any]]]:
+    """A function turning objects into columns: one list per attribute, in their order.
+
+    Compiled from source for the reason ``values_getter`` is: one list comprehension per
+    attribute, with specialized reads, beats both ``zip(*rows)`` over tuples made for it and
+    ``map(attrgetter(name), ...)``.
+    """
+    assert all(name.isidentifier() for name in attributes), attributes
+    getter: Callable[[Sequence[Any]], list[list[Any]]] = eval(  # our own identifiers
+        f"lambda rows: [{', '.join(f'[row.{name} for row in rows]' for name in attributes)}]")
+    return getter
+
+
 def to_sqlite(values: Sequence[Any], columns: Sequence[Column]) -> tuple[Any, ...]:
     """A row's values (in ``columns`` order) as SQLite keeps them: dates and times as ISO text."""
     return tuple(value.isoformat() if value is not None and column.type.name in _ISO_TEXT
