@@ -67,7 +67,8 @@ def test_getters_read_the_named_attributes_in_order() -> None:
 
 
 def test_sqlite_round_trip_gives_what_postgresql_would() -> None:
-    entry = Entry(f"{7:032x}", 100, None, True, date(2026, 5, 6), datetime(2026, 5, 6, 7, 8, tzinfo=UTC))
+    entry = Entry(f"{7:032x}", 100, None, True, date(2026, 5, 6),
+                  datetime(2026, 5, 6, 7, 8, tzinfo=UTC))
     conn = sqlite3.connect(":memory:")
     conn.row_factory = sqlite3.Row
     conn.execute(f"CREATE TABLE t ({definitions(COLUMNS, sqlite=True)})")
