@@ -22,6 +22,7 @@ from api.http.schemas_funds import (
     MoneyPosted,
     Registered,
     UnitAccountPublic,
+    UnitDelivered,
 )
 from api.http.schemas_views import AuditEntryPublic
 from api.http.security import (
@@ -118,6 +119,10 @@ class SaleIn(Body):
 class RefundIn(Body):
     reference: str = Code
     destroyed_on: Day
+
+
+class DeliveryIn(Body):
+    delivered_on: Day
 
 
 def _posted(result: Posted) -> dict[str, Any]:
@@ -253,6 +258,27 @@ def refund_unit(
         svc.ledger.refund_destroyed_unit(
             community_code=code, building=building, unit=unit, destroyed_on=body.destroyed_on,
             reference=body.reference, actor=actor(request, principal), write=write)))
+
+
+@router.post("/communities/{code}/units/{building}/{unit}/delivery", status_code=201,
+             responses=WRITTEN, response_model=UnitDelivered)
+def deliver_unit(
+    code: CommunityCode, building: PartCode, unit: PartCode, body: DeliveryIn,
+    request: Request, svc: ServicesDep, principal: Annotated[Principal, allow(*REGISTRARS)],
+    key: IdempotencyKey,
+) -> Response:
+    """The developer has handed the unit over (F2: not before its first deposit). Until
+    then the unit counts as the developer's in every vote (V3); from then on its owners
+    vote for it. A unit delivered before answers ``already_delivered`` and writes nothing."""
+
+    def command(write: WriteContext) -> dict[str, Any]:
+        svc.ledger.mark_delivered(community_code=code, building=building, unit=unit,
+                                  delivered_on=body.delivered_on,
+                                  actor=actor(request, principal), write=write)
+        return UnitDelivered(written="delivery", community_code=code, building=building,
+                             unit=unit, already_delivered=write.position is None).answer()
+
+    return run_idempotent(svc, principal, key, request, body, command)
 
 
 # -- reads (the balance view) ------------------------------------------------------------

@@ -5,7 +5,9 @@ uuid5 of the natural key): opaque and URL-safe whatever characters a reference h
 client that knows the community and reference can compute it. ``POST /v1/votes`` answers
 it. A vote, like every community-bound record, reads as absent (404) outside the caller's
 scope. An owner (scope ``owner:<id>``) sees the votes whose frozen electorate holds their id
-and casts only their own ballot; an official records paper ballots for any voter.
+and casts only their own ballot; the developer's token (``owner:developer``) casts the one
+ballot of its unsold and undelivered units (V3). An official records paper ballots for any
+voter.
 
 Committees are named by their community and reference, under
 ``/v1/communities/{code}/committees/{reference}``; custody of the fund (F3) moves under
@@ -63,7 +65,9 @@ from api.http.security import (
 from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
+from domain.electorate import DEVELOPER_VOTER_KEY
 from domain.errors import NotFound
+from domain.unit_account import DEVELOPER_OWNER_ID
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 from ledger.write_context import WriteContext
@@ -209,12 +213,24 @@ def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
     community = svc.ledger.community(vote.community_code)
     place = community_place(community)
     if principal.scope.level == "owner":
-        owners = (tuple(o for v in vote.electorate.voters for o in v.owner_ids)
-                  if vote.electorate is not None else ())
-        place = Place(place.district, place.street, place.community, owners)
+        place = Place(place.district, place.street, place.community, _owner_ids_voting(vote))
     if not principal.scope.holds(place):
         raise _absent(id_)
     return vote
+
+
+def _owner_ids_voting(vote: Vote) -> tuple[str, ...]:
+    """The owner ids whose tokens see the vote and cast in it: its frozen electorate's, and
+    the developer's (``owner:developer``) when its unsold or undelivered units count (V3).
+    The developer's voter names no owner ids (its units' buyers do not vote yet), so it is
+    added by its key."""
+    electorate = vote.electorate
+    if electorate is None:
+        return ()
+    owners = tuple(o for voter in electorate.voters for o in voter.owner_ids)
+    if electorate.voter(DEVELOPER_VOTER_KEY) is not None:
+        owners = (*owners, DEVELOPER_OWNER_ID)
+    return owners
 
 
 def tally_public(result: TallyResult) -> TallyPublic:

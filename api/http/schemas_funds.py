@@ -30,6 +30,15 @@ class DepositBatchPosted(Written):
     total_yuan: ClassVar[property] = yuan_of("total_fen")
 
 
+class UnitDelivered(Written):
+    """A unit handed over by the developer: its owners vote for it from now on (V3)."""
+
+    community_code: str
+    building: str
+    unit: str
+    already_delivered: bool
+
+
 class EmergencyDeclared(Written):
     reference: str
 
