@@ -233,12 +233,18 @@ def _owner_ids_voting(vote: Vote) -> tuple[str, ...]:
     return owners
 
 
-def tally_public(result: TallyResult) -> TallyPublic:
-    return TallyPublic.model_validate(result)
+def tally_public(result: TallyResult, *, provisional: bool) -> TallyPublic:
+    """A tally as answered; ``provisional`` for a running count of a vote not closed."""
+    fields = {name: getattr(result, name) for name in TallyPublic.model_fields
+              if name != "provisional"}
+    return TallyPublic.model_validate({**fields, "provisional": provisional},
+                                      from_attributes=True)
 
 
 def vote_public(vote: Vote) -> VotePublic:
     electorate = vote.electorate
+    # V6: the outcome is the tally recorded at closing; before it there is none to claim.
+    decided = vote.result is not None
     return VotePublic(
         id=str(vote.id), community_code=vote.community_code,
         reference=vote.vote_reference, matter_kind=vote.matter_kind,
@@ -251,8 +257,9 @@ def vote_public(vote: Vote) -> VotePublic:
         electorate_heads=electorate.total_heads if electorate else None,
         electorate_area_m2_hundredths=(electorate.total_area_m2_hundredths
                                        if electorate else None),
-        ballots_cast=len(vote.ballots), passed=vote.passed,
-        elected=list(vote.elected), version=vote.version)
+        ballots_cast=len(vote.ballots), provisional=not decided,
+        passed=vote.passed if decided else None,
+        elected=list(vote.elected) if decided else None, version=vote.version)
 
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
@@ -293,7 +300,8 @@ def propose_vote(
 @router.get("/votes/{id}")
 def get_vote(id: VoteId, svc: ServicesDep,
              principal: Annotated[Principal, allow(*VOTE_READERS)]) -> VotePublic:
-    """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
+    """A vote: its matter, dates, status, candidates, electorate totals and ballot count;
+    its outcome (`passed`, `elected`) only once closed, null while `provisional`."""
     return vote_public(_vote(svc, principal, id))
 
 
@@ -426,7 +434,8 @@ def close_vote(
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
                                        actor=actor(request, principal), write=write)
-        return VoteClosed(written="tally", id=str(id), tally=tally_public(result)).answer()
+        return VoteClosed(written="tally", id=str(id),
+                          tally=tally_public(result, provisional=False)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
@@ -435,16 +444,19 @@ def close_vote(
 def tally(id: VoteId, svc: ServicesDep,
           principal: Annotated[Principal, allow(*VOTE_READERS)]) -> TallyReport:
     """By area AND headcount (Civil Code art. 278): recounted from the ballots now, beside
-    the tally recorded at closing (V6) and whether the two agree."""
+    the tally recorded at closing (V6) and whether the two agree. While the vote is open
+    the report is `provisional`: a running count, not an outcome."""
     vote = _vote(svc, principal, id)
     if vote.electorate is None:
         raise Problem(409, f"vote {id} has not opened; there is nothing to count", rule="V5",
                       field="id")
     recount = vote.recount()
     recorded = vote.result
+    provisional = recorded is None  # open: ballots may still come, so no outcome yet
     return TallyReport(
-        id=str(id), status=vote.status, recount=tally_public(recount),
-        recorded=tally_public(recorded) if recorded is not None else None,
+        id=str(id), status=vote.status, provisional=provisional,
+        recount=tally_public(recount, provisional=provisional),
+        recorded=tally_public(recorded, provisional=False) if recorded is not None else None,
         recount_matches_recorded=recorded == recount if recorded is not None else None)
 
 

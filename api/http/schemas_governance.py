@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.models import Written, m2_of, yuan_of
 
@@ -34,8 +34,12 @@ class VotePublic(BaseModel):
     electorate_area_m2: ClassVar[property] = m2_of("electorate_area_m2_hundredths",
                                                    nullable=True)
     ballots_cast: int
-    passed: bool
-    elected: list[str]
+    provisional: bool = Field(description=(
+        "True until the vote closes: there is no outcome yet, so `passed` and `elected` "
+        "are null (V6: the outcome is the tally recorded at closing)."))
+    passed: bool | None = Field(description="The recorded outcome; null until closed.")
+    elected: list[str] | None = Field(description=(
+        "The candidates the recorded tally elected; null until closed."))
     version: int
 
 
@@ -94,6 +98,9 @@ class TallyPublic(BaseModel):
     """The four tallies (area AND headcount, Civil Code art. 278), thresholds and outcome."""
 
     model_config = ConfigDict(from_attributes=True)
+    provisional: bool = Field(description=(
+        "True for a running count of a vote not yet closed: `passed` and `elected` then say "
+        "what the outcome would be if it closed now, not an outcome."))
     matter_kind: str
     electorate_area_m2_hundredths: int
     electorate_area_m2: ClassVar[property] = m2_of("electorate_area_m2_hundredths")
@@ -127,6 +134,8 @@ class TallyReport(BaseModel):
 
     id: str
     status: str
+    provisional: bool = Field(description=(
+        "True while the vote is open: `recount` is a running count and `recorded` is null."))
     recount: TallyPublic
     recorded: TallyPublic | None
     recount_matches_recorded: bool | None

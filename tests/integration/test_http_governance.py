@@ -17,7 +17,16 @@ import pytest
 from api.http.routes_governance import tally_public
 from domain.ids import vote_id
 from ledger.access import Role
-from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
+from tests.integration.http_support import (
+    COMMUNITY,
+    DISTRICT,
+    OTHER,
+    STREET,
+    Api,
+    community_body,
+    open_api,
+    seed,
+)
 
 OWNERS = [f"owner-{COMMUNITY}-{i}" for i in range(4)]
 
@@ -103,7 +112,7 @@ def test_a_fund_use_vote_from_proposal_to_tally_over_http(api: Api, official: st
     tally = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
     recorded = api.services.ledger.vote(COMMUNITY, "ROOF-2026").result
     assert recorded is not None
-    ledger_tally = json.loads(tally_public(recorded).model_dump_json())
+    ledger_tally = json.loads(tally_public(recorded, provisional=False).model_dump_json())
     assert tally["recorded"] == ledger_tally == closed["tally"]
     assert tally["recount_matches_recorded"] is True
     # by area AND by headcount (Civil Code art. 278)
@@ -279,3 +288,108 @@ def test_f3_custody_passes_to_the_owners_meeting_by_a_resolution(api: Api, offic
     assert moved["custodian"] == "owners_meeting" and moved["transfer_pending"] is None
     assert held > 0 and moved["balance_moved_fen"] == held
     assert moved["balance_moved_yuan"] == f"{held // 100}.{held % 100:02d}"
+
+
+def _register_with_developer_unit(api: Api, code: str) -> str:
+    """A community registered over HTTP: owners' units 101-103 and the developer's unsold
+    104, each with its first deposit paid; none delivered yet. Returns a registrar token."""
+    registrar = api.token(Role.official, f"street:{STREET}")
+    owners = [[f"owner-{code}-{i}"] for i in range(3)] + [["developer"]]
+    body = community_body(code, DISTRICT, STREET)
+    for unit, owner_ids in zip(body["units"], owners, strict=True):
+        unit["owner_ids"] = owner_ids
+    ok(api.post("/v1/communities", registrar, body))
+    custodian = api.token(Role.custodian, f"community:{code}")
+    for i in range(4):
+        ok(api.post(f"/v1/communities/{code}/deposits", custodian, {
+            "reference": f"FIRST-{code}-{i}", "building": "1", "unit": f"{101 + i}",
+            "amount_yuan": f"{16100 + 2000 * i}.00", "paid_on": "2026-02-01",
+            "kind": "first"}))
+    return registrar
+
+
+def test_v3_delivery_over_http_decides_who_votes_and_the_developer_votes_for_the_rest(
+    api: Api,
+) -> None:
+    code = "CY-DEV"
+    registrar = _register_with_developer_unit(api, code)
+    base = f"/v1/communities/{code}/units/1"
+    delivery = {"delivered_on": "2026-02-10"}
+    response = api.post(f"{base}/101/delivery", registrar, delivery, key="deliver-101")
+    first = ok(response)
+    assert first["written"] == "delivery" and first["position"] > 0
+    assert (first["building"], first["unit"], first["already_delivered"]) == ("1", "101", False)
+    replayed = api.post(f"{base}/101/delivery", registrar, delivery, key="deliver-101")
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert replayed.content == response.content
+    again = ok(api.post(f"{base}/101/delivery", registrar, delivery))
+    assert (again["already_delivered"], again["position"]) == (True, None)
+    ok(api.post(f"{base}/102/delivery", registrar, delivery))
+    assert api.services.ledger.unit_account(code, "1", "102").delivered
+    # 103 stays undelivered: its buyer does not vote yet, the developer votes for it (V3)
+
+    vote = ok(api.post("/v1/votes", registrar, {
+        "community_code": code, "reference": "HIRE-DEV", "matter_kind": "hire_enterprise",
+        "title": "Hire a property company", "proposed_on": "2026-03-01"}))
+    id_ = vote["id"]
+    ok(api.post(f"/v1/votes/{id_}/publish", registrar, {"published_on": "2026-03-01"}))
+    opened = ok(api.post(f"/v1/votes/{id_}/open", registrar, {"opened_on": "2026-03-16"}))
+    assert opened["electorate_heads"] == 3  # two delivered owners and the developer
+
+    developer = api.token(Role.owner, "owner:developer")
+    assert ok(api.get(f"/v1/votes/{id_}", developer), 200)["id"] == id_
+    cast = ok(api.post(f"/v1/votes/{id_}/ballots", developer,
+                       {"choice": "agree", "cast_on": "2026-03-20"}))
+    assert cast["owner_id"] == "developer"
+    checked = ok(api.get(f"/v1/votes/{id_}/ballots/{cast['receipt']}", developer), 200)
+    assert checked["voter_key"] == "developer"
+    buyer = api.token(Role.owner, f"owner:owner-{code}-2")
+    assert api.post(f"/v1/votes/{id_}/ballots", buyer,
+                    {"choice": "agree", "cast_on": "2026-03-20"}).status_code == 404
+    running = ok(api.get(f"/v1/votes/{id_}/tally", registrar), 200)["recount"]
+    developer_area = 10050 + 11050  # 103, undelivered, and 104, unsold
+    assert (running["participating_heads"], running["participating_area_m2_hundredths"]) \
+        == (1, developer_area)
+
+
+def test_f2_a_unit_is_not_delivered_over_http_before_its_first_deposit(api: Api) -> None:
+    registrar = api.token(Role.official, f"street:{STREET}")
+    ok(api.post("/v1/communities", registrar, community_body("CY-NEW", DISTRICT, STREET)))
+    before = last_id(api)
+    refused = api.post("/v1/communities/CY-NEW/units/1/101/delivery", registrar,
+                       {"delivered_on": "2026-02-10"})
+    assert refused.status_code == 422 and refused.json()["rule"] == "F2"
+    assert last_id(api) == before
+    unknown = api.post("/v1/communities/CY-NEW/units/1/999/delivery", registrar,
+                       {"delivered_on": "2026-02-10"})
+    assert unknown.status_code == 404
+
+
+def test_v6_a_vote_not_closed_claims_no_outcome(api: Api, official: str) -> None:
+    proposed = ok(api.post("/v1/votes", official, {
+        "community_code": COMMUNITY, "reference": "OUTCOME-1", "matter_kind": "other_ordinary",
+        "title": "Paint the hall", "proposed_on": "2026-03-01"}))
+    id_ = proposed["id"]
+    for answer in (proposed, ok(api.get(f"/v1/votes/{id_}", official), 200)):
+        assert (answer["status"], answer["provisional"]) == ("proposed", True)
+        assert answer["passed"] is None and answer["elected"] is None
+    ok(api.post(f"/v1/votes/{id_}/publish", official, {"published_on": "2026-03-01"}))
+    opened = ok(api.post(f"/v1/votes/{id_}/open", official, {"opened_on": "2026-03-16"}))
+    assert (opened["passed"], opened["provisional"]) == (None, True)
+    ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+        "cast_on": "2026-03-20", "ballots": [{"owner_id": o, "choice": "agree"}
+                                             for o in OWNERS]}))
+    running = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
+    # as counted now it would pass, and the report says that this is no outcome yet
+    assert (running["provisional"], running["recorded"]) == (True, None)
+    assert running["recount"]["provisional"] is True and running["recount"]["passed"] is True
+    assert ok(api.get(f"/v1/votes/{id_}", official), 200)["passed"] is None
+
+    closed = ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    assert closed["tally"]["provisional"] is False and closed["tally"]["passed"] is True
+    final = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
+    assert final["provisional"] is False
+    assert final["recount"]["provisional"] is final["recorded"]["provisional"] is False
+    read = ok(api.get(f"/v1/votes/{id_}", official), 200)
+    assert (read["status"], read["provisional"], read["passed"], read["elected"]) \
+        == ("closed", False, True, [])
