@@ -48,7 +48,8 @@ RACE_POLL_S = 0.02
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 # A route's command: runs the ledger command with ``write=`` the context it is given, and
-# returns the response body (the log position is added to it here).
+# returns the response body (the log position it wrote is added to it here; a command that
+# wrote nothing may name the position of what it found already written).
 Command = Callable[[WriteContext], dict[str, Any]]
 
 IdempotencyKey = Annotated[str, Header(
@@ -148,6 +149,8 @@ def run_idempotent(
         # It wrote nothing because an earlier request with this key wrote it all: answer as
         # that one did (or, if it never stored its answer, with this one's).
         return _await_response(svc, scoped_key, digest, own=(result, status))
+    if position is None:
+        position = result.get("position")
     payload = orjson.dumps({**result, "position": position})
     return _store_and_answer(svc, scoped_key, digest, status, payload, position)
 

@@ -33,6 +33,7 @@ from api.http.security import (
     allow,
     in_scope,
 )
+from api.http.services import Services
 from domain.ids import unit_key
 from domain.money import parse_area_m2
 from domain.posting import INCOME_SOURCES
@@ -42,6 +43,7 @@ from ledger.base import Posted
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX, AuditFilter
+from projections.history.streams import event_position
 
 router = APIRouter(prefix="/v1", tags=["fund"])
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
@@ -125,9 +127,14 @@ class DeliveryIn(Body):
     delivered_on: Day
 
 
-def _posted(result: Posted) -> dict[str, Any]:
-    return MoneyPosted(written=result.kind, reference=result.reference,
-                       already_posted=result.already_posted).answer()
+def _posted(svc: Services, result: Posted) -> dict[str, Any]:
+    answer = MoneyPosted(written=result.kind, reference=result.reference,
+                         already_posted=result.already_posted).answer()
+    if result.already_posted:
+        # This request wrote nothing; a client waits on reads for the posting it found.
+        answer["position"] = event_position(svc.ledger, result.originator_id,
+                                            result.originator_version)
+    return answer
 
 
 @router.post("/communities", status_code=201, responses=WRITTEN, response_model=Registered)
@@ -163,7 +170,7 @@ def post_deposit(
     line = DepositLine(body.reference, code, body.building, body.unit, fen(body.amount_yuan),
                        body.paid_on, body.kind, line=1)
     return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
-        svc.ledger.post_deposit(line, actor=actor(request, principal), write=write)))
+        svc, svc.ledger.post_deposit(line, actor=actor(request, principal), write=write)))
 
 
 @router.post("/communities/{code}/deposit-batches", status_code=201,
@@ -198,7 +205,7 @@ def withdraw(
         body.paid_on, list(body.buildings), list(body.unit_keys), body.emergency_id,
         body.resolution_id)
     return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
-        svc.ledger.withdraw(withdrawal, actor=actor(request, principal), write=write)))
+        svc, svc.ledger.withdraw(withdrawal, actor=actor(request, principal), write=write)))
 
 
 @router.post("/communities/{code}/income-allocations", status_code=201, responses=WRITTEN,
@@ -209,7 +216,7 @@ def allocate_income(
 ) -> Response:
     """Allocate value-added income to the sub-accounts in whole fen (F5)."""
     return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
-        svc.ledger.allocate_income(
+        svc, svc.ledger.allocate_income(
             community_code=code, amount_fen=fen(body.amount_yuan), source=body.source,
             received_on=body.received_on, reference=body.reference,
             actor=actor(request, principal), write=write)))
@@ -241,7 +248,7 @@ def sell_unit(
 ) -> Response:
     """A sale: the sub-account's balance moves with the unit to its buyers (F7)."""
     return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
-        svc.ledger.sell_unit(community_code=code, building=building, unit=unit,
+        svc, svc.ledger.sell_unit(community_code=code, building=building, unit=unit,
                              buyer_owner_ids=list(body.buyer_owner_ids), sold_on=body.sold_on,
                              reference=body.reference, actor=actor(request, principal),
                              write=write)))
@@ -255,7 +262,7 @@ def refund_unit(
 ) -> Response:
     """A destroyed unit: its balance is refunded and its sub-account closed (F7)."""
     return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
-        svc.ledger.refund_destroyed_unit(
+        svc, svc.ledger.refund_destroyed_unit(
             community_code=code, building=building, unit=unit, destroyed_on=body.destroyed_on,
             reference=body.reference, actor=actor(request, principal), write=write)))
 

@@ -17,7 +17,9 @@ class Registered(Written):
 
 class MoneyPosted(Written):
     """A deposit, withdrawal, income allocation, sale or refund: ``written`` names the
-    posting's kind; ``already_posted`` when its reference was posted before."""
+    posting's kind; ``already_posted`` when its reference was posted before, and then
+    ``position`` is where that posting's first event sits in the log (this request wrote
+    nothing, but a read can wait for what it found)."""
 
     reference: str
     already_posted: bool = False

@@ -159,6 +159,32 @@ def _select_positions(
     return rows
 
 
+def event_position(app: FundLedger, originator_id: UUID, version: int) -> int | None:
+    """The log position (notification id) of one stored event; None if none is stored.
+
+    One indexed row: the events table's key is (originator id, version)."""
+    from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+    recorder: Any = app.recorder
+    table = recorder.events_table_name
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid FROM {table} WHERE originator_id = ? "
+                      f"AND originator_version = ?", (originator_id.hex, version))
+            row = c.fetchone()
+        return None if row is None else int(row[0])
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
+    statement = SQL(
+        "SELECT notification_id FROM {}.{} WHERE originator_id = %s AND originator_version = %s"
+    ).format(Identifier(recorder.datastore.schema), Identifier(table))
+    uuid_column = recorder.datastore.originator_id_type == "uuid"
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        curs.execute(statement, (originator_id if uuid_column else originator_id.hex, version))
+        found = curs.fetchone()
+    return None if found is None else int(found[0])
+
 
 # -- cutting and folding --------------------------------------------------------------------
 

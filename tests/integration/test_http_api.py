@@ -124,6 +124,21 @@ def test_a_deposit_reads_back_through_the_balance_view(seeded: Api) -> None:
     assert [(e["reference"], e["amount_fen"]) for e in audit["items"]] == [("BANK-1", 25_050)]
 
 
+def test_a_reference_repeated_under_a_new_key_answers_the_first_position(seeded: Api) -> None:
+    """A bank file sent again under new keys: each repeat writes nothing and says where the
+    posting it found sits in the log, as the first answer did."""
+    api = seeded
+    custodian = api.token(Role.custodian)
+    first = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="one")
+    assert first.status_code == 201, first.text
+    position = first.json()["position"]
+    assert position > 0
+    repeat = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="two")
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.json() == {**first.json(), "already_posted": True, "position": position}
+    assert api.services.ledger.recorder.max_notification_id() == position
+
+
 def test_amounts_are_decimal_strings_and_a_refusal_writes_nothing(seeded: Api) -> None:
     api = seeded
     custodian = api.token(Role.custodian)
