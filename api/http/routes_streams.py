@@ -12,8 +12,9 @@ from sse_starlette import EventSourceResponse
 
 from api.http.problems import Problem
 from api.http.security import ServicesDep, allow
+from api.http.services import Services
 from domain.errors import NotFound
-from ledger.access import Principal, Role
+from ledger.access import Principal, Role, Scope
 from projections.changes import ViewChanges, Within
 from projections.cloud_events import encode
 
@@ -22,18 +23,36 @@ IDLE_POLL_S = 0.25
 PING_S = 15
 
 
-def _within(principal: Principal, community: str | None, street: str | None,
+def _within(svc: Services, principal: Principal, community: str | None, street: str | None,
             district: str | None) -> Within:
-    """The caller's scope, narrowed by what it asked for (never widened)."""
-    scope = principal.scope.filters()
+    """The caller's scope, narrowed by what it asked for (never widened). A place the scope
+    does not hold answers 404 before anything is streamed, exactly as one that does not
+    exist (R2): a stream that could only ever ping would look like a quiet place."""
     asked = {"community": community, "street": street, "district": district}
-    for level, code in scope.items():
-        if asked[level] not in (None, code):
-            # Asking for another place than one's own scope: as if it had no changes.
-            asked = {"community": "\x00", "street": None, "district": None}
-            break
-        asked[level] = code
-    return Within(**asked)
+    for level, code in asked.items():
+        if code is not None and not _in_scope(svc, principal.scope, level, code):
+            raise NotFound(f"no {level} {code!r} is registered", rule="R2", field=level)
+    return Within(**{**asked, **principal.scope.filters()})
+
+
+def _in_scope(svc: Services, scope: Scope, level: str, code: str) -> bool:
+    """Whether the place ``level``/``code`` overlaps the scope: lies in it, or (a broader
+    place) holds it. A street or district is known by the communities registered there."""
+    if level == "community":
+        try:
+            return scope.holds(svc.community_place(code))  # absent: as if out of scope
+        except NotFound:
+            return False
+    if scope.level == "city":
+        return True
+    if scope.level == level:
+        return scope.code == code
+    if scope.level == "community":
+        try:
+            return bool(getattr(svc.community_place(scope.code), level) == code)
+        except NotFound:
+            return False
+    return bool(svc.balance.funds(**{scope.level: scope.code, level: code}))
 
 
 @router.get("/streams/{view}", response_class=EventSourceResponse, responses={
@@ -60,7 +79,7 @@ async def stream(
                        rule="view", field="view")
     if principal.scope.level == "owner":
         raise Problem(403, "owners read their own units, not streams", rule="role")
-    within = _within(principal, community, street, district)
+    within = await run_in_threadpool(_within, svc, principal, community, street, district)
     start = int(last_event_id) if last_event_id is not None else (after or 0)
     if not svc.open_stream(principal.token_id):
         raise Problem(429, f"a token holds at most {svc.streams_per_token_max} open streams",

@@ -12,7 +12,9 @@ import pytest
 from ledger.access import Role
 from tests.integration.http_support import (
     COMMUNITY,
+    DISTRICT,
     OTHER,
+    OTHER_DISTRICT,
     OTHER_STREET,
     STREET,
     Api,
@@ -81,11 +83,36 @@ def test_r2_a_street_subscriber_sees_its_street_only(api: Api) -> None:
     seen = _events(api, street, "audit", last_event_id=mine - 1)
     assert [int(e["id"]) for e in seen] == [mine]
     assert {e["community"] for e in _events(api, street, "audit")} == {COMMUNITY}
-    # Asking for another street than one's own scope shows nothing, never more.
-    assert _events(api, street, "audit", street=OTHER_STREET) == []
+    # Its own street and district are in scope; the district narrows to its street.
+    assert {e["community"] for e in _events(api, street, "audit", district=DISTRICT)} \
+        == {COMMUNITY}
     city = api.token(Role.subscriber)
     assert [int(e["id"]) for e in _events(api, city, "audit", last_event_id=mine - 1,
                                           street=OTHER_STREET)] == [theirs]
+
+
+def test_r2_a_stream_of_a_place_outside_the_scope_is_404_like_an_absent_one(api: Api) -> None:
+    """A place the token's scope does not hold answers 404 before anything is streamed,
+    exactly as a place that does not exist: never a 200 that pings forever."""
+    seed(api)
+    street = api.token(Role.subscriber, f"street:{STREET}")
+    district = api.token(Role.subscriber, f"district:{DISTRICT}")
+    community = api.token(Role.subscriber, f"community:{COMMUNITY}")
+    outside = [(street, {"street": OTHER_STREET}), (street, {"community": OTHER}),
+               (street, {"district": OTHER_DISTRICT}), (district, {"district": OTHER_DISTRICT}),
+               (district, {"street": OTHER_STREET}), (district, {"community": OTHER}),
+               (community, {"community": OTHER}), (community, {"street": OTHER_STREET})]
+    absent = [(street, {"community": "CY-NONE"}), (district, {"street": "999999999"})]
+    for token, params in outside + absent:
+        response = api.client.get("/v1/streams/audit", headers=api.headers(token),
+                                  params={"until_caught_up": "true", **params})
+        assert response.status_code == 404, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["field"] == next(iter(params))
+    for token, params in [(street, {"community": COMMUNITY}), (district, {"street": STREET}),
+                          (community, {"district": DISTRICT}), (community, {"street": STREET})]:
+        assert {e["community"] for e in _events(api, token, "audit", **params)} \
+            == {COMMUNITY}, params
 
 
 def test_streams_are_refused_to_owners_and_unknown_views(api: Api) -> None:
