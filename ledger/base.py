@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import gc
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 from domain.community import Community
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, NotFound
 from domain.ids import community_id, unit_account_id
 from domain.unit_account import UnitAccount
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
 from ledger.persistence.transcoder import StoredEventsBatch, to_stored_events
 from ledger.settings import Settings
+from ledger.write_context import IDEMPOTENCY_PREFIX, WriteContext
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
@@ -66,10 +65,6 @@ class RegistrationResult:
     units_unchanged: int
 
 
-IDEMPOTENCY_PREFIX = "idempotency:"
-IDEMPOTENCY_KEY_CHARS_MAX = 200
-
-
 class IdempotencyKeyUsed(Conflict):
     """Another request recorded this idempotency key first (a race between repeats)."""
 
@@ -80,22 +75,6 @@ class IdempotencyKeyUsed(Conflict):
             rule="idempotency-key", field="Idempotency-Key")
         self.found = found
         self.same_request = same_request
-
-
-@dataclass
-class _PendingKey:
-    reference: str
-    request_digest: str
-    used: bool = False
-    # Known to be recorded already (a repeat of a request that died before answering):
-    # commands look their own references up first instead of saving optimistically.
-    recorded: bool = False
-
-    def binding(self, originator_id: UUID, originator_version: int) -> PostingReference:
-        """The key's row, naming the first event it produced; once per command."""
-        self.used = True
-        return PostingReference(self.reference, "idempotency-key", self.request_digest,
-                                originator_id, originator_version)
 
 
 @dataclass
@@ -132,138 +111,71 @@ class LedgerBase(Application[UUID]):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._written = threading.local()
         super().__init__(env=self.settings.eventsourcing_env())
 
-    # -- read-your-writes ----------------------------------------------------------------
-
-    def forget_position(self) -> None:
-        """Start a command: what this thread wrote so far no longer counts."""
-        self._written.position = None
-
-    def position_written(self) -> int | None:
-        """The highest log position this thread wrote since ``forget_position``, if any.
-
-        A caller (the HTTP API) hands it back with the command's response, so a later read
-        can wait until a view has applied it: read-your-writes without a global lock.
-        """
-        return cast(int | None, getattr(self._written, "position", None))
-
-    def _remember(self, recordings: Sequence[Recording[UUID]]) -> int | None:
-        """Note the highest position a save wrote; return it."""
-        written = max((r.notification.id for r in recordings), default=None)
-        if written is not None:
-            known = self.position_written()
-            self._written.position = written if known is None else max(known, written)
-        return written
-
-    def save(
-        self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
-        **kwargs: Any,
-    ) -> list[Recording[UUID]]:
-        if self._pending_key() is not None:
-            first = next((o.pending_events[0] for o in objs
-                          if isinstance(o, Aggregate) and o.pending_events), None)
-            kwargs["references"] = self._with_key(kwargs.get("references", ()), first)
-        recordings = super().save(*objs, **kwargs)
-        self._remember(recordings)
-        return recordings
-
     # -- idempotency keys ----------------------------------------------------------------
-
-    @contextmanager
-    def idempotent(
-        self, key: str, request_digest: str, *, recorded: bool = False
-    ) -> Iterator[None]:
-        """Bind the commands run inside to a client's idempotency key, atomically.
-
-        The key goes into ``posting_references`` (as ``idempotency:<key>``, with the
-        request's digest) in the same transaction as the first save's events, so a key is
-        recorded if and only if what it produced is. A save that collides with the same key
-        written by a concurrent request raises ``IdempotencyKeyUsed`` instead of retrying;
-        the caller then replays that request's response.
-
-        ``recorded=True`` says the key is already recorded: a command that is idempotent by
-        its own reference then finds its earlier result (and saves nothing) rather than
-        colliding with the key (see ``api.http.idempotency``).
-        """
-        if not key or len(key) > IDEMPOTENCY_KEY_CHARS_MAX:
-            raise InvalidInput(
-                f"an idempotency key has 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters",
-                rule="idempotency-key", field="Idempotency-Key")
-        self._written.key = _PendingKey(IDEMPOTENCY_PREFIX + key, request_digest,
-                                        recorded=recorded)
-        try:
-            yield
-        finally:
-            self._written.key = None
 
     def find_idempotency_key(self, key: str) -> PostingReference | None:
         """The recorded use of a client's idempotency key, if any."""
         reference = IDEMPOTENCY_PREFIX + key
         return self._references([reference]).get(reference)
 
-    def _with_key(
-        self, references: Sequence[PostingReference], first: DomainEventProtocol[UUID] | None
-    ) -> list[PostingReference]:
-        """The save's references, plus the pending key's row naming its first event."""
-        key = self._pending_key()
-        if key is None or first is None:
-            return list(references)
-        return [*references, key.binding(first.originator_id, first.originator_version)]
-
-    def _pending_key(self) -> _PendingKey | None:
-        key: _PendingKey | None = getattr(self._written, "key", None)
-        if key is not None and key.used:
-            return None  # a command saving twice binds the key to its first save only
-        return key
-
-    def _key_recorded(self) -> bool:
-        key: _PendingKey | None = getattr(self._written, "key", None)
-        return key is not None and key.recorded
-
-    def _check_pending_key(self) -> None:
+    def _raise_if_key_used(self, write: WriteContext | None) -> None:
         """After a lost race: was it our idempotency key that another request recorded?"""
-        key: _PendingKey | None = getattr(self._written, "key", None)
+        key = write.save_failed() if write is not None else None
         if key is None:
             return
-        key.used = False  # the failed transaction took the key's row with it
         found = self._references([key.reference]).get(key.reference)
         if found is not None:
             raise IdempotencyKeyUsed(found, same_request=found.digest == key.request_digest)
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _retrying(self, attempt: Callable[[], T]) -> T:
+    def _retrying(self, attempt: Callable[[], T], write: WriteContext | None = None) -> T:
         """Run a read-decide-save attempt again when a concurrent writer won the race.
 
         Exponential backoff with full jitter: a writer that keeps posting to the same
-        sub-account would otherwise re-read first every time and starve the other.
+        sub-account would otherwise re-read first every time and starve the other. A race
+        lost to a repeat of the same idempotency key (``write``'s) is not retried.
         """
         for number in range(1, self.settings.save_attempts_max + 1):
             try:
                 return attempt()
             except IntegrityError:
-                self._check_pending_key()
+                self._raise_if_key_used(write)
                 if number == self.settings.save_attempts_max:
                     raise
                 cap_s = min(RETRY_WAIT_MAX_S, RETRY_WAIT_BASE_S * 2**number)
                 time.sleep(random.uniform(0, cap_s))
         raise AssertionError("unreachable")
 
-    def _update(self, load: Callable[[], A], change: Callable[[A], T]) -> T:
+    def _update(
+        self, load: Callable[[], A], change: Callable[[A], T], write: WriteContext | None = None
+    ) -> T:
         """Load one aggregate, change it, save what it recorded; again if a writer raced us."""
 
         def attempt() -> T:
             aggregate = load()
             result = change(aggregate)
             if aggregate.pending_events:
-                self.save(aggregate)
+                self._save_aggregates(aggregate, write=write)
             return result
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
-    def _save(self, work: _Work) -> int | None:
+    def _save_aggregates(self, *aggregates: Aggregate, write: WriteContext | None) -> None:
+        """``Application.save`` of what the aggregates recorded, in one transaction, with
+        ``write``'s idempotency key naming the first event; ``write`` learns the position."""
+        if write is None:
+            self.save(*aggregates)
+            return
+        first = next((a.pending_events[0] for a in aggregates if a.pending_events), None)
+        references = write.references_for((), first)
+        recordings = (self.save(*aggregates, references=references) if references
+                      else self.save(*aggregates))
+        write.wrote(max((r.notification.id for r in recordings), default=None))
+
+    def _save(self, work: _Work, write: WriteContext | None = None) -> int | None:
         """``Application.save`` for aggregates we know, with the references in its transaction.
 
         The library's ``save`` dispatches each object through two runtime-checkable
@@ -281,8 +193,9 @@ class LedgerBase(Application[UUID]):
                 first_versions[aggregate.id] = pending[0].originator_version
                 processing.events.extend(pending)
             processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs["references"] = self._with_key(
-            work.references, processing.events[0] if processing.events else None)
+        processing.saved_kwargs["references"] = (
+            write.references_for(work.references, processing.events[0] if processing.events
+                                 else None) if write is not None else work.references)
         events = processing.events
         # Mapped as the recorder sends them (a large save on PostgreSQL overlaps the mapping
         # with the server's inserts); a small save maps them all first.
@@ -298,8 +211,8 @@ class LedgerBase(Application[UUID]):
         if notification_ids:
             assert len(notification_ids) == len(stored_events)
             written = max(notification_ids)
-            known = self.position_written()
-            self._written.position = written if known is None else max(known, written)
+            if write is not None:
+                write.wrote(written)
         self._take_snapshots_of(processing.aggregates, first_versions)
         if type(self)._notify is not Application._notify:
             self._notify([
@@ -361,15 +274,6 @@ class LedgerBase(Application[UUID]):
                 field="reference",
             )
         return Posted(reference, found.kind, True, found.originator_id, found.originator_version)
-
-    def _approve_by_resolution(
-        self, community: Community, resolution_id: str, charging_range: list[str],
-        amount_fen: int, paid_on: date, reference: str, actor: str,
-    ) -> list[Any]:
-        """F8: check the cited resolution allows this withdrawal; return what to save with it."""
-        raise NotFound(
-            f"resolution {resolution_id!r} is unknown: no owners' vote with that id is recorded",
-            rule="F8", field="resolution_id")
 
     def _get(self, aggregate_id: UUID) -> Any:
         """The aggregate's current state, as ``repository.get`` gives it (raising

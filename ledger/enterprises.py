@@ -19,17 +19,22 @@ from domain.ids import contract_id, enterprise_id, unit_account_id
 from domain.service_contract import ServiceContract, ensure_community_free
 from ledger.base import LedgerBase
 from ledger.loading import load_many
+from ledger.resolutions import Resolutions
+from ledger.write_context import WriteContext
 
 REGISTRY_PAGE = 1_000
 
 
 class EnterpriseCommands(LedgerBase):
     credit_scheme: CreditScheme
+    # The owners' votes a hiring (E1) or self-management (R1) cites; wired in by ``FundLedger``.
+    resolutions: Resolutions
 
     # -- registry ------------------------------------------------------------------------
 
     def register_enterprise(
-        self, *, credit_code: str, name: str, registered_on: date, actor: str
+        self, *, credit_code: str, name: str, registered_on: date, actor: str,
+        write: WriteContext | None = None,
     ) -> Enterprise:
         """Register once; a repeat with the same name is a no-op, another name a conflict."""
         code = validate_credit_code(credit_code)
@@ -39,14 +44,14 @@ class EnterpriseCommands(LedgerBase):
                 known = self.enterprise(code)
             except NotFound:
                 enterprise = Enterprise.register(code, name, on=registered_on, actor=actor)
-                self.save(enterprise)
+                self._save_aggregates(enterprise, write=write)
                 return enterprise
             if known.name != name.strip():
                 raise Conflict(f"enterprise {code} is registered as {known.name!r}",
                                rule="E1", field="name")
             return known
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def enterprise(self, credit_code: str) -> Enterprise:
         try:
@@ -86,6 +91,7 @@ class EnterpriseCommands(LedgerBase):
         self, *, community_code: str, enterprise_code: str, contract_reference: str,
         starts_on: date, filed_on: date, open_ended: bool, ends_on: date | None,
         actor: str, emergency_standin: bool = False, resolution_id: str | None = None,
+        write: WriteContext | None = None,
     ) -> ServiceContract:
         """E1: an enterprise enters a community that no other enterprise serves."""
 
@@ -110,7 +116,7 @@ class EnterpriseCommands(LedgerBase):
             previous = (self.contract(community_code, community.service_contract)
                         if community.service_contract else None)
             ensure_community_free(community_code, previous, starts_on)
-            approvals = (self._approve_hiring(community, resolution_id, enterprise.credit_code)
+            approvals = (self.resolutions.approve_hiring(community, resolution_id)
                          if resolution_id else [])
             contract = ServiceContract.start(
                 community_code, enterprise.credit_code, starts_on, filed_on, open_ended, ends_on,
@@ -123,13 +129,14 @@ class EnterpriseCommands(LedgerBase):
                 community.end_self_management(reason=f"contract {contract_reference}",
                                               effective_date=starts_on, actor=actor)
             enterprise.record_engagement(contract, actor=actor)
-            self.save(community, contract, enterprise, *approvals)
+            self._save_aggregates(community, contract, enterprise, *approvals, write=write)
             return contract
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def record_self_management(
-        self, *, community_code: str, resolution_id: str, started_on: date, actor: str
+        self, *, community_code: str, resolution_id: str, started_on: date, actor: str,
+        write: WriteContext | None = None,
     ) -> None:
         """R1: the owners manage the community themselves (counted as property-service
         coverage), by a passed resolution of the community, while no enterprise serves it
@@ -137,27 +144,15 @@ class EnterpriseCommands(LedgerBase):
 
         def attempt() -> None:
             community = self._community(community_code)
-            self._check_self_management(community, resolution_id)
+            self.resolutions.check_self_management(community, resolution_id)
             previous = (self.contract(community_code, community.service_contract)
                         if community.service_contract else None)
             ensure_community_free(community_code, previous, started_on)
             community.record_self_management(resolution_id=resolution_id,
                                              effective_date=started_on, actor=actor)
-            self.save(community)
+            self._save_aggregates(community, write=write)
 
-        self._retrying(attempt)
-
-    def _check_self_management(self, community: Community, resolution_id: str) -> None:
-        """Check the cited resolution; governance overrides this."""
-        raise NotFound(f"resolution {resolution_id!r} is unknown", rule="R1",
-                       field="resolution_id")
-
-    def _approve_hiring(
-        self, community: Community, resolution_id: str, enterprise_code: str
-    ) -> list[Any]:
-        """Check a cited hiring resolution; governance overrides this."""
-        raise NotFound(f"resolution {resolution_id!r} is unknown", rule="E1",
-                       field="resolution_id")
+        self._retrying(attempt, write)
 
     def _community_area(self, community: Community) -> int:
         """The served area: the sum of the community's exclusive areas (for E3 weighting)."""
@@ -166,29 +161,34 @@ class EnterpriseCommands(LedgerBase):
 
     def give_contract_notice(
         self, *, community_code: str, contract_reference: str, given_on: date, reason: str,
-        actor: str, resolution_id: str | None = None,
+        actor: str, resolution_id: str | None = None, write: WriteContext | None = None,
     ) -> None:
         self._contract_step(community_code, contract_reference, lambda c: c.give_notice(
-            given_on, reason, actor=actor, resolution_id=resolution_id))
+            given_on, reason, actor=actor, resolution_id=resolution_id), write)
 
     def terminate_contract(
-        self, *, community_code: str, contract_reference: str, terminated_on: date, actor: str
+        self, *, community_code: str, contract_reference: str, terminated_on: date, actor: str,
+        write: WriteContext | None = None,
     ) -> None:
         self._contract_step(community_code, contract_reference,
-                            lambda c: c.terminate(terminated_on, actor=actor))
+                            lambda c: c.terminate(terminated_on, actor=actor), write)
 
     def check_off_handover(
         self, *, community_code: str, contract_reference: str, item: str, handed_over_on: date,
-        actor: str,
+        actor: str, write: WriteContext | None = None,
     ) -> None:
         self._contract_step(community_code, contract_reference,
-                            lambda c: c.check_off_handover(item, handed_over_on, actor=actor))
+                            lambda c: c.check_off_handover(item, handed_over_on, actor=actor),
+                            write)
 
     def _contract_step(self, community_code: str, contract_reference: str,
-                       step: Callable[[ServiceContract], None]) -> None:
-        self._update(lambda: self.contract(community_code, contract_reference), step)
+                       step: Callable[[ServiceContract], None],
+                       write: WriteContext | None) -> None:
+        self._update(lambda: self.contract(community_code, contract_reference), step, write)
 
-    def check_overdue_handovers(self, *, as_of: date, actor: str) -> list[str]:
+    def check_overdue_handovers(
+        self, *, as_of: date, actor: str, write: WriteContext | None = None
+    ) -> list[str]:
         """E2: record one violation per handover still open after its deadline.
 
         Safe to run as often as wanted: a handover already recorded is not recorded again.
@@ -201,15 +201,17 @@ class EnterpriseCommands(LedgerBase):
                     recorded.append(f"{enterprise.credit_code}: {contract.community_code}/"
                                     f"{contract.contract_reference}")
             if enterprise.pending_events:
-                self.save(enterprise)
+                self._save_aggregates(enterprise, write=write)
         return recorded
 
     # -- credit record (E3) --------------------------------------------------------------
 
-    def record_credit_event(self, enterprise_code: str, command: Any) -> None:
+    def record_credit_event(
+        self, enterprise_code: str, command: Any, *, write: WriteContext | None = None
+    ) -> None:
         """Apply one credit-record command (commend, violation, fine, ticket) and save it."""
 
-        self._update(lambda: self.enterprise(enterprise_code), command)
+        self._update(lambda: self.enterprise(enterprise_code), command, write)
 
     def credit_score(self, enterprise_code: str, period: Period) -> Score:
         enterprise = self.enterprise(enterprise_code)

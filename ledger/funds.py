@@ -31,6 +31,8 @@ from ledger.base import BatchResult, LedgerBase, Posted, RegistrationResult, _Wo
 from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow, WithdrawalRequest, content_digest
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
+from ledger.resolutions import Resolutions
+from ledger.write_context import WriteContext
 
 Progress = Callable[[int], None]
 DEPOSIT_REFERENCE_KINDS = {kind: f"deposit:{kind}" for kind in DEPOSIT_KINDS}
@@ -38,16 +40,22 @@ BATCH_LINES_MAX = 1_000_000  # a bank file longer than this is split by the bank
 
 
 class FundCommands(LedgerBase):
+    # The owners' votes a withdrawal cites (F8); wired in by ``FundLedger``.
+    resolutions: Resolutions
+
     # -- registration (F1) ---------------------------------------------------------------
 
     def register_units(
-        self, rows: Sequence[UnitRow], *, effective_date: date, actor: str
+        self, rows: Sequence[UnitRow], *, effective_date: date, actor: str,
+        write: WriteContext | None = None,
     ) -> RegistrationResult:
         with gc_paused():
-            return self._retrying(lambda: self._register_units(rows, effective_date, actor))
+            return self._retrying(
+                lambda: self._register_units(rows, effective_date, actor, write), write)
 
     def _register_units(
-        self, rows: Sequence[UnitRow], effective_date: date, actor: str
+        self, rows: Sequence[UnitRow], effective_date: date, actor: str,
+        write: WriteContext | None,
     ) -> RegistrationResult:
         seen: dict[tuple[str, str, str], int] = {}
         for row in rows:
@@ -89,7 +97,7 @@ class FundCommands(LedgerBase):
         for code, units in new_units.items():
             communities[code].add_units(units=units, effective_date=effective_date, actor=actor)
         work.aggregates.extend(communities.values())
-        self._save(work)
+        self._save(work, write)
         return RegistrationResult(created, added, unchanged)
 
     def _communities_for(
@@ -116,10 +124,13 @@ class FundCommands(LedgerBase):
 
     # -- deposits (F2, F4) ---------------------------------------------------------------
 
-    def post_deposit(self, line: DepositLine, *, actor: str) -> Posted:
+    def post_deposit(
+        self, line: DepositLine, *, actor: str, write: WriteContext | None = None
+    ) -> Posted:
         """One deposit; a repeat of its bank reference reports the original posting."""
         posted: list[Posted] = []
-        looked_up = self._key_recorded()  # then a repeat is likely: look it up first
+        # A key known as recorded makes a repeat likely: look the reference up first.
+        looked_up = write is not None and write.key_recorded
 
         def attempt() -> BatchResult:
             # Optimistic: a fresh reference is the common case, and its primary key refuses
@@ -130,26 +141,29 @@ class FundCommands(LedgerBase):
             if not looked_up:
                 looked_up = True
                 try:
-                    return self._post_deposits([line], actor, None, posted, look_up=False)
+                    return self._post_deposits([line], actor, None, posted, write,
+                                               look_up=False)
                 except BatchRejected:
                     pass
-            return self._post_deposits([line], actor, None, posted)
+            return self._post_deposits([line], actor, None, posted, write)
 
         try:
-            self._retrying(attempt)
+            self._retrying(attempt, write)
         except BatchRejected as rejected:
             raise rejected.error from None  # one posting has no batch or line to name
         return posted[0]
 
     def import_deposits(
-        self, lines: Sequence[DepositLine], *, actor: str, progress: Progress | None = None
+        self, lines: Sequence[DepositLine], *, actor: str, progress: Progress | None = None,
+        write: WriteContext | None = None,
     ) -> BatchResult:
         """A bank batch: every line posts, or none does (one transaction)."""
         if len(lines) > BATCH_LINES_MAX:
             raise InvalidInput(f"a batch has at most {BATCH_LINES_MAX} lines",
                                rule="batch-size", field="lines")
         with gc_paused():
-            return self._retrying(lambda: self._post_deposits(lines, actor, progress, None))
+            return self._retrying(
+                lambda: self._post_deposits(lines, actor, progress, None, write), write)
 
     def _post_deposits(
         self,
@@ -157,6 +171,7 @@ class FundCommands(LedgerBase):
         actor: str,
         progress: Progress | None,
         posted: list[Posted] | None,
+        write: WriteContext | None,
         *,
         look_up: bool = True,
     ) -> BatchResult:
@@ -217,7 +232,7 @@ class FundCommands(LedgerBase):
             total_fen += line.amount_fen
             if progress is not None and index % 1000 == 0:
                 progress(1000)
-        last = self._save(work) if fresh else None
+        last = self._save(work, write) if fresh else None
         if progress is not None:
             progress(len(fresh) % 1000 + len(lines) - len(fresh))
         return BatchResult(len(fresh), len(lines) - len(fresh), total_fen, last)
@@ -244,7 +259,7 @@ class FundCommands(LedgerBase):
 
     def allocate_income(
         self, *, community_code: str, amount_fen: int, source: str, received_on: date,
-        reference: str, actor: str,
+        reference: str, actor: str, write: WriteContext | None = None,
     ) -> Posted:
         check_amount(amount_fen)
         if source not in INCOME_SOURCES:
@@ -273,31 +288,35 @@ class FundCommands(LedgerBase):
             community.record_posting(reference=reference, kind="income",
                                      effective_date=received_on, actor=actor)
             self._save(_Work([allocation, community, *accounts], [PostingReference(
-                reference, "income", digest, allocation.id, 1)]))
+                reference, "income", digest, allocation.id, 1)]), write)
             return Posted(reference, "income", False, allocation.id, 1)
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     # -- works withdrawals (F8, F9) ------------------------------------------------------
 
     def declare_emergency(
         self, *, community_code: str, emergency_id: str, category: str, description: str,
-        declared_on: date, actor: str,
+        declared_on: date, actor: str, write: WriteContext | None = None,
     ) -> None:
         self._update(lambda: self._community(community_code), lambda c: c.declare_emergency(
             emergency_id=emergency_id, category=category, description=description,
-            effective_date=declared_on, actor=actor))
+            effective_date=declared_on, actor=actor), write)
 
-    def withdraw(self, request: WithdrawalRequest, *, actor: str) -> Posted:
+    def withdraw(
+        self, request: WithdrawalRequest, *, actor: str, write: WriteContext | None = None
+    ) -> Posted:
         """Pay a works invoice from the units of its charging range, split by floor area."""
         check_cost_kind(request.cost_kind)
         check_amount(request.invoice_fen, field="invoice_yuan")
         if (request.emergency_id is None) == (request.resolution_id is None):
             raise InvalidInput("a withdrawal cites exactly one of an emergency or a resolution",
                                rule="F8", field="basis")
-        return self._retrying(lambda: self._withdraw(request, actor))
+        return self._retrying(lambda: self._withdraw(request, actor, write), write)
 
-    def _withdraw(self, request: WithdrawalRequest, actor: str) -> Posted:
+    def _withdraw(
+        self, request: WithdrawalRequest, actor: str, write: WriteContext | None
+    ) -> Posted:
         digest = request.digest()
         repeat = self._check_reference(request.reference, digest,
                                        self._references([request.reference]).get(
@@ -312,7 +331,7 @@ class FundCommands(LedgerBase):
             category = community.emergency_category(request.emergency_id)
         else:
             assert request.resolution_id is not None
-            approvals = self._approve_by_resolution(
+            approvals = self.resolutions.approve_withdrawal(
                 community, request.resolution_id, keys, request.invoice_fen, request.paid_on,
                 request.reference, actor)
         # A destroyed unit's sub-account is closed and refunded: it no longer shares costs.
@@ -339,40 +358,44 @@ class FundCommands(LedgerBase):
         community.record_posting(reference=request.reference, kind="works",
                                  effective_date=request.paid_on, actor=actor)
         self._save(_Work([withdrawal, community, *approvals, *accounts], [PostingReference(
-            request.reference, "works", digest, withdrawal.id, 1)]))
+            request.reference, "works", digest, withdrawal.id, 1)]), write)
         return Posted(request.reference, "works", False, withdrawal.id, 1)
 
     # -- sale, destruction, delivery (F2, F7) --------------------------------------------
 
     def sell_unit(
         self, *, community_code: str, building: str, unit: str, buyer_owner_ids: list[str],
-        sold_on: date, reference: str, actor: str,
+        sold_on: date, reference: str, actor: str, write: WriteContext | None = None,
     ) -> Posted:
         digest = content_digest("sale", community_code, building, unit,
                                 ",".join(buyer_owner_ids), sold_on.isoformat())
         return self._unit_command(
             community_code, building, unit, reference, "sale", digest,
             lambda a: a.sell(buyer_owner_ids=buyer_owner_ids, effective_date=sold_on,
-                             reference=reference, actor=actor))
+                             reference=reference, actor=actor), write)
 
     def refund_destroyed_unit(
         self, *, community_code: str, building: str, unit: str, destroyed_on: date,
-        reference: str, actor: str,
+        reference: str, actor: str, write: WriteContext | None = None,
     ) -> Posted:
         digest = content_digest("refund", community_code, building, unit,
                                 destroyed_on.isoformat())
         return self._unit_command(
             community_code, building, unit, reference, "refund", digest,
             lambda a: a.refund_on_destruction(effective_date=destroyed_on, reference=reference,
-                                              actor=actor))
+                                              actor=actor), write)
 
     def mark_delivered(
-        self, *, community_code: str, building: str, unit: str, delivered_on: date, actor: str
+        self, *, community_code: str, building: str, unit: str, delivered_on: date, actor: str,
+        write: WriteContext | None = None,
     ) -> None:
         self._update(lambda: self.unit_account(community_code, building, unit),
-                     lambda a: a.mark_delivered(effective_date=delivered_on, actor=actor))
+                     lambda a: a.mark_delivered(effective_date=delivered_on, actor=actor), write)
 
-    def deliver_units(self, *, community_code: str, delivered_on: date, actor: str) -> int:
+    def deliver_units(
+        self, *, community_code: str, delivered_on: date, actor: str,
+        write: WriteContext | None = None,
+    ) -> int:
         """Mark delivered every unit whose first deposit is paid (F2); returns how many."""
 
         def attempt() -> int:
@@ -381,14 +404,14 @@ class FundCommands(LedgerBase):
                         if not a.delivered and not a.closed and a.first_deposit_fen is not None]
             for account in accounts:
                 account.mark_delivered(effective_date=delivered_on, actor=actor)
-            self._save(_Work(list(accounts)))
+            self._save(_Work(list(accounts)), write)
             return len(accounts)
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def _unit_command(
         self, community_code: str, building: str, unit: str, reference: str, kind: str,
-        digest: str, command: Callable[[UnitAccount], None],
+        digest: str, command: Callable[[UnitAccount], None], write: WriteContext | None,
     ) -> Posted:
         def attempt() -> Posted:
             repeat = self._check_reference(reference, digest,
@@ -399,10 +422,10 @@ class FundCommands(LedgerBase):
             version = account.version + 1
             command(account)
             self._save(_Work([account], [PostingReference(reference, kind, digest,
-                                                          account.id, version)]))
+                                                          account.id, version)]), write)
             return Posted(reference, kind, False, account.id, version)
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     # -- reads of the write model --------------------------------------------------------
 

@@ -1,8 +1,8 @@
-"""Owners' votes, committee elections and committees (V1–V6, C1–C4), and the F8 gate.
+"""Owners' votes, committee elections and committees (V1–V6, C1–C4), and custody (F3).
 
 The ballots and the tally live on the ``Vote`` aggregate; this module finds the electorate
-(the units' current owners, areas and delivery) when a vote opens, and records a withdrawal
-against the resolution that allows it in the same transaction as the withdrawal itself.
+(the units' current owners, areas and delivery) when a vote opens. What other commands ask
+of a passed vote (the F8 gate, hiring, self-management) is ``ledger.resolutions``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from domain.committee import (
     Committee,
     PmcMember,
 )
-from domain.community import Community
 from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
 from domain.errors import Conflict, NotFound, RuleViolated
 from domain.ids import committee_id, unit_account_id, vote_id
@@ -27,8 +26,8 @@ from domain.unit_account import DEVELOPER_OWNER_ID
 from domain.vote import COMMITTEE_ELECTION, FUND_USE, SeatBounds, TallyResult, Vote
 from ledger.base import LedgerBase
 from ledger.loading import load_many
+from ledger.write_context import WriteContext
 
-HIRE_ENTERPRISE = "hire_enterprise"
 T = TypeVar("T")
 
 
@@ -52,7 +51,7 @@ class GovernanceCommands(LedgerBase):
         self, *, community_code: str, vote_reference: str, matter_kind: str, title: str,
         proposed_on: date, actor: str, buildings: Sequence[str] = (),
         unit_keys: Sequence[str] = (), approved_amount_fen: int | None = None,
-        purpose: str | None = None, seats: int | None = None,
+        purpose: str | None = None, seats: int | None = None, write: WriteContext | None = None,
     ) -> Vote:
         """Propose a resolution; a fund-use vote names its charging range (V4)."""
 
@@ -75,38 +74,40 @@ class GovernanceCommands(LedgerBase):
                 purpose=purpose, seats=seats,
                 household_count=len(community.units) if matter_kind == COMMITTEE_ELECTION
                 else None, seat_bounds=self.seat_bounds)
-            self.save(vote)
+            self._save_aggregates(vote, write=write)
             return vote
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def _vote_step(self, community_code: str, vote_reference: str,
-                   step: Callable[[Vote], T]) -> T:
-        return self._update(lambda: self.vote(community_code, vote_reference), step)
+                   step: Callable[[Vote], T], write: WriteContext | None) -> T:
+        return self._update(lambda: self.vote(community_code, vote_reference), step, write)
 
     def nominate_candidate(
         self, *, community_code: str, vote_reference: str, candidate_id: str, eligible: bool,
         nominated_on: date, actor: str, ineligibility_reason: str | None = None,
+        write: WriteContext | None = None,
     ) -> None:
         """C1: an ineligible candidate (ties to the serving company, a defaulter) is refused."""
         self._vote_step(community_code, vote_reference, lambda v: v.nominate(
             candidate_id=candidate_id, eligible=eligible,
-            ineligibility_reason=ineligibility_reason, nominated_on=nominated_on, actor=actor))
+            ineligibility_reason=ineligibility_reason, nominated_on=nominated_on, actor=actor),
+            write)
 
     def publish_vote(self, *, community_code: str, vote_reference: str, published_on: date,
-                     actor: str) -> None:
+                     actor: str, write: WriteContext | None = None) -> None:
         self._vote_step(community_code, vote_reference,
-                        lambda v: v.publish(published_on=published_on, actor=actor))
+                        lambda v: v.publish(published_on=published_on, actor=actor), write)
 
     def open_vote(self, *, community_code: str, vote_reference: str, opened_on: date,
-                  actor: str) -> Vote:
+                  actor: str, write: WriteContext | None = None) -> Vote:
         """V5: no earlier than 15 days after publication; the electorate is frozen now."""
 
         def step(vote: Vote) -> Vote:
             vote.open(opened_on=opened_on, holdings=self.holdings(community_code), actor=actor)
             return vote
 
-        return self._vote_step(community_code, vote_reference, step)
+        return self._vote_step(community_code, vote_reference, step, write)
 
     def holdings(self, community_code: str) -> list[UnitHolding]:
         """V3 inputs: each unit's area and owners; the developer's unsold or undelivered units."""
@@ -130,12 +131,12 @@ class GovernanceCommands(LedgerBase):
 
     def cast_ballot(
         self, *, community_code: str, vote_reference: str, owner_id: str, choice: str,
-        cast_on: date, candidates: Sequence[str] = (),
+        cast_on: date, candidates: Sequence[str] = (), write: WriteContext | None = None,
     ) -> str:
         """One ballot per voter (V5); returns the voter's receipt, a digest of the ballot."""
 
         return self._vote_step(community_code, vote_reference, lambda vote: self._cast(
-            vote, vote_reference, owner_id, choice, candidates, cast_on))
+            vote, vote_reference, owner_id, choice, candidates, cast_on), write)
 
     @staticmethod
     def _cast(vote: Vote, vote_reference: str, owner_id: str, choice: str,
@@ -155,6 +156,7 @@ class GovernanceCommands(LedgerBase):
     def cast_ballots(
         self, *, community_code: str, vote_reference: str,
         ballots: Sequence[tuple[str, str, Sequence[str]]], cast_on: date,
+        write: WriteContext | None = None,
     ) -> list[str]:
         """Paper ballots entered as one batch of (owner id, choice, candidates): all or none."""
 
@@ -162,51 +164,20 @@ class GovernanceCommands(LedgerBase):
             return [self._cast(vote, vote_reference, owner_id, choice, candidates, cast_on)
                     for owner_id, choice, candidates in ballots]
 
-        return self._vote_step(community_code, vote_reference, step)
+        return self._vote_step(community_code, vote_reference, step, write)
 
     def close_vote(self, *, community_code: str, vote_reference: str, closed_on: date,
-                   actor: str) -> TallyResult:
+                   actor: str, write: WriteContext | None = None) -> TallyResult:
         """The tally, with its four counts and the thresholds applied, becomes an event (V6)."""
         return self._vote_step(
-            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor))
-
-    # -- the F8 gate and hiring ----------------------------------------------------------
-
-    def _approve_by_resolution(
-        self, community: Community, resolution_id: str, charging_range: list[str],
-        amount_fen: int, paid_on: date, reference: str, actor: str,
-    ) -> list[Any]:
-        try:
-            vote = self.vote(community.code, resolution_id)
-        except NotFound:
-            raise NotFound(f"resolution {resolution_id!r} is unknown in community "
-                           f"{community.code}: no owners' vote with that reference",
-                           rule="F8", field="resolution_id") from None
-        vote.record_withdrawal(withdrawal_reference=reference, amount_fen=amount_fen,
-                               charging_range=charging_range, community_code=community.code,
-                               withdrawn_on=paid_on, actor=actor)
-        return [vote]
-
-    def _approve_hiring(
-        self, community: Community, resolution_id: str, enterprise_code: str
-    ) -> list[Any]:
-        vote = self.vote(community.code, resolution_id)
-        if vote.matter_kind != HIRE_ENTERPRISE or not vote.passed:
-            raise RuleViolated(
-                f"resolution {resolution_id} is not a passed vote to hire an enterprise",
-                rule="E1", field="resolution_id")
-        return []
-
-    def _check_self_management(self, community: Community, resolution_id: str) -> None:
-        if not self.vote(community.code, resolution_id).passed:
-            raise RuleViolated(f"resolution {resolution_id} did not pass", rule="R1",
-                               field="resolution_id")
+            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor),
+            write)
 
     # -- custody (F3) --------------------------------------------------------------------
 
     def decide_custody_transfer(
         self, *, community_code: str, resolution_id: str, decided_on: date, actor: str,
-        to_custodian: str = "owners_meeting",
+        to_custodian: str = "owners_meeting", write: WriteContext | None = None,
     ) -> None:
         """F3: the owners' meeting takes custody by a passed resolution."""
 
@@ -219,12 +190,13 @@ class GovernanceCommands(LedgerBase):
             community.decide_custody_transfer(to_custodian=to_custodian,
                                               resolution_id=resolution_id,
                                               effective_date=decided_on, actor=actor)
-            self.save(community)
+            self._save_aggregates(community, write=write)
 
-        self._retrying(attempt)
+        self._retrying(attempt, write)
 
     def complete_custody_transfer(
-        self, *, community_code: str, completed_on: date, actor: str
+        self, *, community_code: str, completed_on: date, actor: str,
+        write: WriteContext | None = None,
     ) -> int:
         """F3: record the balance handed over; returns it in fen."""
 
@@ -234,10 +206,10 @@ class GovernanceCommands(LedgerBase):
                                                                     sorted(community.units)))
             community.complete_custody_transfer(balance_fen=balance_fen,
                                                 effective_date=completed_on, actor=actor)
-            self.save(community)
+            self._save_aggregates(community, write=write)
             return balance_fen
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     # -- committees ----------------------------------------------------------------------
 
@@ -254,6 +226,7 @@ class GovernanceCommands(LedgerBase):
         self, *, community_code: str, election_reference: str, committee_reference: str,
         term_start: date, term_end: date, actor: str, alternate_ids: Sequence[str] = (),
         party_member_ids: Sequence[str] = (), party_branch_set_up: bool = False,
+        write: WriteContext | None = None,
     ) -> Committee:
         """Seat the candidates a passed election elected (C1)."""
 
@@ -272,14 +245,14 @@ class GovernanceCommands(LedgerBase):
             community.record_committee(kind=OWNERS_COMMITTEE,
                                        committee_reference=committee_reference,
                                        effective_date=term_start, actor=actor)
-            self.save(committee, community)
+            self._save_aggregates(committee, community, write=write)
             return committee
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def file_owners_committee(
         self, *, community_code: str, committee_reference: str, filed_on: date,
-        street_office: str, actor: str,
+        street_office: str, actor: str, write: WriteContext | None = None,
     ) -> None:
         """File with the street office (C1); a serving property management committee is
         dissolved in the same transaction (C3)."""
@@ -299,14 +272,15 @@ class GovernanceCommands(LedgerBase):
                                            committee_reference=None, effective_date=filed_on,
                                            actor=actor)
                 to_save += [pmc, community]
-            self.save(*to_save)
+            self._save_aggregates(*to_save, write=write)
 
-        self._retrying(attempt)
+        self._retrying(attempt, write)
 
     def appoint_property_management_committee(
         self, *, community_code: str, committee_reference: str, appointed_on: date,
         members: Sequence[PmcMember], chair_id: str, term_start: date, term_end: date,
         actor: str, party_member_ids: Sequence[str] = (), party_branch_set_up: bool = False,
+        write: WriteContext | None = None,
     ) -> Committee:
         """C3: only where no owners' committee serves."""
 
@@ -326,15 +300,15 @@ class GovernanceCommands(LedgerBase):
             community.record_committee(kind=PROPERTY_MANAGEMENT_COMMITTEE,
                                        committee_reference=committee_reference,
                                        effective_date=appointed_on, actor=actor)
-            self.save(committee, community)
+            self._save_aggregates(committee, community, write=write)
             return committee
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, write)
 
     def record_party_coverage(
         self, *, community_code: str, committee_reference: str,
         party_member_ids: Sequence[str], party_branch_set_up: bool, recorded_on: date,
-        actor: str,
+        actor: str, write: WriteContext | None = None,
     ) -> Committee:
         """C4: which members are party members, and whether a party branch is set up."""
 
@@ -344,11 +318,11 @@ class GovernanceCommands(LedgerBase):
                                             recorded_on=recorded_on, actor=actor)
             return committee
 
-        return self._committee_step(community_code, committee_reference, step)
+        return self._committee_step(community_code, committee_reference, step, write)
 
     def committee_member_left(
         self, *, community_code: str, committee_reference: str, member_id: str,
-        left_on: date, actor: str, reason: str = "",
+        left_on: date, actor: str, reason: str = "", write: WriteContext | None = None,
     ) -> Committee:
         """A member leaves; below half the seats a new election is due (C2)."""
 
@@ -357,8 +331,9 @@ class GovernanceCommands(LedgerBase):
                                   reason=reason)
             return committee
 
-        return self._committee_step(community_code, committee_reference, step)
+        return self._committee_step(community_code, committee_reference, step, write)
 
     def _committee_step(self, community_code: str, committee_reference: str,
-                        step: Callable[[Committee], T]) -> T:
-        return self._update(lambda: self.committee(community_code, committee_reference), step)
+                        step: Callable[[Committee], T], write: WriteContext | None) -> T:
+        return self._update(lambda: self.committee(community_code, committee_reference), step,
+                            write)

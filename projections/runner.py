@@ -430,7 +430,7 @@ def wait_until_applied(
 ) -> int:
     """Read-your-writes: return once the view has applied ``position``, else ``ViewBehind``.
 
-    A command hands back the position it wrote (``LedgerBase.position_written``); a read
+    A command hands back the position it wrote (``WriteContext.position``); a read
     that must see that write waits here, bounded, instead of the writer waiting for every
     view. A view that failed on an event stops the wait at once with that failure.
     """

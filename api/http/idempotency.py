@@ -1,7 +1,9 @@
 """POSTs under an ``Idempotency-Key``: the first response is replayed to every repeat.
 
-The key goes into the ledger in the same transaction as the events the request produced
-(``LedgerBase.idempotent``), so a key is recorded exactly when its events are. The response
+The key goes into the ledger in the same transaction as the events the request produced:
+the route's command receives a ``WriteContext`` carrying the key and passes it to the
+ledger's command (``write=``), so a key is recorded exactly when its events are; the same
+context tells which log position the command wrote. The response
 is stored after that commit; a repeat that finds it replays it byte for byte. A repeat that
 races the first request finds the key recorded and waits (bounded) for the stored response,
 so concurrent repeats answer identically and write once. A request the ledger refused wrote
@@ -37,12 +39,17 @@ from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
 from ledger.persistence.access_tables import StoredResponse
 from ledger.replay import read_streams
+from ledger.write_context import WriteContext
 
 KEY_CHARS_MAX = 100
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 RACE_WAIT_S = 10.0
 RACE_POLL_S = 0.02
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+# A route's command: runs the ledger command with ``write=`` the context it is given, and
+# returns the response body (the log position is added to it here).
+Command = Callable[[WriteContext], dict[str, Any]]
 
 IdempotencyKey = Annotated[str, Header(
     alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN,
@@ -68,7 +75,7 @@ def _replay(stored: StoredResponse, digest: str) -> Response:
 
 def _await_response(
     svc: Services, key: str, digest: str, *, own: tuple[dict[str, Any], int] | None = None,
-    command: Callable[[], dict[str, Any]] | None = None, status: int = 201,
+    command: Command | None = None, status: int = 201,
 ) -> Response:
     """The response stored under the key, waited for.
 
@@ -84,17 +91,15 @@ def _await_response(
         time.sleep(RACE_POLL_S)
     found = svc.ledger.find_idempotency_key(key)
     if own is None and command is not None and found is not None and found.digest == digest:
-        ledger = svc.ledger
-        ledger.forget_position()
+        # Still bound to the key: a command without a reference of its own collides with it
+        # again and writes nothing.
+        repeat = WriteContext.idempotent(key, digest, recorded=True)
         try:
-            # Still bound to the key: a command without a reference of its own collides
-            # with it again and writes nothing.
-            with ledger.idempotent(key, digest, recorded=True):
-                result = command()
+            result = command(repeat)
         except (IdempotencyKeyUsed, DomainError):
             pass  # it collided with the key, or its rules refuse a repeat: no answer from it
         else:
-            if ledger.position_written() is None:
+            if repeat.position is None:
                 own = (result, status)
     if own is not None and found is not None:
         if found.digest != digest:
@@ -123,7 +128,7 @@ def _stored_response(svc: Services, request: Request, scoped_key: str) -> Stored
 
 def run_idempotent(
     svc: Services, principal: Principal, key: str, request: Request, body: BaseModel | None,
-    command: Callable[[], dict[str, Any]], *, status: int = 201,
+    command: Command, *, status: int = 201,
 ) -> Response:
     """Run ``command`` once per key; its result (plus the log position) is the response."""
     scoped_key = f"{principal.name}/{key}"  # one client's keys never meet another's
@@ -131,17 +136,15 @@ def run_idempotent(
     stored = _stored_response(svc, request, scoped_key)
     if stored is not None:
         return _replay(stored, digest)
-    ledger = svc.ledger
-    ledger.forget_position()
+    write = WriteContext.idempotent(scoped_key, digest)
     try:
-        with ledger.idempotent(scoped_key, digest):
-            result = command()
+        result = command(write)
     except IdempotencyKeyUsed as used:
         if not used.same_request:
             raise
         return _await_response(svc, scoped_key, digest, command=command, status=status)
-    position = ledger.position_written()
-    if position is None and ledger.find_idempotency_key(scoped_key) is not None:
+    position = write.position
+    if position is None and svc.ledger.find_idempotency_key(scoped_key) is not None:
         # It wrote nothing because an earlier request with this key wrote it all: answer as
         # that one did (or, if it never stored its answer, with this one's).
         return _await_response(svc, scoped_key, digest, own=(result, status))

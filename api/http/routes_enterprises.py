@@ -50,6 +50,7 @@ from domain.enterprise import Enterprise
 from domain.money import format_area
 from domain.service_contract import HANDOVER_ITEMS, NOTICE_DAYS, ServiceContract
 from ledger.access import Principal, Role
+from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX
 
 router = APIRouter(prefix="/v1", tags=["enterprises"])
@@ -199,10 +200,10 @@ def register_enterprise(
     name is a no-op; another name under the code is a conflict)."""
     _city_writer(principal, "credit_code")
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         enterprise = svc.ledger.register_enterprise(
             credit_code=body.credit_code, name=body.name, registered_on=body.registered_on,
-            actor=actor(request, principal))
+            actor=actor(request, principal), write=write)
         return {"kind": "enterprise", **enterprise_json(enterprise)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -243,13 +244,13 @@ def start_service_contract(
     """Entry (E1): a contract starts, filed within 15 days, in a community no other
     enterprise serves; it may cite the owners' passed hiring resolution."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         contract = svc.ledger.start_service_contract(
             community_code=code, enterprise_code=body.enterprise_code,
             contract_reference=body.contract_reference, starts_on=body.starts_on,
             filed_on=body.filed_on, open_ended=body.ends_on is None, ends_on=body.ends_on,
             actor=actor(request, principal), emergency_standin=body.emergency_standin,
-            resolution_id=body.resolution_id)
+            resolution_id=body.resolution_id, write=write)
         return {"kind": "service-contract", **contract_json(contract)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -269,10 +270,10 @@ def record_self_management(
     """R1: the owners manage the community themselves, by their passed resolution, while no
     enterprise serves it (E1); counted as property-service coverage until an entry."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         svc.ledger.record_self_management(
             community_code=code, resolution_id=body.resolution_id,
-            started_on=body.started_on, actor=actor(request, principal))
+            started_on=body.started_on, actor=actor(request, principal), write=write)
         return {"kind": "self-management", "reference": body.resolution_id}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -289,11 +290,11 @@ def get_service_contract(
 
 def _contract_step(svc: Services, principal: Principal, key: str, request: Request,
                    body: Body, code: str, reference: str, kind: str,
-                   step: Callable[[], None]) -> Response:
+                   step: Callable[[WriteContext], None]) -> Response:
     _contract_in_scope(svc, principal, code, reference)
 
-    def command() -> dict[str, Any]:
-        step()
+    def command(write: WriteContext) -> dict[str, Any]:
+        step(write)
         return {"kind": kind, **contract_json(svc.ledger.contract(code, reference))}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -309,11 +310,11 @@ def give_notice(
     dismissal by the owners."""
     assert set(NOTICE_DAYS) == {"not_renewing", "open_ended", "dismissed"}
     return _contract_step(svc, principal, key, request, body, code, reference, "notice",
-                          lambda: svc.ledger.give_contract_notice(
+                          lambda write: svc.ledger.give_contract_notice(
                               community_code=code, contract_reference=reference,
                               given_on=body.given_on, reason=body.reason,
                               actor=actor(request, principal),
-                              resolution_id=body.resolution_id))
+                              resolution_id=body.resolution_id, write=write))
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/termination",
@@ -324,10 +325,10 @@ def terminate(
 ) -> Response:
     """Terminate the contract; the handover is due within 30 days (E2)."""
     return _contract_step(svc, principal, key, request, body, code, reference, "termination",
-                          lambda: svc.ledger.terminate_contract(
+                          lambda write: svc.ledger.terminate_contract(
                               community_code=code, contract_reference=reference,
                               terminated_on=body.terminated_on,
-                              actor=actor(request, principal)))
+                              actor=actor(request, principal), write=write))
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/handover", status_code=201,
@@ -339,10 +340,10 @@ def check_off_handover(
     """Check off one handover item: common parts, records or prepaid fees (E2)."""
     assert body.item in HANDOVER_ITEMS
     return _contract_step(svc, principal, key, request, body, code, reference, "handover",
-                          lambda: svc.ledger.check_off_handover(
+                          lambda write: svc.ledger.check_off_handover(
                               community_code=code, contract_reference=reference,
                               item=body.item, handed_over_on=body.handed_over_on,
-                              actor=actor(request, principal)))
+                              actor=actor(request, principal), write=write))
 
 
 @router.post("/handover-checks", status_code=201, responses=WRITTEN, response_model=None)
@@ -354,9 +355,9 @@ def check_overdue_handovers(
     Safe to repeat: a handover already recorded is not recorded again."""
     _city_writer(principal, "as_of")
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         recorded = svc.ledger.check_overdue_handovers(as_of=body.as_of,
-                                                      actor=actor(request, principal))
+                                                      actor=actor(request, principal), write=write)
         return {"kind": "handover-check", "as_of": str(body.as_of),
                 "violations_recorded": recorded}
 
@@ -395,9 +396,9 @@ def record_credit_event(
     }
     svc.ledger.enterprise(credit_code)  # an unknown code is 404 before any key is spent
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         before = len(svc.ledger.enterprise(credit_code).credit_record)
-        svc.ledger.record_credit_event(credit_code, commands[body.kind])
+        svc.ledger.record_credit_event(credit_code, commands[body.kind], write=write)
         record = svc.ledger.enterprise(credit_code).credit_events()
         return {"kind": "credit-event", "enterprise_code": credit_code,
                 "already_recorded": len(record) == before,

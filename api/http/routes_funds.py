@@ -28,6 +28,7 @@ from domain.posting import INCOME_SOURCES
 from domain.unit_account import AREA_SOURCES
 from ledger.access import Place, Principal, Role
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
+from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX, AuditFilter
 
 router = APIRouter(prefix="/v1", tags=["fund"])
@@ -126,9 +127,9 @@ def register_community(
                     parse_area_m2(u.area_m2), u.area_source, list(u.owner_ids), line=i)
             for i, u in enumerate(body.units, start=1)]
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         result = svc.ledger.register_units(rows, effective_date=body.effective_date,
-                                           actor=actor(request, principal))
+                                           actor=actor(request, principal), write=write)
         return {"kind": "registration", "communities_added": result.communities_added,
                 "units_added": result.units_added, "units_unchanged": result.units_unchanged}
 
@@ -144,8 +145,8 @@ def post_deposit(
     """One deposit (F2 first deposit or F4 top-up); its bank reference posts once."""
     line = DepositLine(body.reference, code, body.building, body.unit, fen(body.amount_yuan),
                        body.paid_on, body.kind, line=1)
-    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
-        svc.ledger.post_deposit(line, actor=actor(request, principal))))
+    return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
+        svc.ledger.post_deposit(line, actor=actor(request, principal), write=write)))
 
 
 @router.post("/communities/{code}/deposit-batches", status_code=201, response_model=None,
@@ -158,8 +159,8 @@ def post_deposit_batch(
     lines = [DepositLine(d.reference, code, d.building, d.unit, fen(d.amount_yuan), d.paid_on,
                          d.kind, line=i) for i, d in enumerate(body.lines, start=1)]
 
-    def command() -> dict[str, Any]:
-        result = svc.ledger.import_deposits(lines, actor=actor(request, principal))
+    def command(write: WriteContext) -> dict[str, Any]:
+        result = svc.ledger.import_deposits(lines, actor=actor(request, principal), write=write)
         return {"kind": "deposit-batch", "posted": result.posted,
                 "already_posted_lines": result.already_posted, "total_fen": result.total_fen,
                 "total_yuan": with_yuan({"total_fen": result.total_fen})["total_yuan"]}
@@ -178,8 +179,8 @@ def withdraw(
         body.reference, code, body.project, body.cost_kind, fen(body.invoice_yuan),
         body.paid_on, list(body.buildings), list(body.unit_keys), body.emergency_id,
         body.resolution_id)
-    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
-        svc.ledger.withdraw(withdrawal, actor=actor(request, principal))))
+    return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
+        svc.ledger.withdraw(withdrawal, actor=actor(request, principal), write=write)))
 
 
 @router.post("/communities/{code}/income-allocations", status_code=201, responses=WRITTEN,
@@ -189,11 +190,11 @@ def allocate_income(
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """Allocate value-added income to the sub-accounts in whole fen (F5)."""
-    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+    return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
         svc.ledger.allocate_income(
             community_code=code, amount_fen=fen(body.amount_yuan), source=body.source,
             received_on=body.received_on, reference=body.reference,
-            actor=actor(request, principal))))
+            actor=actor(request, principal), write=write)))
 
 
 @router.post("/communities/{code}/emergencies", status_code=201, responses=WRITTEN,
@@ -204,11 +205,11 @@ def declare_emergency(
 ) -> Response:
     """Declare an emergency of one of the F9 categories, for a withdrawal to cite."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         svc.ledger.declare_emergency(
             community_code=code, emergency_id=body.emergency_id, category=body.category,
             description=body.description, declared_on=body.declared_on,
-            actor=actor(request, principal))
+            actor=actor(request, principal), write=write)
         return {"reference": body.emergency_id, "kind": "emergency"}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -221,10 +222,11 @@ def sell_unit(
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """A sale: the sub-account's balance moves with the unit to its buyers (F7)."""
-    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+    return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
         svc.ledger.sell_unit(community_code=code, building=building, unit=unit,
                              buyer_owner_ids=list(body.buyer_owner_ids), sold_on=body.sold_on,
-                             reference=body.reference, actor=actor(request, principal))))
+                             reference=body.reference, actor=actor(request, principal),
+                             write=write)))
 
 
 @router.post("/communities/{code}/units/{building}/{unit}/refund", status_code=201,
@@ -234,10 +236,10 @@ def refund_unit(
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
 ) -> Response:
     """A destroyed unit: its balance is refunded and its sub-account closed (F7)."""
-    return run_idempotent(svc, principal, key, request, body, lambda: _posted(
+    return run_idempotent(svc, principal, key, request, body, lambda write: _posted(
         svc.ledger.refund_destroyed_unit(
             community_code=code, building=building, unit=unit, destroyed_on=body.destroyed_on,
-            reference=body.reference, actor=actor(request, principal))))
+            reference=body.reference, actor=actor(request, principal), write=write)))
 
 
 # -- reads (the balance view) ------------------------------------------------------------

@@ -49,6 +49,7 @@ from domain.errors import NotFound
 from domain.money import format_area
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
+from ledger.write_context import WriteContext
 
 router = APIRouter(prefix="/v1", tags=["governance"])
 # A business date, bounded so that the rules' deadlines (a term of 5 years, 15 or 30 days)
@@ -244,12 +245,12 @@ def vote_json(vote: Vote) -> dict[str, Any]:
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
                   body: Body, id_: UUID,
-                  step: Callable[[str, str], dict[str, Any]]) -> Response:
+                  step: Callable[[str, str, WriteContext], dict[str, Any]]) -> Response:
     vote = _vote(svc, principal, id_)
     community, reference = vote.community_code, vote.vote_reference
 
     return run_idempotent(svc, principal, key, request, body,
-                          lambda: step(community, reference))
+                          lambda write: step(community, reference, write))
 
 
 # -- votes --------------------------------------------------------------------------------
@@ -265,13 +266,13 @@ def propose_vote(
     community_in_scope(svc, principal, body.community_code)
     amount = fen(body.approved_amount_yuan) if body.approved_amount_yuan else None
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         vote = svc.ledger.propose_vote(
             community_code=body.community_code, vote_reference=body.reference,
             matter_kind=body.matter_kind, title=body.title, proposed_on=body.proposed_on,
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
-            seats=body.seats)
+            seats=body.seats, write=write)
         return {"kind": "vote", **vote_json(vote)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -292,12 +293,12 @@ def nominate(
 ) -> Response:
     """Nominate a candidate for a committee election; an ineligible one is refused (C1)."""
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         svc.ledger.nominate_candidate(
             community_code=community, vote_reference=reference,
             candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
             ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
-            actor=actor(request, principal))
+            actor=actor(request, principal), write=write)
         return {"kind": "nomination", "id": str(id), "candidate_id": body.candidate_id}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -310,10 +311,10 @@ def publish(
 ) -> Response:
     """Publish the vote's items; it may open 15 days later at the earliest (V5)."""
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         svc.ledger.publish_vote(community_code=community, vote_reference=reference,
                                 published_on=body.published_on,
-                                actor=actor(request, principal))
+                                actor=actor(request, principal), write=write)
         return {"kind": "publication", "id": str(id), "published_on": str(body.published_on)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -326,9 +327,10 @@ def open_vote(
 ) -> Response:
     """Open the vote, freezing its electorate (V3 heads, V4 charging range)."""
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
-                                    opened_on=body.opened_on, actor=actor(request, principal))
+                                    opened_on=body.opened_on, actor=actor(request, principal),
+                                    write=write)
         return {"kind": "opening", **vote_json(vote)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -353,10 +355,10 @@ def cast_ballot(
                       field="owner_id")
     voter = owner_id
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         receipt = svc.ledger.cast_ballot(
             community_code=community, vote_reference=reference, owner_id=voter,
-            choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates))
+            choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates), write=write)
         return {"kind": "ballot", "id": str(id), "owner_id": voter, "choice": body.choice,
                 "candidates": sorted(body.candidates), "receipt": receipt}
 
@@ -372,9 +374,9 @@ def cast_paper_ballots(
     """Paper ballots entered as one batch: all or none (one bad ballot refuses the batch)."""
     rows = [(b.owner_id, b.choice, list(b.candidates)) for b in body.ballots]
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         receipts = svc.ledger.cast_ballots(community_code=community, vote_reference=reference,
-                                           ballots=rows, cast_on=body.cast_on)
+                                           ballots=rows, cast_on=body.cast_on, write=write)
         return {"kind": "paper-ballots", "id": str(id), "receipts": receipts}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -401,10 +403,10 @@ def close_vote(
 ) -> Response:
     """Close the vote: its tally, with the four counts and the thresholds, is recorded (V6)."""
 
-    def step(community: str, reference: str) -> dict[str, Any]:
+    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
-                                       actor=actor(request, principal))
+                                       actor=actor(request, principal), write=write)
         return {"kind": "tally", "id": str(id), "tally": tally_json(result)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
@@ -457,14 +459,14 @@ def form_owners_committee(
 ) -> Response:
     """Seat an owners' committee from a passed election (C1), with its party coverage (C4)."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         committee = svc.ledger.form_owners_committee(
             community_code=code, election_reference=body.election_reference,
             committee_reference=body.committee_reference, term_start=body.term_start,
             term_end=body.term_end, actor=actor(request, principal),
             alternate_ids=list(body.alternate_ids),
             party_member_ids=list(body.party_member_ids),
-            party_branch_set_up=body.party_branch_set_up)
+            party_branch_set_up=body.party_branch_set_up, write=write)
         return {"written": "owners-committee", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -480,13 +482,13 @@ def appoint_property_management_committee(
     members = [PmcMember(m.member_id, m.is_owner, m.residents_committee_representative)
                for m in body.members]
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         committee = svc.ledger.appoint_property_management_committee(
             community_code=code, committee_reference=body.committee_reference,
             appointed_on=body.appointed_on, members=members, chair_id=body.chair_id,
             term_start=body.term_start, term_end=body.term_end,
             actor=actor(request, principal), party_member_ids=list(body.party_member_ids),
-            party_branch_set_up=body.party_branch_set_up)
+            party_branch_set_up=body.party_branch_set_up, write=write)
         return {"written": "property-management-committee", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -508,10 +510,10 @@ def file_owners_committee(
     """File the owners' committee with the street office within 30 days (C1); a serving
     property management committee is dissolved with it (C3)."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         svc.ledger.file_owners_committee(
             community_code=code, committee_reference=reference, filed_on=body.filed_on,
-            street_office=body.street_office, actor=actor(request, principal))
+            street_office=body.street_office, actor=actor(request, principal), write=write)
         return {"written": "filing", **committee_json(svc.ledger.committee(code, reference))}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -525,12 +527,12 @@ def record_party_coverage(
 ) -> Response:
     """Record which members are party members and whether a branch is set up (C4)."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         committee = svc.ledger.record_party_coverage(
             community_code=code, committee_reference=reference,
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
-            actor=actor(request, principal))
+            actor=actor(request, principal), write=write)
         return {"written": "party-coverage", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -544,10 +546,10 @@ def committee_member_left(
 ) -> Response:
     """A member leaves; alternates step in; below half the seats a re-election is due (C2)."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         committee = svc.ledger.committee_member_left(
             community_code=code, committee_reference=reference, member_id=body.member_id,
-            left_on=body.left_on, actor=actor(request, principal), reason=body.reason)
+            left_on=body.left_on, actor=actor(request, principal), reason=body.reason, write=write)
         return {"written": "member-left", **committee_json(committee)}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -573,10 +575,10 @@ def decide_custody_transfer(
     """F3: by a passed resolution, once an owners' committee exists, the owners' meeting
     takes custody; the balance is due to move within 30 days."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         svc.ledger.decide_custody_transfer(
             community_code=code, resolution_id=body.resolution_id, decided_on=body.decided_on,
-            actor=actor(request, principal), to_custodian=body.to_custodian)
+            actor=actor(request, principal), to_custodian=body.to_custodian, write=write)
         return {"written": "custody-decision", **custody_json(svc.ledger.community(code))}
 
     return run_idempotent(svc, principal, key, request, body, command)
@@ -591,10 +593,10 @@ def complete_custody_transfer(
 ) -> Response:
     """F3: the balance has moved to the new custodian (recorded as late after 30 days)."""
 
-    def command() -> dict[str, Any]:
+    def command(write: WriteContext) -> dict[str, Any]:
         moved = svc.ledger.complete_custody_transfer(
             community_code=code, completed_on=body.completed_on,
-            actor=actor(request, principal))
+            actor=actor(request, principal), write=write)
         return {"written": "custody-transfer", **custody_json(svc.ledger.community(code)),
                 **with_yuan({"balance_moved_fen": moved})}
 

@@ -23,6 +23,7 @@ from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.settings import Settings
+from ledger.write_context import WriteContext
 from projections.audit import AuditFilter, AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import (
@@ -73,14 +74,15 @@ def register(app: FundLedger) -> None:
     app.register_units(rows, effective_date=date(2026, 1, 1), actor=ACTOR)
 
 
-def deposits(app: FundLedger, tag: str, *, first: bool, skip: str = "") -> None:
+def deposits(app: FundLedger, tag: str, *, first: bool, skip: str = "",
+             write: WriteContext | None = None) -> None:
     rate = app.settings.deposit_rate_fen_per_m2
     app.import_deposits([
         DepositLine(f"{tag}-{n}", code, building, door,
                     first_deposit_due_fen(area, rate) if first else 10_000 + n,
                     date(2026, 1, 5), "first" if first else "top_up")
         for n, (code, _, _, building, door, area) in enumerate(UNITS) if code != skip],
-        actor=ACTOR)
+        actor=ACTOR, write=write)
 
 
 def build(app: FundLedger) -> None:
@@ -353,10 +355,11 @@ def test_a_read_waits_for_the_position_its_write_returned_then_times_out_clearly
     runner, balance, _ = views
     register(app)
     runner.catch_up(balance)
-    app.forget_position()
-    deposits(app, "FD", first=True)
-    written = app.position_written()
+    write = WriteContext()
+    deposits(app, "FD", first=True, write=write)
+    written = write.position
     assert written is not None and written > runner.position(balance)
+    assert written == app.recorder.max_notification_id()
     with pytest.raises(ViewBehind, match=f"not yet at {written}"):
         wait_until_applied(runner, balance, written, timeout_s=0.1)
     stop = threading.Event()
