@@ -23,7 +23,6 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import Field
@@ -40,7 +39,6 @@ from api.http.security import (
     actor,
     allow,
     community_in_scope,
-    community_place,
 )
 from api.http.services import Services
 from domain.committee import Committee, PmcMember
@@ -182,18 +180,17 @@ def _absent(id_: UUID) -> NotFound:
 
 
 def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
-    """The vote, if the caller's scope holds it; otherwise exactly as if it did not exist."""
-    try:
-        vote: object = svc.ledger.repository.get(id_)
-    except AggregateNotFoundError:
-        raise _absent(id_) from None
-    if not isinstance(vote, Vote):
+    """The vote, if the caller's scope holds it; otherwise exactly as if it did not exist.
+
+    The vote is small (its ballots and roll are streams of their own); the community's place
+    comes from the scope checks' cache, and an owner's standing from their roll entry."""
+    vote = svc.ledger.vote_by_id(id_)
+    if vote is None:
         raise _absent(id_)
-    community = svc.ledger.community(vote.community_code)
-    place = community_place(community)
+    place = svc.community_place(vote.community_code)
     if principal.scope.level == "owner":
-        owners = (tuple(o for v in vote.electorate.voters for o in v.owner_ids)
-                  if vote.electorate is not None else ())
+        owner = principal.scope.code
+        owners = (owner,) if vote.opened and svc.ledger.on_roll(vote, owner) else ()
         place = Place(place.district, place.street, place.community, owners)
     if not principal.scope.holds(place):
         raise _absent(id_)
@@ -221,8 +218,7 @@ def tally_json(result: TallyResult) -> dict[str, Any]:
     return _with_m2(data)
 
 
-def vote_json(vote: Vote) -> dict[str, Any]:
-    electorate = vote.electorate
+def vote_json(vote: Vote, ballots_cast: int) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(vote.id), "community_code": vote.community_code,
         "reference": vote.vote_reference, "matter_kind": vote.matter_kind,
@@ -232,10 +228,9 @@ def vote_json(vote: Vote) -> dict[str, Any]:
         "approved_amount_fen": vote.approved_amount_fen,
         "proposed_on": vote.proposed_on, "published_on": vote.published_on,
         "opened_on": vote.opened_on, "closed_on": vote.closed_on,
-        "electorate_heads": electorate.total_heads if electorate else None,
-        "electorate_area_m2_hundredths": (electorate.total_area_m2_hundredths
-                                          if electorate else None),
-        "ballots_cast": len(vote.ballots), "passed": vote.passed,
+        "electorate_heads": vote.electorate_heads,
+        "electorate_area_m2_hundredths": vote.electorate_area_m2_hundredths,
+        "ballots_cast": ballots_cast, "passed": vote.passed,
         "elected": list(vote.elected), "version": vote.version,
     }
     if vote.approved_amount_fen is not None:
@@ -273,7 +268,7 @@ def propose_vote(
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats, write=write)
-        return {"kind": "vote", **vote_json(vote)}
+        return {"kind": "vote", **vote_json(vote, 0)}
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -282,7 +277,8 @@ def propose_vote(
 def get_vote(id: VoteId, svc: ServicesDep,
              principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
-    return vote_json(_vote(svc, principal, id))
+    vote = _vote(svc, principal, id)
+    return vote_json(vote, len(svc.ledger.vote_count(vote).ballots) if vote.opened else 0)
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
@@ -331,7 +327,7 @@ def open_vote(
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal),
                                     write=write)
-        return {"kind": "opening", **vote_json(vote)}
+        return {"kind": "opening", **vote_json(vote, 0)}
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
@@ -387,7 +383,8 @@ def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
                    principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
     """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
     vote = _vote(svc, principal, id)
-    found = next((b for k, b in vote.ballots.items() if vote.receipt_for(k) == receipt), None)
+    found = (svc.ledger.vote_count(vote).ballot_with_receipt(receipt) if vote.opened
+             else None)
     if found is None:
         raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
                        field="receipt")
@@ -418,10 +415,10 @@ def tally(id: VoteId, svc: ServicesDep,
     """By area AND headcount (Civil Code art. 278): recounted from the ballots now, beside
     the tally recorded at closing (V6) and whether the two agree."""
     vote = _vote(svc, principal, id)
-    if vote.electorate is None:
+    if not vote.opened:
         raise Problem(409, f"vote {id} has not opened; there is nothing to count", rule="V5",
                       field="id")
-    recount = vote.recount()
+    recount = vote.recount(svc.ledger.vote_count(vote))
     recorded = vote.result
     return {"id": str(id), "status": vote.status, "recount": tally_json(recount),
             "recorded": tally_json(recorded) if recorded is not None else None,
