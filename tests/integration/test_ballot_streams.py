@@ -203,11 +203,14 @@ def test_ballots_racing_a_close_freely_are_each_counted_or_refused(
     open_fund_vote(app, "ROOF-R3", buildings=["1", "2"], amount_fen=100_000)
     owners = ["big", "s1", "s2", "s3", "c1", "multi", "developer"]
     ledgers = [open_ledger() for _ in range(3)]
+
+    def casting(n: int, owner: str) -> Callable[[], list[str]]:
+        return lambda: [ledgers[n % 2].cast_ballot(
+            community_code=CODE, vote_reference="ROOF-R3", owner_id=owner, choice=AGREE,
+            cast_on=date(2026, 3, 20))]
+
     commands: dict[str, Callable[[], Any]] = {
-        owner: (lambda o=owner, n=n: [ledgers[n % 2].cast_ballot(
-            community_code=CODE, vote_reference="ROOF-R3", owner_id=o, choice=AGREE,
-            cast_on=date(2026, 3, 20))])
-        for n, owner in enumerate(owners)}
+        owner: casting(n, owner) for n, owner in enumerate(owners)}
     commands["close"] = close_by(ledgers[2], "ROOF-R3")
     outcomes = run_all(commands)
 
