@@ -31,7 +31,7 @@ from api.demo import build_demo
 from api.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
 from domain.credit import Period
 from ledger.settings import Settings
-from projections.sealer import seal_and_checkpoint
+from projections.seal.sealer import seal_and_checkpoint
 
 
 @cli.command()

@@ -28,7 +28,7 @@ from domain.money import format_area, format_fen, parse_yuan
 from ledger.application import FundLedger
 from ledger.commands import WithdrawalRequest
 from ledger.csv_files import parse_date, read_deposits, read_units
-from projections.statements import FundStatement, fund_statement
+from projections.history.statements import FundStatement, fund_statement
 
 
 @import_cli.command("units")

@@ -11,17 +11,12 @@ import typer
 from rich.markup import escape
 
 from api.cli_common import cli, err, ledger, out, run
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.money import format_fen
-from ledger.disclosure import disclosure, to_csv, to_html
-from ledger.replay import (
-    HISTORY_LIMIT_MAX,
-    KEY_HELP,
-    KINDS,
-    Replayed,
-    community_history,
-    parse_cut,
-    replay,
-)
+from projections.history.community_events import HISTORY_LIMIT_MAX, community_history
+from projections.history.disclosure import disclosure
+from projections.history.replay import KEY_HELP, KINDS, Replayed, parse_cut, replay
 
 LIST_SHOWN_MAX = 12  # longer lists and maps are counted; --json gives them whole
 

@@ -18,7 +18,9 @@ from rich.markup import escape
 
 from api.cli_common import cli, err, ledger, out, progress_bar
 from ledger.application import FundLedger
-from ledger.seal import (
+from projections.runner import Followers, ProjectionFailed
+from projections.seal.evidence import export_community, prove_event, verify_ledger
+from projections.seal.proofs import (
     Checkpoint,
     SealError,
     load_signing_key,
@@ -27,9 +29,7 @@ from ledger.seal import (
     signing_key_path,
     verify_bundle,
 )
-from projections.runner import Followers, ProjectionFailed
-from projections.seal_audit import export_community, prove_event, verify_ledger
-from projections.sealer import SealRunner, make_checkpoint, open_sealer, seal_and_checkpoint
+from projections.seal.sealer import SealRunner, make_checkpoint, open_sealer, seal_and_checkpoint
 
 PublicKeyOption = Annotated[str | None, typer.Option(
     "--public-key", help="The ledger's public key (hex) as the auditor holds it.")]
@@ -194,7 +194,7 @@ def proof(
     version: Annotated[int, typer.Argument(help="The event's version in its stream.")],
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
 ) -> None:
-    """A proof of one event (JSON) that ledger.seal.verify_proof checks offline."""
+    """A proof of one event (JSON) that projections.seal.proofs.verify_proof checks offline."""
     try:
         stream = UUID(originator_id)
     except ValueError:

@@ -20,7 +20,7 @@ from domain.vote import TallyResult
 from ledger.application import FundLedger
 from ledger.commands import WithdrawalRequest
 from ledger.csv_files import DEPOSIT_COLUMNS, UNIT_COLUMNS, read_deposits, read_units
-from projections.statements import fund_statement
+from projections.history.statements import fund_statement
 
 DISTRICT = "110105"  # Chaoyang
 STREETS = ("110105001", "110105002", "110105003")

@@ -5,7 +5,7 @@
 Without --db it writes at least --events events (units and four deposits each, through
 FundLedger.register_units and import_deposits batches) into a throwaway database it creates
 and drops; with --db it reuses that ledger as it is. Then, in the same run:
-  (a) sealing the whole log from event one (projections.sealer.seal), events/s;
+  (a) sealing the whole log from event one (projections.seal.sealer.seal), events/s;
   (b) the raw read: a plain psycopg SELECT of every event row in log order, fetched in
       10,000-row pages (keyset, as the verifier reads) and as one server-side cursor;
   (c) verify_ledger over the whole log and its checkpoint, events/s, beside (b).
@@ -103,8 +103,8 @@ def raw_reads(app: FundLedger) -> tuple[Callable[[], int], Callable[[], int]]:
 
 
 def measure(app: FundLedger) -> None:
-    from projections.seal_audit import verify_ledger
-    from projections.sealer import make_checkpoint, open_sealer, seal
+    from projections.seal.evidence import verify_ledger
+    from projections.seal.sealer import make_checkpoint, open_sealer, seal
 
     sealer = open_sealer(app)
     if (sealer.view.max_tracking_id(app.name) or 0) == 0:

@@ -271,7 +271,7 @@ EXAMPLE_SCHEME = CreditScheme(
     grade_shares_percent=(("A", 20), ("B", 50), ("C", 20), ("D", 10)),
 )
 """An EXAMPLE scheme to run the ledger and the demo with. The sources we hold publish no point
-values or grade shares (DOMAIN.md E3), so these numbers are illustrative, NOT the official
+values or grade shares (docs/rules.md E3), so these numbers are illustrative, NOT the official
 Beijing scheme: configure the real one before rating anybody."""
 
 

@@ -31,7 +31,7 @@ class InvalidInput(DomainError):
 
 
 class RuleViolated(DomainError):
-    """The input is well formed but a rule of DOMAIN.md forbids it."""
+    """The input is well formed but a rule of docs/rules.md forbids it."""
 
     kind = "rule_violated"
 

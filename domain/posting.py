@@ -36,6 +36,8 @@ CHARGEABLE_COST_KINDS = (
     "other_common_parts",
 )
 BASES = ("emergency", "resolution")
+# F6: the ledger never invests the fund (no command buys anything with it); the income of
+# government bonds bought outside it arrives as F5 income like interest.
 INCOME_SOURCES = ("interest", "bond_income", "common_area_income")
 INCOME_POLICIES = ("by_balance",)
 CHARGING_RANGE_UNITS_MAX = 20_000

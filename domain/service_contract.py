@@ -1,6 +1,6 @@
 """A property service contract: one enterprise serving one community, from entry to handover.
 
-Rules (DOMAIN.md E1, E2; Civil Code arts. 946-949; BJ arts. 63, 75-77, 97):
+Rules (docs/rules.md E1, E2; Civil Code arts. 946-949; BJ arts. 63, 75-77, 97):
 
 * Entry (E1): the contract is filed within 15 days of its start. A community has at most one
   serving enterprise at a time; that rule spans two contracts, so the application enforces it

@@ -12,9 +12,10 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, CanMutateAggregate, event
+from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, RuleViolated
+from domain.eventsourcing_internals import trigger_event_quickly
 from domain.ids import unit_account_id, unit_key
 from domain.money import AMOUNT_FEN_MAX, format_area, format_fen
 from domain.owner_ids import check_owner_id
@@ -139,27 +140,9 @@ class UnitAccount(Aggregate):
         self.first_deposit_fen: int | None = None
         self.reraise_demanded = False
 
-    def trigger_event(
-        self, event_class: type[CanMutateAggregate[UUID]], **kwargs: Any
-    ) -> None:
-        """The library's ``trigger_event``, with less work per event (a bank batch's hot path).
-
-        The same steps: the next version, a timestamp unless given, construct, mutate (which
-        checks id and version and applies), append to the pending events. It skips the
-        explicit-TOPIC check (this class declares no ``TOPIC``) and a copy of the keyword
-        arguments (already this call's own dict, and the id and version overwrite any given).
-        """
-        if kwargs.get("timestamp") is None:
-            kwargs["timestamp"] = event_class.create_timestamp()
-        kwargs["originator_id"] = self._id
-        kwargs["originator_version"] = self._version + 1
-        try:
-            new_event = event_class(**kwargs)
-        except TypeError as e:
-            msg = f"Can't construct event {event_class}: {e}"
-            raise TypeError(msg) from None
-        new_event.mutate(self)
-        self._pending_events.append(new_event)
+    # A bank batch's hot path: the library's trigger_event, with less work per event (see
+    # domain.eventsourcing_internals for what it skips and the measurement).
+    trigger_event = trigger_event_quickly
 
     @property
     def key(self) -> str:

@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Recording, S
 
 from domain.community import Community
 from domain.errors import Conflict, NotFound
+from domain.eventsourcing_internals import cache_saved, notify_saved
 from domain.ids import community_id, unit_account_id
 from domain.unit_account import UnitAccount
 from ledger.loading import load_many
@@ -204,9 +205,7 @@ class LedgerBase(Application[UUID]):
             else to_stored_events(self.mapper, events))
         notification_ids = self.recorder.insert_events(
             stored_events, tracking=processing.tracking, **processing.saved_kwargs)
-        if self.repository.cache and not self.repository.fastforward:
-            for aggregate_id, aggregate in processing.aggregates.items():
-                self.repository.cache.put(aggregate_id, aggregate)
+        cache_saved(self, processing.aggregates)
         written: int | None = None
         if notification_ids:
             assert len(notification_ids) == len(stored_events)
@@ -214,17 +213,19 @@ class LedgerBase(Application[UUID]):
             if write is not None:
                 write.wrote(written)
         self._take_snapshots_of(processing.aggregates, first_versions)
-        if type(self)._notify is not Application._notify:
-            self._notify([
-                Recording(d, Notification(id=n, originator_id=s.originator_id,
-                                          originator_version=s.originator_version,
-                                          topic=s.topic, state=s.state))
-                for d, s, n in zip(events, stored_events, notification_ids or (), strict=True)
-            ])
+        notify_saved(self, lambda: [
+            Recording(d, Notification(id=n, originator_id=s.originator_id,
+                                      originator_version=s.originator_version,
+                                      topic=s.topic, state=s.state))
+            for d, s, n in zip(events, stored_events, notification_ids or (), strict=True)
+        ])
         return written
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot from the aggregates in memory, in one write (see ``_take_snapshots_of``)."""
+        """Snapshot from the aggregates in memory, in one write (see ``_take_snapshots_of``).
+
+        Overrides the library's hook, which ``Application.save`` calls after recording
+        (tests/unit/test_eventsourcing_internals.py checks it still does)."""
         first_versions: dict[UUID, int] = {}
         for event in processing_event.events:
             first_versions.setdefault(event.originator_id, event.originator_version)

@@ -1,7 +1,8 @@
 """One settings object, read from the environment (``FUNDLEDGER_*``).
 
-Local policy (DOMAIN.md §5) lives here with the cited defaults, and every event that used a
-policy records the value it used, so a recount years later applies the rule then in force.
+Local policy (the rates and thresholds docs/rules.md cites) lives here with the cited defaults,
+and every event that used a policy records the value it used, so a recount years later applies
+the rule then in force.
 """
 
 from __future__ import annotations

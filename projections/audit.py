@@ -15,11 +15,11 @@ cannot answer from its own events are resolved with one query per table at commi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ProgrammingError, Tracking
@@ -32,13 +32,26 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
-from projections.pg_arrays import (
-    PgArray,
-    ensure_dumpers,
-    int8_array,
-    text_array,
-    uuid_array,
-    uuid_int_array,
+from ledger.persistence.pg_binary import (
+    BIGINT,
+    DATE,
+    TEXT,
+    TIMESTAMPTZ,
+    UUID_INT,
+    UUID_TYPE,
+    register_array_dumpers,
+)
+from projections.columns import (
+    Column,
+    arrays,
+    definitions,
+    from_sqlite,
+    names,
+    placeholders,
+    to_sqlite,
+    transposed,
+    unnest,
+    values_getter,
 )
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
@@ -77,10 +90,21 @@ class _Row:
     vote_id: UUID | None = None
     cites_withdrawal: str | None = None
 
-    def values(self) -> tuple[Any, ...]:
-        return (self.notification_id, self.kind, self.community_code, self.unit_key,
-                self.units, self.amount_fen, self.actor, self.business_date,
-                self.recorded_at, self.reference, self.cites)
+
+class UnitPlace(NamedTuple):
+    """What a unit money event does not carry: its unit's community and key."""
+
+    community_code: str
+    unit_key: str
+
+
+class VoteFacts(NamedTuple):
+    """What a vote's tally does not carry, from its proposal."""
+
+    community_code: str
+    vote_reference: str
+    matter_kind: str
+    approved_amount_fen: int | None
 
 
 KNOWN_UNITS_MAX = 500_000  # about 100 MB at most; a city larger than that looks some up
@@ -90,8 +114,8 @@ UUID_ORDER = attrgetter("int")  # UUIDs' order, compared in C rather than by UUI
 @dataclass
 class AuditBatch:
     rows: list[_Row] = field(default_factory=list)
-    units: dict[int, tuple[str, str]] = field(default_factory=dict)  # by UUID.int
-    votes: dict[UUID, tuple[str, str, str, int | None]] = field(default_factory=dict)
+    units: dict[int, UnitPlace] = field(default_factory=dict)  # by UUID.int
+    votes: dict[UUID, VoteFacts] = field(default_factory=dict)
     authorities: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +134,36 @@ class AuditEntry:
     cites: str | None
 
 
+# The entries table, in table order: what a batch COPYs in and a page SELECTs, by name.
+ENTRY_COLUMNS = (
+    Column("notification_id", BIGINT), Column("kind", TEXT), Column("community_code", TEXT),
+    Column("unit_key", TEXT, nullable=True), Column("units", TEXT, nullable=True),
+    Column("amount_fen", BIGINT, nullable=True), Column("actor", TEXT),
+    Column("business_date", DATE), Column("recorded_at", TIMESTAMPTZ),
+    Column("reference", TEXT, nullable=True), Column("cites", TEXT, nullable=True))
+assert {c.name for c in ENTRY_COLUMNS} == {f.name for f in fields(AuditEntry)}
+# A staged row's values in ENTRY_COLUMNS order.
+_entry_values = values_getter(ENTRY_COLUMNS)
+
+# The lookup tables: each row a key, then a named tuple's fields.
+UNIT_ID = Column("unit_id", UUID_INT)
+UNIT_COLUMNS = (UNIT_ID, Column("community_code", TEXT), Column("unit_key", TEXT))
+VOTE_ID = Column("vote_id", UUID_TYPE)
+VOTE_COLUMNS = (VOTE_ID, Column("community_code", TEXT), Column("vote_reference", TEXT),
+                Column("matter_kind", TEXT), Column("approved_amount_fen", BIGINT, nullable=True))
+REFERENCE = Column("reference", TEXT)
+AUTHORITY_COLUMNS = (REFERENCE, Column("authority", TEXT))
+assert tuple(c.name for c in UNIT_COLUMNS[1:]) == UnitPlace._fields
+assert tuple(c.name for c in VOTE_COLUMNS[1:]) == VoteFacts._fields
+
+TNamed = TypeVar("TNamed", UnitPlace, VoteFacts)
+
+
+def _named(cls: type[TNamed], row: Any) -> TNamed:
+    """A named tuple from a row's columns of the same names."""
+    return cls._make(row[name] for name in cls._fields)
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     community: str | None = None
@@ -126,7 +180,7 @@ class AuditFilter:
 
 class AuditQueries(Protocol):
     def select_entries(self, audit_filter: AuditFilter, after: int,
-                       limit: int) -> list[tuple[Any, ...]]: ...
+                       limit: int) -> list[AuditEntry]: ...
 
 
 def _authority(event: Any) -> str:
@@ -159,7 +213,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         return handlers
 
     def process_unit_registered(self, event: Any, tracking: Tracking) -> None:
-        self.batch.units[event.originator_id.int] = (
+        self.batch.units[event.originator_id.int] = UnitPlace(
             event.community_code, unit_key(event.building, event.unit))
 
     def process_unit_money(self, event: Any, tracking: Tracking) -> None:
@@ -191,7 +245,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
             event.timestamp, event.reference, f"income {event.source}"))
 
     def process_vote_proposed(self, event: Any, tracking: Tracking) -> None:
-        self.batch.votes[event.originator_id] = (
+        self.batch.votes[event.originator_id] = VoteFacts(
             event.community_code, event.vote_reference, event.matter_kind,
             event.approved_amount_fen)
 
@@ -209,14 +263,13 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         """A page of entries in log order after notification id ``after`` (keyset paging)."""
         assert 0 < limit <= PAGE_SIZE_MAX
         queries = cast(AuditQueries, self.view)
-        rows = queries.select_entries(audit_filter or AuditFilter(), after, limit)
-        return [AuditEntry(*row) for row in rows]
+        return queries.select_entries(audit_filter or AuditFilter(), after, limit)
 
 
-def _resolve(batch: AuditBatch, units: dict[int, tuple[str, str]],
-             votes: dict[UUID, tuple[str, str, str, int | None]],
+def _resolve(batch: AuditBatch, units: dict[int, UnitPlace], votes: dict[UUID, VoteFacts],
              authorities: dict[str, str]) -> list[tuple[Any, ...]]:
-    """Fill in each staged row from the batch's lookups, then the view's stored ones."""
+    """Fill in each staged row from the batch's lookups, then the view's stored ones; the
+    rows' values in ENTRY_COLUMNS order."""
     rows = []
     for row in batch.rows:
         if row.unit_id is not None:
@@ -224,16 +277,19 @@ def _resolve(batch: AuditBatch, units: dict[int, tuple[str, str]],
             if found is None:
                 raise ProgrammingError(
                     f"audit view: unit {UUID(int=row.unit_id)} was never registered")
-            row.community_code, row.unit_key = found
+            row.community_code = found.community_code
+            row.unit_key = found.unit_key
         if row.vote_id is not None:
             vote = batch.votes.get(row.vote_id) or votes.get(row.vote_id)
             if vote is None:
                 raise ProgrammingError(f"audit view: vote {row.vote_id} was never proposed")
-            row.community_code, row.reference, _, row.amount_fen = vote
+            row.community_code = vote.community_code
+            row.reference = vote.vote_reference
+            row.amount_fen = vote.approved_amount_fen
         if row.cites_withdrawal is not None:
             row.cites = (batch.authorities.get(row.cites_withdrawal)
                          or authorities.get(row.cites_withdrawal))
-        rows.append(row.values())
+        rows.append(_entry_values(row))
     return rows
 
 
@@ -258,20 +314,24 @@ _ENTRY_FILTER_SQLITE = (
     "AND (? IS NULL OR business_date <= ?) ORDER BY notification_id LIMIT ?")
 
 
-# The array builders (pg_arrays: built in C, not psycopg's per-element list dumping) for
-# the columns of the units, votes and authorities a batch inserts.
-_UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (uuid_int_array, text_array, text_array)
-_VOTE_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (
-    uuid_array, text_array, text_array, text_array, int8_array)
-_AUTHORITY_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (text_array, text_array)
+def _insert_sql(columns: Sequence[Column]) -> str:
+    return f"INSERT INTO {{}} ({names(columns)}) SELECT * FROM {unnest(columns)}"
 
-_ENTRY_TYPES = ("int8", "text", "text", "text", "text", "int8", "text", "date", "timestamptz",
-                "text", "text")
+
+def _select_sql(columns: Sequence[Column]) -> str:
+    """The rows whose key (the first column) is one of an array's."""
+    key = columns[0]
+    return f"SELECT {names(columns)} FROM {{}} WHERE {key.name} = ANY({key.type.array_parameter})"
+
+
+def _key_rows(items: dict[Any, Any]) -> list[tuple[Any, ...]]:
+    """A lookup dict's items as table rows: the key, then the named tuple's fields."""
+    return [(key, *value) for key, value in items.items()]
 
 
 class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
-    known_units: dict[int, tuple[str, str]]  # by UUID.int
+    known_units: dict[int, UnitPlace]  # by UUID.int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.known_units = {}
@@ -289,59 +349,41 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         votes, authorities = self.table(VOTES), self.table(AUTHORITIES)
         # COPY (binary) writes a batch's rows several times faster than INSERT ... unnest.
         self.copy_entries_statement = SQL(
-            "COPY {} (notification_id, kind, community_code, unit_key, units, amount_fen, "
-            "actor, business_date, recorded_at, reference, cites) FROM STDIN (FORMAT BINARY)"
-        ).format(entries)
-        self.insert_units_statement = SQL(
-            "INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[])"
-        ).format(units)
-        self.insert_votes_statement = SQL(
-            "INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], "
-            "%b::text[], %b::bigint[])").format(votes)
-        self.insert_authorities_statement = SQL(
-            "INSERT INTO {} SELECT * FROM unnest(%b::text[], %b::text[])").format(authorities)
-        self.select_units_statement = SQL(
-            "SELECT unit_id, community_code, unit_key FROM {} WHERE unit_id = ANY(%b::uuid[])"
-        ).format(units)
-        self.select_votes_statement = SQL(
-            "SELECT vote_id, community_code, vote_reference, matter_kind, approved_amount_fen "
-            "FROM {} WHERE vote_id = ANY(%b::uuid[])").format(votes)
-        self.select_authorities_statement = SQL(
-            "SELECT reference, authority FROM {} WHERE reference = ANY(%b::text[])"
-        ).format(authorities)
+            f"COPY {{}} ({names(ENTRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)").format(entries)
+        self.insert_units_statement = SQL(_insert_sql(UNIT_COLUMNS)).format(units)
+        self.insert_votes_statement = SQL(_insert_sql(VOTE_COLUMNS)).format(votes)
+        self.insert_authorities_statement = SQL(_insert_sql(AUTHORITY_COLUMNS)).format(
+            authorities)
+        self.select_units_statement = SQL(_select_sql(UNIT_COLUMNS)).format(units)
+        self.select_votes_statement = SQL(_select_sql(VOTE_COLUMNS)).format(votes)
+        self.select_authorities_statement = SQL(_select_sql(AUTHORITY_COLUMNS)).format(
+            authorities)
         self.select_entries_statement = SQL(
-            "SELECT * FROM {} WHERE " + _ENTRY_FILTER_PG).format(entries)
+            f"SELECT {names(ENTRY_COLUMNS)} FROM {{}} WHERE " + _ENTRY_FILTER_PG
+        ).format(entries)
         return [
-            SQL("CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, "
-                "kind text NOT NULL, community_code text NOT NULL, unit_key text, units text, "
-                "amount_fen bigint, actor text NOT NULL, business_date date NOT NULL, "
-                "recorded_at timestamptz NOT NULL, reference text, cites text)").format(entries),
+            SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(ENTRY_COLUMNS)})"
+                ).format(entries),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, notification_id)").format(
                 Identifier(ENTRIES + "_community"), entries),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, unit_key, "
                 "notification_id)").format(Identifier(ENTRIES + "_unit"), entries),
-            SQL("CREATE TABLE IF NOT EXISTS {} (unit_id uuid PRIMARY KEY, "
-                "community_code text NOT NULL, unit_key text NOT NULL)").format(units),
-            SQL("CREATE TABLE IF NOT EXISTS {} (vote_id uuid PRIMARY KEY, "
-                "community_code text NOT NULL, vote_reference text NOT NULL, "
-                "matter_kind text NOT NULL, approved_amount_fen bigint)").format(votes),
-            SQL("CREATE TABLE IF NOT EXISTS {} (reference text PRIMARY KEY, "
-                "authority text NOT NULL)").format(authorities),
+            *(SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(columns)})").format(table)
+              for table, columns in ((units, UNIT_COLUMNS), (votes, VOTE_COLUMNS),
+                                     (authorities, AUTHORITY_COLUMNS))),
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
-        ensure_dumpers(curs)
-        self._insert(curs, self.insert_units_statement, _UNIT_COLUMNS,
-                     [(k, *v) for k, v in batch.units.items()])
-        self._insert(curs, self.insert_votes_statement, _VOTE_COLUMNS,
-                     [(k, *v) for k, v in batch.votes.items()])
-        self._insert(curs, self.insert_authorities_statement, _AUTHORITY_COLUMNS,
+        register_array_dumpers(curs)
+        self._insert(curs, self.insert_units_statement, UNIT_COLUMNS, _key_rows(batch.units))
+        self._insert(curs, self.insert_votes_statement, VOTE_COLUMNS, _key_rows(batch.votes))
+        self._insert(curs, self.insert_authorities_statement, AUTHORITY_COLUMNS,
                      list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
         # A unit's community and key never change: remember them between batches (bounded),
         # which spares most batches a look-up round trip.
         known = self.known_units
-        units: dict[int, tuple[str, str]] = {}
+        units: dict[int, UnitPlace] = {}
         unknown = []
         for u in unit_ids:
             found = known.get(u)
@@ -349,46 +391,44 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
                 unknown.append(u)
             else:
                 units[u] = found
-        units.update((r["unit_id"].int, (r["community_code"], r["unit_key"])) for r in self._select(
-            curs, self.select_units_statement, uuid_int_array, unknown))
+        units.update((r["unit_id"].int, _named(UnitPlace, r)) for r in self._select(
+            curs, self.select_units_statement, UNIT_ID, unknown))
         if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
             known.clear()
         known.update(units)
         known.update(batch.units)
-        votes = {r["vote_id"]: (r["community_code"], r["vote_reference"], r["matter_kind"],
-                                r["approved_amount_fen"])
-                 for r in self._select(curs, self.select_votes_statement, uuid_array, vote_ids)}
+        votes = {r["vote_id"]: _named(VoteFacts, r)
+                 for r in self._select(curs, self.select_votes_statement, VOTE_ID, vote_ids)}
         authorities = {r["reference"]: r["authority"]
-                       for r in self._select(curs, self.select_authorities_statement, text_array,
+                       for r in self._select(curs, self.select_authorities_statement, REFERENCE,
                                              references)}
         rows = _resolve(batch, units, votes, authorities)
         if rows:
             with curs.copy(self.copy_entries_statement) as copy:
-                copy.set_types(_ENTRY_TYPES)
+                copy.set_types([c.type.name for c in ENTRY_COLUMNS])
                 for row in rows:
                     copy.write_row(row)
 
     @staticmethod
-    def _insert(curs: Cursor[DictRow], statement: Composed,
-                columns: Sequence[Callable[[Any], PgArray]],
+    def _insert(curs: Cursor[DictRow], statement: Composed, columns: Sequence[Column],
                 rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            curs.execute(statement, [build(column) for build, column in zip(
-                columns, zip(*rows, strict=True), strict=True)], prepare=True, binary=True)
+            curs.execute(statement, arrays(columns, transposed(rows, len(columns))),
+                         prepare=True, binary=True)
 
     @staticmethod
-    def _select(curs: Cursor[DictRow], statement: Composed, build: Callable[[Any], PgArray],
+    def _select(curs: Cursor[DictRow], statement: Composed, key: Column,
                 keys: Sequence[Any]) -> list[DictRow]:
         if not keys:
             return []
-        curs.execute(statement, (build(keys),), prepare=True, binary=True)
+        curs.execute(statement, arrays([key], [keys]), prepare=True, binary=True)
         return curs.fetchall()
 
     def select_entries(self, audit_filter: AuditFilter, after: int,
-                       limit: int) -> list[tuple[Any, ...]]:
+                       limit: int) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_entries_statement, (after, *audit_filter.params(), limit))
-            return [tuple(row.values()) for row in curs.fetchall()]
+            return [AuditEntry(**row) for row in curs.fetchall()]
 
 
 class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
@@ -399,61 +439,58 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
 
     def view_create_statements(self) -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {ENTRIES} (notification_id INTEGER PRIMARY KEY, "
-            "kind TEXT NOT NULL, community_code TEXT NOT NULL, unit_key TEXT, units TEXT, "
-            "amount_fen INTEGER, actor TEXT NOT NULL, business_date TEXT NOT NULL, "
-            "recorded_at TEXT NOT NULL, reference TEXT, cites TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {ENTRIES} ({definitions(ENTRY_COLUMNS, sqlite=True)})",
             f"CREATE INDEX IF NOT EXISTS {ENTRIES}_community ON {ENTRIES} "
             "(community_code, notification_id)",
             f"CREATE INDEX IF NOT EXISTS {ENTRIES}_unit ON {ENTRIES} "
             "(community_code, unit_key, notification_id)",
-            f"CREATE TABLE IF NOT EXISTS {UNITS} (unit_id TEXT PRIMARY KEY, "
-            "community_code TEXT NOT NULL, unit_key TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {VOTES} (vote_id TEXT PRIMARY KEY, "
-            "community_code TEXT NOT NULL, vote_reference TEXT NOT NULL, "
-            "matter_kind TEXT NOT NULL, approved_amount_fen INTEGER)",
-            f"CREATE TABLE IF NOT EXISTS {AUTHORITIES} (reference TEXT PRIMARY KEY, "
-            "authority TEXT NOT NULL)",
+            *(f"CREATE TABLE IF NOT EXISTS {table} ({definitions(columns, sqlite=True)})"
+              for table, columns in ((UNITS, UNIT_COLUMNS), (VOTES, VOTE_COLUMNS),
+                                     (AUTHORITIES, AUTHORITY_COLUMNS))),
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: AuditBatch) -> None:
-        c.executemany(f"INSERT INTO {UNITS} VALUES (?, ?, ?)",
-                      [(f"{k:032x}", *v) for k, v in batch.units.items()])
-        c.executemany(f"INSERT INTO {VOTES} VALUES (?, ?, ?, ?, ?)",
-                      [(k.hex, *v) for k, v in batch.votes.items()])
-        c.executemany(f"INSERT INTO {AUTHORITIES} VALUES (?, ?)", list(batch.authorities.items()))
+        self._insert(c, UNITS, UNIT_COLUMNS, [(f"{k:032x}", *v) for k, v in batch.units.items()])
+        self._insert(c, VOTES, VOTE_COLUMNS, [(k.hex, *v) for k, v in batch.votes.items()])
+        self._insert(c, AUTHORITIES, AUTHORITY_COLUMNS, list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
-        units = {int(r[0], 16): (r[1], r[2]) for r in self._select(
-            c, f"SELECT unit_id, community_code, unit_key FROM {UNITS} WHERE unit_id IN",
-            [f"{u:032x}" for u in unit_ids])}
-        votes = {UUID(r[0]): (r[1], r[2], r[3], r[4]) for r in self._select(
-            c, f"SELECT vote_id, community_code, vote_reference, matter_kind, "
-            f"approved_amount_fen FROM {VOTES} WHERE vote_id IN", [v.hex for v in vote_ids])}
-        authorities = {r[0]: r[1] for r in self._select(
-            c, f"SELECT reference, authority FROM {AUTHORITIES} WHERE reference IN", references)}
-        c.executemany(f"INSERT INTO {ENTRIES} VALUES ({', '.join('?' * 11)})",
-                      [(*row[:7], row[7].isoformat(), row[8].isoformat(), *row[9:])
-                       for row in _resolve(batch, units, votes, authorities)])
+        units = {int(r["unit_id"], 16): _named(UnitPlace, r) for r in self._select(
+            c, UNITS, UNIT_COLUMNS, [f"{u:032x}" for u in unit_ids])}
+        votes = {UUID(r["vote_id"]): _named(VoteFacts, r) for r in self._select(
+            c, VOTES, VOTE_COLUMNS, [v.hex for v in vote_ids])}
+        authorities = {r["reference"]: r["authority"] for r in self._select(
+            c, AUTHORITIES, AUTHORITY_COLUMNS, references)}
+        self._insert(c, ENTRIES, ENTRY_COLUMNS,
+                     [to_sqlite(row, ENTRY_COLUMNS)
+                      for row in _resolve(batch, units, votes, authorities)])
 
     @staticmethod
-    def _select(c: SQLiteCursor, statement: str, keys: Sequence[str]) -> list[Any]:
+    def _insert(c: SQLiteCursor, table: str, columns: Sequence[Column],
+                rows: Sequence[Sequence[Any]]) -> None:
+        c.executemany(f"INSERT INTO {table} ({names(columns)}) VALUES ({placeholders(columns)})",
+                      rows)
+
+    @staticmethod
+    def _select(c: SQLiteCursor, table: str, columns: Sequence[Column],
+                keys: Sequence[str]) -> list[Any]:
+        """The rows whose key (the first column) is one of ``keys``."""
         rows: list[Any] = []
         for start in range(0, len(keys), 500):  # under SQLite's bound-variable limit
             chunk = keys[start:start + 500]
-            c.execute(f"{statement} ({','.join('?' * len(chunk))})", list(chunk))
+            c.execute(f"SELECT {names(columns)} FROM {table} WHERE {columns[0].name} IN "
+                      f"({','.join('?' * len(chunk))})", list(chunk))
             rows += c.fetchall()
         return rows
 
     def select_entries(self, audit_filter: AuditFilter, after: int,
-                       limit: int) -> list[tuple[Any, ...]]:
+                       limit: int) -> list[AuditEntry]:
         params = [None if v is None else v.isoformat() if isinstance(v, date) else v
                   for v in audit_filter.params()]
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT * FROM {ENTRIES} WHERE {_ENTRY_FILTER_SQLITE}",
-                      (after, *params, limit))
+            c.execute(f"SELECT {names(ENTRY_COLUMNS)} FROM {ENTRIES} "
+                      f"WHERE {_ENTRY_FILTER_SQLITE}", (after, *params, limit))
             rows = c.fetchall()
-        return [(*row[:7], date.fromisoformat(row[7]), datetime.fromisoformat(row[8]),
-                 *row[9:]) for row in rows]
+        return [AuditEntry(**from_sqlite(row, ENTRY_COLUMNS)) for row in rows]
 
 
 AuditProjection.postgres_recorder = PostgresAuditRecorder

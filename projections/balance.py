@@ -11,9 +11,9 @@ Each batch adds up its events per unit in memory, then writes each touched unit 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, cast
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, NamedTuple, Protocol, cast
 
 from eventsourcing.persistence import ProgrammingError, Tracking
 from eventsourcing.sqlite import SQLiteCursor
@@ -24,13 +24,23 @@ from psycopg.sql import SQL, Composed, Identifier
 from domain.community import Community
 from domain.ids import unit_key
 from domain.unit_account import UnitAccount
-from projections.pg_arrays import (
-    PgArray,
-    bool_array,
-    ensure_dumpers,
-    int8_array,
-    text_array,
-    uuid_int_array,
+from ledger.persistence.pg_binary import (
+    BIGINT,
+    BOOLEAN,
+    TEXT,
+    UUID_INT,
+    register_array_dumpers,
+)
+from projections.columns import (
+    Column,
+    arrays,
+    columns_getter,
+    definitions,
+    from_sqlite,
+    names,
+    placeholders,
+    transposed,
+    unnest,
 )
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
@@ -39,26 +49,92 @@ VIEW_NAME = "balance"
 COMMUNITIES = "balance_communities"
 UNITS = "balance_units"
 
-# Positions in a unit's delta list.
-DEPOSITS, WITHDRAWALS, INCOME, REFUNDS, BALANCE = range(5)
+
+class CommunityRow(NamedTuple):
+    community_code: str
+    name: str
+    district: str
+    street: str
+
+
+COMMUNITY_COLUMNS = (Column("community_code", TEXT), Column("name", TEXT),
+                     Column("district", TEXT), Column("street", TEXT))
+
+
+class UnitRegistration(NamedTuple):
+    """A unit row's columns set once, by its registration."""
+
+    community_code: str
+    building: str
+    unit: str
+    unit_key: str
+    area_m2_hundredths: int
+
+
+REGISTRATION_COLUMNS = (Column("community_code", TEXT), Column("building", TEXT),
+                        Column("unit", TEXT), Column("unit_key", TEXT),
+                        Column("area_m2_hundredths", BIGINT))
+
+
+@dataclass(slots=True)
+class UnitDelta:
+    """A unit's money in one batch: each field is added to its row's column of that name."""
+
+    deposits_fen: int = 0
+    withdrawals_fen: int = 0
+    income_fen: int = 0
+    refunds_fen: int = 0
+    balance_fen: int = 0
+
+
+_NO_DELTA = UnitDelta()  # read, never changed: the delta of a unit without one
+_DELTA_FIELDS = tuple(f.name for f in fields(UnitDelta))
+_delta_columns = columns_getter(_DELTA_FIELDS)
+
+# How a batch's value for a column (``{new}``) meets the row's stored one (``{old}``).
+ADDED = "{old} + {new}"
+LATEST = "coalesce({new}, {old})"  # the batch's, when it has one
+EITHER = "{old} OR {new}"
+
+
+@dataclass(frozen=True)
+class ChangedColumn:
+    """A unit row's column that later events change, and how a batch's change merges in."""
+
+    column: Column
+    merge: str
+
+    def assignment(self, old_prefix: str, new: str) -> str:
+        """``name = <merge>`` for an UPDATE, the stored value named with ``old_prefix``."""
+        name = self.column.name
+        return f"{name} = " + self.merge.format(old=old_prefix + name, new=new)
+
+
+CHANGED_COLUMNS: tuple[ChangedColumn, ...] = (
+    *(ChangedColumn(Column(name, BIGINT), ADDED) for name in _DELTA_FIELDS),
+    ChangedColumn(Column("first_deposit_fen", BIGINT, nullable=True), LATEST),
+    ChangedColumn(Column("reraise_demanded", BOOLEAN), LATEST),
+    ChangedColumn(Column("closed", BOOLEAN), EITHER),
+)
+UNIT_ID = Column("unit_id", UUID_INT)
+UNIT_COLUMNS = (UNIT_ID, *REGISTRATION_COLUMNS, *(c.column for c in CHANGED_COLUMNS))
 
 
 @dataclass
 class BalanceBatch:
-    communities: list[tuple[str, str, str, str]] = field(default_factory=list)
+    communities: list[CommunityRow] = field(default_factory=list)
     # Units are named by their id's UUID.int: UUID's __hash__, __eq__ and __lt__ are Python
-    # code, and a batch looks each unit up several times. unit -> (community, building,
-    # unit, unit key, area):
-    registered: dict[int, tuple[str, str, str, str, int]] = field(default_factory=dict)
-    deltas: dict[int, list[int]] = field(default_factory=dict)
+    # code, and a batch looks each unit up several times.
+    registered: dict[int, UnitRegistration] = field(default_factory=dict)
+    deltas: dict[int, UnitDelta] = field(default_factory=dict)
     first_deposits: dict[int, int] = field(default_factory=dict)
     reraise: dict[int, bool] = field(default_factory=dict)
     closed: set[int] = field(default_factory=set)
 
-    def delta(self, unit_id: int) -> list[int]:
+    def delta(self, unit_id: int) -> UnitDelta:
         found = self.deltas.get(unit_id)
         if found is None:
-            found = self.deltas[unit_id] = [0, 0, 0, 0, 0]
+            found = self.deltas[unit_id] = UnitDelta()
         return found
 
     def touched(self) -> list[int]:
@@ -67,25 +143,28 @@ class BalanceBatch:
         return sorted(ids)
 
     def change_columns(self, unit_ids: list[int]) -> list[Sequence[Any]]:
-        """change() of each unit, as its eight columns; a dict or set that is empty in this
-        batch is not consulted for each unit."""
+        """change() of each unit, as one column per CHANGED_COLUMNS entry; a dict or set
+        that is empty in this batch is not consulted for each unit."""
         n = len(unit_ids)
-        zero = (0, 0, 0, 0, 0)
-        columns: list[Sequence[Any]] = list(zip(
-            *[d or zero for d in map(self.deltas.get, unit_ids)], strict=True)) or [()] * 5
-        columns.append(list(map(self.first_deposits.get, unit_ids)) if self.first_deposits
-                       else [None] * n)
-        columns.append(list(map(self.reraise.get, unit_ids)) if self.reraise else [None] * n)
-        columns.append(list(map(self.closed.__contains__, unit_ids)) if self.closed
-                       else [False] * n)
-        return columns
+        deltas = [d or _NO_DELTA for d in map(self.deltas.get, unit_ids)]
+        by_name: dict[str, Sequence[Any]] = dict(zip(_DELTA_FIELDS, _delta_columns(deltas),
+                                                     strict=True))
+        by_name["first_deposit_fen"] = (list(map(self.first_deposits.get, unit_ids))
+                                        if self.first_deposits else [None] * n)
+        by_name["reraise_demanded"] = (list(map(self.reraise.get, unit_ids)) if self.reraise
+                                       else [None] * n)
+        by_name["closed"] = (list(map(self.closed.__contains__, unit_ids)) if self.closed
+                             else [False] * n)
+        return [by_name[changed.column.name] for changed in CHANGED_COLUMNS]
 
-    def change(self, unit_id: int) -> tuple[int, int, int, int, int, int | None, bool | None,
-                                              bool]:
-        d = self.deltas.get(unit_id) or [0, 0, 0, 0, 0]
-        return (d[DEPOSITS], d[WITHDRAWALS], d[INCOME], d[REFUNDS], d[BALANCE],
-                self.first_deposits.get(unit_id), self.reraise.get(unit_id),
-                unit_id in self.closed)
+    def change(self, unit_id: int) -> tuple[Any, ...]:
+        """The unit's value for each of CHANGED_COLUMNS in this batch (None: unchanged)."""
+        delta = self.deltas.get(unit_id) or _NO_DELTA
+        by_name = {name: getattr(delta, name) for name in _DELTA_FIELDS}
+        by_name.update(first_deposit_fen=self.first_deposits.get(unit_id),
+                       reraise_demanded=self.reraise.get(unit_id),
+                       closed=unit_id in self.closed)
+        return tuple(by_name[changed.column.name] for changed in CHANGED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -125,9 +204,9 @@ class FundBalance:
 class BalanceQueries(Protocol):
     """The queries both stores' balance recorders answer."""
 
-    def select_units(self, *scope: str | None) -> list[tuple[Any, ...]]: ...
+    def select_units(self, *scope: str | None) -> list[UnitBalance]: ...
 
-    def select_funds(self, *scope: str | None) -> list[tuple[Any, ...]]: ...
+    def select_funds(self, *scope: str | None) -> list[FundBalance]: ...
 
 
 class BalanceProjection(BatchingProjection[BalanceBatch]):
@@ -150,38 +229,39 @@ class BalanceProjection(BatchingProjection[BalanceBatch]):
         }
 
     def process_community_registered(self, event: Any, tracking: Tracking) -> None:
-        self.batch.communities.append((event.code, event.name, event.district, event.street))
+        self.batch.communities.append(
+            CommunityRow(event.code, event.name, event.district, event.street))
 
     def process_unit_registered(self, event: Any, tracking: Tracking) -> None:
-        self.batch.registered[event.originator_id.int] = (
+        self.batch.registered[event.originator_id.int] = UnitRegistration(
             event.community_code, event.building, event.unit,
             unit_key(event.building, event.unit), event.area_m2_hundredths)
 
     def process_first_deposit(self, event: Any, tracking: Tracking) -> None:
         delta = self.batch.delta(event.originator_id.int)
-        delta[DEPOSITS] += event.amount_fen
-        delta[BALANCE] += event.amount_fen
+        delta.deposits_fen += event.amount_fen
+        delta.balance_fen += event.amount_fen
         self.batch.first_deposits[event.originator_id.int] = event.amount_fen
 
     def process_topped_up(self, event: Any, tracking: Tracking) -> None:
         delta = self.batch.delta(event.originator_id.int)
-        delta[DEPOSITS] += event.amount_fen
-        delta[BALANCE] += event.amount_fen
+        delta.deposits_fen += event.amount_fen
+        delta.balance_fen += event.amount_fen
 
     def process_income(self, event: Any, tracking: Tracking) -> None:
         delta = self.batch.delta(event.originator_id.int)
-        delta[INCOME] += event.amount_fen
-        delta[BALANCE] += event.amount_fen
+        delta.income_fen += event.amount_fen
+        delta.balance_fen += event.amount_fen
 
     def process_works_share(self, event: Any, tracking: Tracking) -> None:
         delta = self.batch.delta(event.originator_id.int)
-        delta[WITHDRAWALS] += event.amount_fen
-        delta[BALANCE] -= event.amount_fen
+        delta.withdrawals_fen += event.amount_fen
+        delta.balance_fen -= event.amount_fen
 
     def process_refund(self, event: Any, tracking: Tracking) -> None:
         delta = self.batch.delta(event.originator_id.int)
-        delta[REFUNDS] += event.amount_fen
-        delta[BALANCE] -= event.amount_fen
+        delta.refunds_fen += event.amount_fen
+        delta.balance_fen -= event.amount_fen
         self.batch.closed.add(event.originator_id.int)
 
     def process_reraise_demanded(self, event: Any, tracking: Tracking) -> None:
@@ -196,31 +276,24 @@ class BalanceProjection(BatchingProjection[BalanceBatch]):
               district: str | None = None) -> list[UnitBalance]:
         """Unit sub-accounts in a community, street or district (all when none is given)."""
         queries = cast(BalanceQueries, self.view)
-        return [UnitBalance(*row) for row in queries.select_units(community, street, district)]
+        return queries.select_units(community, street, district)
 
     def funds(self, *, community: str | None = None, street: str | None = None,
               district: str | None = None) -> list[FundBalance]:
         """Per fund (community) totals in a community, street or district."""
         queries = cast(BalanceQueries, self.view)
-        return [FundBalance(*row) for row in queries.select_funds(community, street, district)]
+        return queries.select_funds(community, street, district)
 
 
-# Columns of a unit row after its key, in table order: the batch's change for that unit.
-_UNIT_COLUMNS = ("deposits_fen", "withdrawals_fen", "income_fen", "refunds_fen", "balance_fen",
-                 "first_deposit_fen", "reraise_demanded", "closed")
-_UNIT_SELECT = (
-    "u.community_code, c.district, c.street, u.building, u.unit, u.unit_key, "
-    "u.area_m2_hundredths, u.deposits_fen, u.withdrawals_fen, u.income_fen, u.refunds_fen, "
-    "u.balance_fen, u.first_deposit_fen, u.reraise_demanded, u.closed")
-_FUND_SELECT = (
-    "c.community_code, c.name, c.district, c.street, count(u.unit_id) AS units, "
-    "CAST(coalesce(sum(u.deposits_fen), 0) AS bigint) AS deposits_fen, "
-    "CAST(coalesce(sum(u.withdrawals_fen), 0) AS bigint) AS withdrawals_fen, "
-    "CAST(coalesce(sum(u.income_fen), 0) AS bigint) AS income_fen, "
-    "CAST(coalesce(sum(u.refunds_fen), 0) AS bigint) AS refunds_fen, "
-    "CAST(coalesce(sum(u.balance_fen), 0) AS bigint) AS balance_fen, "
+# The SELECTs name the read models' fields: a unit row's own, but its community's place.
+_PLACE = {"district", "street"}
+_UNIT_SELECT = ", ".join(("c." if f.name in _PLACE else "u.") + f.name
+                         for f in fields(UnitBalance))
+_FUND_SELECT = ", ".join([
+    "c.community_code, c.name, c.district, c.street, count(u.unit_id) AS units",
+    *(f"CAST(coalesce(sum(u.{name}), 0) AS bigint) AS {name}" for name in _DELTA_FIELDS),
     "CAST(coalesce(sum(CASE WHEN u.reraise_demanded THEN 1 ELSE 0 END), 0) AS bigint) "
-    "AS reraise_demanded_units")
+    "AS reraise_demanded_units"])
 # A filter left as None matches everything. PostgreSQL must be told the parameters' type.
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
@@ -233,30 +306,33 @@ def _scope_params(community: str | None, street: str | None,
     return (community, community, street, street, district, district)
 
 
+# Flags that a batch may leave unset (None) where an existing row keeps its own value:
+# a new row starts them false.
+_STARTS_FALSE = frozenset(changed.column.name for changed in CHANGED_COLUMNS
+                          if changed.merge is LATEST and not changed.column.nullable)
+
+
 def _new_unit_rows(batch: BalanceBatch) -> list[tuple[Any, ...]]:
-    """Units registered in this batch, with the batch's later changes already folded in."""
-    rows = []
-    for unit_id, (community, building, unit, key, area) in batch.registered.items():
-        d, w, i, r, b, first, reraise, closed = batch.change(unit_id)
-        rows.append((unit_id, community, building, unit, key, area, d, w, i, r, b, first,
-                     bool(reraise), closed))
-    return rows
+    """Units registered in this batch, with the batch's later changes already folded in,
+    in UNIT_COLUMNS order."""
+    return [(unit_id, *registration,
+             *(bool(value) if changed.column.name in _STARTS_FALSE else value
+               for changed, value in zip(CHANGED_COLUMNS, batch.change(unit_id), strict=True)))
+            for unit_id, registration in batch.registered.items()]
 
 
 def _new_unit_columns(batch: BalanceBatch) -> list[Sequence[Any]]:
     """_new_unit_rows as columns (for PostgreSQL's unnest); the batch has registered units."""
     unit_ids = list(batch.registered)
-    *changes, reraise, closed = batch.change_columns(unit_ids)
-    return [unit_ids, *zip(*batch.registered.values(), strict=True), *changes,
-            list(map(bool, reraise)), closed]
+    changes = batch.change_columns(unit_ids)
+    return [unit_ids,
+            *transposed(list(batch.registered.values()), len(REGISTRATION_COLUMNS)),
+            *(list(map(bool, values)) if changed.column.name in _STARTS_FALSE else values
+              for changed, values in zip(CHANGED_COLUMNS, changes, strict=True))]
 
 
-# The array builders for the columns of _new_unit_columns and of BalanceBatch.change_columns.
-_NEW_UNIT_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (
-    uuid_int_array, text_array, text_array, text_array, text_array, *(int8_array,) * 7,
-    bool_array, bool_array)
-_CHANGE_COLUMNS: tuple[Callable[[Any], PgArray], ...] = (*(int8_array,) * 6, bool_array,
-                                                         bool_array)
+# An UPDATE's unnest: the unit, then its change.
+_UPDATE_COLUMNS = (UNIT_ID, *(changed.column for changed in CHANGED_COLUMNS))
 
 
 def _check_updated(updated: int, expected: int) -> None:
@@ -279,26 +355,17 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
     def view_create_statements(self) -> list[Composed]:
         communities, units = self.table(COMMUNITIES), self.table(UNITS)
         self.insert_communities_statement = SQL(
-            "INSERT INTO {} (community_code, name, district, street) "
-            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
-        ).format(communities)
+            f"INSERT INTO {{}} ({names(COMMUNITY_COLUMNS)}) "
+            f"SELECT * FROM {unnest(COMMUNITY_COLUMNS)}").format(communities)
         self.insert_units_statement = SQL(
-            "INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], "
-            "%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], "
-            "%b::bigint[], %b::bigint[], %b::bigint[], %b::boolean[], %b::boolean[])"
+            f"INSERT INTO {{}} ({names(UNIT_COLUMNS)}) SELECT * FROM {unnest(UNIT_COLUMNS)}"
         ).format(units)
         self.update_units_statement = SQL(
-            "UPDATE {} AS u SET deposits_fen = u.deposits_fen + d.deposits, "
-            "withdrawals_fen = u.withdrawals_fen + d.withdrawals, "
-            "income_fen = u.income_fen + d.income, refunds_fen = u.refunds_fen + d.refunds, "
-            "balance_fen = u.balance_fen + d.balance, "
-            "first_deposit_fen = coalesce(d.first_deposit, u.first_deposit_fen), "
-            "reraise_demanded = coalesce(d.reraise, u.reraise_demanded), "
-            "closed = u.closed OR d.closed "
-            "FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], "
-            "%b::bigint[], %b::bigint[], %b::boolean[], %b::boolean[]) "
-            "AS d(unit_id, deposits, withdrawals, income, refunds, balance, first_deposit, "
-            "reraise, closed) WHERE u.unit_id = d.unit_id"
+            "UPDATE {} AS u SET "
+            + ", ".join(changed.assignment("u.", "d." + changed.column.name)
+                        for changed in CHANGED_COLUMNS)
+            + f" FROM {unnest(_UPDATE_COLUMNS)} AS d({names(_UPDATE_COLUMNS)}) "
+            "WHERE u.unit_id = d.unit_id"
         ).format(units)
         self.select_units_statement = SQL(
             "SELECT " + _UNIT_SELECT + " FROM {} AS u JOIN {} AS c USING (community_code) "
@@ -309,18 +376,11 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
             "WHERE " + _SCOPE + " GROUP BY c.community_code ORDER BY c.community_code"
         ).format(communities, units)
         return [
-            SQL("CREATE TABLE IF NOT EXISTS {} (community_code text PRIMARY KEY, "
-                "name text NOT NULL, district text NOT NULL, street text NOT NULL)"
+            SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(COMMUNITY_COLUMNS)})"
                 ).format(communities),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (district, street)").format(
                 Identifier(COMMUNITIES + "_place"), communities),
-            SQL("CREATE TABLE IF NOT EXISTS {} (unit_id uuid PRIMARY KEY, "
-                "community_code text NOT NULL, building text NOT NULL, unit text NOT NULL, "
-                "unit_key text NOT NULL, area_m2_hundredths bigint NOT NULL, "
-                "deposits_fen bigint NOT NULL, withdrawals_fen bigint NOT NULL, "
-                "income_fen bigint NOT NULL, refunds_fen bigint NOT NULL, "
-                "balance_fen bigint NOT NULL, first_deposit_fen bigint, "
-                "reraise_demanded boolean NOT NULL, closed boolean NOT NULL) "
+            SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(UNIT_COLUMNS)}) "
                 # Room on each page for the row's next version: a batch's UPDATE then stays
                 # on the page (a HOT update) and leaves both indexes alone.
                 "WITH (fillfactor = 50)").format(units),
@@ -329,36 +389,35 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BalanceBatch) -> None:
-        # Each column goes as a binary array built in C (pg_arrays): psycopg's own list
+        # Each column goes as a binary array built in C (pg_binary): psycopg's own list
         # dumping, an element at a time in Python, was half of a batch's commit CPU.
-        ensure_dumpers(curs)
+        register_array_dumpers(curs)
         if batch.communities:
             curs.execute(self.insert_communities_statement,
-                         [text_array(column) for column in zip(*batch.communities, strict=True)],
+                         arrays(COMMUNITY_COLUMNS,
+                                transposed(batch.communities, len(COMMUNITY_COLUMNS))),
                          binary=True)
         if batch.registered:
             curs.execute(self.insert_units_statement,
-                         [build(column) for build, column in zip(
-                             _NEW_UNIT_COLUMNS, _new_unit_columns(batch), strict=True)],
+                         arrays(UNIT_COLUMNS, _new_unit_columns(batch)),
                          prepare=True, binary=True)
         touched, registered = batch.touched(), batch.registered
         changed = [u for u in touched if u not in registered] if registered else touched
         if changed:
             curs.execute(self.update_units_statement,
-                         [uuid_int_array(changed), *(build(column) for build, column in zip(
-                             _CHANGE_COLUMNS, batch.change_columns(changed), strict=True))],
+                         arrays(_UPDATE_COLUMNS, [changed, *batch.change_columns(changed)]),
                          prepare=True, binary=True)
             _check_updated(curs.rowcount, len(changed))
 
-    def select_units(self, *scope: str | None) -> list[tuple[Any, ...]]:
+    def select_units(self, *scope: str | None) -> list[UnitBalance]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_units_statement, _scope_params(*scope))
-            return [tuple(row.values()) for row in curs.fetchall()]
+            return [UnitBalance(**row) for row in curs.fetchall()]
 
-    def select_funds(self, *scope: str | None) -> list[tuple[Any, ...]]:
+    def select_funds(self, *scope: str | None) -> list[FundBalance]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_funds_statement, _scope_params(*scope))
-            return [tuple(row.values()) for row in curs.fetchall()]
+            return [FundBalance(**row) for row in curs.fetchall()]
 
 
 class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
@@ -368,57 +427,51 @@ class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
 
     def view_create_statements(self) -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {COMMUNITIES} (community_code TEXT PRIMARY KEY, "
-            "name TEXT NOT NULL, district TEXT NOT NULL, street TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {COMMUNITIES} "
+            f"({definitions(COMMUNITY_COLUMNS, sqlite=True)})",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place ON {COMMUNITIES} "
             "(district, street)",
-            f"CREATE TABLE IF NOT EXISTS {UNITS} (unit_id TEXT PRIMARY KEY, "
-            "community_code TEXT NOT NULL, building TEXT NOT NULL, unit TEXT NOT NULL, "
-            "unit_key TEXT NOT NULL, area_m2_hundredths INTEGER NOT NULL, "
-            "deposits_fen INTEGER NOT NULL, withdrawals_fen INTEGER NOT NULL, "
-            "income_fen INTEGER NOT NULL, refunds_fen INTEGER NOT NULL, "
-            "balance_fen INTEGER NOT NULL, first_deposit_fen INTEGER, "
-            "reraise_demanded INTEGER NOT NULL, closed INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {UNITS} ({definitions(UNIT_COLUMNS, sqlite=True)})",
             f"CREATE INDEX IF NOT EXISTS {UNITS}_community ON {UNITS} "
             "(community_code, unit_key)",
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: BalanceBatch) -> None:
         if batch.communities:
-            c.executemany(f"INSERT INTO {COMMUNITIES} VALUES (?, ?, ?, ?)", batch.communities)
+            c.executemany(f"INSERT INTO {COMMUNITIES} ({names(COMMUNITY_COLUMNS)}) "
+                          f"VALUES ({placeholders(COMMUNITY_COLUMNS)})", batch.communities)
         new_rows = [(f"{row[0]:032x}", *row[1:]) for row in _new_unit_rows(batch)]
         if new_rows:
-            c.executemany(f"INSERT INTO {UNITS} VALUES ({', '.join('?' * 14)})", new_rows)
+            c.executemany(f"INSERT INTO {UNITS} ({names(UNIT_COLUMNS)}) "
+                          f"VALUES ({placeholders(UNIT_COLUMNS)})", new_rows)
         changed = [u for u in batch.touched() if u not in batch.registered]
         if changed:
             c.executemany(
-                f"UPDATE {UNITS} SET deposits_fen = deposits_fen + ?, "
-                "withdrawals_fen = withdrawals_fen + ?, income_fen = income_fen + ?, "
-                "refunds_fen = refunds_fen + ?, balance_fen = balance_fen + ?, "
-                "first_deposit_fen = coalesce(?, first_deposit_fen), "
-                "reraise_demanded = coalesce(?, reraise_demanded), closed = closed OR ? "
-                "WHERE unit_id = ?",
+                f"UPDATE {UNITS} SET "
+                + ", ".join(changed_column.assignment("", "?")
+                            for changed_column in CHANGED_COLUMNS)
+                + " WHERE unit_id = ?",
                 [(*batch.change(u), f"{u:032x}") for u in changed])
             _check_updated(c.sqlite_cursor.rowcount, len(changed))
 
-    def _select(self, statement: str, scope: Sequence[str | None]) -> list[tuple[Any, ...]]:
+    def _select(self, statement: str, scope: Sequence[str | None]) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, _scope_params(*scope))
-            return [tuple(row) for row in c.fetchall()]
+            return list(c.fetchall())
 
-    def select_units(self, *scope: str | None) -> list[tuple[Any, ...]]:
+    def select_units(self, *scope: str | None) -> list[UnitBalance]:
         rows = self._select(
             f"SELECT {_UNIT_SELECT} FROM {UNITS} AS u JOIN {COMMUNITIES} AS c "
             f"USING (community_code) WHERE {_SCOPE_SQLITE} ORDER BY u.community_code, u.unit_key",
             scope)
-        # SQLite keeps booleans as 0/1.
-        return [(*row[:13], bool(row[13]), bool(row[14])) for row in rows]
+        return [UnitBalance(**from_sqlite(row, UNIT_COLUMNS)) for row in rows]
 
-    def select_funds(self, *scope: str | None) -> list[tuple[Any, ...]]:
-        return self._select(
+    def select_funds(self, *scope: str | None) -> list[FundBalance]:
+        rows = self._select(
             f"SELECT {_FUND_SELECT} FROM {COMMUNITIES} AS c LEFT JOIN {UNITS} AS u "
             f"USING (community_code) WHERE {_SCOPE_SQLITE} GROUP BY c.community_code "
             "ORDER BY c.community_code", scope)
+        return [FundBalance(**row) for row in rows]
 
 
 BalanceProjection.postgres_recorder = PostgresBalanceRecorder

@@ -412,7 +412,8 @@ class _Db(Protocol):
 
     def run_many(self, name: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
-    def rows(self, name: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+    def rows(self, name: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """The statement's rows, each by the names its SELECT gives the columns."""
 
 
 class _CreditRecorder(Protocol):
@@ -431,9 +432,9 @@ class _PostgresDb:
         if rows:
             self.curs.executemany(self.statements[name], rows)
 
-    def rows(self, name: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, name: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         self.curs.execute(self.statements[name], params)
-        return [tuple(row.values()) for row in self.curs.fetchall()]
+        return self.curs.fetchall()
 
 
 class _SQLiteDb:
@@ -448,9 +449,9 @@ class _SQLiteDb:
         if rows:
             self.c.executemany(self.statements[name], rows)
 
-    def rows(self, name: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, name: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         self.c.execute(self.statements[name], params)
-        return [tuple(row) for row in self.c.fetchall()]
+        return [dict(zip(row.keys(), row, strict=True)) for row in self.c.fetchall()]
 
 
 class PostgresCreditRecorder(PostgresViewRecorder[CreditBatch]):
@@ -546,7 +547,7 @@ def _apply(db: _Db, batch: CreditBatch) -> None:
         if not found:
             raise ProgrammingError(f"credit view: contract {cid} terminated before it started")
         db.run("terminate_project", (until.isoformat(), until_at, cid.hex))
-        ended.append((str(found[0][0]), until))
+        ended.append((str(found[0]["enterprise_code"]), until))
         dates.append(until)
     horizon = max([p for p in (horizon_before, *map(Period.containing, dates)) if p],
                   default=None)
@@ -564,9 +565,9 @@ def _apply(db: _Db, batch: CreditBatch) -> None:
     if horizon_before is None or horizon > horizon_before:
         first = _next(horizon_before) if horizon_before else None
         for period in _periods(first, horizon) if first else ():
-            for code, *_ in db.rows("select_serving", (period.end.isoformat(),
-                                                       period.first_day.isoformat())):
-                touched.add((str(code), period))
+            for row in db.rows("select_serving", (period.end.isoformat(),
+                                                  period.first_day.isoformat())):
+                touched.add((str(row["enterprise_code"]), period))
     _rescore(db, touched, batch.scheme)
 
 
@@ -577,7 +578,7 @@ def _enterprise_codes(db: _Db, batch: CreditBatch) -> dict[UUID, str]:
         if not found:
             raise ProgrammingError(f"credit view: enterprise {eid} has credit events but was "
                                    "never registered")
-        codes[eid] = str(found[0][1])
+        codes[eid] = str(found[0]["enterprise_code"])
     return codes
 
 
@@ -607,8 +608,9 @@ def _rescore(db: _Db, touched: set[tuple[str, Period]], scheme: CreditScheme) ->
                 for line_no, line in enumerate(_lines(score, inputs), start=1)])
     for period in sorted({period for _, period in touched}):
         ranked = db.rows("select_ranked", (str(period),))
-        graded = rank_and_grade([_stub(str(code), period, int(h), scheme.name)
-                                 for code, h in ranked], scheme)
+        graded = rank_and_grade([_stub(str(row["enterprise_code"]), period,
+                                       int(row["points_hundredths"]), scheme.name)
+                                 for row in ranked], scheme)
         db.run_many("set_rank", [(g.rank, g.grade, str(period), g.enterprise_code)
                                  for g in graded])
 
@@ -633,25 +635,27 @@ class _Inputs:
 
 def _load_inputs(db: _Db, code: str) -> _Inputs:
     events: list[tuple[CreditEvent, tuple[str, date, int]]] = []
-    for (entry_no, event_kind, on_text, community, kind, authority, note, source_ref,
-         amount_fen, ticket_id, responded, resolved, satisfied,
-         position) in db.rows("select_events", (code,)):
-        ref, on = f"{code}#{entry_no}", date.fromisoformat(on_text)
+    for row in db.rows("select_events", (code,)):
+        ref, on = f"{code}#{row['entry_no']}", date.fromisoformat(row["effective_date"])
+        event_kind, community = row["event_kind"], row["community_code"]
         event: CreditEvent
         if event_kind == COMMENDATION:
-            event = Commendation(ref, on, kind, authority, note, community)
+            event = Commendation(ref, on, row["kind"], row["authority"], row["note"], community)
         elif event_kind == VIOLATION:
-            event = Violation(ref, on, kind, authority, note, source_ref, community)
+            event = Violation(ref, on, row["kind"], row["authority"], row["note"],
+                              row["source_ref"], community)
         elif event_kind == FINE:
-            event = Fine(ref, on, int(amount_fen), authority, note, community)
+            event = Fine(ref, on, int(row["amount_fen"]), row["authority"], row["note"],
+                         community)
         else:
-            event = ComplaintTicket(ref, on, ticket_id, bool(responded), bool(resolved),
-                                    bool(satisfied), community)
-        events.append((event, (str(event_kind), on, int(position))))
+            event = ComplaintTicket(ref, on, row["ticket_id"], bool(row["responded"]),
+                                    bool(row["resolved"]), bool(row["satisfied"]), community)
+        events.append((event, (str(event_kind), on, int(row["notification_id"]))))
     projects = [
-        ServedProject(str(community), int(area), date.fromisoformat(served_from),
-                      date.fromisoformat(until) if until else None)
-        for community, area, served_from, until in db.rows("select_projects", (code,))]
+        ServedProject(str(row["community_code"]), int(row["area_m2_hundredths"]),
+                      date.fromisoformat(row["served_from"]),
+                      date.fromisoformat(row["served_until"]) if row["served_until"] else None)
+        for row in db.rows("select_projects", (code,))]
     return _Inputs(events, projects)
 
 
@@ -682,21 +686,29 @@ def _stored_scores(db: _Db, period: Period, *,
                    enterprise_code: str | None = None) -> list[CreditScore]:
     key = (str(period), enterprise_code, enterprise_code)
     lines: dict[str, list[CreditLine]] = {}
-    for (code, ref, kind, position, on, exact, explanation) in db.rows("select_lines", key):
-        lines.setdefault(str(code), []).append(CreditLine(
-            str(ref), str(kind), None if position is None else int(position),
-            date.fromisoformat(on) if on else None, Fraction(exact), str(explanation)))
-    return [
-        CreditScore(str(code), period, str(scheme_name), Fraction(exact), int(area),
-                    int(projects), int(events), None if rank is None else int(rank),
-                    None if grade is None else str(grade), tuple(lines.get(str(code), ())))
-        for (code, scheme_name, exact, area, projects, events, _ranked, rank, grade)
-        in db.rows("select_scores", key)]
+    for row in db.rows("select_lines", key):
+        position, on = row["notification_id"], row["effective_date"]
+        lines.setdefault(str(row["enterprise_code"]), []).append(CreditLine(
+            event_ref=str(row["event_ref"]), event_kind=str(row["event_kind"]),
+            notification_id=None if position is None else int(position),
+            effective_date=date.fromisoformat(on) if on else None,
+            points=Fraction(row["points_exact"]), explanation=str(row["explanation"])))
+    scores = []
+    for row in db.rows("select_scores", key):
+        code, rank, grade = str(row["enterprise_code"]), row["rank"], row["grade"]
+        scores.append(CreditScore(
+            enterprise_code=code, period=period, scheme_name=str(row["scheme_name"]),
+            points=Fraction(row["points_exact"]),
+            served_area_m2_hundredths=int(row["served_area_m2_hundredths"]),
+            project_count=int(row["project_count"]), event_count=int(row["event_count"]),
+            rank=None if rank is None else int(rank), grade=None if grade is None else str(grade),
+            lines=tuple(lines.get(code, ()))))
+    return scores
 
 
 def _computed_ranking(db: _Db, period: Period, scheme: CreditScheme) -> list[CreditScore]:
     """A period after the horizon: ranked from the stored inputs, nothing stored."""
-    serving = sorted({str(code) for code, *_ in db.rows(
+    serving = sorted({str(row["enterprise_code"]) for row in db.rows(
         "select_serving", (period.end.isoformat(), period.first_day.isoformat()))})
     inputs = {code: _load_inputs(db, code) for code in serving}
     scores = [score_enterprise([e for e, _ in inputs[code].events], inputs[code].projects,
@@ -707,7 +719,7 @@ def _computed_ranking(db: _Db, period: Period, scheme: CreditScheme) -> list[Cre
 
 def _horizon(db: _Db) -> Period | None:
     found = [Period.containing(date.fromisoformat(v))
-             for v in db.rows("select_horizon", ())[0] if v]
+             for v in db.rows("select_horizon", ())[0].values() if v]
     return max(found, default=None)
 
 

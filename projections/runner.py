@@ -45,6 +45,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from domain.eventsourcing_internals import build_frozen
 from ledger.persistence.transcoder import event_decoder
 from projections.recorders import (
     Failure,
@@ -227,16 +228,15 @@ class Runner:
         """Stages one notification into ``projection``'s batch: the per-event hot loop of a
         catch-up, so what it needs is looked up once per page."""
         handlers, decode, application_name = projection.handlers, self.decode, self.app.name
-        new, set_state = object.__new__, object.__setattr__
+        build = build_frozen
 
         def stage(notification: Notification) -> None:
             # By topic, before decoding: most views ignore most events.
             handler = handlers.get(notification.topic)
             if handler is not None:
                 # The library's Tracking, built without its frozen dataclass's __init__.
-                tracking = new(Tracking)
-                set_state(tracking, "__dict__", {"application_name": application_name,
-                                                 "notification_id": notification.id})
+                tracking = build(Tracking, {"application_name": application_name,
+                                            "notification_id": notification.id})
                 handler(decode(notification), tracking)
 
         return stage

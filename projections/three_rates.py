@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, ClassVar, Literal, Protocol, cast
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ProgrammingError, Tracking
@@ -132,11 +132,19 @@ class ThreeRates:
         return None if None in flags else all(flags)
 
 
+class CommitteeFormed(NamedTuple):
+    """A committee's row's columns set once, when it is formed."""
+
+    community_code: str
+    committee_reference: str
+    kind: str
+
+
 @dataclass
 class CommitteeChange:
     """A committee's change in one batch; ``formed`` when the batch created it."""
 
-    formed: tuple[str, str, str] | None = None  # (community, reference, kind)
+    formed: CommitteeFormed | None = None
     party: set[str] | None = None  # the party members, replaced wholesale
     left: set[str] = field(default_factory=set)  # members who left (when not replaced)
     branch: bool | None = None
@@ -162,8 +170,22 @@ class ThreeRatesBatch:
         return found
 
 
+class RateCounts(NamedTuple):
+    """A scope's counts, named as the counting SELECT names its columns (see _FLAGS)."""
+
+    communities: int
+    with_committee: int
+    with_service: int
+    with_party: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> RateCounts:
+        """From a row of either store, by column name."""
+        return cls._make(int(row[name]) for name in cls._fields)
+
+
 class ThreeRatesQueries(Protocol):
-    def select_counts(self, *scope: str | None) -> tuple[int, int, int, int]: ...
+    def select_counts(self, *scope: str | None) -> RateCounts: ...
 
 
 def _scope(level: str, code: str | None) -> tuple[str | None, str | None, str | None]:
@@ -209,7 +231,8 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
 
     def process_committee_formed(self, event: Any, tracking: Tracking) -> None:
         change = self.batch.committee(event.originator_id)
-        change.formed = (event.community_code, event.committee_reference, event.kind)
+        change.formed = CommitteeFormed(event.community_code, event.committee_reference,
+                                        event.kind)
         change.party = set(event.party_member_ids)
         change.branch = bool(event.party_branch_set_up)
 
@@ -247,9 +270,8 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
     def rates(self, level: Level | str, code: str | None = None, *, year: int) -> ThreeRates:
         """The counts, rates and target flags of a community, street, district or the city."""
         queries = cast(ThreeRatesQueries, self.view)
-        total, committee, service, party = queries.select_counts(*_scope(level, code))
-        return ThreeRates(level, None if level == "city" else code, year, total, committee,
-                          service, party)
+        counts = queries.select_counts(*_scope(level, code))
+        return ThreeRates(level, None if level == "city" else code, year, **counts._asdict())
 
 
 # Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
@@ -411,12 +433,12 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         if stopped:
             curs.executemany(self.delete_self_managed_statement, stopped)
 
-    def select_counts(self, *scope: str | None) -> tuple[int, int, int, int]:
+    def select_counts(self, *scope: str | None) -> RateCounts:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_counts_statement, _scope_params(*scope))
             row = curs.fetchone()
         assert row is not None
-        return cast(tuple[int, int, int, int], tuple(int(v) for v in row.values()))
+        return RateCounts.from_row(row)
 
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
@@ -501,13 +523,13 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         if stopped:
             c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
-    def select_counts(self, *scope: str | None) -> tuple[int, int, int, int]:
+    def select_counts(self, *scope: str | None) -> RateCounts:
         statement = _FLAGS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY,
                                   k=CONTRACTS, o=SELF_MANAGED) + _SCOPE_SQLITE
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, _scope_params(*scope))
             row = c.fetchone()
-        return cast(tuple[int, int, int, int], tuple(int(v) for v in tuple(row)))
+        return RateCounts.from_row(row)
 
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder

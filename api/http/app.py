@@ -26,7 +26,13 @@ from api.http import (
     routes_streams,
     routes_views,
 )
-from api.http.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
+from api.http.problems import (
+    PROBLEM_RESPONSES,
+    Problem,
+    document_problems,
+    install_problem_handlers,
+    problem,
+)
 from api.http.routing import api_routes
 from api.http.security import Policy
 from api.http.services import Services
@@ -34,7 +40,7 @@ from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
 from projections.runner import Followers, Runner, open_projection
-from projections.sealing import SealFollower
+from projections.seal.follower import SealFollower
 from projections.views import VIEWS
 
 BODY_BYTES_MAX = 1024 * 1024
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
                     "in yuan (and `_fen` integers in responses); errors are RFC 9457 "
                     "problem+json naming the rule and the field.")
     install_problem_handlers(app)
+    document_problems(app)
 
     app.add_middleware(RequestId)
     app.add_middleware(BodyLimit)

@@ -38,8 +38,8 @@ from domain.errors import DomainError
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
 from ledger.persistence.access_tables import StoredResponse
-from ledger.replay import read_streams
 from ledger.write_context import WriteContext
+from projections.history.streams import read_streams
 
 KEY_CHARS_MAX = 100
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"

@@ -45,11 +45,13 @@ class ProblemDetails(BaseModel):
     field: str | None = None
 
 
-_PROBLEM_SCHEMA = ProblemDetails.model_json_schema()
 DOCUMENTED_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
+# Every operation refers to the one schema (``document_problems`` puts it in the components);
+# inlined, its copies were most of the OpenAPI document.
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": TITLES[status],
-             "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+             "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA_REF}}}
     for status in DOCUMENTED_PROBLEMS}
 
 
@@ -95,6 +97,24 @@ def _location(loc: tuple[Any, ...]) -> str:
                   or (parts[0] == "body" and len(parts) > 1)):
         parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+def document_problems(app: FastAPI) -> None:
+    """Add ``ProblemDetails`` to the OpenAPI document's schemas, for ``PROBLEM_RESPONSES``.
+
+    FastAPI collects the schemas of the models routes name; this one is named by a plain
+    ``$ref`` (a model would be documented as ``application/json``), so it is added here."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()  # built once and kept by the app, with the schema added
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["ProblemDetails"] = ProblemDetails.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_problem_handlers(app: FastAPI) -> None:

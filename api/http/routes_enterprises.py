@@ -14,7 +14,6 @@ Points are given as integers in hundredths (``*_hundredths``) and as decimal str
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -23,9 +22,28 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, Page, with_yuan
+from api.http.models import Code, Day, Page
 from api.http.models import Request as Body
 from api.http.problems import Problem
+from api.http.schemas_enterprises import (
+    CommendationPublic,
+    ContractPublic,
+    ContractWritten,
+    CreditEventRecorded,
+    CreditRanking,
+    EnterprisePublic,
+    EnterpriseRecord,
+    EnterpriseRegistered,
+    FinePublic,
+    HandoversChecked,
+    ProjectPoints,
+    RankedEnterprise,
+    ScoreLinePublic,
+    ScorePublic,
+    SelfManagementRecorded,
+    TicketPublic,
+    ViolationPublic,
+)
 from api.http.security import (
     OFFICIALS,
     READERS,
@@ -38,6 +56,7 @@ from api.http.services import Services
 from domain.credit import (
     Commendation,
     ComplaintTicket,
+    CreditEvent,
     Fine,
     Graded,
     Period,
@@ -47,7 +66,6 @@ from domain.credit import (
     round_hundredths,
 )
 from domain.enterprise import Enterprise
-from domain.money import format_area
 from domain.service_contract import HANDOVER_ITEMS, NOTICE_DAYS, ServiceContract
 from ledger.access import Principal, Role
 from ledger.write_context import WriteContext
@@ -62,8 +80,7 @@ HalfYear = Annotated[str, Query(pattern=r"^[0-9]{4}H[12]$", examples=["2026H1"],
                                 description="A half-year: YYYYH1 (Jan-Jun) or YYYYH2.")]
 WRITTEN: dict[int | str, dict[str, Any]] = {201: {"description": "Written"}}
 REGISTRY_READERS = (Role.official, Role.auditor, Role.admin)
-CREDIT_KINDS = {Commendation: "commendation", Violation: "violation", Fine: "fine",
-                ComplaintTicket: "ticket"}
+CreditEventModel = CommendationPublic | ViolationPublic | FinePublic | TicketPublic
 
 
 class EnterpriseIn(Body):
@@ -130,57 +147,57 @@ def _city_writer(principal: Principal, field: str) -> None:
                       "an admin writes it", rule="scope", field=field)
 
 
-def credit_event_json(event: Any) -> dict[str, Any]:
-    return {"type": CREDIT_KINDS[type(event)], **with_yuan(event)}
+CREDIT_EVENT_MODELS: dict[type, type[CreditEventModel]] = {
+    Commendation: CommendationPublic, Violation: ViolationPublic, Fine: FinePublic,
+    ComplaintTicket: TicketPublic}
 
 
-def enterprise_json(enterprise: Enterprise) -> dict[str, Any]:
-    return {"credit_code": enterprise.credit_code, "name": enterprise.name,
-            "registered_on": enterprise.registered_on,
-            "contracts_engaged": len(enterprise.engaged_contract_ids),
-            "credit_events": len(enterprise.credit_record)}
+def credit_event_public(event: CreditEvent) -> CreditEventModel:
+    return CREDIT_EVENT_MODELS[type(event)].model_validate(event)
 
 
-def contract_json(contract: ServiceContract) -> dict[str, Any]:
-    return {
-        "community_code": contract.community_code, "reference": contract.contract_reference,
-        "enterprise_code": contract.enterprise_code, "starts_on": contract.starts_on,
-        "filed_on": contract.filed_on, "open_ended": contract.open_ended,
-        "ends_on": contract.ends_on, "area_m2_hundredths": contract.area_m2_hundredths,
-        "area_m2": format_area(contract.area_m2_hundredths),
-        "emergency_standin": contract.emergency_standin,
-        "resolution_id": contract.resolution_id, "notice_on": contract.notice_on,
-        "notice_reason": contract.notice_reason,
-        "earliest_termination": contract.earliest_termination,
-        "terminated_on": contract.terminated_on,
-        "handover_deadline": contract.handover_deadline,
-        "handed_over": dict(contract.handed_over),
-        "outstanding_handover_items": contract.outstanding_handover_items,
-        "version": contract.version,
-    }
+def enterprise_public(enterprise: Enterprise) -> EnterprisePublic:
+    return EnterprisePublic(credit_code=enterprise.credit_code, name=enterprise.name,
+            registered_on=enterprise.registered_on,
+            contracts_engaged=len(enterprise.engaged_contract_ids),
+            credit_events=len(enterprise.credit_record))
 
 
-def _points(name: str, value: Fraction) -> dict[str, Any]:
-    return {f"{name}_hundredths": round_hundredths(value), name: format_points(value)}
+def contract_public(contract: ServiceContract) -> ContractPublic:
+    return ContractPublic(
+        community_code=contract.community_code, reference=contract.contract_reference,
+        enterprise_code=contract.enterprise_code, starts_on=contract.starts_on,
+        filed_on=contract.filed_on, open_ended=contract.open_ended,
+        ends_on=contract.ends_on, area_m2_hundredths=contract.area_m2_hundredths,
+        emergency_standin=contract.emergency_standin,
+        resolution_id=contract.resolution_id, notice_on=contract.notice_on,
+        notice_reason=contract.notice_reason,
+        earliest_termination=contract.earliest_termination,
+        terminated_on=contract.terminated_on,
+        handover_deadline=contract.handover_deadline,
+        handed_over=dict(contract.handed_over),
+        outstanding_handover_items=contract.outstanding_handover_items,
+        version=contract.version)
 
 
-def score_json(enterprise: Enterprise, score: Score, graded: Graded | None) -> dict[str, Any]:
+def score_public(enterprise: Enterprise, score: Score, graded: Graded | None) -> ScorePublic:
     """The score and grade, every point with the event behind it."""
-    events = {e.ref: credit_event_json(e) for e in enterprise.credit_events()}
-    return {
-        "enterprise_code": enterprise.credit_code, "name": enterprise.name,
-        "period": str(score.period), "scheme": score.scheme_name,
-        "score_hundredths": score.points_hundredths, "score": score.display(),
-        "grade": graded.grade if graded else None, "rank": graded.rank if graded else None,
-        "served_area_m2_hundredths": score.served_area_m2_hundredths,
-        "served_area_m2": format_area(score.served_area_m2_hundredths),
-        "projects": [{"community_code": p.community_code,
-                      "area_m2_hundredths": p.area_m2_hundredths,
-                      **_points("points", p.points)} for p in score.projects],
-        "lines": [{"event_ref": line.event_ref, "kind": line.kind,
-                   **_points("points", line.points), "explanation": line.explanation,
-                   "event": events.get(line.event_ref)} for line in score.lines],
-    }
+    events = {e.ref: credit_event_public(e) for e in enterprise.credit_events()}
+    return ScorePublic(
+        enterprise_code=enterprise.credit_code, name=enterprise.name,
+        period=str(score.period), scheme=score.scheme_name,
+        score_hundredths=score.points_hundredths, score=score.display(),
+        grade=graded.grade if graded else None, rank=graded.rank if graded else None,
+        served_area_m2_hundredths=score.served_area_m2_hundredths,
+        projects=[ProjectPoints(community_code=p.community_code,
+                                area_m2_hundredths=p.area_m2_hundredths,
+                                points_hundredths=round_hundredths(p.points),
+                                points=format_points(p.points)) for p in score.projects],
+        lines=[ScoreLinePublic(event_ref=line.event_ref, kind=line.kind,
+                               points_hundredths=round_hundredths(line.points),
+                               points=format_points(line.points),
+                               explanation=line.explanation,
+                               event=events.get(line.event_ref)) for line in score.lines])
 
 
 def _contract_in_scope(svc: Services, principal: Principal, code: str,
@@ -191,7 +208,8 @@ def _contract_in_scope(svc: Services, principal: Principal, code: str,
 # -- the registry -------------------------------------------------------------------------
 
 
-@router.post("/enterprises", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/enterprises", status_code=201, responses=WRITTEN,
+             response_model=EnterpriseRegistered)
 def register_enterprise(
     body: EnterpriseIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -204,39 +222,41 @@ def register_enterprise(
         enterprise = svc.ledger.register_enterprise(
             credit_code=body.credit_code, name=body.name, registered_on=body.registered_on,
             actor=actor(request, principal), write=write)
-        return {"kind": "enterprise", **enterprise_json(enterprise)}
+        return EnterpriseRegistered.carrying("enterprise", enterprise_public(enterprise)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
-@router.get("/enterprises", response_model=Page)
+@router.get("/enterprises")
 def list_enterprises(
     svc: ServicesDep, principal: Annotated[Principal, allow(*REGISTRY_READERS)],
     after: Annotated[str | None, Query(max_length=18)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
-) -> dict[str, Any]:
+) -> Page[EnterprisePublic]:
     """The registry, by credit code, paged."""
     everyone = sorted(svc.ledger.enterprises(), key=lambda e: e.credit_code)
     page = [e for e in everyone if after is None or e.credit_code > after][:limit]
     more = bool(page) and page[-1].credit_code != everyone[-1].credit_code
-    return {"items": [enterprise_json(e) for e in page],
-            "next_after": page[-1].credit_code if more else None}
+    return Page[EnterprisePublic](items=[enterprise_public(e) for e in page],
+                                  next_after=page[-1].credit_code if more else None)
 
 
 @router.get("/enterprises/{credit_code}")
 def get_enterprise(credit_code: EnterpriseCode, svc: ServicesDep,
-                   principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
+                   principal: Annotated[Principal, allow(*REGISTRY_READERS)]
+                   ) -> EnterpriseRecord:
     """An enterprise's registry record with its dated credit record (E3)."""
     enterprise = svc.ledger.enterprise(credit_code)
-    return {**enterprise_json(enterprise),
-            "credit_record": [credit_event_json(e) for e in enterprise.credit_events()]}
+    return EnterpriseRecord(
+        **dict(enterprise_public(enterprise)),
+        credit_record=[credit_event_public(e) for e in enterprise.credit_events()])
 
 
 # -- entry and exit -----------------------------------------------------------------------
 
 
 @router.post("/communities/{code}/service-contracts", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=ContractWritten)
 def start_service_contract(
     code: CommunityCode, body: ContractIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -251,7 +271,7 @@ def start_service_contract(
             filed_on=body.filed_on, open_ended=body.ends_on is None, ends_on=body.ends_on,
             actor=actor(request, principal), emergency_standin=body.emergency_standin,
             resolution_id=body.resolution_id, write=write)
-        return {"kind": "service-contract", **contract_json(contract)}
+        return ContractWritten.carrying("service-contract", contract_public(contract)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -262,7 +282,7 @@ class SelfManagementIn(Body):
 
 
 @router.post("/communities/{code}/self-management", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=SelfManagementRecorded)
 def record_self_management(
     code: CommunityCode, body: SelfManagementIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -274,7 +294,8 @@ def record_self_management(
         svc.ledger.record_self_management(
             community_code=code, resolution_id=body.resolution_id,
             started_on=body.started_on, actor=actor(request, principal), write=write)
-        return {"kind": "self-management", "reference": body.resolution_id}
+        return SelfManagementRecorded(written="self-management",
+                                      reference=body.resolution_id).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -283,25 +304,26 @@ def record_self_management(
 def get_service_contract(
     code: CommunityCode, reference: Reference, svc: ServicesDep,
     principal: Annotated[Principal, allow(*READERS)],
-) -> dict[str, Any]:
+) -> ContractPublic:
     """A contract: its terms, notice, termination, handover deadline and items (E1, E2)."""
-    return contract_json(_contract_in_scope(svc, principal, code, reference))
+    return contract_public(_contract_in_scope(svc, principal, code, reference))
 
 
 def _contract_step(svc: Services, principal: Principal, key: str, request: Request,
-                   body: Body, code: str, reference: str, kind: str,
+                   body: Body, code: str, reference: str, written: str,
                    step: Callable[[WriteContext], None]) -> Response:
     _contract_in_scope(svc, principal, code, reference)
 
     def command(write: WriteContext) -> dict[str, Any]:
         step(write)
-        return {"kind": kind, **contract_json(svc.ledger.contract(code, reference))}
+        contract = svc.ledger.contract(code, reference)
+        return ContractWritten.carrying(written, contract_public(contract)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/notice", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=ContractWritten)
 def give_notice(
     code: CommunityCode, reference: Reference, body: NoticeIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -318,7 +340,7 @@ def give_notice(
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/termination",
-             status_code=201, responses=WRITTEN, response_model=None)
+             status_code=201, responses=WRITTEN, response_model=ContractWritten)
 def terminate(
     code: CommunityCode, reference: Reference, body: TerminationIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -332,7 +354,7 @@ def terminate(
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/handover", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=ContractWritten)
 def check_off_handover(
     code: CommunityCode, reference: Reference, body: HandoverIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -346,7 +368,8 @@ def check_off_handover(
                               actor=actor(request, principal), write=write))
 
 
-@router.post("/handover-checks", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/handover-checks", status_code=201, responses=WRITTEN,
+             response_model=HandoversChecked)
 def check_overdue_handovers(
     body: HandoverCheckIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -358,8 +381,8 @@ def check_overdue_handovers(
     def command(write: WriteContext) -> dict[str, Any]:
         recorded = svc.ledger.check_overdue_handovers(as_of=body.as_of,
                                                       actor=actor(request, principal), write=write)
-        return {"kind": "handover-check", "as_of": str(body.as_of),
-                "violations_recorded": recorded}
+        return HandoversChecked(written="handover-check", as_of=body.as_of,
+                                violations_recorded=recorded).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -368,7 +391,7 @@ def check_overdue_handovers(
 
 
 @router.post("/enterprises/{credit_code}/credit-events", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=CreditEventRecorded)
 def record_credit_event(
     credit_code: EnterpriseCode, body: CreditEventIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -400,36 +423,38 @@ def record_credit_event(
         before = len(svc.ledger.enterprise(credit_code).credit_record)
         svc.ledger.record_credit_event(credit_code, commands[body.kind], write=write)
         record = svc.ledger.enterprise(credit_code).credit_events()
-        return {"kind": "credit-event", "enterprise_code": credit_code,
-                "already_recorded": len(record) == before,
-                "event": credit_event_json(record[-1]) if len(record) > before else None}
+        return CreditEventRecorded(
+            written="credit-event", enterprise_code=credit_code,
+            already_recorded=len(record) == before,
+            event=credit_event_public(record[-1]) if len(record) > before else None).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.get("/enterprises/{credit_code}/credit")
 def credit(credit_code: EnterpriseCode, period: HalfYear, svc: ServicesDep,
-           principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> dict[str, Any]:
+           principal: Annotated[Principal, allow(*REGISTRY_READERS)]) -> ScorePublic:
     """The score and grade for a half-year, every point with the event behind it (E3)."""
     half = Period.parse(period)
     enterprise = svc.ledger.enterprise(credit_code)
     score = svc.ledger.credit_score(enterprise.credit_code, half)
     graded = next((g for g in svc.ledger.credit_ranking(half)
                    if g.enterprise_code == enterprise.credit_code), None)
-    return score_json(enterprise, score, graded)
+    return score_public(enterprise, score, graded)
 
 
 @router.get("/credit-ranking")
 def credit_ranking(period: HalfYear, svc: ServicesDep,
                    principal: Annotated[Principal, allow(*REGISTRY_READERS)]
-                   ) -> dict[str, Any]:
+                   ) -> CreditRanking:
     """Every enterprise that served in the half-year, ranked and graded (E3)."""
     half = Period.parse(period)
     graded = svc.ledger.credit_ranking(half)
     names = {e.credit_code: e.name for e in svc.ledger.enterprises()}
-    return {"period": str(half), "scheme": svc.ledger.credit_scheme.name,
-            "items": [{"rank": g.rank, "grade": g.grade, "enterprise_code": g.enterprise_code,
-                       "name": names.get(g.enterprise_code, ""),
-                       "score_hundredths": g.score.points_hundredths,
-                       "score": g.score.display()} for g in graded]}
+    return CreditRanking(
+        period=str(half), scheme=svc.ledger.credit_scheme.name,
+        items=[RankedEnterprise(rank=g.rank, grade=g.grade, enterprise_code=g.enterprise_code,
+                                name=names.get(g.enterprise_code, ""),
+                                score_hundredths=g.score.points_hundredths,
+                                score=g.score.display()) for g in graded])
 

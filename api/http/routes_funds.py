@@ -3,6 +3,7 @@ income, sales and refunds, and the fund's and a unit's balances from the balance
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,9 +12,18 @@ from pydantic import Field
 
 from api.http.amounts import Area, Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, Page, Written, with_yuan
+from api.http.models import Code, Day, Page
 from api.http.models import Request as Body
 from api.http.problems import Problem
+from api.http.schemas_funds import (
+    DepositBatchPosted,
+    EmergencyDeclared,
+    FundPublic,
+    MoneyPosted,
+    Registered,
+    UnitAccountPublic,
+)
+from api.http.schemas_views import AuditEntryPublic
 from api.http.security import (
     CUSTODIANS,
     READERS,
@@ -27,6 +37,7 @@ from domain.money import parse_area_m2
 from domain.posting import INCOME_SOURCES
 from domain.unit_account import AREA_SOURCES
 from ledger.access import Place, Principal, Role
+from ledger.base import Posted
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
 from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX, AuditFilter
@@ -38,7 +49,7 @@ MinPosition = Annotated[int | None, Query(ge=0, description=(
     "Read-your-writes: wait (bounded) until the view has applied this log position, the "
     "`position` a command answered."))]
 WRITTEN: dict[int | str, dict[str, Any]] = {
-    201: {"model": Written, "description": "Written (or found already written)"}}
+    201: {"description": "Written (or found already written)"}}
 REGISTRARS = (Role.custodian, Role.official, Role.admin)
 
 
@@ -109,12 +120,12 @@ class RefundIn(Body):
     destroyed_on: Day
 
 
-def _posted(result: Any) -> dict[str, Any]:
-    return {"reference": result.reference, "kind": result.kind,
-            "already_posted": result.already_posted}
+def _posted(result: Posted) -> dict[str, Any]:
+    return MoneyPosted(written=result.kind, reference=result.reference,
+                       already_posted=result.already_posted).answer()
 
 
-@router.post("/communities", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/communities", status_code=201, responses=WRITTEN, response_model=Registered)
 def register_community(
     body: CommunityIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*REGISTRARS)], key: IdempotencyKey,
@@ -130,14 +141,15 @@ def register_community(
     def command(write: WriteContext) -> dict[str, Any]:
         result = svc.ledger.register_units(rows, effective_date=body.effective_date,
                                            actor=actor(request, principal), write=write)
-        return {"kind": "registration", "communities_added": result.communities_added,
-                "units_added": result.units_added, "units_unchanged": result.units_unchanged}
+        return Registered(written="registration", communities_added=result.communities_added,
+                          units_added=result.units_added,
+                          units_unchanged=result.units_unchanged).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/deposits", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=MoneyPosted)
 def post_deposit(
     code: CommunityCode, body: DepositIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
@@ -149,7 +161,8 @@ def post_deposit(
         svc.ledger.post_deposit(line, actor=actor(request, principal), write=write)))
 
 
-@router.post("/communities/{code}/deposit-batches", status_code=201, response_model=None,
+@router.post("/communities/{code}/deposit-batches", status_code=201,
+             response_model=DepositBatchPosted,
              responses={201: {"description": "The whole batch posted (or was already)"}})
 def post_deposit_batch(
     code: CommunityCode, body: DepositBatchIn, request: Request, svc: ServicesDep,
@@ -161,15 +174,15 @@ def post_deposit_batch(
 
     def command(write: WriteContext) -> dict[str, Any]:
         result = svc.ledger.import_deposits(lines, actor=actor(request, principal), write=write)
-        return {"kind": "deposit-batch", "posted": result.posted,
-                "already_posted_lines": result.already_posted, "total_fen": result.total_fen,
-                "total_yuan": with_yuan({"total_fen": result.total_fen})["total_yuan"]}
+        return DepositBatchPosted(written="deposit-batch", posted=result.posted,
+                                  already_posted_lines=result.already_posted,
+                                  total_fen=result.total_fen).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/withdrawals", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=MoneyPosted)
 def withdraw(
     code: CommunityCode, body: WithdrawalIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
@@ -184,7 +197,7 @@ def withdraw(
 
 
 @router.post("/communities/{code}/income-allocations", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=MoneyPosted)
 def allocate_income(
     code: CommunityCode, body: IncomeIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
@@ -198,7 +211,7 @@ def allocate_income(
 
 
 @router.post("/communities/{code}/emergencies", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=EmergencyDeclared)
 def declare_emergency(
     code: CommunityCode, body: EmergencyIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(Role.custodian, Role.official)], key: IdempotencyKey,
@@ -210,13 +223,13 @@ def declare_emergency(
             community_code=code, emergency_id=body.emergency_id, category=body.category,
             description=body.description, declared_on=body.declared_on,
             actor=actor(request, principal), write=write)
-        return {"reference": body.emergency_id, "kind": "emergency"}
+        return EmergencyDeclared(written="emergency", reference=body.emergency_id).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/units/{building}/{unit}/sale", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=MoneyPosted)
 def sell_unit(
     code: CommunityCode, building: PartCode, unit: PartCode, body: SaleIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
@@ -230,7 +243,7 @@ def sell_unit(
 
 
 @router.post("/communities/{code}/units/{building}/{unit}/refund", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=MoneyPosted)
 def refund_unit(
     code: CommunityCode, building: PartCode, unit: PartCode, body: RefundIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*CUSTODIANS)], key: IdempotencyKey,
@@ -245,13 +258,13 @@ def refund_unit(
 # -- reads (the balance view) ------------------------------------------------------------
 
 
-@router.get("/communities", response_model=Page)
+@router.get("/communities")
 def list_communities(
     svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
     after: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> Page[FundPublic]:
     """The funds of the communities in the caller's scope, by code, paged."""
     svc.caught_up(svc.balance, min_position)
     funds = sorted(svc.balance.funds(**principal.scope.filters()),
@@ -260,15 +273,15 @@ def list_communities(
         funds = []
     page = [f for f in funds if after is None or f.community_code > after][:limit]
     more = len(page) == limit and page[-1].community_code != funds[-1].community_code
-    return {"items": [with_yuan(f) for f in page],
-            "next_after": page[-1].community_code if more else None}
+    return Page[FundPublic](items=[FundPublic.model_validate(f) for f in page],
+                next_after=page[-1].community_code if more else None)
 
 
 @router.get("/communities/{code}/fund")
 def fund(
     code: CommunityCode, svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> FundPublic:
     """A fund's totals: deposits, withdrawals, income, refunds, balance, F4 flags."""
     svc.caught_up(svc.balance, min_position)
     found = svc.balance.funds(community=code)  # the policy checked the community's scope
@@ -276,7 +289,7 @@ def fund(
         raise Problem(503, "the balance view has not applied this community's registration "
                       "yet; retry, or pass min_position", rule="read-your-writes",
                       field="min_position")
-    return with_yuan(found[0])
+    return FundPublic.model_validate(found[0])
 
 
 @router.get("/communities/{code}/units/{building}/{unit}/account")
@@ -284,7 +297,7 @@ def unit_account(
     code: CommunityCode, building: PartCode, unit: PartCode, svc: ServicesDep,
     principal: Annotated[Principal, allow(*READERS, Role.owner)],
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> UnitAccountPublic:
     """A unit's sub-account: deposits, withdrawals, income, refunds and balance."""
     account = svc.ledger.unit_account(code, building, unit)  # the policy checked its scope
     svc.caught_up(svc.balance, min_position)
@@ -294,22 +307,22 @@ def unit_account(
         raise Problem(503, "the balance view has not applied this unit's registration yet; "
                       "retry, or pass min_position", rule="read-your-writes",
                       field="min_position")
-    return {**with_yuan(rows[0]), "owner_ids": list(account.owner_ids)}
+    return UnitAccountPublic(**asdict(rows[0]), owner_ids=list(account.owner_ids))
 
 
-@router.get("/communities/{code}/units/{building}/{unit}/statement", response_model=Page)
+@router.get("/communities/{code}/units/{building}/{unit}/statement")
 def unit_statement(
     code: CommunityCode, building: PartCode, unit: PartCode, svc: ServicesDep,
     principal: Annotated[Principal, allow(*READERS, Role.owner)],
     after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> Page[AuditEntryPublic]:
     """The sub-account's movements (deposits, income, works shares, sale, refund) in log
     order, from the audit view: what an owner checks their balance against."""
     svc.ledger.unit_account(code, building, unit)  # NotFound names the unit
     svc.caught_up(svc.audit, min_position)
     entries = svc.audit.entries(AuditFilter(code, unit_key(building, unit)), after=after,
                                 limit=limit)
-    return {"items": [with_yuan(e) for e in entries],
-            "next_after": entries[-1].notification_id if len(entries) == limit else None}
+    return Page[AuditEntryPublic](items=[AuditEntryPublic.model_validate(e) for e in entries],
+                next_after=entries[-1].notification_id if len(entries) == limit else None)

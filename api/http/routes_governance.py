@@ -19,7 +19,6 @@ owners).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -29,9 +28,28 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, with_yuan
+from api.http.models import Code, Day
 from api.http.models import Request as Body
 from api.http.problems import Problem
+from api.http.schemas_governance import (
+    BallotCast,
+    BallotReceipt,
+    CommitteeMember,
+    CommitteePublic,
+    CommitteeWritten,
+    CustodyDecided,
+    CustodyPublic,
+    CustodyTransferPending,
+    CustodyTransferred,
+    NominationRecorded,
+    PaperBallotsCast,
+    TallyPublic,
+    TallyReport,
+    VoteClosed,
+    VotePublic,
+    VotePublished,
+    VoteWritten,
+)
 from api.http.security import (
     OFFICIALS,
     READERS,
@@ -44,7 +62,6 @@ from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
 from domain.errors import NotFound
-from domain.money import format_area
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 from ledger.write_context import WriteContext
@@ -197,45 +214,24 @@ def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
     return vote
 
 
-def _with_m2(record: dict[str, Any]) -> dict[str, Any]:
-    """Each ``*_m2_hundredths`` area also as an ``*_m2`` decimal string."""
-    out: dict[str, Any] = {}
-    for name, value in record.items():
-        if isinstance(value, dict):
-            value = _with_m2(value)
-        elif isinstance(value, list):
-            value = [_with_m2(v) if isinstance(v, dict) else v for v in value]
-        out[name] = value
-        if name.endswith("_m2_hundredths") and isinstance(value, int):
-            out[name[:-len("_hundredths")]] = format_area(value)
-    return out
+def tally_public(result: TallyResult) -> TallyPublic:
+    return TallyPublic.model_validate(result)
 
 
-def tally_json(result: TallyResult) -> dict[str, Any]:
-    """The four tallies (area AND headcount, Civil Code art. 278), thresholds and outcome."""
-    data = asdict(result)
-    data["quorum_met"] = result.quorum_met
-    return _with_m2(data)
-
-
-def vote_json(vote: Vote, ballots_cast: int) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": str(vote.id), "community_code": vote.community_code,
-        "reference": vote.vote_reference, "matter_kind": vote.matter_kind,
-        "title": vote.title, "status": vote.status, "purpose": vote.purpose,
-        "charging_range": vote.charging_range, "seats": vote.seats,
-        "candidates": list(vote.candidates),
-        "approved_amount_fen": vote.approved_amount_fen,
-        "proposed_on": vote.proposed_on, "published_on": vote.published_on,
-        "opened_on": vote.opened_on, "closed_on": vote.closed_on,
-        "electorate_heads": vote.electorate_heads,
-        "electorate_area_m2_hundredths": vote.electorate_area_m2_hundredths,
-        "ballots_cast": ballots_cast, "passed": vote.passed,
-        "elected": list(vote.elected), "version": vote.version,
-    }
-    if vote.approved_amount_fen is not None:
-        data = with_yuan(data)
-    return _with_m2(data)
+def vote_public(vote: Vote, ballots_cast: int) -> VotePublic:
+    return VotePublic(
+        id=str(vote.id), community_code=vote.community_code,
+        reference=vote.vote_reference, matter_kind=vote.matter_kind,
+        title=vote.title, status=vote.status, purpose=vote.purpose,
+        charging_range=vote.charging_range, seats=vote.seats,
+        candidates=list(vote.candidates),
+        approved_amount_fen=vote.approved_amount_fen,
+        proposed_on=vote.proposed_on, published_on=vote.published_on,
+        opened_on=vote.opened_on, closed_on=vote.closed_on,
+        electorate_heads=vote.electorate_heads,
+        electorate_area_m2_hundredths=vote.electorate_area_m2_hundredths,
+        ballots_cast=ballots_cast, passed=vote.passed,
+        elected=list(vote.elected), version=vote.version)
 
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
@@ -251,7 +247,7 @@ def _vote_command(svc: Services, principal: Principal, key: str, request: Reques
 # -- votes --------------------------------------------------------------------------------
 
 
-@router.post("/votes", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes", status_code=201, responses=WRITTEN, response_model=VoteWritten)
 def propose_vote(
     body: VoteIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -268,21 +264,21 @@ def propose_vote(
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats, write=write)
-        return {"kind": "vote", **vote_json(vote, 0)}
+        return VoteWritten.carrying("vote", vote_public(vote, 0)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.get("/votes/{id}")
 def get_vote(id: VoteId, svc: ServicesDep,
-             principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+             principal: Annotated[Principal, allow(*VOTE_READERS)]) -> VotePublic:
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count."""
     vote = _vote(svc, principal, id)
-    return vote_json(vote, len(svc.ledger.vote_count(vote).ballots) if vote.opened else 0)
+    return vote_public(vote, len(svc.ledger.vote_count(vote).ballots) if vote.opened else 0)
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=NominationRecorded)
 def nominate(
     id: VoteId, body: NominationIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -295,12 +291,14 @@ def nominate(
             candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
             ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
             actor=actor(request, principal), write=write)
-        return {"kind": "nomination", "id": str(id), "candidate_id": body.candidate_id}
+        return NominationRecorded(written="nomination", id=str(id),
+                                  candidate_id=body.candidate_id).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN,
+             response_model=VotePublished)
 def publish(
     id: VoteId, body: PublishIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -311,12 +309,14 @@ def publish(
         svc.ledger.publish_vote(community_code=community, vote_reference=reference,
                                 published_on=body.published_on,
                                 actor=actor(request, principal), write=write)
-        return {"kind": "publication", "id": str(id), "published_on": str(body.published_on)}
+        return VotePublished(written="publication", id=str(id),
+                             published_on=body.published_on).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/open", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/open", status_code=201, responses=WRITTEN,
+             response_model=VoteWritten)
 def open_vote(
     id: VoteId, body: OpenIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -327,12 +327,13 @@ def open_vote(
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal),
                                     write=write)
-        return {"kind": "opening", **vote_json(vote, 0)}
+        return VoteWritten.carrying("opening", vote_public(vote, 0)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
-@router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN,
+             response_model=BallotCast)
 def cast_ballot(
     id: VoteId, body: BallotIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*VOTERS)], key: IdempotencyKey,
@@ -355,14 +356,14 @@ def cast_ballot(
         receipt = svc.ledger.cast_ballot(
             community_code=community, vote_reference=reference, owner_id=voter,
             choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates), write=write)
-        return {"kind": "ballot", "id": str(id), "owner_id": voter, "choice": body.choice,
-                "candidates": sorted(body.candidates), "receipt": receipt}
+        return BallotCast(written="ballot", id=str(id), owner_id=voter, choice=body.choice,
+                          candidates=sorted(body.candidates), receipt=receipt).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.post("/votes/{id}/paper-ballots", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=PaperBallotsCast)
 def cast_paper_ballots(
     id: VoteId, body: PaperBallotsIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -373,14 +374,15 @@ def cast_paper_ballots(
     def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
         receipts = svc.ledger.cast_ballots(community_code=community, vote_reference=reference,
                                            ballots=rows, cast_on=body.cast_on, write=write)
-        return {"kind": "paper-ballots", "id": str(id), "receipts": receipts}
+        return PaperBallotsCast(written="paper-ballots", id=str(id),
+                                receipts=receipts).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.get("/votes/{id}/ballots/{receipt}")
 def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
-                   principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+                   principal: Annotated[Principal, allow(*VOTE_READERS)]) -> BallotReceipt:
     """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
     vote = _vote(svc, principal, id)
     found = (svc.ledger.vote_count(vote).ballot_with_receipt(receipt) if vote.opened
@@ -388,12 +390,13 @@ def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
     if found is None:
         raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
                        field="receipt")
-    return {"id": str(id), "receipt": receipt, "voter_key": found.voter_key,
-            "choice": found.choice, "candidates": list(found.candidates),
-            "status": vote.status, "counted_in_recorded_tally": vote.result is not None}
+    return BallotReceipt(id=str(id), receipt=receipt, voter_key=found.voter_key,
+                         choice=found.choice, candidates=list(found.candidates),
+                         status=vote.status, counted_in_recorded_tally=vote.result is not None)
 
 
-@router.post("/votes/{id}/close", status_code=201, responses=WRITTEN, response_model=None)
+@router.post("/votes/{id}/close", status_code=201, responses=WRITTEN,
+             response_model=VoteClosed)
 def close_vote(
     id: VoteId, body: CloseIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -404,14 +407,14 @@ def close_vote(
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
                                        actor=actor(request, principal), write=write)
-        return {"kind": "tally", "id": str(id), "tally": tally_json(result)}
+        return VoteClosed(written="tally", id=str(id), tally=tally_public(result)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
 
 @router.get("/votes/{id}/tally")
 def tally(id: VoteId, svc: ServicesDep,
-          principal: Annotated[Principal, allow(*VOTE_READERS)]) -> dict[str, Any]:
+          principal: Annotated[Principal, allow(*VOTE_READERS)]) -> TallyReport:
     """By area AND headcount (Civil Code art. 278): recounted from the ballots now, beside
     the tally recorded at closing (V6) and whether the two agree."""
     vote = _vote(svc, principal, id)
@@ -420,36 +423,36 @@ def tally(id: VoteId, svc: ServicesDep,
                       field="id")
     recount = vote.recount(svc.ledger.vote_count(vote))
     recorded = vote.result
-    return {"id": str(id), "status": vote.status, "recount": tally_json(recount),
-            "recorded": tally_json(recorded) if recorded is not None else None,
-            "recount_matches_recorded": recorded == recount if recorded is not None else None}
+    return TallyReport(
+        id=str(id), status=vote.status, recount=tally_public(recount),
+        recorded=tally_public(recorded) if recorded is not None else None,
+        recount_matches_recorded=recorded == recount if recorded is not None else None)
 
 
 # -- committees ---------------------------------------------------------------------------
 
 
-def committee_json(committee: Committee) -> dict[str, Any]:
-    return {
-        "community_code": committee.community_code, "reference": committee.committee_reference,
-        "kind": committee.kind, "seats": committee.seats,
-        "members": [dict(m) for m in committee.members], "chair_id": committee.chair_id,
-        "alternate_ids": list(committee.alternate_ids),
-        "former_member_ids": list(committee.former_member_ids),
-        "election_vote_id": committee.election_vote_id,
-        "term_start": committee.term_start, "term_end": committee.term_end,
-        "formed_on": committee.formed_on, "filed_on": committee.filed_on,
-        "street_office": committee.street_office,
-        "party_member_ids": list(committee.party_member_ids),
-        "party_member_count": committee.party_member_count,
-        "party_branch_set_up": committee.party_branch_set_up,
-        "reelection_due_on": committee.reelection_due_on,
-        "dissolved_on": committee.dissolved_on, "active": committee.is_active,
-        "version": committee.version,
-    }
+def committee_public(committee: Committee) -> CommitteePublic:
+    return CommitteePublic(
+        community_code=committee.community_code, reference=committee.committee_reference,
+        kind=committee.kind, seats=committee.seats,
+        members=[CommitteeMember(**m) for m in committee.members], chair_id=committee.chair_id,
+        alternate_ids=list(committee.alternate_ids),
+        former_member_ids=list(committee.former_member_ids),
+        election_vote_id=committee.election_vote_id,
+        term_start=committee.term_start, term_end=committee.term_end,
+        formed_on=committee.formed_on, filed_on=committee.filed_on,
+        street_office=committee.street_office,
+        party_member_ids=list(committee.party_member_ids),
+        party_member_count=committee.party_member_count,
+        party_branch_set_up=committee.party_branch_set_up,
+        reelection_due_on=committee.reelection_due_on,
+        dissolved_on=committee.dissolved_on, active=committee.is_active,
+        version=committee.version)
 
 
 @router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=CommitteeWritten)
 def form_owners_committee(
     code: CommunityCode, body: CommitteeIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -464,13 +467,14 @@ def form_owners_committee(
             alternate_ids=list(body.alternate_ids),
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, write=write)
-        return {"written": "owners-committee", **committee_json(committee)}
+        return CommitteeWritten.carrying("owners-committee",
+                                         committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/property-management-committees", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def appoint_property_management_committee(
     code: CommunityCode, body: PmcIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -486,20 +490,21 @@ def appoint_property_management_committee(
             term_start=body.term_start, term_end=body.term_end,
             actor=actor(request, principal), party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, write=write)
-        return {"written": "property-management-committee", **committee_json(committee)}
+        return CommitteeWritten.carrying("property-management-committee",
+                                         committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.get("/communities/{code}/committees/{reference}")
 def get_committee(code: CommunityCode, reference: Reference, svc: ServicesDep,
-                  principal: Annotated[Principal, allow(*READERS)]) -> dict[str, Any]:
+                  principal: Annotated[Principal, allow(*READERS)]) -> CommitteePublic:
     """A committee: members, term, filing, party coverage, re-election due, dissolution."""
-    return committee_json(svc.ledger.committee(code, reference))
+    return committee_public(svc.ledger.committee(code, reference))
 
 
 @router.post("/communities/{code}/committees/{reference}/filing", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def file_owners_committee(
     code: CommunityCode, reference: Reference, body: FilingIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -511,13 +516,14 @@ def file_owners_committee(
         svc.ledger.file_owners_committee(
             community_code=code, committee_reference=reference, filed_on=body.filed_on,
             street_office=body.street_office, actor=actor(request, principal), write=write)
-        return {"written": "filing", **committee_json(svc.ledger.committee(code, reference))}
+        committee = svc.ledger.committee(code, reference)
+        return CommitteeWritten.carrying("filing", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/committees/{reference}/party-coverage", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def record_party_coverage(
     code: CommunityCode, reference: Reference, body: PartyCoverageIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -530,13 +536,13 @@ def record_party_coverage(
             party_member_ids=list(body.party_member_ids),
             party_branch_set_up=body.party_branch_set_up, recorded_on=body.recorded_on,
             actor=actor(request, principal), write=write)
-        return {"written": "party-coverage", **committee_json(committee)}
+        return CommitteeWritten.carrying("party-coverage", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/committees/{reference}/departures", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CommitteeWritten)
 def committee_member_left(
     code: CommunityCode, reference: Reference, body: DepartureIn, request: Request,
     svc: ServicesDep, principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -547,7 +553,7 @@ def committee_member_left(
         committee = svc.ledger.committee_member_left(
             community_code=code, committee_reference=reference, member_id=body.member_id,
             left_on=body.left_on, actor=actor(request, principal), reason=body.reason, write=write)
-        return {"written": "member-left", **committee_json(committee)}
+        return CommitteeWritten.carrying("member-left", committee_public(committee)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -556,15 +562,16 @@ def committee_member_left(
 # -- custody of the fund (F3) ---------------------------------------------------------------
 
 
-def custody_json(community: Community) -> dict[str, Any]:
+def custody_public(community: Community) -> CustodyPublic:
     pending = community.custody_transfer
-    return {"community_code": community.code, "custodian": community.custodian,
-            "transfer_pending": None if pending is None else {
-                "to_custodian": pending[0], "resolution_id": pending[1], "due_by": pending[2]}}
+    return CustodyPublic(
+        community_code=community.code, custodian=community.custodian,
+        transfer_pending=None if pending is None else CustodyTransferPending(
+            to_custodian=pending[0], resolution_id=pending[1], due_by=pending[2]))
 
 
 @router.post("/communities/{code}/custody-transfer", status_code=201, responses=WRITTEN,
-             response_model=None)
+             response_model=CustodyDecided)
 def decide_custody_transfer(
     code: CommunityCode, body: CustodyDecisionIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(*OFFICIALS)], key: IdempotencyKey,
@@ -576,13 +583,14 @@ def decide_custody_transfer(
         svc.ledger.decide_custody_transfer(
             community_code=code, resolution_id=body.resolution_id, decided_on=body.decided_on,
             actor=actor(request, principal), to_custodian=body.to_custodian, write=write)
-        return {"written": "custody-decision", **custody_json(svc.ledger.community(code))}
+        community = svc.ledger.community(code)
+        return CustodyDecided.carrying("custody-decision", custody_public(community)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/communities/{code}/custody-transfer/completion", status_code=201,
-             responses=WRITTEN, response_model=None)
+             responses=WRITTEN, response_model=CustodyTransferred)
 def complete_custody_transfer(
     code: CommunityCode, body: CustodyCompletionIn, request: Request, svc: ServicesDep,
     principal: Annotated[Principal, allow(Role.custodian, Role.official, Role.admin)],
@@ -594,7 +602,7 @@ def complete_custody_transfer(
         moved = svc.ledger.complete_custody_transfer(
             community_code=code, completed_on=body.completed_on,
             actor=actor(request, principal), write=write)
-        return {"written": "custody-transfer", **custody_json(svc.ledger.community(code)),
-                **with_yuan({"balance_moved_fen": moved})}
+        return CustodyTransferred(written="custody-transfer", balance_moved_fen=moved,
+                                  **dict(custody_public(svc.ledger.community(code)))).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)

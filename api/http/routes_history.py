@@ -3,23 +3,27 @@ community's events in log order, and the yearly disclosure (F10)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.http.problems import Problem
+from api.http.schemas_history import CheckpointPublic, HistoryPagePublic, Proof, Replayed
 from api.http.security import ServicesDep, allow, community_in_scope
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.community import Community
 from domain.errors import NotFound
 from ledger.access import Principal, Role
-from ledger.disclosure import disclosure, to_csv, to_html
 from ledger.loading import load_many
-from ledger.replay import KINDS, community_history, parse_cut, replay
-from ledger.seal import SealError
-from projections.seal_audit import prove_event
-from projections.sealer import latest_checkpoint
+from projections.history.community_events import community_history
+from projections.history.disclosure import disclosure
+from projections.history.replay import KINDS, parse_cut, replay
+from projections.seal.evidence import prove_event
+from projections.seal.proofs import SealError
+from projections.seal.sealer import latest_checkpoint
 
 router = APIRouter(prefix="/v1", tags=["history"])
 AUDITORS = (Role.auditor, Role.admin)
@@ -43,22 +47,24 @@ def replay_aggregate(
     known_at: Annotated[str | None, Query(max_length=40, description=(
         "A recorded time (ISO 8601; a date means the end of that day, UTC): what the "
         "ledger said then."))] = None,
-) -> dict[str, Any]:
+) -> Replayed:
     """An aggregate as it stood, naming the last event the answer includes."""
     community = _community_of(kind, key)
     if community is not None:
         community_in_scope(svc, principal, community)
     day, moment = parse_cut(as_of, known_at)
-    return replay(svc.ledger, kind, key, as_of=day, known_at=moment).to_json()
+    return Replayed.model_validate(
+        replay(svc.ledger, kind, key, as_of=day, known_at=moment).to_json())
 
 
-@router.get("/proofs/{stream}/{version}")
+# Exactly one of the event's ``state`` and ``state_b64`` is given: the other is left out.
+@router.get("/proofs/{stream}/{version}", response_model_exclude_none=True)
 def proof(
     stream: UUID, version: Annotated[int, Path(ge=1)], svc: ServicesDep,
     principal: Annotated[Principal, allow(*AUDITORS)],
-) -> dict[str, Any]:
+) -> Proof:
     """One event, its hash chain to its stream's head and the signed checkpoint covering it;
-    ``ledger.seal.verify_proof(proof, public_key)`` checks it with no server."""
+    ``projections.seal.proofs.verify_proof(proof, public_key)`` checks it with no server."""
     aggregate = load_many(svc.ledger, [stream]).get(stream)
     if aggregate is None:
         raise NotFound(f"no stream {stream} is recorded", rule="proof", field="stream")
@@ -67,20 +73,21 @@ def proof(
     if code is not None:  # enterprises are the city's registry: any auditor may see them
         community_in_scope(svc, principal, str(code))
     try:
-        return prove_event(svc.ledger, stream, version, sealer=svc.sealer())
+        return Proof.model_validate(
+            prove_event(svc.ledger, stream, version, sealer=svc.sealer()))
     except SealError as error:
         raise Problem(409, str(error), rule="proof", field="version") from None
 
 
 @router.get("/checkpoints/latest")
 def latest(svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)]
-           ) -> dict[str, Any]:
+           ) -> CheckpointPublic:
     """The latest signed checkpoint, for an auditor to keep outside the ledger."""
     found = latest_checkpoint(svc.ledger, svc.sealer().store)
     if found is None:
         raise NotFound("no checkpoint has been made yet (fundledger checkpoint)",
                        rule="checkpoint", field="checkpoint")
-    return found.to_json()
+    return CheckpointPublic.model_validate(found.to_json())
 
 
 @router.get("/communities/{code}/history")
@@ -89,13 +96,15 @@ def history(
     principal: Annotated[Principal, allow(*AUDITORS)],
     after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
     limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 100,
-) -> dict[str, Any]:
+) -> HistoryPagePublic:
     """The community's events in log order, with every field, paged by log position."""
-    return community_history(svc.ledger, code, after_position=after, limit=limit).to_json()
+    return HistoryPagePublic.model_validate(
+        community_history(svc.ledger, code, after_position=after, limit=limit).to_json())
 
 
-@router.get("/communities/{code}/disclosure", response_model=None, responses={
-    200: {"content": {"text/csv": {}, "text/html": {}},
+@router.get("/communities/{code}/disclosure", response_model=None,
+            response_class=HTMLResponse, responses={
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
           "description": "The yearly disclosure as CSV or as a printable HTML page"}})
 def yearly_disclosure(
     code: Annotated[str, Path(min_length=1, max_length=100)], svc: ServicesDep,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.http.models import Day, Page, with_yuan
+from api.http.models import Day, Page
 from api.http.problems import Problem
+from api.http.schemas_views import AuditEntryPublic, RateFigures, RatesPublic
 from api.http.security import READERS, ServicesDep, allow
 from api.http.services import Services
 from ledger.access import Place, Principal, Role
@@ -24,7 +25,7 @@ def _community_place(svc: Services, code: str) -> Place | None:
     return Place(found[0].district, found[0].street, code) if found else None
 
 
-@router.get("/audit", response_model=Page)
+@router.get("/audit")
 def audit(
     svc: ServicesDep, principal: Annotated[Principal, allow(Role.auditor, Role.official,
                                                             Role.custodian, Role.admin)],
@@ -35,7 +36,7 @@ def audit(
     after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> Page[AuditEntryPublic]:
     """Money movements and governance decisions in log order, filtered, keyset-paged."""
     if community is None and principal.scope.level != "city":
         raise Problem(422, "a caller scoped below the city names the community to read",
@@ -43,12 +44,14 @@ def audit(
     if community is not None:
         place = _community_place(svc, community)
         if place is None or not principal.scope.holds(place):
-            return {"items": [], "next_after": None}  # as for a community with no entries
+            # as for a community with no entries
+            return Page[AuditEntryPublic](items=[], next_after=None)
     svc.caught_up(svc.audit, min_position)
     entries = svc.audit.entries(AuditFilter(community, unit, kind, date_from, date_to),
                                 after=after, limit=limit)
-    return {"items": [with_yuan(e) for e in entries],
-            "next_after": entries[-1].notification_id if len(entries) == limit else None}
+    return Page[AuditEntryPublic](
+        items=[AuditEntryPublic.model_validate(e) for e in entries],
+        next_after=entries[-1].notification_id if len(entries) == limit else None)
 
 
 @router.get("/rates")
@@ -58,7 +61,7 @@ def rates(
     level: Annotated[str, Query(pattern="^(" + "|".join(LEVELS) + ")$")] = "city",
     code: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> RatesPublic:
     """R1's three rates (committee, service, party) of a scope, with counts and targets."""
     if (level == "city") != (code is None):
         raise Problem(422, "give a code for a community, street or district, none for the city",
@@ -72,9 +75,10 @@ def rates(
         raise Problem(404, f"no {level} {code!r} in your scope", rule="scope", field="code")
     svc.caught_up(svc.three_rates, min_position)
     result = svc.three_rates.rates(level, code, year=year)
-    return {"level": result.level, "code": result.code, "year": result.year,
-            "communities": result.communities,
-            "rates": {rate: {"count": result.count(rate),
-                             "basis_points": result.basis_points(rate),
-                             "target_met": result.target_met(rate)} for rate in RATES},
-            "all_targets_met": result.all_targets_met}
+    return RatesPublic(
+        level=result.level, code=result.code, year=result.year,
+        communities=result.communities,
+        rates={rate: RateFigures(count=result.count(rate),
+                                 basis_points=result.basis_points(rate),
+                                 target_met=result.target_met(rate)) for rate in RATES},
+        all_targets_met=result.all_targets_met)

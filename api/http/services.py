@@ -15,7 +15,7 @@ from ledger.persistence.access_tables import AccessTables
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import BatchingProjection, Followers, Runner, wait_until_applied
-from projections.sealer import Sealer, open_sealer
+from projections.seal.sealer import Sealer, open_sealer
 from projections.three_rates import ThreeRatesProjection
 
 READ_WAIT_S_DEFAULT = 5.0

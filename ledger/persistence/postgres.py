@@ -23,14 +23,14 @@ Large saves
     and then the events with ``COPY ... FROM STDIN (FORMAT BINARY)``, and commits.
 
 COPY rows
-    With uuid ids and a UTF-8 connection the binary rows are formatted here (``_event_rows``,
-    ``_reference_rows``: cached id bytes and topics, a few packs a row, joined in blocks),
-    which is several times cheaper than psycopg's ``write_row`` with its Python uuid dumper;
-    otherwise ``write_row`` formats them. Blocks are sent as they are made, so the server
-    stores rows while the client formats (and, for a lazily mapped batch, maps) the next.
-    The server indexes references faster than the client sends them, so between reference
-    blocks the client maps events ahead; the events' COPY, where the client is the slower
-    side, then has less to do.
+    With uuid ids and a UTF-8 connection the binary rows are formatted by
+    ``ledger.persistence.pg_binary`` (cached id bytes and topics, a few packs a row, joined
+    in blocks), which is several times cheaper than psycopg's ``write_row`` with its Python
+    uuid dumper; otherwise ``write_row`` formats them. Blocks are sent as they are made, so
+    the server stores rows while the client formats (and, for a lazily mapped batch, maps)
+    the next. The server indexes references faster than the client sends them, so between
+    reference blocks the client maps events ahead; the events' COPY, where the client is the
+    slower side, then has less to do.
 
 Notification ids of a COPY
     COPY returns no rows, so the ids are derived from the table's ``notification_id`` sequence.
@@ -54,7 +54,6 @@ References
 
 from __future__ import annotations
 
-import struct
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -80,6 +79,13 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, TupleRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from domain.eventsourcing_internals import build_frozen
+from ledger.persistence.pg_binary import (
+    PACK_ERRORS,
+    copy_blocks,
+    event_copy_blocks,
+    reference_copy_blocks,
+)
 from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
 
 __all__ = [
@@ -108,51 +114,6 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
-# COPY ... (FORMAT BINARY) by hand: the file header (signature, flags, extension length),
-# the end-of-data marker, and the fixed parts of the rows of events and references.
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
-_COPY_TRAILER = b"\xff\xff"
-COPY_BLOCK_ROWS = 250  # rows per block written (some 50 to 100 KiB)
-_PACK_INT8 = struct.Struct(">iq").pack  # length 8, then the value
-_PACK_LENGTH = struct.Struct(">i").pack
-
-
-def _event_rows(stored_events: Iterable[StoredEvent]) -> Iterator[bytes]:
-    """Blocks of binary COPY rows ``(originator_id uuid, originator_version int8, topic, state)``.
-
-    psycopg's ``write_row`` takes about 3 µs a row here, mostly Python around its compiled
-    formatter (and a Python-level dumper per uuid); this formats a row from cached parts
-    (the id's 16 bytes, the topic) with two packs, and joins ``COPY_BLOCK_ROWS`` rows at a
-    time. Ids are UUIDs or their strings. An aggregate's events are consecutive in a save,
-    so the id of the previous row is reused without hashing it (``UUID.__hash__`` is Python).
-    """
-    topics: dict[str, bytes] = {}
-    last_id: Any = None
-    head = b""
-    parts: list[bytes] = []
-    extend = parts.extend
-    pack_int8 = _PACK_INT8
-    pack_length = _PACK_LENGTH
-    for event in stored_events:
-        originator_id = event.originator_id
-        if originator_id is not last_id:
-            last_id = originator_id
-            # 4 fields; the uuid's length and 16 bytes.
-            head = b"\x00\x04\x00\x00\x00\x10" + _as_uuid(originator_id).bytes
-        topic = topics.get(event.topic)
-        if topic is None:
-            encoded = event.topic.encode()
-            topic = topics[event.topic] = pack_length(len(encoded)) + encoded
-        state = event.state
-        extend((head, pack_int8(8, event.originator_version), topic, pack_length(len(state)),
-                state))
-        if len(parts) >= COPY_BLOCK_ROWS * 5:
-            yield b"".join(parts)
-            parts.clear()
-    if parts:
-        yield b"".join(parts)
-
-
 EVENTS_AHEAD_PER_BLOCK = 100  # events mapped after each block of references is sent
 
 
@@ -168,39 +129,6 @@ def _mapping_ahead(
         yield block
         for _ in islice(ahead, EVENTS_AHEAD_PER_BLOCK):
             pass
-
-
-def _reference_rows(references: Sequence[PostingReference]) -> Iterator[bytes]:
-    """Blocks of binary COPY rows ``(reference, kind, digest, originator_id, originator_version)``.
-
-    A batch's references share few id objects (one per sub-account), so their 16 bytes are
-    cached by object identity (the references keep the objects alive while this runs).
-    """
-    ids: dict[int, tuple[Any, bytes]] = {}
-    kinds: dict[str, bytes] = {}
-    pack_length = _PACK_LENGTH
-    pack_int8 = _PACK_INT8
-    parts: list[bytes] = []
-    extend = parts.extend
-    for reference, kind, digest, originator_id, originator_version in references:
-        cached = ids.get(id(originator_id))
-        if cached is None or cached[0] is not originator_id:
-            cached = ids[id(originator_id)] = (
-                originator_id, b"\x00\x00\x00\x10" + _as_uuid(originator_id).bytes)
-        kind_part = kinds.get(kind)
-        if kind_part is None:
-            encoded = kind.encode()
-            kind_part = kinds[kind] = pack_length(len(encoded)) + encoded
-        reference_bytes = reference.encode()
-        digest_bytes = digest.encode()
-        extend((b"\x00\x05", pack_length(len(reference_bytes)), reference_bytes, kind_part,
-                pack_length(len(digest_bytes)), digest_bytes, cached[1],
-                pack_int8(8, originator_version)))
-        if len(parts) >= COPY_BLOCK_ROWS * 8:
-            yield b"".join(parts)
-            parts.clear()
-    if parts:
-        yield b"".join(parts)
 
 
 JIT_OFF_IDS_MIN = 500
@@ -588,16 +516,16 @@ class FundPostgresApplicationRecorder(
                     # References first: the server indexes them faster than they are sent,
                     # so between blocks the client maps events ahead (when they are mapped
                     # lazily, see ledger.persistence.transcoder.StoredEventsBatch).
-                    self._copy_blocks(
+                    copy_blocks(
                         curs,
                         self.copy_references_statement,
-                        _mapping_ahead(_reference_rows(references), stored_events),
+                        _mapping_ahead(reference_copy_blocks(references), stored_events),
                     )
                 if stored_events:
                     first = self._next_notification_id(curs)
                     if by_hand:
-                        self._copy_blocks(
-                            curs, self.copy_events_statement, _event_rows(stored_events)
+                        copy_blocks(
+                            curs, self.copy_events_statement, event_copy_blocks(stored_events)
                         )
                     else:
                         db_ids = self._db_ids([e.originator_id for e in stored_events])
@@ -624,7 +552,7 @@ class FundPostgresApplicationRecorder(
                             for db_id, r in zip(db_ids, references, strict=True)
                         ),
                     )
-            except (OverflowError, struct.error) as error:
+            except PACK_ERRORS as error:
                 # A version beyond bigint: as the server would say for an INSERT.
                 msg = f"Can't write the save: {error}"
                 raise DataError(msg) from error
@@ -648,19 +576,6 @@ class FundPostgresApplicationRecorder(
             self.datastore.originator_id_type == "uuid"
             and curs.connection.info.encoding == "utf-8"
         )
-
-    @staticmethod
-    def _copy_blocks(curs: Cursor[DictRow], statement: Composed, blocks: Iterable[bytes]) -> None:
-        """COPY ... (FORMAT BINARY) of blocks of rows already in the binary tuple format.
-
-        Each block is sent as it is made, so the server stores the first rows while the
-        next are formatted; the header and trailer are written here.
-        """
-        with curs.copy(statement) as copy:
-            copy.write(_COPY_SIGNATURE)
-            for block in blocks:
-                copy.write(block)
-            copy.write(_COPY_TRAILER)
 
     def _sequence_params(self) -> tuple[str, str]:
         return (self.datastore.schema, self.events_table_name)
@@ -720,18 +635,16 @@ class FundPostgresApplicationRecorder(
         if topics:
             params.append(list(topics))
         params.append(limit)
-        new, set_state = object.__new__, object.__setattr__
+        build = build_frozen
         notifications = []
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, params, prepare=True, binary=True)
             for notification_id, originator_id, originator_version, topic, state in (
                     curs.fetchall()):
-                notification = new(Notification)
-                set_state(notification, "__dict__", {
+                notifications.append(build(Notification, {
                     "id": notification_id, "originator_id": originator_id,
                     "originator_version": originator_version, "topic": topic,
-                    "state": state})
-                notifications.append(notification)
+                    "state": state}))
         return notifications
 
     def _select_notifications_statement(

@@ -25,6 +25,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.eventsourcing_internals import build_frozen
+
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
@@ -213,6 +215,7 @@ _EVENT_DECODERS: WeakKeyDictionary[Mapper[Any], EventDecoder] = WeakKeyDictionar
 def _new_decoder() -> EventDecoder:
     loads = orjson.loads
     datetime_from, date_from = datetime.fromisoformat, date.fromisoformat
+    build = build_frozen
     classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
 
     def decode(stored: StoredEvent) -> Any:
@@ -252,8 +255,6 @@ def _new_decoder() -> EventDecoder:
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", state)
-        return event
+        return build(cls, state)  # as the mapper builds it
 
     return decode

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.application import FundLedger
 from ledger.settings import Settings
-from projections.statements import fund_statement
+from projections.history.statements import fund_statement
 
 UNITS_CSV = """\
 community_code,community_name,district,street,building,unit,area_m2,area_source,owner_id
@@ -117,7 +117,7 @@ def test_a_bad_file_exits_2_names_line_and_field_and_posts_nothing(ledger_dir: P
     assert what_is_stored(ledger_dir) == before
 
 
-def test_statement_json_gives_integer_fen(ledger_dir: Path) -> None:
+def test_f10_statement_json_gives_integer_fen(ledger_dir: Path) -> None:
     statement = statement_json(ledger_dir)
     fields = fen_fields(statement)
     assert {name for name, _ in fields} >= {"balance_fen", "bank_balance_fen", "deposits_fen"}
@@ -130,7 +130,7 @@ def test_statement_json_gives_integer_fen(ledger_dir: Path) -> None:
     assert units["1-102"]["owner_ids"] == ["owner-b", "owner-c"]
 
 
-def test_statement_of_one_unit_as_of_a_date(ledger_dir: Path) -> None:
+def test_f10_statement_of_one_unit_as_of_a_date(ledger_dir: Path) -> None:
     in_february = statement_json(ledger_dir, "--unit", "1-101", "--as-of", "2024-02-01")
     (unit,) = in_february["units"]  # type: ignore[misc]
     assert (unit["unit"], unit["balance_fen"], unit["deposits_fen"]) == ("1-101", 1_790_000,

@@ -80,7 +80,7 @@ def test_history_pages_as_json(db: Path) -> None:
     assert any(e["event"] == "WorksWithdrawal.WorksWithdrawalPaid" for e in rest["events"])
 
 
-def test_disclosure_writes_csv_and_html(db: Path, tmp_path: Path) -> None:
+def test_f10_disclosure_writes_csv_and_html(db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out_csv, out_html = tmp_path / "d.csv", tmp_path / "d.html"
     done = runner.invoke(cli, ["disclosure", CODE, "--year", "2026", "--csv", str(out_csv),

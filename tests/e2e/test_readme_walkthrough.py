@@ -31,7 +31,7 @@ def test_the_readme_walkthrough_works_as_pasted(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     deposit, account = json.loads(lines[0]), json.loads(lines[-1])
-    assert deposit["already_posted"] is False and deposit["kind"] == "deposit:top_up"
+    assert deposit["already_posted"] is False and deposit["written"] == "deposit:top_up"
     assert account["unit_key"] == "1-101"
     assert account["deposits_fen"] == account["first_deposit_fen"] + 50_000
     assert account["deposits_yuan"].endswith(".00")

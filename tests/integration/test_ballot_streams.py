@@ -28,8 +28,8 @@ from domain.ids import ballot_id, vote_id
 from domain.vote import AGREE, DISAGREE, TallyResult
 from ledger.application import FundLedger
 from ledger.loading import load_many
-from ledger.replay import replay
 from ledger.settings import Settings
+from projections.history.replay import replay
 from tests.integration.test_governance_ledger import (  # noqa: F401 (the app fixture)
     ACTOR,
     CODE,
@@ -112,7 +112,7 @@ def close_by(ledger: FundLedger, reference: str) -> Callable[[], TallyResult]:
 
 
 @pytest.mark.parametrize("first", ["c1", "c2"])
-def test_two_ballots_of_one_voter_at_the_same_instant_one_lands_the_other_is_refused(
+def test_v5_two_ballots_of_one_voter_at_the_same_instant_one_lands_the_other_is_refused(
     app: FundLedger, open_ledger: Callable[[], FundLedger], first: str,  # noqa: F811
 ) -> None:
     """c1 and c2 co-own one flat: one voter (V3). Both ballots pass every check on the same
@@ -138,7 +138,7 @@ def test_two_ballots_of_one_voter_at_the_same_instant_one_lands_the_other_is_ref
 # -- a ballot racing the close --------------------------------------------------------------
 
 
-def test_a_ballot_saved_while_the_close_was_deciding_is_counted(
+def test_v5_a_ballot_saved_while_the_close_was_deciding_is_counted(
     app: FundLedger, open_ledger: Callable[[], FundLedger],  # noqa: F811
 ) -> None:
     """The close read the ballots before s3's ballot committed: its mark for s3 collides, and
@@ -161,7 +161,7 @@ def test_a_ballot_saved_while_the_close_was_deciding_is_counted(
     assert count.receipt_for("s3") == receipt
 
 
-def test_a_ballot_arriving_after_the_close_recorded_its_tally_is_refused(
+def test_v5_a_ballot_arriving_after_the_close_recorded_its_tally_is_refused(
     app: FundLedger, open_ledger: Callable[[], FundLedger],  # noqa: F811
 ) -> None:
     """s3's ballot passed its checks while the vote was open, but the close's mark in s3's
@@ -195,7 +195,7 @@ def test_a_ballot_arriving_after_the_close_recorded_its_tally_is_refused(
     assert last_id(app) == before
 
 
-def test_ballots_racing_a_close_freely_are_each_counted_or_refused(
+def test_v5_ballots_racing_a_close_freely_are_each_counted_or_refused(
     app: FundLedger, open_ledger: Callable[[], FundLedger],  # noqa: F811
 ) -> None:
     """No forced order: whatever lands is in the recorded tally, whatever does not was

@@ -14,11 +14,13 @@ from datetime import date
 
 import pytest
 
+from api.render.disclosure_csv import to_csv
+from api.render.disclosure_html import to_html
 from domain.errors import InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.disclosure import Disclosure, disclosure, to_csv, to_html
-from projections.statements import fund_statement
+from projections.history.disclosure import Disclosure, disclosure
+from projections.history.statements import fund_statement
 
 CODE = "CY-DS"
 NAME = 'Garden <b>&</b> "Sons"'
@@ -75,7 +77,9 @@ MOVEMENTS = ("opening_balance_fen", "deposits_fen", "income_fen", "use_fen", "re
              "balance_fen")
 
 
-def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLedger) -> None:
+def test_f10_f11_totals_add_up_and_agree_with_the_statements(
+    ledger_with_a_year: FundLedger,
+) -> None:
     app = ledger_with_a_year
     d = disclosure(app, CODE, YEAR)
     assert d.problems() == []
@@ -86,7 +90,8 @@ def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLed
     for u in d.units:
         assert (u.opening_balance_fen + u.deposits_fen + u.income_fen - u.use_fen
                 - u.refunds_fen) == u.balance_fen
-    # the year's figures against the statements (projections) at the two year ends
+    # the year's figures against the statements at the two year ends (the disclosure is
+    # built from those two statements: one F10 implementation, checked for its composition)
     closing = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR, 12, 31)).units}
     opening = {s.unit_key: s for s in fund_statement(app, CODE, as_of=date(YEAR - 1, 12, 31)).units}
     for u in d.units:
@@ -100,7 +105,7 @@ def test_totals_add_up_and_agree_with_the_statements(ledger_with_a_year: FundLed
     assert d.bank_balance_fen == d.balance_fen and d.conserved
 
 
-def test_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedger) -> None:
+def test_f8_f10_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     assert [p.reference for p in d.projects] == ["W-2026-1", "W-2026-2"]  # not 2025's
     assert [p.invoice_fen for p in d.projects] == [1_000_001, 99_999]
@@ -113,7 +118,7 @@ def test_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedg
     assert d.total("income_fen") == 77_777
 
 
-def test_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) -> None:
+def test_f10_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     rows = list(csv.DictReader(io.StringIO(to_csv(d))))
     fund = [r for r in rows if r["record"] == "fund"]
@@ -139,7 +144,7 @@ def test_the_csv_reads_back_to_the_same_figures(ledger_with_a_year: FundLedger) 
     assert [int(r["amount_fen"]) for r in rows if r["record"] == "income"] == [77_777]
 
 
-def test_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: FundLedger) -> None:
+def test_f10_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: FundLedger) -> None:
     d = disclosure(ledger_with_a_year, CODE, YEAR)
     page = to_html(d)
     assert "<script" not in page.lower() and "<b>" not in page
@@ -152,7 +157,7 @@ def test_the_html_page_escapes_names_and_prints_plainly(ledger_with_a_year: Fund
         assert f"<td>{u.unit}" in page
 
 
-def test_a_year_without_history_and_bad_input(ledger_with_a_year: FundLedger) -> None:
+def test_f10_a_year_without_history_and_bad_input(ledger_with_a_year: FundLedger) -> None:
     empty = disclosure(ledger_with_a_year, CODE, 2020)
     assert isinstance(empty, Disclosure)
     assert empty.units == [] and empty.projects == [] and empty.problems() == []

@@ -82,7 +82,7 @@ def test_the_registry_refuses_a_malformed_credit_code_naming_the_field(app: Fund
 # -- entry and exit (E1, E2) -----------------------------------------------------------
 
 
-def test_one_serving_enterprise_then_exit_with_a_late_handover(app: FundLedger) -> None:
+def test_e1_e2_one_serving_enterprise_then_exit_with_a_late_handover(app: FundLedger) -> None:
     register_community(app, "EN-1", [9_000, 11_000])
     register(app, CODE_A, "Anju Property Services")
     register(app, CODE_B, "Jiayuan Property Management")
@@ -161,7 +161,7 @@ OTHER_SCHEME = CreditScheme(
 )
 
 
-def test_credit_score_is_the_area_weighted_sum_of_its_events_under_any_scheme(
+def test_e3_credit_score_is_the_area_weighted_sum_of_its_events_under_any_scheme(
     app: FundLedger,
 ) -> None:
     register_community(app, "EX-1", [20_000, 10_000])  # 300 m² served

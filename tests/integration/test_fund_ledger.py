@@ -34,7 +34,7 @@ from ledger.csv_files import read_deposits, read_units
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
-from projections.statements import FundStatement, fund_statement
+from projections.history.statements import FundStatement, fund_statement
 
 CODE = "CY-T1"
 ACTOR = "test"
@@ -327,7 +327,7 @@ def test_two_writers_on_one_sub_account_lose_and_double_nothing(
     check_books(setup, fund_statement(setup, CODE))
 
 
-def test_works_withdrawal_racing_a_destruction_refund_never_overdraws(
+def test_f7_f8_f11_works_withdrawal_racing_a_destruction_refund_never_overdraws(
     open_ledger: Callable[[], FundLedger], tmp_path: Path
 ) -> None:
     setup = open_ledger()
@@ -408,7 +408,7 @@ statement queued after the failed INSERT in the pipeline as prepared, so the
 # -- statements as of a date -----------------------------------------------------------
 
 
-def test_statement_as_of_a_past_date_shows_the_balances_then(
+def test_f10_statement_as_of_a_past_date_shows_the_balances_then(
     app: FundLedger, tmp_path: Path
 ) -> None:
     funded(app, tmp_path)
@@ -457,7 +457,7 @@ def test_statement_as_of_a_past_date_shows_the_balances_then(
     check_books(app, fund_statement(app, CODE))
 
 
-def test_statement_as_of_a_date_between_a_deposit_and_a_later_registration(
+def test_f10_f11_statement_as_of_a_date_between_a_deposit_and_a_later_registration(
     app: FundLedger, tmp_path: Path
 ) -> None:
     rows = [f"{CODE},Test Garden,Chaoyang,Jianwai,1,101,89.50,register,owner-1"]
@@ -513,7 +513,7 @@ def emergency_declared(app: FundLedger, tmp_path: Path) -> FundLedger:
     ({"emergency_id": "E-UNDECLARED"}, NotFound, "F9", "emergency_id"),
     ({"emergency_id": None}, InvalidInput, "F8", "basis"),
 ], ids=["utility-lines", "developer-defect", "undeclared-emergency", "no-basis"])
-def test_a_withdrawal_without_authority_or_for_an_excluded_cost_is_refused(
+def test_f8_f9_a_withdrawal_without_authority_or_for_an_excluded_cost_is_refused(
     emergency_declared: FundLedger, overrides: dict[str, Any], kind: type[DomainError],
     rule: str, field: str,
 ) -> None:
@@ -533,7 +533,7 @@ def test_a_withdrawal_without_authority_or_for_an_excluded_cost_is_refused(
     assert balances(app) == after
 
 
-def test_a_withdrawal_citing_an_unknown_resolution_is_refused(
+def test_f8_a_withdrawal_citing_an_unknown_resolution_is_refused(
     emergency_declared: FundLedger,
 ) -> None:
     request = _request(emergency_id=None, resolution_id="RES-2024-01")
@@ -541,7 +541,7 @@ def test_a_withdrawal_citing_an_unknown_resolution_is_refused(
     assert "RES-2024-01" in refused.message
 
 
-def test_an_unknown_resolution_is_refused_naming_the_withdrawals_field(
+def test_f8_an_unknown_resolution_is_refused_naming_the_withdrawals_field(
     emergency_declared: FundLedger,
 ) -> None:
     request = _request(emergency_id=None, resolution_id="RES-2024-01")
@@ -549,7 +549,7 @@ def test_an_unknown_resolution_is_refused_naming_the_withdrawals_field(
     assert (refused.rule, refused.field) == ("F8", "resolution_id")
 
 
-def test_a_destroyed_unit_does_not_block_works_on_its_building(
+def test_f7_f8_a_destroyed_unit_does_not_block_works_on_its_building(
     app: FundLedger, tmp_path: Path
 ) -> None:
     funded(app, tmp_path)

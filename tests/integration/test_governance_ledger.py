@@ -110,7 +110,7 @@ def roof_withdrawal(reference: str, invoice_fen: int, *, resolution: str,
 # -- F8 gated by V1 --------------------------------------------------------------------
 
 
-def test_a_vote_passed_by_area_but_not_by_headcount_allows_no_withdrawal(
+def test_f8_v1_a_vote_passed_by_area_but_not_by_headcount_allows_no_withdrawal(
     app: FundLedger,
 ) -> None:
     open_fund_vote(app, "ROOF-1", buildings=["1"], amount_fen=100_000)
@@ -136,7 +136,7 @@ def test_a_vote_passed_by_area_but_not_by_headcount_allows_no_withdrawal(
     assert app.vote(CODE, "ROOF-1").withdrawn_fen == 0
 
 
-def test_withdrawals_stay_within_the_approved_amount_and_the_voted_range(
+def test_f8_v4_withdrawals_stay_within_the_approved_amount_and_the_voted_range(
     app: FundLedger,
 ) -> None:
     open_fund_vote(app, "ROOF-2", buildings=["1"], amount_fen=200_000)
@@ -187,7 +187,7 @@ def test_withdrawals_stay_within_the_approved_amount_and_the_voted_range(
 # -- V3, V4, V5 ------------------------------------------------------------------------
 
 
-def test_publication_period_one_ballot_per_voter_and_v3_headcount(app: FundLedger) -> None:
+def test_v4_v5_publication_period_one_ballot_per_voter_and_v3_headcount(app: FundLedger) -> None:
     app.propose_vote(community_code=CODE, vote_reference="PUMP-2", matter_kind="fund_use",
                      title="Replace the pumps of building 2", proposed_on=date(2026, 3, 1),
                      actor=ACTOR, buildings=["2"], approved_amount_fen=50_000,
@@ -252,7 +252,7 @@ def test_publication_period_one_ballot_per_voter_and_v3_headcount(app: FundLedge
     assert len(set(receipts.values())) == 3
 
 
-def test_a_vote_is_recounted_from_the_event_log_after_a_restart(
+def test_v6_a_vote_is_recounted_from_the_event_log_after_a_restart(
     open_ledger: Callable[[], FundLedger], app: FundLedger,
 ) -> None:
     open_fund_vote(app, "ROOF-3", buildings=["1", "2"], amount_fen=300_000)
@@ -285,7 +285,7 @@ def test_a_vote_is_recounted_from_the_event_log_after_a_restart(
 # -- committees (C1, C3) ---------------------------------------------------------------
 
 
-def test_election_forms_a_committee_whose_filing_dissolves_the_pmc(app: FundLedger) -> None:
+def test_c1_c3_election_forms_a_committee_whose_filing_dissolves_the_pmc(app: FundLedger) -> None:
     members = [PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
                PmcMember("street-1", is_owner=False), PmcMember("street-2", is_owner=False),
                PmcMember("s1", is_owner=True), PmcMember("s2", is_owner=True),
@@ -365,7 +365,7 @@ def test_election_forms_a_committee_whose_filing_dissolves_the_pmc(app: FundLedg
 # -- known defects ---------------------------------------------------------------------
 
 
-def test_a_vote_cannot_close_before_a_ballot_it_counts(app: FundLedger) -> None:
+def test_v5_a_vote_cannot_close_before_a_ballot_it_counts(app: FundLedger) -> None:
     open_fund_vote(app, "ROOF-4", buildings=["1"], amount_fen=100_000)
     ballot(app, "ROOF-4", "big", AGREE)  # cast on 20 March
     before = last_id(app)
@@ -376,7 +376,7 @@ def test_a_vote_cannot_close_before_a_ballot_it_counts(app: FundLedger) -> None:
     assert last_id(app) == before
 
 
-def test_a_unit_co_owned_with_the_developer_does_not_block_the_community_s_votes(
+def test_v3_a_unit_co_owned_with_the_developer_does_not_block_the_community_s_votes(
     app: FundLedger,
 ) -> None:
     try:
@@ -404,7 +404,7 @@ def test_a_unit_co_owned_with_the_developer_does_not_block_the_community_s_votes
 # -- F3 custody ------------------------------------------------------------------------
 
 
-def test_custody_moves_to_the_owners_meeting_only_once_it_has_a_committee(
+def test_f3_custody_moves_to_the_owners_meeting_only_once_it_has_a_committee(
     app: FundLedger,
 ) -> None:
     app.propose_vote(community_code=CODE, vote_reference="CUSTODY-1", matter_kind="other_ordinary",
@@ -443,7 +443,7 @@ def test_custody_moves_to_the_owners_meeting_only_once_it_has_a_committee(
         "CustodyTransferred", total, True)
 
 
-def test_party_coverage_is_recorded_for_the_committee_s_own_members(app: FundLedger) -> None:
+def test_c4_party_coverage_is_recorded_for_the_committee_s_own_members(app: FundLedger) -> None:
     members = [PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
                PmcMember("street-1", is_owner=False), PmcMember("street-2", is_owner=False),
                PmcMember("s1", is_owner=True), PmcMember("s2", is_owner=True),

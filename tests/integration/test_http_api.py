@@ -198,7 +198,7 @@ def test_a_post_needs_an_idempotency_key_and_a_body_has_a_limit(seeded: Api) -> 
     _problem(response, 413, "body-size")
 
 
-def test_an_owner_reads_only_their_own_units(seeded: Api) -> None:
+def test_f10_r2_an_owner_reads_only_their_own_units(seeded: Api) -> None:
     api = seeded
     owner = api.token(Role.owner, "owner:owner-CY-A-1")
     mine = api.get(f"/v1/communities/{COMMUNITY}/units/1/102/account", owner)
@@ -211,7 +211,7 @@ def test_an_owner_reads_only_their_own_units(seeded: Api) -> None:
     _problem(api.get(f"/v1/communities/{COMMUNITY}/units/1/101/statement", owner), 404)
 
 
-def test_out_of_scope_reads_exactly_like_absent(seeded: Api) -> None:
+def test_r2_out_of_scope_reads_exactly_like_absent(seeded: Api) -> None:
     api = seeded
     street = api.token(Role.auditor, f"street:{STREET}")
     absent = api.get("/v1/communities/CY-NONE/fund", street)
@@ -260,7 +260,7 @@ def test_a_repeat_answers_for_a_first_request_that_died_before_storing_its_answe
 
     repeat = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
     assert repeat.status_code == 201, repeat.text
-    assert repeat.json() == {"reference": "BANK-1", "kind": "deposit:top_up",
+    assert repeat.json() == {"reference": "BANK-1", "written": "deposit:top_up",
                              "already_posted": True, "position": written}
     again = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="lost")
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"

@@ -52,7 +52,7 @@ def register(api: Api, token: str, code: str = CODE_A, name: str = "Sunshine PM"
                 {"credit_code": code, "name": name, "registered_on": "2025-12-01"}))
 
 
-def test_entry_notice_termination_handover_and_the_overdue_check(api: Api, city: str) -> None:
+def test_e1_e2_entry_notice_termination_handover_and_the_overdue_check(api: Api, city: str) -> None:
     district = api.token(Role.official, f"district:{DISTRICT}")
     street = api.token(Role.official, f"street:{STREET}")
     before = last_id(api)
@@ -113,7 +113,7 @@ def test_entry_notice_termination_handover_and_the_overdue_check(api: Api, city:
                     {"item": "records", "handed_over_on": "2026-10-20"}).status_code == 404
 
 
-def test_a_credit_event_shows_in_the_score_with_its_points(api: Api, city: str) -> None:
+def test_e3_a_credit_event_shows_in_the_score_with_its_points(api: Api, city: str) -> None:
     street = api.token(Role.official, f"street:{STREET}")
     register(api, city)
     ok(api.post(CONTRACTS, street, {

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.http.routes_governance import tally_json
+from api.http.routes_governance import tally_public
 from domain.ids import vote_id
 from ledger.access import Role
 from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
@@ -103,7 +103,7 @@ def test_a_fund_use_vote_from_proposal_to_tally_over_http(api: Api, official: st
     tally = ok(api.get(f"/v1/votes/{id_}/tally", official), 200)
     recorded = api.services.ledger.vote(COMMUNITY, "ROOF-2026").result
     assert recorded is not None
-    ledger_tally = json.loads(json.dumps(tally_json(recorded)))
+    ledger_tally = json.loads(tally_public(recorded).model_dump_json())
     assert tally["recorded"] == ledger_tally == closed["tally"]
     assert tally["recount_matches_recorded"] is True
     # by area AND by headcount (Civil Code art. 278)
@@ -123,7 +123,7 @@ def test_a_fund_use_vote_from_proposal_to_tally_over_http(api: Api, official: st
     assert unknown.status_code == 404
 
 
-def test_an_owner_casts_only_their_own_ballot(api: Api, official: str) -> None:
+def test_v3_an_owner_casts_only_their_own_ballot(api: Api, official: str) -> None:
     id_ = open_vote(api, official, {"reference": "HIRE-1", "matter_kind": "hire_enterprise",
                                     "title": "Hire a property company"})
     owner_token = api.token(Role.owner, f"owner:{OWNERS[0]}")
@@ -149,7 +149,7 @@ def test_an_owner_casts_only_their_own_ballot(api: Api, official: str) -> None:
     assert own["owner_id"] == OWNERS[0] and len(own["receipt"]) == 64
 
 
-def test_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
+def test_r2_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
     id_ = open_vote(api, official, {"reference": "HIRE-2", "matter_kind": "hire_enterprise",
                                     "title": "Hire a property company"})
     elsewhere = api.token(Role.official, f"community:{OTHER}")
@@ -252,7 +252,7 @@ def test_an_election_seats_a_committee_that_is_filed_and_followed(
     assert ok(api.get(f"{base}/OC-1", auditor), 200)["reference"] == "OC-1"
 
 
-def test_custody_passes_to_the_owners_meeting_by_a_resolution(api: Api, official: str) -> None:
+def test_f3_custody_passes_to_the_owners_meeting_by_a_resolution(api: Api, official: str) -> None:
     base = f"/v1/communities/{COMMUNITY}"
     id_ = open_vote(api, official, {"reference": "CUSTODY-1", "matter_kind": "other_ordinary",
                                     "title": "The owners' meeting takes custody"})

@@ -11,10 +11,10 @@ import pytest
 from domain.ids import unit_account_id
 from ledger.access import Role
 from ledger.application import FundLedger
-from ledger.seal import SealError, verify_proof
 from ledger.settings import Settings
-from projections.seal_audit import verify_ledger
-from projections.sealer import seal_and_checkpoint
+from projections.seal.evidence import verify_ledger
+from projections.seal.proofs import SealError, verify_proof
+from projections.seal.sealer import seal_and_checkpoint
 from tests.integration.http_support import COMMUNITY, OTHER, STREET, Api, open_api, seed
 
 

@@ -71,7 +71,7 @@ def test_a_reconnect_gets_exactly_what_it_missed_in_order(api: Api) -> None:
     assert _events(api, subscriber, "balance", last_event_id=written[-1]) == []
 
 
-def test_a_street_subscriber_sees_its_street_only(api: Api) -> None:
+def test_r2_a_street_subscriber_sees_its_street_only(api: Api) -> None:
     seed(api)
     custodian = api.token(Role.custodian)
     mine = _deposit(api, custodian, COMMUNITY, "MINE")

@@ -23,7 +23,9 @@ from domain.errors import InvalidInput, NotFound, RuleViolated
 from domain.ids import community_id, posting_id, unit_account_id
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.replay import community_history, parse_cut, replay
+from projections.history.community_events import community_history
+from projections.history.replay import parse_cut, replay
+from projections.history.statements import fund_statement
 
 CODE = "CY-RP"
 OTHER = "CY-RQ"
@@ -269,6 +271,28 @@ def test_replay_as_of_every_date_equals_the_recomputation(history: History) -> N
         for unit in history.units.values():
             check_unit(app, history, unit, day)
         check_fund(app, history, day)
+
+
+def test_the_f10_statement_at_every_date_equals_the_recomputation(history: History) -> None:
+    """F10: the statement (and so the yearly disclosure, two statements) folds as the replay
+    does, and both agree with the model written here, at every business date."""
+    for day in [*history.dates(), None]:
+        statement = fund_statement(history.app, CODE, as_of=day)
+        lines = {u.unit_key: u for u in statement.units}
+        expected_total = 0
+        for unit in history.units.values():
+            expected = unit.as_of(day)
+            expected_total += expected["balance_fen"]
+            if day is not None and day < START:
+                assert unit.key not in lines
+                continue
+            line = lines[unit.key]
+            assert (line.balance_fen, line.deposits_fen, line.income_fen, line.withdrawals_fen,
+                    line.refunds_fen, line.first_deposit_fen, line.owner_ids) == (
+                expected["balance_fen"], expected["deposited_fen"], expected["income_fen"],
+                expected["charged_fen"], expected["refunded_fen"],
+                expected["first_deposit_fen"], expected["owner_ids"])
+        assert statement.balance_fen == statement.bank_balance_fen == expected_total
 
 
 def test_replay_known_at_cuts_by_recorded_time(history: History) -> None:

@@ -17,7 +17,7 @@ from tests.integration.test_three_rates_view import (
 )
 
 
-def test_self_management_needs_a_passed_resolution_and_no_serving_enterprise(
+def test_r1_e1_self_management_needs_a_passed_resolution_and_no_serving_enterprise(
         app: FundLedger) -> None:
     build(app)  # TR-1 is served by ENTERPRISE_A; TR-3 and TR-4 are not served
     with pytest.raises(NotFound) as unknown:

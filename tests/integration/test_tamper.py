@@ -29,15 +29,15 @@ from domain.ids import community_id, unit_account_id
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
-from ledger.seal import (
+from projections.seal.evidence import VerifyReport, export_community, prove_event, verify_ledger
+from projections.seal.proofs import (
     SealError,
     load_signing_key,
     public_key_bytes,
     verify_bundle,
     verify_proof,
 )
-from projections.seal_audit import VerifyReport, export_community, prove_event, verify_ledger
-from projections.sealer import make_checkpoint, open_sealer, seal, seal_and_checkpoint
+from projections.seal.sealer import make_checkpoint, open_sealer, seal, seal_and_checkpoint
 
 CODES = ("CY-A", "CY-B")
 UNITS = (("1", "101"), ("1", "102"), ("2", "101"))

@@ -187,7 +187,7 @@ def check(view: ThreeRatesProjection, expected: dict[tuple[str, str | None],
 # -- tests ---------------------------------------------------------------------------------------
 
 
-def test_view_equals_a_plain_recount_at_every_level(app: FundLedger) -> None:
+def test_r1_r2_view_equals_a_plain_recount_at_every_level(app: FundLedger) -> None:
     runner = Runner(app)
     view = open_projection(app, ThreeRatesProjection)
     build(app)
@@ -245,7 +245,7 @@ def rates(year: int, total: int, committee: int, service: int, party: int) -> Th
     return ThreeRates("city", None, year, total, committee, service, party)
 
 
-def test_targets_at_the_exact_boundaries() -> None:
+def test_r1_targets_at_the_exact_boundaries() -> None:
     assert set(TARGETS) == {2020, 2021, 2022}
     at = rates(2020, 10, 3, 7, 3)
     assert [at.target_met(r) for r in ("committee", "service", "party")] == [True, True, True]

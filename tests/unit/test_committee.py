@@ -44,7 +44,7 @@ def owners_committee(**extra: Any) -> Committee:
     )
 
 
-def test_an_owners_committee_seats_the_elected_candidates() -> None:
+def test_c1_an_owners_committee_seats_the_elected_candidates() -> None:
     committee = owners_committee(party_member_ids=["c2"], party_branch_set_up=True)
     assert committee.id == ids.committee_id(COMMUNITY, "OC-2024")
     assert committee.kind == OWNERS_COMMITTEE
@@ -54,7 +54,7 @@ def test_an_owners_committee_seats_the_elected_candidates() -> None:
     assert committee.has_party_coverage and committee.party_member_count == 1
 
 
-def test_a_failed_election_forms_no_committee() -> None:
+def test_c1_a_failed_election_forms_no_committee() -> None:
     vote = opened_election([100] * 5, ["c1", "c2", "c3"])
     vote.close(closed_on=CLOSED_ON, actor="chair")
     with pytest.raises(RuleViolated) as caught:
@@ -65,7 +65,7 @@ def test_a_failed_election_forms_no_committee() -> None:
 @pytest.mark.parametrize(
     ("years_days", "allowed"), [((5, 0), True), ((5, 1), False), ((0, 0), False)]
 )
-def test_the_term_is_at_most_five_years(years_days: tuple[int, int], allowed: bool) -> None:
+def test_c1_the_term_is_at_most_five_years(years_days: tuple[int, int], allowed: bool) -> None:
     years, days = years_days
     term_end = add_years(CLOSED_ON, years) + timedelta(days=days)
     if allowed:
@@ -76,11 +76,11 @@ def test_the_term_is_at_most_five_years(years_days: tuple[int, int], allowed: bo
         assert (caught.value.rule, caught.value.field) == ("C1", "term_end")
 
 
-def test_leap_day_terms_end_on_the_28th() -> None:
+def test_c1_leap_day_terms_end_on_the_28th() -> None:
     assert add_years(date(2024, 2, 29), 5) == date(2029, 2, 28)
 
 
-def test_filing_is_within_thirty_days_of_the_election() -> None:
+def test_c1_filing_is_within_thirty_days_of_the_election() -> None:
     late = owners_committee()
     with pytest.raises(RuleViolated) as caught:
         late.file_with_street_office(filed_on=CLOSED_ON + timedelta(days=31),
@@ -96,7 +96,7 @@ def test_filing_is_within_thirty_days_of_the_election() -> None:
                                         street_office="Jianwai", actor="chair")
 
 
-def test_party_coverage_names_only_members() -> None:
+def test_c4_party_coverage_names_only_members() -> None:
     committee = owners_committee()
     assert not committee.has_party_coverage
     with pytest.raises(InvalidInput) as caught:
@@ -112,7 +112,7 @@ def event_names(committee: Committee) -> list[str]:
     return [type(e).__name__ for e in committee.collect_events()]
 
 
-def test_reelection_is_due_when_even_the_alternates_leave_fewer_than_half() -> None:
+def test_c2_reelection_is_due_when_even_the_alternates_leave_fewer_than_half() -> None:
     committee = owners_committee(alternate_ids=["a1"])
     day = CLOSED_ON + timedelta(days=60)
     for member in ["c1", "c2", "c3"]:
@@ -130,7 +130,7 @@ def test_reelection_is_due_when_even_the_alternates_leave_fewer_than_half() -> N
     assert names[-3:] == ["MemberLeft", "ReelectionBecameDue", "MemberLeft"]
 
 
-def test_members_and_alternates_must_be_known() -> None:
+def test_c2_members_and_alternates_must_be_known() -> None:
     committee = owners_committee(alternate_ids=["a1"])
     with pytest.raises(NotFound):
         committee.member_left(member_id="zz", left_on=CLOSED_ON, actor="chair")
@@ -145,7 +145,7 @@ def test_members_and_alternates_must_be_known() -> None:
     alternates=st.integers(min_value=0, max_value=3),
     steps=st.lists(st.sampled_from(["leave", "join"]), max_size=12),
 )
-def test_reelection_fires_once_exactly_when_seats_cannot_be_half_filled(
+def test_c2_reelection_fires_once_exactly_when_seats_cannot_be_half_filled(
     alternates: int, steps: list[str]
 ) -> None:
     committee = owners_committee(alternate_ids=[f"a{i}" for i in range(alternates)])
@@ -193,7 +193,7 @@ def appoint(**extra: Any) -> Committee:
     )
 
 
-def test_a_property_management_committee_is_appointed() -> None:
+def test_c3_a_property_management_committee_is_appointed() -> None:
     committee = appoint(party_member_ids=["rc-1"])
     assert committee.kind == "property_management_committee"
     assert committee.chair_id == "rc-1" and committee.seats == 7
@@ -216,7 +216,7 @@ def test_c3_composition_and_term(extra: dict[str, Any], field: str) -> None:
     assert (caught.value.rule, caught.value.field) == ("C3", field)
 
 
-def test_pmc_is_dissolved_within_thirty_days_after_an_owners_committee_is_filed() -> None:
+def test_c3_pmc_is_dissolved_within_thirty_days_after_an_owners_committee_is_filed() -> None:
     filed_on = date(2025, 1, 10)
     committee = appoint()
     with pytest.raises(RuleViolated) as caught:
@@ -243,7 +243,7 @@ def test_pmc_is_dissolved_within_thirty_days_after_an_owners_committee_is_filed(
     assert project_aggregate(None, events) == committee
 
 
-def test_only_the_right_kind_is_filed_or_dissolved() -> None:
+def test_c1_c3_only_the_right_kind_is_filed_or_dissolved() -> None:
     with pytest.raises(RuleViolated):
         appoint().file_with_street_office(filed_on=APPOINTED_ON, street_office="Jianwai",
                                           actor="chair")

@@ -49,7 +49,7 @@ def test_malformed_period_is_refused(text: str) -> None:
     assert (caught.value.rule, caught.value.field) == ("E3", "period")
 
 
-def test_halves_split_at_july() -> None:
+def test_e3_halves_split_at_july() -> None:
     assert H1.contains(date(2026, 1, 1)) and H1.contains(date(2026, 6, 30))
     assert not H1.contains(date(2026, 7, 1)) and not H1.contains(date(2025, 12, 31))
     h2 = Period(2026, 2)
@@ -59,7 +59,7 @@ def test_halves_split_at_july() -> None:
 
 
 @given(st.dates(min_value=date(1990, 1, 1), max_value=date(2999, 12, 31)))
-def test_every_day_is_in_exactly_its_half_year(day: date) -> None:
+def test_e3_every_day_is_in_exactly_its_half_year(day: date) -> None:
     period = Period.containing(day)
     assert period.contains(day)
     assert Period.parse(str(period)) == period
@@ -70,7 +70,7 @@ def test_every_day_is_in_exactly_its_half_year(day: date) -> None:
 # ---------------------------------------------------------------------------- the scheme
 
 
-def test_example_scheme_says_it_is_an_example() -> None:
+def test_e3_example_scheme_says_it_is_an_example() -> None:
     assert "EXAMPLE" in EXAMPLE_SCHEME.name and "not an official" in EXAMPLE_SCHEME.name
     assert sum(share for _, share in EXAMPLE_SCHEME.grade_shares_percent) == 100
     assert [g for g, _ in EXAMPLE_SCHEME.grade_shares_percent] == ["A", "B", "C", "D"]
@@ -114,7 +114,7 @@ def test_inconsistent_scheme_is_refused(field: str, value: object) -> None:
 # ---------------------------------------------------------------------------- a worked example
 
 
-def test_worked_example_area_weighted_with_causes() -> None:
+def test_e3_worked_example_area_weighted_with_causes() -> None:
     projects = [
         ServedProject("C1", 100_000, date(2025, 1, 1), None),  # 1,000 m²
         ServedProject("C2", 300_000, date(2026, 3, 1), None),  # 3,000 m²
@@ -294,7 +294,7 @@ periods = st.sampled_from([Period(2025, 2), Period(2026, 1), Period(2026, 2)])
 
 
 @given(credit_events(), served_projects(), periods, schemes)
-def test_score_equals_an_independent_recount(
+def test_e3_score_equals_an_independent_recount(
     events: list[CreditEvent],
     projects: list[ServedProject],
     period: Period,
@@ -312,7 +312,7 @@ def test_score_equals_an_independent_recount(
 
 
 @given(credit_events(), served_projects(), schemes, schemes)
-def test_changing_the_scheme_recomputes_from_the_same_history(
+def test_e3_changing_the_scheme_recomputes_from_the_same_history(
     events: list[CreditEvent], projects: list[ServedProject], old: CreditScheme, new: CreditScheme
 ) -> None:
     before = list(events)
@@ -329,7 +329,7 @@ def flat_score(code: str, points: Fraction) -> Score:
     return Score(code, H1, "test", points, 100, (), ())
 
 
-def test_ranking_is_by_score_then_code_and_ties_share_a_grade() -> None:
+def test_e3_ranking_is_by_score_then_code_and_ties_share_a_grade() -> None:
     scores = [
         flat_score("C", Fraction(90)),
         flat_score("A", Fraction(95)),
@@ -358,7 +358,7 @@ def test_ranking_refuses_an_enterprise_twice() -> None:
     st.lists(st.integers(0, 10_000), min_size=1, max_size=40, unique=True),
     st.randoms(use_true_random=False),
 )
-def test_grades_follow_the_shares_and_input_order_does_not_matter(
+def test_e3_grades_follow_the_shares_and_input_order_does_not_matter(
     hundredths: list[int], random: object
 ) -> None:
     scores = [flat_score(f"E{i:03d}", Fraction(h, 100)) for i, h in enumerate(hundredths)]

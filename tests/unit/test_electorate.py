@@ -66,14 +66,14 @@ def unit_groups(holdings: list[UnitHolding]) -> list[set[str]]:
     return groups
 
 
-def test_co_owners_of_one_unit_are_one_voter() -> None:
+def test_v3_co_owners_of_one_unit_are_one_voter() -> None:
     electorate = build_electorate([UnitHolding("1-101", 9000, ("A", "B"))])
     assert electorate.voter_keys == ("A+B",)
     assert electorate.total_heads == 1
     assert electorate.total_area_m2_hundredths == 9000
 
 
-def test_owner_of_several_units_is_one_voter_with_their_area() -> None:
+def test_v3_owner_of_several_units_is_one_voter_with_their_area() -> None:
     electorate = build_electorate(
         [UnitHolding("1-101", 9000, ("A",)), UnitHolding("2-201", 6000, ("A",))]
     )
@@ -83,7 +83,7 @@ def test_owner_of_several_units_is_one_voter_with_their_area() -> None:
     assert voter.area_m2_hundredths == 15000
 
 
-def test_co_owner_who_also_owns_another_unit_merges_the_group() -> None:
+def test_v3_co_owner_who_also_owns_another_unit_merges_the_group() -> None:
     # A+B co-own unit 1, A alone owns unit 2, B and C co-own unit 3: all one voter.
     electorate = build_electorate(
         [
@@ -98,7 +98,7 @@ def test_co_owner_who_also_owns_another_unit_merges_the_group() -> None:
     assert electorate.voter_key_for_owner("C") == "A+B+C"
 
 
-def test_developer_units_count_one_together() -> None:
+def test_v3_developer_units_count_one_together() -> None:
     electorate = build_electorate(
         [
             UnitHolding("1-101", 100, (), developer_held=True),
@@ -124,7 +124,7 @@ def test_developer_units_count_one_together() -> None:
         ([UnitHolding("1-101", 100, ("developer",))], "owner_ids"),
     ],
 )
-def test_malformed_registers_are_refused(holdings: list[UnitHolding], field: str) -> None:
+def test_v3_malformed_registers_are_refused(holdings: list[UnitHolding], field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         build_electorate(holdings)
     assert caught.value.rule == "V3"
@@ -154,7 +154,7 @@ def test_heads_and_area_follow_v3(holdings: list[UnitHolding]) -> None:
 
 
 @given(holdings_lists(), st.randoms(use_true_random=False))
-def test_grouping_does_not_depend_on_register_order(
+def test_v3_grouping_does_not_depend_on_register_order(
     holdings: list[UnitHolding], rng: random.Random
 ) -> None:
     shuffled = list(holdings)

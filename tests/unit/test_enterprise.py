@@ -87,7 +87,7 @@ def test_registration_refuses_a_bad_code_or_name() -> None:
 # ---------------------------------------------------------------------------- credit record
 
 
-def test_credit_events_are_numbered_in_order_and_cite_their_entry() -> None:
+def test_e3_credit_events_are_numbered_in_order_and_cite_their_entry() -> None:
     enterprise = registered()
     enterprise.commend(DAY, "city", "市住建委", "年度优秀项目", actor="clerk")
     enterprise.record_fine(DAY, 500_000, "区城管执法局", "占道", actor="clerk", community_code="C1")
@@ -101,7 +101,7 @@ def test_credit_events_are_numbered_in_order_and_cite_their_entry() -> None:
     assert (fine.amount_fen, fine.authority, fine.community_code) == (500_000, "区城管执法局", "C1")
 
 
-def test_violation_is_recorded_once_per_source() -> None:
+def test_e3_violation_is_recorded_once_per_source() -> None:
     enterprise = registered()
     assert enterprise.record_violation(DAY, "safety", "消防", "", "XF-1", actor="a")
     assert not enterprise.record_violation(DAY, "safety", "消防", "again", "XF-1", actor="a")
@@ -115,7 +115,7 @@ def test_violation_is_recorded_once_per_source() -> None:
         )
 
 
-def test_complaint_ticket_is_recorded_once_and_must_be_consistent() -> None:
+def test_e3_complaint_ticket_is_recorded_once_and_must_be_consistent() -> None:
     enterprise = registered()
     assert enterprise.record_complaint_ticket(DAY, "T1", True, False, False, actor="a")
     assert not enterprise.record_complaint_ticket(DAY, "T1", True, False, False, actor="a")
@@ -162,7 +162,7 @@ def test_engagement_is_remembered_once_and_only_for_own_contracts() -> None:
     assert caught.value.field == "enterprise_code"
 
 
-def test_overdue_handover_becomes_one_violation_dated_on_the_deadline() -> None:
+def test_e2_e3_overdue_handover_becomes_one_violation_dated_on_the_deadline() -> None:
     enterprise = registered()
     contract = contract_with(CODE)
     contract.give_notice(date(2026, 2, 1), "open_ended", actor="a")

@@ -100,7 +100,9 @@ weights_strategy = st.lists(st.integers(min_value=0, max_value=10_000_000), min_
 
 
 @given(total_fen=st.integers(min_value=0, max_value=AMOUNT_FEN_MAX), weights=weights_strategy)
-def test_apportion_is_exact_fair_and_deterministic(total_fen: int, weights: list[int]) -> None:
+def test_f5_f8_apportion_is_exact_fair_and_deterministic(
+    total_fen: int, weights: list[int]
+) -> None:
     shares = apportion(total_fen, weights)
     assert len(shares) == len(weights)
     assert sum(shares) == total_fen
@@ -114,7 +116,7 @@ def test_apportion_is_exact_fair_and_deterministic(total_fen: int, weights: list
     assert apportion(total_fen, tuple(weights)) == shares
 
 
-def test_apportion_gives_ties_to_the_earlier_weight() -> None:
+def test_f5_f8_apportion_gives_ties_to_the_earlier_weight() -> None:
     assert apportion(1, [1, 1]) == [1, 0]
     assert apportion(2, [1, 1, 1]) == [1, 1, 0]
     assert apportion(100, [1, 1, 1]) == [34, 33, 33]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.seal import (
+from projections.seal.proofs import (
     ZERO_DIGEST,
     Checkpoint,
     SealError,

@@ -81,7 +81,7 @@ def test_start_records_the_contract_under_a_stable_id() -> None:
     assert started.actor == "clerk"  # type: ignore[attr-defined]
 
 
-def test_filing_on_the_15th_day_is_accepted_and_on_the_16th_refused() -> None:
+def test_e1_filing_on_the_15th_day_is_accepted_and_on_the_16th_refused() -> None:
     fixed_term(filed_on=DAY + timedelta(days=15))
     with pytest.raises(RuleViolated) as caught:
         fixed_term(filed_on=DAY + timedelta(days=16))
@@ -117,18 +117,18 @@ def test_area_must_be_positive_hundredths(area: int) -> None:
     assert caught.value.field == "area_m2_hundredths"
 
 
-def test_community_with_no_contract_is_free() -> None:
+def test_e1_community_with_no_contract_is_free() -> None:
     ensure_community_free(COMMUNITY, None, DAY)
 
 
-def test_a_second_entry_while_one_serves_is_refused() -> None:
+def test_e1_a_second_entry_while_one_serves_is_refused() -> None:
     current = fixed_term()
     with pytest.raises(RuleViolated) as caught:
         ensure_community_free(COMMUNITY, current, date(2027, 1, 1))
     assert (caught.value.rule, caught.value.field) == ("E1", "community_code")
 
 
-def test_successor_may_start_on_the_day_of_termination_not_before() -> None:
+def test_e1_successor_may_start_on_the_day_of_termination_not_before() -> None:
     current = fixed_term()
     current.give_notice(date(2026, 3, 1), "not_renewing", actor="a")
     current.terminate(date(2026, 6, 1), actor="a")
@@ -140,7 +140,7 @@ def test_successor_may_start_on_the_day_of_termination_not_before() -> None:
 # ---------------------------------------------------------------------------- exit (E2)
 
 
-def test_not_renewing_needs_90_days_notice() -> None:
+def test_e2_not_renewing_needs_90_days_notice() -> None:
     contract = fixed_term()
     contract.give_notice(date(2026, 2, 1), "not_renewing", actor="a")
     assert contract.earliest_termination == date(2026, 5, 2)
@@ -152,7 +152,7 @@ def test_not_renewing_needs_90_days_notice() -> None:
     assert not contract.serves_on(date(2026, 5, 2))
 
 
-def test_open_ended_needs_60_days_notice() -> None:
+def test_e2_open_ended_needs_60_days_notice() -> None:
     contract = fixed_term(open_ended=True, ends_on=None)
     contract.give_notice(date(2026, 2, 1), "open_ended", actor="a")
     with pytest.raises(RuleViolated):
@@ -160,7 +160,7 @@ def test_open_ended_needs_60_days_notice() -> None:
     contract.terminate(date(2026, 4, 2), actor="a")
 
 
-def test_dismissal_cites_a_resolution_and_needs_60_days() -> None:
+def test_e2_dismissal_cites_a_resolution_and_needs_60_days() -> None:
     contract = fixed_term()
     with pytest.raises(InvalidInput) as caught:
         contract.give_notice(date(2026, 2, 1), "dismissed", actor="a")
@@ -190,7 +190,7 @@ def test_notice_is_given_once() -> None:
         contract.give_notice(date(2026, 2, 2), "not_renewing", actor="a")
 
 
-def test_termination_needs_notice_except_for_a_stand_in() -> None:
+def test_e2_termination_needs_notice_except_for_a_stand_in() -> None:
     contract = fixed_term()
     with pytest.raises(RuleViolated) as caught:
         contract.terminate(date(2026, 9, 1), actor="a")
@@ -201,7 +201,7 @@ def test_termination_needs_notice_except_for_a_stand_in() -> None:
         stand_in.terminate(date(2026, 3, 2), actor="a")
 
 
-def test_stand_in_lasts_at_most_six_calendar_months() -> None:
+def test_e2_stand_in_lasts_at_most_six_calendar_months() -> None:
     start = date(2026, 8, 31)
     fixed_term(starts_on=start, emergency_standin=True, ends_on=date(2027, 2, 28))
     with pytest.raises(RuleViolated) as caught:
@@ -230,7 +230,7 @@ def terminated(on: date = date(2026, 6, 1)) -> ServiceContract:
     return contract
 
 
-def test_handover_deadline_is_30_days_after_termination() -> None:
+def test_e2_handover_deadline_is_30_days_after_termination() -> None:
     contract = terminated(date(2026, 6, 1))
     assert contract.handover_deadline == date(2026, 7, 1)
     assert not contract.overdue_handover(date(2026, 7, 1))
@@ -238,7 +238,7 @@ def test_handover_deadline_is_30_days_after_termination() -> None:
     assert contract.late_handover_items(date(2026, 7, 2)) == list(HANDOVER_ITEMS)
 
 
-def test_complete_handover_in_time_is_never_overdue() -> None:
+def test_e2_complete_handover_in_time_is_never_overdue() -> None:
     contract = terminated()
     for item in HANDOVER_ITEMS:
         contract.check_off_handover(item, date(2026, 7, 1), actor="a")
@@ -247,7 +247,7 @@ def test_complete_handover_in_time_is_never_overdue() -> None:
     assert contract.overdue_handover_violation(date(2030, 1, 1)) is None
 
 
-def test_late_handover_stays_overdue_after_it_is_completed() -> None:
+def test_e2_late_handover_stays_overdue_after_it_is_completed() -> None:
     contract = terminated()
     contract.check_off_handover("records", date(2026, 6, 10), actor="a")
     contract.check_off_handover("common_parts", date(2026, 6, 10), actor="a")
@@ -260,7 +260,7 @@ def test_late_handover_stays_overdue_after_it_is_completed() -> None:
     assert violation.community_code == COMMUNITY
 
 
-def test_handover_follows_termination() -> None:
+def test_e2_handover_follows_termination() -> None:
     contract = fixed_term()
     with pytest.raises(RuleViolated):
         contract.check_off_handover("records", date(2026, 6, 1), actor="a")

@@ -117,7 +117,7 @@ def through_json(events: Sequence[DomainEventProtocol[Any]]) -> list[DomainEvent
 # --- procedure (V5) ------------------------------------------------------------------------
 
 
-def test_a_vote_opens_fifteen_days_after_publication_and_not_a_day_earlier() -> None:
+def test_v5_a_vote_opens_fifteen_days_after_publication_and_not_a_day_earlier() -> None:
     vote = propose()
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     holdings = single_owner_units([100])
@@ -128,14 +128,14 @@ def test_a_vote_opens_fifteen_days_after_publication_and_not_a_day_earlier() -> 
     assert vote.status == "open"
 
 
-def test_an_unpublished_item_cannot_be_voted_on() -> None:
+def test_v5_an_unpublished_item_cannot_be_voted_on() -> None:
     vote = propose()
     with pytest.raises(RuleViolated) as caught:
         vote.open(opened_on=OPENED_ON, holdings=single_owner_units([100]), actor="chair")
     assert caught.value.rule == "V5"
 
 
-def test_ballots_are_taken_only_while_open() -> None:
+def test_v5_ballots_are_taken_only_while_open() -> None:
     proposed = BoxedVote(propose())
     with pytest.raises(RuleViolated):
         proposed.cast_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON, actor="o0")
@@ -146,7 +146,7 @@ def test_ballots_are_taken_only_while_open() -> None:
     assert caught.value.rule == "V5"
 
 
-def test_a_second_ballot_from_the_same_voter_is_refused_not_counted() -> None:
+def test_v5_a_second_ballot_from_the_same_voter_is_refused_not_counted() -> None:
     holdings = [UnitHolding("1-101", 100, ("A", "B")), UnitHolding("1-102", 100, ("C",))]
     vote = opened(holdings)
     vote.cast_ballot(voter_key="A+B", choice=DISAGREE, cast_on=OPENED_ON, actor="A")
@@ -158,14 +158,14 @@ def test_a_second_ballot_from_the_same_voter_is_refused_not_counted() -> None:
     assert vote.recount().agreeing_heads == 0
 
 
-def test_a_ballot_must_come_from_an_owner_of_the_voter() -> None:
+def test_v3_a_ballot_must_come_from_an_owner_of_the_voter() -> None:
     vote = opened(single_owner_units([100, 100]))
     with pytest.raises(RuleViolated) as caught:
         vote.cast_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON, actor="o1")
     assert (caught.value.rule, caught.value.field) == ("V3", "actor")
 
 
-def test_fund_use_electorate_is_the_charging_range_only() -> None:
+def test_v4_fund_use_electorate_is_the_charging_range_only() -> None:
     holdings = single_owner_units([100, 200, 300])
     vote = opened(holdings, FUND_USE, charging_range=["1-102", "1-101"])
     assert vote.charging_range == ["1-101", "1-102"]
@@ -177,7 +177,7 @@ def test_fund_use_electorate_is_the_charging_range_only() -> None:
     assert caught.value.rule == "V4"
 
 
-def test_fund_use_vote_needs_every_unit_of_its_range_in_the_register() -> None:
+def test_v4_fund_use_vote_needs_every_unit_of_its_range_in_the_register() -> None:
     vote = propose(FUND_USE, charging_range=["1-101", "9-999"])
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     with pytest.raises(NotFound) as caught:
@@ -194,7 +194,7 @@ def test_fund_use_vote_needs_every_unit_of_its_range_in_the_register() -> None:
         ({"charging_range": ["1-101"], "purpose": " "}, "purpose"),
     ],
 )
-def test_fund_use_proposal_states_range_amount_and_purpose(
+def test_v4_fund_use_proposal_states_range_amount_and_purpose(
     extra: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -202,7 +202,7 @@ def test_fund_use_proposal_states_range_amount_and_purpose(
     assert caught.value.field == field
 
 
-def test_unknown_matter_kind_is_refused() -> None:
+def test_v1_v2_unknown_matter_kind_is_refused() -> None:
     with pytest.raises(InvalidInput) as caught:
         propose("bribe")
     assert caught.value.field == "matter_kind"
@@ -222,7 +222,7 @@ def test_unknown_matter_kind_is_refused() -> None:
         ([1000, 1000, 1000, 1, 1], [AGREE, AGREE, AGREE, None, None], True, False),
     ],
 )
-def test_quorum_is_two_thirds_inclusive(
+def test_v1_quorum_is_two_thirds_inclusive(
     areas: list[int], choices: list[str | None], quorum_area: bool, quorum_heads: bool
 ) -> None:
     result = vote_with(areas, choices).close(closed_on=CLOSED_ON, actor="chair")
@@ -244,7 +244,7 @@ def test_quorum_is_two_thirds_inclusive(
         ([100, 100, 100], [AGREE, ABSTAIN, ABSTAIN], False),
     ],
 )
-def test_ordinary_majority_is_more_than_half_of_both(
+def test_v1_ordinary_majority_is_more_than_half_of_both(
     areas: list[int], choices: list[str | None], passed: bool
 ) -> None:
     result = vote_with(areas, choices, "hire_enterprise").close(closed_on=CLOSED_ON, actor="c")
@@ -264,7 +264,7 @@ def test_ordinary_majority_is_more_than_half_of_both(
         ([200, 100, 100], [AGREE, AGREE, DISAGREE], False),
     ],
 )
-def test_special_majority_is_three_quarters_inclusive(
+def test_v2_f4_special_majority_is_three_quarters_inclusive(
     areas: list[int], choices: list[str | None], passed: bool
 ) -> None:
     result = vote_with(areas, choices, "reraise_fund").close(closed_on=CLOSED_ON, actor="c")
@@ -273,7 +273,7 @@ def test_special_majority_is_three_quarters_inclusive(
     assert result.passed is passed
 
 
-def test_tally_event_carries_the_four_totals_thresholds_and_outcome() -> None:
+def test_v6_tally_event_carries_the_four_totals_thresholds_and_outcome() -> None:
     vote = vote_with([100, 200, 300], [AGREE, DISAGREE, AGREE])
     vote.close(closed_on=CLOSED_ON, actor="chair")
     tallied = vote.collect_events()[-1]
@@ -340,7 +340,7 @@ def actor_for(holdings: list[UnitHolding], group: frozenset[str]) -> str:
     st.sampled_from(ORDINARY_MATTERS[2:] + SPECIAL_MATTERS),
     st.data(),
 )
-def test_tally_equals_an_independent_recount(
+def test_v1_v2_v3_v5_tally_equals_an_independent_recount(
     holdings: list[UnitHolding], matter_kind: str, data: st.DataObject
 ) -> None:
     groups = sorted((frozenset(g) for g in unit_groups(holdings)), key=sorted)
@@ -376,7 +376,7 @@ def test_tally_equals_an_independent_recount(
 
 
 @given(holdings_lists(), st.data())
-def test_auditor_recount_from_events_matches_the_tally_event(
+def test_v6_auditor_recount_from_events_matches_the_tally_event(
     holdings: list[UnitHolding], data: st.DataObject
 ) -> None:
     vote = opened(holdings, "rebuild")
@@ -420,7 +420,7 @@ def election(seats: int = 3, households: int = 80, candidates: Sequence[str] = (
     [(3, 100, True), (3, 101, False), (5, 101, True), (4, 500, False), (11, 500, True),
      (13, 500, False), (1, 50, False)],
 )
-def test_seats_are_odd_and_within_bounds(seats: int, households: int, allowed: bool) -> None:
+def test_c1_seats_are_odd_and_within_bounds(seats: int, households: int, allowed: bool) -> None:
     if allowed:
         assert election(seats, households).seats == seats
     else:
@@ -429,13 +429,13 @@ def test_seats_are_odd_and_within_bounds(seats: int, households: int, allowed: b
         assert caught.value.rule == "C1"
 
 
-def test_seat_bounds_are_configuration() -> None:
+def test_c1_seat_bounds_are_configuration() -> None:
     vote = propose(COMMITTEE_ELECTION, seats=13, household_count=500,
                    seat_bounds=SeatBounds(seats_max=15))
     assert vote.seats == 13
 
 
-def test_an_ineligible_candidate_is_refused_at_nomination() -> None:
+def test_c1_an_ineligible_candidate_is_refused_at_nomination() -> None:
     vote = election()
     with pytest.raises(RuleViolated) as caught:
         vote.nominate(candidate_id="c1", eligible=False,
@@ -446,7 +446,7 @@ def test_an_ineligible_candidate_is_refused_at_nomination() -> None:
     assert vote.candidates == []
 
 
-def test_candidates_are_nominated_before_opening_and_must_fill_the_seats() -> None:
+def test_c1_v5_candidates_are_nominated_before_opening_and_must_fill_the_seats() -> None:
     vote = election(candidates=["c1", "c2"])
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     with pytest.raises(RuleViolated) as caught:
@@ -467,7 +467,7 @@ def opened_election(areas: Sequence[int], candidates: Sequence[str],
     return vote
 
 
-def test_a_ballot_agrees_to_at_most_n_nominated_candidates() -> None:
+def test_c1_a_ballot_agrees_to_at_most_n_nominated_candidates() -> None:
     vote = opened_election([100] * 3, ["c1", "c2", "c3", "c4"])
     with pytest.raises(RuleViolated):
         vote.cast_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON, actor="o0",
@@ -480,7 +480,7 @@ def test_a_ballot_agrees_to_at_most_n_nominated_candidates() -> None:
                          candidates=["c1"])
 
 
-def test_seats_go_to_majorities_by_heads_then_area_then_id() -> None:
+def test_c1_v1_seats_go_to_majorities_by_heads_then_area_then_id() -> None:
     # Five voters, 550 m²/100 in all, all take part. c1 gets 4 heads; c2 and c3 get 3 heads
     # each, c3 more area (350 against 300); c4, c5 and c6 get at most 2 of 5 heads.
     vote = opened_election([100, 100, 100, 100, 150], ["c1", "c2", "c3", "c4", "c5", "c6"])
@@ -503,7 +503,7 @@ def test_seats_go_to_majorities_by_heads_then_area_then_id() -> None:
     assert not by_id["c6"].majority_met
 
 
-def test_a_tie_on_heads_and_area_goes_to_the_smaller_candidate_id() -> None:
+def test_c1_a_tie_on_heads_and_area_goes_to_the_smaller_candidate_id() -> None:
     vote = opened_election([100] * 5, ["c1", "c2", "c3", "c4"])
     ballots = [["c1", "c2", "c3"], ["c1", "c2", "c4"], ["c1", "c3", "c4"], ["c1", "c2", "c3"],
                ["c4"]]
@@ -515,7 +515,7 @@ def test_a_tie_on_heads_and_area_goes_to_the_smaller_candidate_id() -> None:
     assert result.elected == ("c1", "c2", "c3")
 
 
-def test_an_election_that_cannot_fill_the_seats_fails() -> None:
+def test_c1_an_election_that_cannot_fill_the_seats_fails() -> None:
     vote = opened_election([100] * 5, ["c1", "c2", "c3", "c4"])
     for i in range(5):
         chosen = ["c1", "c2", "c3"] if i < 2 else ["c1", "c2", "c4"]
@@ -573,7 +573,7 @@ def withdraw(vote: Vote | BoxedVote, amount_fen: int, reference: str = "W-1", **
     )
 
 
-def test_withdrawal_citing_a_vote_passed_by_area_but_failed_by_heads_is_refused() -> None:
+def test_f8_v1_withdrawal_citing_a_vote_passed_by_area_but_failed_by_heads_is_refused() -> None:
     vote = fund_vote([AGREE, AGREE, DISAGREE, DISAGREE], areas=(500, 500, 100, 100))
     assert vote.result is not None
     assert vote.result.majority_area_met and not vote.result.majority_heads_met
@@ -584,7 +584,7 @@ def test_withdrawal_citing_a_vote_passed_by_area_but_failed_by_heads_is_refused(
     assert vote.withdrawn_fen == 0
 
 
-def test_withdrawals_stay_within_the_approved_amount() -> None:
+def test_f8_withdrawals_stay_within_the_approved_amount() -> None:
     vote = fund_vote([AGREE, AGREE, AGREE, None])
     withdraw(vote, 600_000, "W-1")
     with pytest.raises(RuleViolated) as caught:
@@ -602,7 +602,7 @@ def test_withdrawals_stay_within_the_approved_amount() -> None:
         ({"withdrawn_on": CLOSED_ON - timedelta(days=1)}, "F8", "withdrawn_on"),
     ],
 )
-def test_withdrawal_must_cite_the_same_community_and_range(
+def test_f8_v4_withdrawal_must_cite_the_same_community_and_range(
     extra: dict[str, Any], rule: str, field: str
 ) -> None:
     vote = fund_vote([AGREE, AGREE, AGREE, None])
@@ -611,7 +611,7 @@ def test_withdrawal_must_cite_the_same_community_and_range(
     assert (caught.value.rule, caught.value.field) == (rule, field)
 
 
-def test_withdrawal_needs_a_closed_fund_use_vote_and_a_fresh_reference() -> None:
+def test_f8_v5_withdrawal_needs_a_closed_fund_use_vote_and_a_fresh_reference() -> None:
     open_vote = vote_with([100] * 4, [AGREE] * 4, FUND_USE)
     with pytest.raises(RuleViolated) as not_closed:
         withdraw(open_vote, 100)

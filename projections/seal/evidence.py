@@ -5,8 +5,8 @@ must be seen as it is) in log order beside ``event_digests``, recomputes every s
 chain and the Merkle root of the heads at the latest checkpoint (and at an auditor's own
 checkpoint file), and stops at the first problem, naming the stream, version and position.
 
-``prove_event`` and ``export_community`` produce JSON that ``ledger.seal.verify_proof`` and
-``ledger.seal.verify_bundle`` check with no database.
+``prove_event`` and ``export_community`` produce JSON that ``proofs.verify_proof`` and
+``proofs.verify_bundle`` (``projections.seal.proofs``) check with no database.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 
 from domain.ids import community_id
-from ledger.seal import (
+from projections.runner import Progress
+from projections.seal.proofs import (
     BUNDLE_FORMAT,
     PROOF_FORMAT,
     ZERO_DIGEST,
@@ -39,8 +40,7 @@ from ledger.seal import (
     merkle_root,
     stream_key,
 )
-from projections.runner import Progress
-from projections.sealer import (
+from projections.seal.sealer import (
     READ_PAGE_ROWS,
     DigestRow,
     EventRow,
@@ -361,7 +361,7 @@ def export_community(app: Application[UUID], code: str, out: IO[bytes], *,
     """Write the community's history up to the latest checkpoint as a bundle (JSON lines).
 
     Each event line carries its chain digest; each stream's head line its Merkle path to the
-    signed root; the last line is the checkpoint. ``ledger.seal.verify_bundle`` checks it.
+    signed root; the last line is the checkpoint. ``proofs.verify_bundle`` checks it.
     """
     store = (sealer or open_sealer(app)).store
     checkpoint = latest_checkpoint(app, store)

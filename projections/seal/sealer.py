@@ -4,7 +4,7 @@ The sealer is a view like the others (``BatchingProjection`` on a ``ViewRecorder
 exactly once), with tables of its own on the application's store:
 
 * ``event_digests(notification_id, originator_id, version, digest)``: each event's chain
-  digest (``ledger.seal``), committed with the tracking position of its batch. A batch
+  digest (``projections.seal.proofs``), committed with the tracking position of its batch. A batch
   chains on from each stream's previous version, found by the (originator_id, version)
   index; a table of heads kept up to date cost more to write than this costs to read.
 and ``seal_checkpoints(position, events, streams, heads_digest, signature, public_key,
@@ -35,7 +35,9 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from ledger.seal import (
+from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
+from projections.runner import BatchingProjection, Handler, Progress, Runner, open_projection
+from projections.seal.proofs import (
     ZERO_DIGEST,
     Checkpoint,
     SealError,
@@ -46,8 +48,6 @@ from ledger.seal import (
     sign_checkpoint,
     stream_key,
 )
-from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
-from projections.runner import BatchingProjection, Handler, Progress, Runner, open_projection
 
 VIEW_NAME = "sealer"
 DIGESTS = "event_digests"

@@ -3,7 +3,7 @@
 Everything here is pure (hashing, a Merkle tree, Ed25519 signatures, JSON) so that an auditor
 can check a proof or an exported bundle on a machine with no server and no database. The
 store-side part (sealing the log as it grows, verifying a whole ledger, making proofs and
-exports) is ``projections.sealer``.
+exports) is the rest of ``projections.seal``: ``sealer`` and ``evidence``.
 
 The hashes
     ``content_hash`` covers one stored event exactly as stored: its log position

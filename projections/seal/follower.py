@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from projections.runner import Followers
-from projections.sealer import SealRunner, make_checkpoint, open_sealer, seal_and_checkpoint
+from projections.seal.sealer import SealRunner, make_checkpoint, open_sealer, seal_and_checkpoint
 
 CHECKPOINT_EVERY_S = 60.0
 

@@ -1,7 +1,10 @@
-"""The binary arrays built in projections.pg_arrays are byte for byte what psycopg sends."""
+"""ledger.persistence.pg_binary: its arrays are byte for byte what psycopg sends, and importing
+it changes none of psycopg's global adapters."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,7 +16,7 @@ from hypothesis import strategies as st
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.types.numeric import Int8BinaryDumper
 
-from projections.pg_arrays import (
+from ledger.persistence.pg_binary import (
     BoolArray,
     Int8Array,
     PgArray,
@@ -21,6 +24,7 @@ from projections.pg_arrays import (
     UuidArray,
     bool_array,
     int8_array,
+    register_dumpers,
     text_array,
     uuid_array,
     uuid_int_array,
@@ -41,8 +45,15 @@ def psycopg_bytes(values: Sequence[Any]) -> bytes:
     return bytes(dumped)
 
 
+def array_adapters() -> psycopg.adapt.AdaptersMap:
+    """psycopg's defaults with the arrays' dumpers: a map of the test's own."""
+    adapters = psycopg.adapt.AdaptersMap(psycopg.adapters)
+    register_dumpers(adapters)
+    return adapters
+
+
 def our_bytes(array: PgArray) -> bytes:
-    dumper = psycopg.adapters.get_dumper(type(array), PyFormat.BINARY)(type(array))
+    dumper = array_adapters().get_dumper(type(array), PyFormat.BINARY)(type(array))
     dumped = dumper.dump(array)
     assert dumped is not None
     return bytes(dumped)
@@ -73,7 +84,7 @@ def test_empty_is_zero_dimensions(build: Callable[[Any], PgArray], cls: type[PgA
     array = build([])
     assert type(array) is cls
     assert array.data == b"\0\0\0\0" + b"\0\0\0\0" + element_oid.to_bytes(4, "big")
-    assert psycopg.adapters.get_dumper(cls, PyFormat.BINARY).oid == oid
+    assert array_adapters().get_dumper(cls, PyFormat.BINARY).oid == oid
 
 
 def test_accepts_tuples() -> None:
@@ -116,8 +127,8 @@ def test_balance_change_columns_are_change_transposed() -> None:
 
     ids = [uuid.uuid4().int for _ in range(6)]
     batch = BalanceBatch()
-    batch.delta(ids[0])[0] = 5
-    batch.delta(ids[1])[4] = -7
+    batch.delta(ids[0]).deposits_fen = 5
+    batch.delta(ids[1]).balance_fen = -7
     assert [list(c) for c in batch.change_columns(ids)] == [
         list(c) for c in zip(*map(batch.change, ids), strict=True)]
     batch.first_deposits[ids[2]] = 100
@@ -132,3 +143,33 @@ def test_balance_change_columns_are_change_transposed() -> None:
 @given(st.lists(st.uuids(), max_size=40))
 def test_uuids_given_as_ints_are_the_same_array(values: list[uuid.UUID]) -> None:
     assert uuid_int_array([u.int for u in values]) == uuid_array(values)
+
+
+WATCH_GLOBAL_ADAPTERS = """
+import psycopg
+calls = []
+adapters = psycopg.adapters
+for name in ("register_dumper", "register_loader"):
+    method = getattr(adapters, name)
+    setattr(adapters, name, lambda *a, _m=method, _n=name, **k: calls.append(_n) or _m(*a, **k))
+add = adapters.types.add
+adapters.types.add = lambda *a, **k: calls.append("types.add") or add(*a, **k)
+import ledger.persistence.pg_binary as pg_binary
+import ledger.persistence.postgres, projections.audit, projections.balance, projections.views
+assert calls == [], calls
+for cls, _ in pg_binary.ARRAY_DUMPERS:
+    try:
+        adapters.get_dumper(cls, psycopg.adapt.PyFormat.BINARY)
+    except psycopg.ProgrammingError:
+        continue
+    raise AssertionError(f"{cls.__name__} is adaptable globally")
+"""
+
+
+def test_importing_registers_no_global_adapter() -> None:
+    """In a fresh interpreter (this one may have imported it already): importing pg_binary,
+    the PostgreSQL recorders and the views that use it calls none of psycopg's global
+    registration methods, and leaves the arrays unadaptable outside a registered cursor."""
+    done = subprocess.run([sys.executable, "-c", WATCH_GLOBAL_ADAPTERS], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr

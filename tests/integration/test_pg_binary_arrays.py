@@ -1,4 +1,4 @@
-"""projections.pg_arrays' binary arrays read back from real PostgreSQL as what was sent."""
+"""ledger.persistence.pg_binary's arrays read back from real PostgreSQL as what was sent."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 from psycopg import postgres
 from psycopg.adapt import AdaptersMap
 
-from projections.pg_arrays import (
+from ledger.persistence.pg_binary import (
     PgArray,
     bool_array,
-    ensure_dumpers,
     int8_array,
+    register_array_dumpers,
+    register_dumpers,
     text_array,
     uuid_array,
 )
@@ -28,6 +29,7 @@ INT8_MAX = 2**63 - 1
 @pytest.fixture
 def conn(pg_database: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(pg_database) as conn:
+        register_dumpers(conn.adapters)
         yield conn
 
 
@@ -73,9 +75,11 @@ def test_several_columns_prepared(conn: psycopg.Connection[Any]) -> None:
     assert sorted(got, key=str) == sorted(expected, key=str)
 
 
-def test_ensure_dumpers_on_a_connection_opened_before_the_import(pg_database: str) -> None:
-    """A connection copies the global adapters on write: one opened before pg_arrays was
-    imported (the projections benchmark's do) does not see them until ensure_dumpers."""
+def test_register_array_dumpers_on_the_cursor_and_its_connection_only(
+        pg_database: str) -> None:
+    """Nothing is registered globally: a connection cannot send the arrays until
+    register_array_dumpers is called on one of its cursors; then that connection's next
+    cursors can, and another connection still cannot."""
     context = AdaptersMap(types=postgres.types)
     postgres.register_default_adapters(context)
     with psycopg.connect(pg_database, context=context) as conn:
@@ -83,10 +87,13 @@ def test_ensure_dumpers_on_a_connection_opened_before_the_import(pg_database: st
             curs.execute("SELECT unnest(%b::bigint[])", [int8_array([1])], binary=True)
         conn.rollback()
         with conn.cursor() as curs:
-            ensure_dumpers(curs)
-            ensure_dumpers(curs)
+            register_array_dumpers(curs)
+            register_array_dumpers(curs)
             curs.execute("SELECT unnest(%b::bigint[])", [int8_array([1, 2])], binary=True)
             assert curs.fetchall() == [(1,), (2,)]
         with conn.cursor() as curs:  # the connection has them now
             curs.execute("SELECT unnest(%b::uuid[])", [uuid_array([])], binary=True)
             assert curs.fetchall() == []
+    with psycopg.connect(pg_database) as other, other.cursor() as curs, pytest.raises(
+            psycopg.ProgrammingError):
+        curs.execute("SELECT unnest(%b::bigint[])", [int8_array([1])], binary=True)

@@ -13,13 +13,12 @@ from eventsourcing.utils import Environment
 
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
-from ledger.persistence.postgres import (
+from ledger.persistence.pg_binary import (
     COPY_BLOCK_ROWS,
-    FundPostgresApplicationRecorder,
-    FundPostgresFactory,
-    _event_rows,
-    _reference_rows,
+    event_copy_blocks,
+    reference_copy_blocks,
 )
+from ledger.persistence.postgres import FundPostgresApplicationRecorder, FundPostgresFactory
 from ledger.persistence.references import PostingReference
 from ledger.settings import Settings
 
@@ -66,7 +65,7 @@ def test_hand_made_rows_match_psycopgs(recorder: FundPostgresApplicationRecorder
             written += formatter.write_row((uuid.UUID(str(event.originator_id)),
                                             event.originator_version, event.topic, event.state))
         written += formatter._write_buffer  # type: ignore[attr-defined]
-        blocks = list(_event_rows(events))
+        blocks = list(event_copy_blocks(events))
         assert len(blocks) == 3
         assert b"".join(blocks) == written
         formatter._write_buffer.clear()  # type: ignore[attr-defined]
@@ -76,7 +75,7 @@ def test_hand_made_rows_match_psycopgs(recorder: FundPostgresApplicationRecorder
             written += formatter.write_row((r.reference, r.kind, r.digest, r.originator_id,
                                             r.originator_version))
         written += formatter._write_buffer  # type: ignore[attr-defined]
-        blocks = list(_reference_rows(references))
+        blocks = list(reference_copy_blocks(references))
         assert len(blocks) == 3
         assert b"".join(blocks) == written
 
