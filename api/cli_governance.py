@@ -97,10 +97,9 @@ def open_(vote_id: str, opened_on: Annotated[str, typer.Option()],
     with ledger() as app:
         vote = run(lambda: app.open_vote(community_code=community, vote_reference=reference,
                                          opened_on=on, actor=actor))
-        electorate = vote.electorate
-        assert electorate is not None
-    out.print(f"vote {vote_id} open: {electorate.total_heads} voters, "
-              f"{format_area(electorate.total_area_m2_hundredths)} m²")
+    assert vote.electorate_area_m2_hundredths is not None
+    out.print(f"vote {vote_id} open: {vote.electorate_heads} voters, "
+              f"{format_area(vote.electorate_area_m2_hundredths)} m²")
 
 
 @vote_cli.command("ballot")
@@ -140,8 +139,8 @@ def receipt(vote_id: str, receipt_digest: str) -> None:
     community, reference = run(lambda: split_vote_id(vote_id))
     with ledger() as app:
         vote = run(lambda: app.vote(community, reference))
-        found = next((b for key, b in vote.ballots.items()
-                      if vote.receipt_for(key) == receipt_digest), None)
+        found = (app.vote_count(vote).ballot_with_receipt(receipt_digest) if vote.opened
+                 else None)
         tallied = vote.result is not None
     if found is None:
         out.print(f"[red]no ballot of vote {vote_id} has receipt {receipt_digest}[/]")
@@ -171,7 +170,7 @@ def tally(vote_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
     with ledger() as app:
         vote = run(lambda: app.vote(community, reference))
         recorded = vote.result
-        recount = vote.recount() if vote.electorate is not None else None
+        recount = vote.recount(app.vote_count(vote)) if vote.opened else None
     if recount is None:
         raise typer.BadParameter(f"vote {vote_id} has not opened; there is nothing to count")
     matches = recorded == recount if recorded is not None else None

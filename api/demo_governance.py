@@ -84,8 +84,7 @@ def _fund_vote(app: FundLedger, rng: random.Random) -> TallyResult:
                      published_on=date(YEAR, 4, 21), actor=ACTOR)
     app.open_vote(community_code=COMMUNITY, vote_reference=FUND_VOTE,
                   opened_on=date(YEAR, 5, 8), actor=ACTOR)
-    electorate = app.vote(COMMUNITY, FUND_VOTE).electorate
-    assert electorate is not None
+    electorate = app.vote_count(app.vote(COMMUNITY, FUND_VOTE)).electorate
     ballots: list[tuple[str, str, list[str]]] = []
     for voter in electorate.voters:
         if rng.random() < 0.85:

@@ -15,12 +15,14 @@ what, never on the order of the input.
 
 Voter keys are stable strings: ``"developer"`` for the group holding the developer's units,
 otherwise the group's sorted owner ids joined by ``"+"`` (owner ids may not contain ``+``,
-so the key is unambiguous). An electorate is frozen when a vote opens and recorded in that
-vote's event as plain JSON-friendly records (``to_records`` / ``from_records``).
+so the key is unambiguous). An electorate is frozen when a vote opens and recorded once, as
+plain JSON-friendly records (``to_records`` / ``from_records``), in the vote's roll.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +83,29 @@ class Voter:
     def is_developer(self) -> bool:
         return self.voter_key == DEVELOPER_VOTER_KEY
 
+    def to_record(self) -> JsonRecord:
+        return {
+            "voter_key": self.voter_key,
+            "owner_ids": list(self.owner_ids),
+            "units": [
+                {"unit_key": u.unit_key, "area_m2_hundredths": u.area_m2_hundredths}
+                for u in self.units
+            ],
+            "heads": self.heads,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Voter:
+        return cls(
+            voter_key=str(record["voter_key"]),
+            owner_ids=tuple(str(o) for o in record["owner_ids"]),
+            units=tuple(
+                VoterUnit(str(u["unit_key"]), int(u["area_m2_hundredths"]))
+                for u in record["units"]
+            ),
+            heads=int(record["heads"]),
+        )
+
 
 @dataclass(frozen=True)
 class Electorate:
@@ -120,35 +145,20 @@ class Electorate:
 
     def to_records(self) -> list[JsonRecord]:
         """JSON-friendly records for an event: lists and dicts of str and int only."""
-        return [
-            {
-                "voter_key": voter.voter_key,
-                "owner_ids": list(voter.owner_ids),
-                "units": [
-                    {"unit_key": u.unit_key, "area_m2_hundredths": u.area_m2_hundredths}
-                    for u in voter.units
-                ],
-                "heads": voter.heads,
-            }
-            for voter in self.voters
-        ]
+        return [voter.to_record() for voter in self.voters]
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Electorate:
         """Rebuild an electorate from ``to_records`` output (an event read back from JSON)."""
-        voters = [
-            Voter(
-                voter_key=str(record["voter_key"]),
-                owner_ids=tuple(str(o) for o in record["owner_ids"]),
-                units=tuple(
-                    VoterUnit(str(u["unit_key"]), int(u["area_m2_hundredths"]))
-                    for u in record["units"]
-                ),
-                heads=int(record["heads"]),
-            )
-            for record in records
-        ]
+        voters = [Voter.from_record(record) for record in records]
         return cls(voters=tuple(sorted(voters, key=lambda v: v.voter_key)))
+
+    def digest(self) -> str:
+        """sha256 of the records' canonical JSON: what the vote keeps of its roll, so the
+        roll read back at closing (or by an auditor) is provably the one frozen at opening."""
+        canonical = json.dumps(self.to_records(), sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def build_electorate(holdings: Sequence[UnitHolding]) -> Electorate:

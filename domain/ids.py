@@ -40,3 +40,24 @@ def enterprise_id(credit_code: str) -> UUID:
 
 def contract_id(community_code: str, contract_reference: str) -> UUID:
     return uuid5(NAMESPACE, f"contract:{community_code}/{contract_reference}")
+
+
+# A vote's parts each have their own small stream, so one ballot never reads another's.
+# Derived from the vote's id (uuid5 in the vote's own namespace; a prefix per kind, so no
+# voter key can name another kind's stream): the store's uniqueness on (stream id, version)
+# is then what allows one ballot per voter (V5).
+
+
+def ballot_id(vote_id: UUID, voter_key: str) -> UUID:
+    """The one ballot a voter may cast in a vote (or the mark that the vote closed without)."""
+    return uuid5(vote_id, f"ballot:{voter_key}")
+
+
+def roll_id(vote_id: UUID) -> UUID:
+    """The vote's electorate, frozen when it opened."""
+    return uuid5(vote_id, "roll")
+
+
+def roll_entry_id(vote_id: UUID, owner_id: str) -> UUID:
+    """One owner's line of the roll: which voter the owner votes as, and its weight."""
+    return uuid5(vote_id, f"owner:{owner_id}")

@@ -7,6 +7,16 @@ the charging range, V4). Each voter casts one ballot; a second is refused, never
 outcome (V6), computed by ``tally`` with integer cross-multiplication only (V1, V2), so an
 auditor can recompute it from the ballot events with the same pure function.
 
+Where the ballots live (issue 16). The ``Vote`` keeps a small state: its status, dates,
+nominees and the electorate's digest and totals. The electorate itself is frozen once, in
+the vote's roll (``domain.roll``), and each ballot is its own record of fact
+(``domain.ballot``) in a stream keyed by (vote, voter), so a ballot reads neither the
+electorate nor the other ballots, and the store's uniqueness refuses a voter's second one.
+Closing is given the ``BallotCount`` (the roll and every ballot) to tally. Votes opened
+before that change keep their electorate in their ``Opened`` event and their ballots as
+``BallotCast`` events of the vote: those events still apply, and such a vote counts its
+ballots from its own state (``inline_count``), exactly as it always did.
+
 A committee election is a vote whose ballots agree to up to N nominated candidates; a
 candidate is elected on the V1 majority of both area and heads, seats going to the most
 agreeing heads, then area, then candidate id. A passed fund-use vote is the resolution a
@@ -33,6 +43,7 @@ from domain.electorate import (
     Electorate,
     JsonRecord,
     UnitHolding,
+    Voter,
     build_electorate,
 )
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
@@ -378,6 +389,27 @@ def _count_candidates(
     return tallies, elected
 
 
+@dataclass(frozen=True)
+class BallotCount:
+    """A vote's frozen electorate and the ballots recorded in it, with their receipts: what a
+    close tallies, an auditor recounts and a voter checks a receipt against."""
+
+    electorate: Electorate
+    ballots: Mapping[str, Ballot]  # by voter key
+    receipts: Mapping[str, str]  # by voter key
+    last_ballot_on: date | None = None
+
+    def receipt_for(self, voter_key: str) -> str:
+        receipt = self.receipts.get(voter_key)
+        if receipt is None:
+            raise NotFound(f"voter {voter_key!r} has not voted", rule="V5", field="voter_key")
+        return receipt
+
+    def ballot_with_receipt(self, receipt: str) -> Ballot | None:
+        key = next((k for k, r in self.receipts.items() if r == receipt), None)
+        return None if key is None else self.ballots[key]
+
+
 # --- receipts ------------------------------------------------------------------------------
 
 
@@ -387,7 +419,8 @@ def ballot_receipt(
     """A digest the voter keeps and later checks against the published ballots.
 
     sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the ballot event's
-    content: vote id, version (the event's position in the vote), voter key, choice and the
+    content: vote id, version (the event's position in its stream: in the vote for a vote
+    that keeps its ballots inline, 1 in a ballot's own stream), voter key, choice and the
     sorted candidates.
     """
     content = {
@@ -522,11 +555,15 @@ class Vote(Aggregate):
             )
         self._publish(effective_date=published_on, actor=actor)
 
-    def open(self, *, opened_on: date, holdings: Sequence[UnitHolding], actor: str) -> None:
+    def open(
+        self, *, opened_on: date, holdings: Sequence[UnitHolding], actor: str
+    ) -> Electorate:
         """Open the vote and freeze its electorate from the owner register's ``holdings``.
 
         For fund use only the units in the charging range vote (V4): the other holdings are
-        left out, and every unit of the range must be among the holdings.
+        left out, and every unit of the range must be among the holdings. The vote records
+        the electorate's digest and totals; the caller records the electorate itself once,
+        as the vote's roll (``domain.roll.roll_of``), in the same transaction.
         """
         check_actor(actor)
         check_date(opened_on, "opened_on")
@@ -552,27 +589,36 @@ class Vote(Aggregate):
                 rule="C1",
                 field="candidates",
             )
-        self._open(electorate=electorate.to_records(), effective_date=opened_on, actor=actor)
+        self._open_with_digest(
+            electorate_digest=electorate.digest(),
+            electorate_area_m2_hundredths=electorate.total_area_m2_hundredths,
+            electorate_heads=electorate.total_heads,
+            voter_count=len(electorate.voters),
+            effective_date=opened_on,
+            actor=actor,
+        )
+        return electorate
 
-    def cast_ballot(
+    def check_ballot(
         self,
         *,
+        voter: Voter | None,
         voter_key: str,
         choice: str,
         cast_on: date,
         actor: str,
         candidates: Sequence[str] = (),
-    ) -> str:
-        """Record one voter's ballot and return its receipt (see ``ballot_receipt``).
+    ) -> list[str]:
+        """Every rule a ballot must meet but V5's one-per-voter; returns the sorted candidates.
 
-        ``actor`` is the owner who casts it and must be one of the voter's owners (any
-        representative may cast for the developer when the register names none).
+        ``voter`` is the roll's voter named ``voter_key`` (None: not on the roll). ``actor``
+        is the owner who casts it and must be one of the voter's owners (any representative
+        may cast for the developer when the register names none). One ballot per voter is
+        the store's to enforce: each ballot's stream is keyed by (vote, voter).
         """
         check_actor(actor)
         check_date(cast_on, "cast_on")
         self._check_open(cast_on, "cast_on")
-        electorate = self._frozen_electorate()
-        voter = electorate.voter(voter_key)
         if voter is None:
             rule = "V4" if self.matter_kind == FUND_USE else "V3"
             raise NotFound(
@@ -584,31 +630,55 @@ class Vote(Aggregate):
             raise RuleViolated(
                 f"{actor} is not an owner of voter {voter_key}", rule="V3", field="actor"
             )
-        if voter_key in self.ballots:
+        if choice not in CHOICES:
+            raise InvalidInput(
+                f"choice must be one of {', '.join(CHOICES)}", rule="V5", field="choice"
+            )
+        return self._check_candidates(choice, candidates)
+
+    def cast_inline_ballot(
+        self,
+        *,
+        voter_key: str,
+        choice: str,
+        cast_on: date,
+        actor: str,
+        candidates: Sequence[str] = (),
+    ) -> str:
+        """A ballot in a vote opened before ballots had their own streams: recorded in the
+        vote itself, as then, so its count stays one shape. Returns the receipt."""
+        if not self.ballots_inline:
+            raise RuleViolated(
+                "this vote records each ballot in its own stream", rule="V5", field="voter_key"
+            )
+        electorate = self._frozen_electorate()
+        chosen = self.check_ballot(voter=electorate.voter(voter_key), voter_key=voter_key,
+                                   choice=choice, cast_on=cast_on, actor=actor,
+                                   candidates=candidates)
+        if voter_key in self._ballots:
             raise Conflict(
                 f"voter {voter_key} has already voted; a later ballot is refused",
                 rule="V5",
                 field="voter_key",
             )
-        if choice not in CHOICES:
-            raise InvalidInput(
-                f"choice must be one of {', '.join(CHOICES)}", rule="V5", field="choice"
-            )
-        chosen = self._check_candidates(choice, candidates)
         self._cast(voter_key=voter_key, choice=choice, candidates=chosen,
                    effective_date=cast_on, actor=actor)
         return ballot_receipt(self.id, voter_key, choice, chosen, self.version)
 
-    def close(self, *, closed_on: date, actor: str) -> TallyResult:
-        """Close the vote and record its tally (V6)."""
+    def close(
+        self, *, closed_on: date, actor: str, count: BallotCount | None = None
+    ) -> TallyResult:
+        """Close the vote and record its tally (V6) of ``count``: the roll and every ballot
+        recorded (a vote that keeps its ballots inline counts its own)."""
         check_actor(actor)
         check_date(closed_on, "closed_on")
         self._check_open(closed_on, "closed_on")
-        if self.last_ballot_on is not None and closed_on < self.last_ballot_on:
+        count = self._count(count)
+        if count.last_ballot_on is not None and closed_on < count.last_ballot_on:
             raise RuleViolated(
-                f"a ballot was cast on {self.last_ballot_on}; the vote cannot close before it",
+                f"a ballot was cast on {count.last_ballot_on}; the vote cannot close before it",
                 rule="V5", field="closed_on")
-        result = self.recount()
+        result = self.recount(count)
         self._tallied(**result.to_event_fields(), effective_date=closed_on, actor=actor)
         return result
 
@@ -666,34 +736,42 @@ class Vote(Aggregate):
     # ---- queries -------------------------------------------------------------------------
 
     @property
-    def electorate(self) -> Electorate | None:
-        return self._electorate
+    def opened(self) -> bool:
+        return self.status in (OPEN, CLOSED)
 
-    @property
-    def ballots(self) -> dict[str, Ballot]:
-        return dict(self._ballots)
+    def inline_count(self) -> BallotCount:
+        """The count of a vote that keeps its electorate and ballots in its own events."""
+        assert self.ballots_inline, "this vote's ballots are in their own streams"
+        receipts = {
+            key: ballot_receipt(self.id, key, b.choice, b.candidates, self._ballot_versions[key])
+            for key, b in self._ballots.items()
+        }
+        return BallotCount(self._frozen_electorate(), dict(self._ballots), receipts,
+                           self.last_ballot_on)
 
     @property
     def remaining_fen(self) -> int:
         return (self.approved_amount_fen or 0) - self.withdrawn_fen
 
-    def recount(self) -> TallyResult:
-        """Tally the recorded ballots now (before closing: a running count)."""
+    def recount(self, count: BallotCount | None = None) -> TallyResult:
+        """Tally ``count`` now (before closing: a running count); an auditor's recount."""
+        count = self._count(count)
         return tally(
-            self._frozen_electorate(),
-            self._ballots.values(),
+            count.electorate,
+            count.ballots.values(),
             self.matter_kind,
             candidate_ids=self.candidates,
             seats=self.seats or 0,
         )
 
-    def receipt_for(self, voter_key: str) -> str:
-        """The receipt of a recorded ballot, recomputed from the vote's state."""
-        ballot = self._ballots.get(voter_key)
-        if ballot is None:
-            raise NotFound(f"voter {voter_key!r} has not voted", rule="V5", field="voter_key")
-        version = self._ballot_versions[voter_key]
-        return ballot_receipt(self.id, voter_key, ballot.choice, ballot.candidates, version)
+    def _count(self, count: BallotCount | None) -> BallotCount:
+        if self.ballots_inline:
+            assert count is None or count.electorate == self._electorate
+            return self.inline_count()
+        assert count is not None, "a vote with ballot streams is counted from them"
+        # The roll read back must be the one frozen at opening: a programming error else.
+        assert count.electorate.digest() == self.electorate_digest, "not this vote's roll"
+        return count
 
     # ---- events: state changes only ------------------------------------------------------
 
@@ -730,6 +808,12 @@ class Vote(Aggregate):
         self.published_on: date | None = None
         self.opened_on: date | None = None
         self.closed_on: date | None = None
+        self.electorate_digest: str | None = None
+        self.electorate_area_m2_hundredths: int | None = None
+        self.electorate_heads: int | None = None
+        self.voter_count: int | None = None
+        # Votes opened before issue 16: electorate and ballots in the vote's own events.
+        self.ballots_inline = False
         self._electorate: Electorate | None = None
         self._ballots: dict[str, Ballot] = {}
         self.last_ballot_on: date | None = None
@@ -747,12 +831,37 @@ class Vote(Aggregate):
         self.status = PUBLISHED
         self.published_on = effective_date
 
+    @event("OpenedWithDigest")
+    def _open_with_digest(
+        self,
+        *,
+        electorate_digest: str,
+        electorate_area_m2_hundredths: int,
+        electorate_heads: int,
+        voter_count: int,
+        effective_date: date,
+        actor: str,
+    ) -> None:
+        self.status = OPEN
+        self.opened_on = effective_date
+        self.electorate_digest = electorate_digest
+        self.electorate_area_m2_hundredths = electorate_area_m2_hundredths
+        self.electorate_heads = electorate_heads
+        self.voter_count = voter_count
+
+    # The shape before issue 16, still applied to the votes recorded in it.
     @event("Opened")
     def _open(self, *, electorate: list[JsonRecord], effective_date: date, actor: str) -> None:
         self.status = OPEN
         self.opened_on = effective_date
         self._electorate = Electorate.from_records(electorate)
+        self.ballots_inline = True
+        self.electorate_digest = self._electorate.digest()
+        self.electorate_area_m2_hundredths = self._electorate.total_area_m2_hundredths
+        self.electorate_heads = self._electorate.total_heads
+        self.voter_count = len(self._electorate.voters)
 
+    # A ballot of a vote that keeps its ballots inline (opened before issue 16).
     @event("BallotCast")
     def _cast(
         self,

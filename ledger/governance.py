@@ -1,8 +1,16 @@
 """Owners' votes, committee elections and committees (V1–V6, C1–C4), and custody (F3).
 
-The ballots and the tally live on the ``Vote`` aggregate; this module finds the electorate
-(the units' current owners, areas and delivery) when a vote opens. What other commands ask
-of a passed vote (the F8 gate, hiring, self-management) is ``ledger.resolutions``.
+A vote's tally lives on the ``Vote``; its electorate, frozen when it opens from the units'
+current owners, areas and delivery, is its roll (``domain.roll``), and each ballot is its own
+stream keyed by (vote, voter) (``domain.ballot``). A ballot reads the vote's small state and
+the casting owner's roll entry, two small aggregates, whatever the community's size or the
+turnout, and writes one event; one ballot per voter is the store's uniqueness on that
+stream. Closing reads the roll and every ballot in bulk and writes, with the tally, a mark in
+the stream of every voter who did not vote, so a ballot racing the close either committed
+first (the close's mark collides, the close counts again) or collides with the mark and is
+refused (V5): never counted after the tally. Votes recorded before this shape keep their
+ballots inline and are counted as before. What other commands ask of a passed vote (the F8
+gate, hiring, self-management) is ``ledger.resolutions``.
 """
 
 from __future__ import annotations
@@ -10,9 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
+from domain.ballot import BallotRecord, count_of
 from domain.committee import (
     OWNERS_COMMITTEE,
     PROPERTY_MANAGEMENT_COMMITTEE,
@@ -21,10 +32,19 @@ from domain.committee import (
 )
 from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
 from domain.errors import Conflict, NotFound, RuleViolated
-from domain.ids import committee_id, unit_account_id, vote_id
+from domain.ids import ballot_id, committee_id, roll_entry_id, roll_id, unit_account_id, vote_id
+from domain.roll import ElectoralRoll, RollEntry, roll_of
 from domain.unit_account import DEVELOPER_OWNER_ID
-from domain.vote import COMMITTEE_ELECTION, FUND_USE, SeatBounds, TallyResult, Vote
-from ledger.base import LedgerBase
+from domain.vote import (
+    COMMITTEE_ELECTION,
+    FUND_USE,
+    OPEN,
+    BallotCount,
+    SeatBounds,
+    TallyResult,
+    Vote,
+)
+from ledger.base import LedgerBase, _Work
 from ledger.loading import load_many
 from ledger.write_context import WriteContext
 
@@ -101,13 +121,40 @@ class GovernanceCommands(LedgerBase):
 
     def open_vote(self, *, community_code: str, vote_reference: str, opened_on: date,
                   actor: str, write: WriteContext | None = None) -> Vote:
-        """V5: no earlier than 15 days after publication; the electorate is frozen now."""
+        """V5: no earlier than 15 days after publication; the electorate is frozen now, as
+        the vote's roll, in the opening's transaction."""
 
-        def step(vote: Vote) -> Vote:
-            vote.open(opened_on=opened_on, holdings=self.holdings(community_code), actor=actor)
+        def attempt() -> Vote:
+            vote = self.vote(community_code, vote_reference)
+            electorate = vote.open(opened_on=opened_on, holdings=self.holdings(community_code),
+                                   actor=actor)
+            self._save(_Work([vote, *roll_of(vote, electorate, actor=actor)]), write)
             return vote
 
-        return self._vote_step(community_code, vote_reference, step, write)
+        return self._retrying(attempt, write)
+
+    def vote_count(self, vote: Vote) -> BallotCount:
+        """The vote's frozen electorate and every ballot recorded in it, with receipts."""
+        if vote.ballots_inline:
+            return vote.inline_count()
+        if not vote.opened:
+            raise RuleViolated(f"vote {vote.vote_reference} has not opened; there is nothing "
+                               "to count", rule="V5", field="vote_reference")
+        roll = cast(ElectoralRoll, self._get(roll_id(vote.id)))
+        keys = roll.electorate.voter_keys
+        records = load_many(self, [ballot_id(vote.id, key) for key in keys])
+        return count_of(roll.electorate, records.values())
+
+    def vote_by_id(self, the_vote_id: UUID) -> Vote | None:
+        found = load_many(self, [the_vote_id]).get(the_vote_id)
+        return found if isinstance(found, Vote) else None
+
+    def on_roll(self, vote: Vote, owner_id: str) -> bool:
+        """Whether the owner is in the vote's frozen electorate: one roll entry read."""
+        if vote.ballots_inline:
+            return vote.inline_count().electorate.voter_key_for_owner(owner_id) is not None
+        entry_id = roll_entry_id(vote.id, owner_id)
+        return entry_id in load_many(self, [entry_id])
 
     def holdings(self, community_code: str) -> list[UnitHolding]:
         """V3 inputs: each unit's area and owners; the developer's unsold or undelivered units."""
@@ -134,44 +181,114 @@ class GovernanceCommands(LedgerBase):
         cast_on: date, candidates: Sequence[str] = (), write: WriteContext | None = None,
     ) -> str:
         """One ballot per voter (V5); returns the voter's receipt, a digest of the ballot."""
-
-        return self._vote_step(community_code, vote_reference, lambda vote: self._cast(
-            vote, vote_reference, owner_id, choice, candidates, cast_on), write)
-
-    @staticmethod
-    def _cast(vote: Vote, vote_reference: str, owner_id: str, choice: str,
-              candidates: Sequence[str], cast_on: date) -> str:
-        electorate = vote.electorate
-        if electorate is None:
-            raise RuleViolated(f"vote {vote_reference} is not open", rule="V5",
-                               field="vote_reference")
-        voter_key = (DEVELOPER_VOTER_KEY if owner_id == DEVELOPER_OWNER_ID
-                     else electorate.voter_key_for_owner(owner_id))
-        if voter_key is None:
-            raise NotFound(f"owner {owner_id!r} is not in the electorate of vote "
-                           f"{vote_reference}", rule="V4", field="owner_id")
-        return vote.cast_ballot(voter_key=voter_key, choice=choice, cast_on=cast_on,
-                                actor=owner_id, candidates=list(candidates))
+        return self.cast_ballots(community_code=community_code, vote_reference=vote_reference,
+                                 ballots=[(owner_id, choice, candidates)], cast_on=cast_on,
+                                 write=write)[0]
 
     def cast_ballots(
         self, *, community_code: str, vote_reference: str,
         ballots: Sequence[tuple[str, str, Sequence[str]]], cast_on: date,
         write: WriteContext | None = None,
     ) -> list[str]:
-        """Paper ballots entered as one batch of (owner id, choice, candidates): all or none."""
+        """Ballots of (owner id, choice, candidates), e.g. a batch of paper ballots: each in
+        its own stream, all saved in one transaction or none."""
+        the_vote_id = vote_id(community_code, vote_reference)
+        owners = [owner_id for owner_id, _, _ in ballots]
 
-        def step(vote: Vote) -> list[str]:
-            return [self._cast(vote, vote_reference, owner_id, choice, candidates, cast_on)
-                    for owner_id, choice, candidates in ballots]
+        def attempt() -> list[str]:
+            # The vote's small state and the casting owners' roll entries, in one read.
+            loaded = load_many(self, [the_vote_id,
+                                      *(roll_entry_id(the_vote_id, o) for o in owners)])
+            vote = cast(Vote | None, loaded.get(the_vote_id))
+            if vote is None:
+                raise NotFound(f"community {community_code} has no vote {vote_reference!r}",
+                               rule="V5", field="vote_reference")
+            if vote.ballots_inline:
+                return self._cast_inline(vote, ballots, cast_on, write)
+            records = [self._ballot(vote, loaded.get(roll_entry_id(the_vote_id, owner_id)),
+                                    owner_id, choice, candidates, cast_on)
+                       for owner_id, choice, candidates in ballots]
+            self._save_ballots(vote, records, write)
+            return [record.receipt for record in records]
 
-        return self._vote_step(community_code, vote_reference, step, write)
+        return self._retrying(attempt, write)
+
+    @staticmethod
+    def _ballot(vote: Vote, entry: RollEntry | None, owner_id: str, choice: str,
+                candidates: Sequence[str], cast_on: date) -> BallotRecord:
+        if not vote.opened:
+            raise RuleViolated(f"vote {vote.vote_reference} is not open", rule="V5",
+                               field="vote_reference")
+        if entry is None:
+            raise NotFound(f"owner {owner_id!r} is not in the electorate of vote "
+                           f"{vote.vote_reference}", rule="V4", field="owner_id")
+        return BallotRecord.cast(vote=vote, voter=entry.voter, voter_key=entry.voter.voter_key,
+                                 choice=choice, cast_on=cast_on, actor=owner_id,
+                                 candidates=list(candidates))
+
+    def _save_ballots(self, vote: Vote, records: list[BallotRecord],
+                      write: WriteContext | None) -> None:
+        """Save ballot streams; a voter's stream already taken refuses the ballot (V5)."""
+        keys = [record.voter_key for record in records]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise Conflict(f"voter {twice} has two ballots in this batch; a voter counts once",
+                           rule="V5", field="voter_key")
+        try:
+            self._save(_Work(list(records)), write)
+        except IntegrityError:
+            self._raise_if_key_used(write)
+            taken = load_many(self, [record.id for record in records])
+            first = next((cast(BallotRecord, taken[r.id]) for r in records if r.id in taken),
+                         None)
+            if first is None:
+                raise  # not a ballot's stream: decide again
+            if first.was_cast:
+                raise Conflict(f"voter {first.voter_key} has already voted; a later ballot is "
+                               "refused", rule="V5", field="voter_key") from None
+            raise Conflict(f"vote {vote.vote_reference} closed on {first.recorded_on} before "
+                           "this ballot was recorded; it is not counted", rule="V5",
+                           field="vote_reference") from None
+
+    def _cast_inline(self, vote: Vote, ballots: Sequence[tuple[str, str, Sequence[str]]],
+                     cast_on: date, write: WriteContext | None) -> list[str]:
+        """Ballots of a vote opened before ballots had streams: recorded in the vote."""
+        electorate = vote.inline_count().electorate
+        receipts = []
+        for owner_id, choice, candidates in ballots:
+            voter_key = (DEVELOPER_VOTER_KEY if owner_id == DEVELOPER_OWNER_ID
+                         else electorate.voter_key_for_owner(owner_id))
+            if voter_key is None:
+                raise NotFound(f"owner {owner_id!r} is not in the electorate of vote "
+                               f"{vote.vote_reference}", rule="V4", field="owner_id")
+            receipts.append(vote.cast_inline_ballot(voter_key=voter_key, choice=choice,
+                                                    cast_on=cast_on, actor=owner_id,
+                                                    candidates=list(candidates)))
+        self._save_aggregates(vote, write=write)
+        return receipts
 
     def close_vote(self, *, community_code: str, vote_reference: str, closed_on: date,
                    actor: str, write: WriteContext | None = None) -> TallyResult:
-        """The tally, with its four counts and the thresholds applied, becomes an event (V6)."""
-        return self._vote_step(
-            community_code, vote_reference, lambda v: v.close(closed_on=closed_on, actor=actor),
-            write)
+        """The tally, with its four counts and the thresholds applied, becomes an event (V6).
+
+        Saved with a mark in the stream of each voter who has not voted: a ballot saved
+        meanwhile makes that mark collide, and the close counts again with it."""
+
+        def attempt() -> TallyResult:
+            vote = self.vote(community_code, vote_reference)
+            if vote.ballots_inline or vote.status != OPEN:
+                result = vote.close(closed_on=closed_on, actor=actor)  # refused if not open
+                self._save_aggregates(vote, write=write)
+                return result
+            count = self.vote_count(vote)
+            result = vote.close(closed_on=closed_on, actor=actor, count=count)
+            marks = [BallotRecord.left_uncast(vote=vote, voter_key=key, closed_on=closed_on,
+                                              actor=actor)
+                     for key in count.electorate.voter_keys if key not in count.ballots]
+            self._save(_Work([vote, *marks]), write)
+            return result
+
+        return self._retrying(attempt, write)
 
     # -- custody (F3) --------------------------------------------------------------------
 

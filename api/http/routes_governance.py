@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import Field
@@ -60,14 +59,11 @@ from api.http.security import (
     actor,
     allow,
     community_in_scope,
-    community_place,
 )
 from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
-from domain.electorate import DEVELOPER_VOTER_KEY
 from domain.errors import NotFound
-from domain.unit_account import DEVELOPER_OWNER_ID
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 from ledger.write_context import WriteContext
@@ -203,34 +199,21 @@ def _absent(id_: UUID) -> NotFound:
 
 
 def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
-    """The vote, if the caller's scope holds it; otherwise exactly as if it did not exist."""
-    try:
-        vote: object = svc.ledger.repository.get(id_)
-    except AggregateNotFoundError:
-        raise _absent(id_) from None
-    if not isinstance(vote, Vote):
+    """The vote, if the caller's scope holds it; otherwise exactly as if it did not exist.
+
+    The vote is small (its ballots and roll are streams of their own); the community's place
+    comes from the scope checks' cache, and an owner's standing from their roll entry."""
+    vote = svc.ledger.vote_by_id(id_)
+    if vote is None:
         raise _absent(id_)
-    community = svc.ledger.community(vote.community_code)
-    place = community_place(community)
+    place = svc.community_place(vote.community_code)
     if principal.scope.level == "owner":
-        place = Place(place.district, place.street, place.community, _owner_ids_voting(vote))
+        owner = principal.scope.code
+        owners = (owner,) if vote.opened and svc.ledger.on_roll(vote, owner) else ()
+        place = Place(place.district, place.street, place.community, owners)
     if not principal.scope.holds(place):
         raise _absent(id_)
     return vote
-
-
-def _owner_ids_voting(vote: Vote) -> tuple[str, ...]:
-    """The owner ids whose tokens see the vote and cast in it: its frozen electorate's, and
-    the developer's (``owner:developer``) when its unsold or undelivered units count (V3).
-    The developer's voter names no owner ids (its units' buyers do not vote yet), so it is
-    added by its key."""
-    electorate = vote.electorate
-    if electorate is None:
-        return ()
-    owners = tuple(o for voter in electorate.voters for o in voter.owner_ids)
-    if electorate.voter(DEVELOPER_VOTER_KEY) is not None:
-        owners = (*owners, DEVELOPER_OWNER_ID)
-    return owners
 
 
 def tally_public(result: TallyResult, *, provisional: bool) -> TallyPublic:
@@ -241,8 +224,7 @@ def tally_public(result: TallyResult, *, provisional: bool) -> TallyPublic:
                                       from_attributes=True)
 
 
-def vote_public(vote: Vote) -> VotePublic:
-    electorate = vote.electorate
+def vote_public(vote: Vote, ballots_cast: int) -> VotePublic:
     # V6: the outcome is the tally recorded at closing; before it there is none to claim.
     decided = vote.result is not None
     return VotePublic(
@@ -254,10 +236,9 @@ def vote_public(vote: Vote) -> VotePublic:
         approved_amount_fen=vote.approved_amount_fen,
         proposed_on=vote.proposed_on, published_on=vote.published_on,
         opened_on=vote.opened_on, closed_on=vote.closed_on,
-        electorate_heads=electorate.total_heads if electorate else None,
-        electorate_area_m2_hundredths=(electorate.total_area_m2_hundredths
-                                       if electorate else None),
-        ballots_cast=len(vote.ballots), provisional=not decided,
+        electorate_heads=vote.electorate_heads,
+        electorate_area_m2_hundredths=vote.electorate_area_m2_hundredths,
+        ballots_cast=ballots_cast, provisional=not decided,
         passed=vote.passed if decided else None,
         elected=list(vote.elected) if decided else None, version=vote.version)
 
@@ -292,7 +273,7 @@ def propose_vote(
             actor=actor(request, principal), buildings=list(body.buildings),
             unit_keys=list(body.unit_keys), approved_amount_fen=amount, purpose=body.purpose,
             seats=body.seats, write=write)
-        return VoteWritten.carrying("vote", vote_public(vote)).answer()
+        return VoteWritten.carrying("vote", vote_public(vote, 0)).answer()
 
     return run_idempotent(svc, principal, key, request, body, command)
 
@@ -302,7 +283,8 @@ def get_vote(id: VoteId, svc: ServicesDep,
              principal: Annotated[Principal, allow(*VOTE_READERS)]) -> VotePublic:
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count;
     its outcome (`passed`, `elected`) only once closed, null while `provisional`."""
-    return vote_public(_vote(svc, principal, id))
+    vote = _vote(svc, principal, id)
+    return vote_public(vote, len(svc.ledger.vote_count(vote).ballots) if vote.opened else 0)
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,
@@ -355,7 +337,7 @@ def open_vote(
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal),
                                     write=write)
-        return VoteWritten.carrying("opening", vote_public(vote)).answer()
+        return VoteWritten.carrying("opening", vote_public(vote, 0)).answer()
 
     return _vote_command(svc, principal, key, request, body, id, step)
 
@@ -413,7 +395,8 @@ def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
                    principal: Annotated[Principal, allow(*VOTE_READERS)]) -> BallotReceipt:
     """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
     vote = _vote(svc, principal, id)
-    found = next((b for k, b in vote.ballots.items() if vote.receipt_for(k) == receipt), None)
+    found = (svc.ledger.vote_count(vote).ballot_with_receipt(receipt) if vote.opened
+             else None)
     if found is None:
         raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
                        field="receipt")
@@ -447,10 +430,10 @@ def tally(id: VoteId, svc: ServicesDep,
     the tally recorded at closing (V6) and whether the two agree. While the vote is open
     the report is `provisional`: a running count, not an outcome."""
     vote = _vote(svc, principal, id)
-    if vote.electorate is None:
+    if not vote.opened:
         raise Problem(409, f"vote {id} has not opened; there is nothing to count", rule="V5",
                       field="id")
-    recount = vote.recount()
+    recount = vote.recount(svc.ledger.vote_count(vote))
     recorded = vote.result
     provisional = recorded is None  # open: ballots may still come, so no outcome yet
     return TallyReport(

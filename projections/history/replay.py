@@ -26,18 +26,23 @@ from datetime import UTC, date, datetime, time
 from typing import Any, cast
 from uuid import UUID
 
+from domain.ballot import BallotRecord, count_of
 from domain.community import Community
 from domain.errors import InvalidInput, NotFound
 from domain.eventsourcing_internals import LIBRARY_AGGREGATE_ATTRIBUTES
 from domain.ids import (
+    ballot_id,
     committee_id,
     community_id,
     contract_id,
     enterprise_id,
+    roll_id,
     unit_account_id,
     unit_key,
     vote_id,
 )
+from domain.roll import ElectoralRoll
+from domain.vote import Vote
 from ledger.application import FundLedger
 from ledger.csv_files import parse_date
 from projections.history.fund import sub_accounts_at, unit_account_ids
@@ -188,12 +193,42 @@ def replay(
         raise _not_yet(kind, key, as_of, known_at, stream)
     business_order = as_of is not None
     aggregate = fold(the_cut.events, business_order=business_order)
+    state = aggregate_state(aggregate)
+    cuts = [the_cut]
+    if isinstance(aggregate, Vote) and aggregate.opened and not aggregate.ballots_inline:
+        cuts += _vote_parts(app, aggregate, as_of, known_at, state)
     return Replayed(
         kind=kind, key=key, aggregate_id=aggregate_id, as_of=as_of, known_at=known_at,
         order="business_date" if business_order else "log",
-        last_event=last_event([the_cut], business_order).ref(),
-        events_included=len(the_cut.events), events_dated_later=the_cut.dated_later,
-        state=aggregate_state(aggregate))
+        last_event=last_event(cuts, business_order).ref(),
+        events_included=sum(len(c.events) for c in cuts),
+        events_dated_later=sum(c.dated_later for c in cuts), state=state)
+
+
+def _vote_parts(
+    app: FundLedger, vote: Vote, as_of: date | None, known_at: datetime | None,
+    state: dict[str, Any],
+) -> list[Cut]:
+    """A vote whose roll and ballots are streams of their own (issue 16): they join its state
+    at the same cut, as ``electorate``, ``ballots`` and ``last_ballot_on``, the names a vote
+    that keeps them inline has in its own state."""
+    the_roll_id = roll_id(vote.id)
+    roll_cut = cut(read_streams(app, [the_roll_id])[the_roll_id], as_of, known_at)
+    if not roll_cut.events:
+        return []
+    roll = cast(ElectoralRoll, fold(roll_cut.events, business_order=False))
+    ids = [ballot_id(vote.id, key) for key in roll.electorate.voter_keys]
+    cuts = [roll_cut]
+    records = []
+    for stream in read_streams(app, ids).values():
+        ballot_cut = cut(stream, as_of, known_at)
+        if ballot_cut.events:
+            cuts.append(ballot_cut)
+            records.append(cast(BallotRecord, fold(ballot_cut.events, business_order=False)))
+    count = count_of(roll.electorate, records)
+    state.update(electorate=jsonable(roll.electorate), ballots=jsonable(dict(count.ballots)),
+                 last_ballot_on=jsonable(count.last_ballot_on))
+    return cuts
 
 
 def _not_yet(

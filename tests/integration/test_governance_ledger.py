@@ -211,8 +211,7 @@ def test_v4_v5_publication_period_one_ballot_per_voter_and_v3_headcount(app: Fun
     # V4: only the owners of building 2. V3: c1 and c2 co-own one flat (one head), "multi"
     # owns two flats (one head), the developer's unsold flat and the undelivered flat bought
     # by "late" count one head together, in the developer's hands.
-    electorate = app.vote(CODE, "PUMP-2").electorate
-    assert electorate is not None
+    electorate = app.vote_count(app.vote(CODE, "PUMP-2")).electorate
     voters = {v.voter_key: (v.heads, v.area_m2_hundredths, v.unit_keys)
               for v in electorate.voters}
     assert voters == {
@@ -241,15 +240,15 @@ def test_v4_v5_publication_period_one_ballot_per_voter_and_v3_headcount(app: Fun
     close(app, "PUMP-2")
 
     vote = app.vote(CODE, "PUMP-2")
-    result = vote.result
+    result, count = vote.result, app.vote_count(vote)
     assert result is not None
-    assert {k: b.choice for k, b in vote.ballots.items()} == {
+    assert {k: b.choice for k, b in count.ballots.items()} == {
         "c1+c2": AGREE, "multi": AGREE, "developer": ABSTAIN}
     assert (result.electorate_heads, result.electorate_area_m2_hundredths) == (3, 40_000)
     assert (result.participating_heads, result.participating_area_m2_hundredths) == (3, 40_000)
     assert (result.agreeing_heads, result.agreeing_area_m2_hundredths) == (2, 24_000)
     assert result.passed
-    assert {k: vote.receipt_for(k) for k in receipts} == receipts
+    assert {k: count.receipt_for(k) for k in receipts} == receipts
     assert len(set(receipts.values())) == 3
 
 
@@ -273,13 +272,14 @@ def test_v6_a_vote_is_recounted_from_the_event_log_after_a_restart(
     result = vote.result
     assert vote.status == "closed" and result is not None
     assert result == recorded
-    assert vote.recount() == result
+    count = reopened.vote_count(vote)
+    assert vote.recount(count) == result
     # 6 of 7 heads and 800 of 850 m² took part (all but s3); agreeing: big, c1+c2, multi.
     assert (result.electorate_heads, result.electorate_area_m2_hundredths) == (7, 85_000)
     assert (result.participating_heads, result.participating_area_m2_hundredths) == (6, 80_000)
     assert (result.agreeing_heads, result.agreeing_area_m2_hundredths) == (3, 54_000)
     assert result.quorum_met and not result.passed  # 3 of 6 heads is not more than half
-    assert {key: vote.receipt_for(key) for key in receipts} == receipts
+    assert {key: count.receipt_for(key) for key in receipts} == receipts
 
 
 # -- committees (C1, C3) ---------------------------------------------------------------
@@ -397,7 +397,7 @@ def test_v3_a_unit_co_owned_with_the_developer_does_not_block_the_community_s_vo
                      published_on=date(2026, 3, 1), actor=ACTOR)
     app.open_vote(community_code=CODE, vote_reference="RULES-1", opened_on=date(2026, 3, 16),
                   actor=ACTOR)
-    electorate = app.vote(CODE, "RULES-1").electorate
+    electorate = app.vote_count(app.vote(CODE, "RULES-1")).electorate
     assert electorate is not None and "3-101" in electorate.unit_keys
 
 

@@ -30,7 +30,7 @@ def passed_election(seats: int = 5) -> Vote:
         vote.cast_ballot(voter_key=f"o{i}", choice=AGREE, cast_on=OPENED_ON, actor=f"o{i}",
                          candidates=MEMBERS[:seats])
     vote.close(closed_on=CLOSED_ON, actor="chair")
-    return vote
+    return vote.vote
 
 
 def owners_committee(**extra: Any) -> Committee:
@@ -58,7 +58,7 @@ def test_c1_a_failed_election_forms_no_committee() -> None:
     vote = opened_election([100] * 5, ["c1", "c2", "c3"])
     vote.close(closed_on=CLOSED_ON, actor="chair")
     with pytest.raises(RuleViolated) as caught:
-        owners_committee(election=vote)
+        owners_committee(election=vote.vote)
     assert caught.value.rule == "C1"
 
 

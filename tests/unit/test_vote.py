@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -26,8 +26,9 @@ from eventsourcing.persistence import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.electorate import Electorate, UnitHolding
+from domain.electorate import Electorate, UnitHolding, build_electorate
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.ids import ballot_id
 from domain.vote import (
     ABSTAIN,
     AGREE,
@@ -43,6 +44,7 @@ from domain.vote import (
     ballot_receipt,
     tally,
 )
+from tests.unit.ballot_box import BoxedVote
 from tests.unit.test_electorate import holdings_lists, unit_groups
 
 PROPOSED_ON = date(2024, 3, 1)
@@ -67,8 +69,8 @@ def propose(matter_kind: str = "other_ordinary", **extra: Any) -> Vote:
 
 
 def opened(holdings: Sequence[UnitHolding], matter_kind: str = "other_ordinary",
-           **extra: Any) -> Vote:
-    vote = propose(matter_kind, **extra)
+           **extra: Any) -> BoxedVote:
+    vote = BoxedVote(propose(matter_kind, **extra))
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     vote.open(opened_on=OPENED_ON, holdings=holdings, actor="chair")
     return vote
@@ -80,7 +82,7 @@ def single_owner_units(areas: Sequence[int]) -> list[UnitHolding]:
 
 
 def vote_with(areas: Sequence[int], choices: Sequence[str | None],
-              matter_kind: str = "other_ordinary") -> Vote:
+              matter_kind: str = "other_ordinary") -> BoxedVote:
     holdings = single_owner_units(areas)
     charging = [h.unit_key for h in holdings] if matter_kind == FUND_USE else None
     vote = opened(holdings, matter_kind, charging_range=charging) if charging else opened(
@@ -134,9 +136,9 @@ def test_v5_an_unpublished_item_cannot_be_voted_on() -> None:
 
 
 def test_v5_ballots_are_taken_only_while_open() -> None:
-    vote = propose()
+    proposed = BoxedVote(propose())
     with pytest.raises(RuleViolated):
-        vote.cast_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON, actor="o0")
+        proposed.cast_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON, actor="o0")
     vote = vote_with([100], [AGREE])
     vote.close(closed_on=CLOSED_ON, actor="chair")
     with pytest.raises(RuleViolated) as caught:
@@ -387,16 +389,17 @@ def test_v6_auditor_recount_from_events_matches_the_tally_event(
             actor = voter.owner_ids[0] if voter.owner_ids else "rep"
             vote.cast_ballot(voter_key=voter_key, choice=choice, cast_on=OPENED_ON, actor=actor)
     vote.close(closed_on=CLOSED_ON, actor="chair")
-    events = through_json(vote.collect_events())
+    events = through_json(vote.all_events())
     by_name: dict[str, dict[str, Any]] = {}
     ballots = []
     for e in events:
         fields = vars(e)
         by_name[type(e).__name__] = fields
-        if type(e).__name__ == "BallotCast":
+        if type(e).__name__ == "Cast":
             ballots.append(Ballot(fields["voter_key"], fields["choice"],
                                   tuple(fields["candidates"])))
-    electorate = Electorate.from_records(by_name["Opened"]["electorate"])
+    electorate = Electorate.from_records(by_name["Frozen"]["voters"])
+    assert electorate.digest() == by_name["OpenedWithDigest"]["electorate_digest"]
     recount = tally(electorate, ballots, by_name["Proposed"]["matter_kind"])
     assert recount == TallyResult.from_event_fields(by_name["Tallied"])
 
@@ -456,8 +459,9 @@ def test_c1_v5_candidates_are_nominated_before_opening_and_must_fill_the_seats()
     assert late.value.rule == "V5"
 
 
-def opened_election(areas: Sequence[int], candidates: Sequence[str], seats: int = 3) -> Vote:
-    vote = election(seats, 80, candidates)
+def opened_election(areas: Sequence[int], candidates: Sequence[str],
+                    seats: int = 3) -> BoxedVote:
+    vote = BoxedVote(election(seats, 80, candidates))
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     vote.open(opened_on=OPENED_ON, holdings=single_owner_units(areas), actor="chair")
     return vote
@@ -536,9 +540,10 @@ def test_c1_an_election_that_cannot_fill_the_seats_fails() -> None:
 def test_receipt_is_the_digest_of_the_ballot_event() -> None:
     vote = opened(single_owner_units([100, 100]))
     receipt = vote.cast_ballot(voter_key="o1", choice=AGREE, cast_on=OPENED_ON, actor="o1")
-    cast = next(e for e in vote.collect_events() if type(e).__name__ == "BallotCast")
+    cast = next(e for e in vote.all_events() if type(e).__name__ == "Cast")
     fields = vars(cast)
-    assert receipt == ballot_receipt(cast.originator_id, fields["voter_key"], fields["choice"],
+    assert cast.originator_id == ballot_id(vote.id, "o1") and cast.originator_version == 1
+    assert receipt == ballot_receipt(fields["vote_id"], fields["voter_key"], fields["choice"],
                                      fields["candidates"], cast.originator_version)
     assert receipt == vote.receipt_for("o1")
     assert len(receipt) == 64
@@ -550,13 +555,14 @@ def test_receipt_is_the_digest_of_the_ballot_event() -> None:
 RANGE = ["1-101", "1-102", "1-103", "1-104"]
 
 
-def fund_vote(choices: Sequence[str | None], areas: Sequence[int] = (100, 100, 100, 100)) -> Vote:
+def fund_vote(choices: Sequence[str | None],
+              areas: Sequence[int] = (100, 100, 100, 100)) -> BoxedVote:
     vote = vote_with(areas, choices, FUND_USE)
     vote.close(closed_on=CLOSED_ON, actor="chair")
     return vote
 
 
-def withdraw(vote: Vote, amount_fen: int, reference: str = "W-1", **extra: Any) -> None:
+def withdraw(vote: Vote | BoxedVote, amount_fen: int, reference: str = "W-1", **extra: Any) -> None:
     vote.record_withdrawal(
         withdrawal_reference=reference,
         amount_fen=amount_fen,
@@ -625,7 +631,7 @@ def test_f8_v5_withdrawal_needs_a_closed_fund_use_vote_and_a_fresh_reference() -
 
 
 def test_rebuilding_from_stored_json_events_gives_the_same_vote() -> None:
-    vote = election(3, 80, ["c1", "c2", "c3"])
+    vote = BoxedVote(election(3, 80, ["c1", "c2", "c3"]))
     vote.publish(published_on=PROPOSED_ON, actor="chair")
     vote.open(opened_on=OPENED_ON, holdings=[UnitHolding("1-101", 100, ("A", "B")),
                                             UnitHolding("1-102", 50, (), developer_held=True)],
@@ -637,6 +643,46 @@ def test_rebuilding_from_stored_json_events_gives_the_same_vote() -> None:
     vote.close(closed_on=CLOSED_ON, actor="chair")
     fund = fund_vote([AGREE] * 4)
     withdraw(fund, 100)
-    for aggregate in (vote, fund):
+    for aggregate in (vote.vote, *vote.roll, *vote.records.values(), fund.vote):
         rebuilt = project_aggregate(None, through_json(aggregate.collect_events()))
         assert rebuilt == aggregate
+
+
+# --- votes recorded before ballots had their own streams (issue 16) -------------------------
+
+
+def test_a_vote_recorded_in_the_inline_shape_still_counts_and_rebuilds_as_before() -> None:
+    """Its electorate in its ``Opened`` event and its ballots as ``BallotCast`` events of the
+    vote itself: replayed and tallied from its own state, receipts by the vote's versions."""
+    holdings = [UnitHolding("1-101", 100, ("A", "B")), UnitHolding("1-102", 300, ("C",)),
+                UnitHolding("1-103", 50, (), developer_held=True)]
+    vote = propose()
+    vote.publish(published_on=PROPOSED_ON, actor="chair")
+    electorate = build_electorate(holdings)
+    vote._open(electorate=electorate.to_records(), effective_date=OPENED_ON, actor="chair")
+    receipt = vote.cast_inline_ballot(voter_key="A+B", choice=AGREE, cast_on=OPENED_ON,
+                                      actor="B")
+    with pytest.raises(Conflict) as twice:
+        vote.cast_inline_ballot(voter_key="A+B", choice=DISAGREE, cast_on=OPENED_ON, actor="A")
+    assert twice.value.rule == "V5"
+    vote.cast_inline_ballot(voter_key="C", choice=DISAGREE, cast_on=OPENED_ON, actor="C")
+    result = vote.close(closed_on=CLOSED_ON, actor="chair")
+    assert (result.electorate_heads, result.electorate_area_m2_hundredths) == (3, 450)
+    assert (result.participating_heads, result.agreeing_heads) == (2, 1)
+    assert vote.electorate_digest == electorate.digest() and vote.ballots_inline
+    events = through_json(vote.collect_events())
+    assert [type(e).__name__ for e in events] == [
+        "Proposed", "Published", "Opened", "BallotCast", "BallotCast", "Tallied"]
+    rebuilt = cast(Vote, project_aggregate(None, events))
+    assert rebuilt == vote
+    assert rebuilt.recount() == result == TallyResult.from_event_fields(vars(events[-1]))
+    assert rebuilt.inline_count().receipt_for("A+B") == receipt == ballot_receipt(
+        vote.id, "A+B", AGREE, [], 4)
+
+
+def test_a_vote_with_ballot_streams_takes_no_inline_ballot() -> None:
+    vote = opened(single_owner_units([100]))
+    with pytest.raises(RuleViolated) as caught:
+        vote.vote.cast_inline_ballot(voter_key="o0", choice=AGREE, cast_on=OPENED_ON,
+                                     actor="o0")
+    assert caught.value.rule == "V5"

@@ -1,5 +1,7 @@
-"""A vote driven by random commands: one ballot per voter, participation within the
-electorate, withdrawals within the approved amount, and history that rebuilds the vote."""
+"""A vote driven by random commands, with its roll and one record per ballot as the ledger
+keeps them: one ballot per voter, participation within the electorate, a ballot that races
+the close refused rather than counted late, withdrawals within the approved amount, and
+history that rebuilds the vote, its roll and every ballot record."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from eventsourcing.domain import DomainEventProtocol
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from domain.electorate import UnitHolding
+from domain.ballot import BallotRecord
+from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
 from domain.errors import Conflict, DomainError, RuleViolated
+from domain.ids import ballot_id
 from domain.vote import (
     ABSTAIN,
     AGREE,
@@ -22,6 +26,7 @@ from domain.vote import (
     FUND_USE,
     Vote,
 )
+from tests.unit.ballot_box import BoxedVote
 from tests.unit.test_electorate import holdings_lists, unit_groups
 from tests.unit.test_vote import (
     CLOSED_ON,
@@ -29,6 +34,7 @@ from tests.unit.test_vote import (
     OPENED_ON,
     PROPOSED_ON,
     actor_for,
+    through_json,
 )
 
 APPROVED_FEN = 500_000
@@ -37,10 +43,12 @@ APPROVED_FEN = 500_000
 class VoteMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.events: list[DomainEventProtocol[Any]] = []
+        self.events: dict[Any, list[DomainEventProtocol[Any]]] = {}
         self.voted: set[frozenset[str]] = set()
         self.withdrawn_fen = 0
         self.closed = False
+        # Ballots decided while the vote was open, not yet stored (a request in flight).
+        self.in_flight: list[BallotRecord] = []
 
     @initialize(
         holdings=holdings_lists(),
@@ -59,34 +67,75 @@ class VoteMachine(RuleBasedStateMachine):
             holdings_in_range = holdings
         self.groups = [frozenset(g) for g in unit_groups(holdings_in_range)]
         self.holdings = holdings
-        self.vote = Vote.propose(community_code=COMMUNITY, vote_reference="V-1",
-                                 matter_kind=matter_kind, title="t", proposed_on=PROPOSED_ON,
-                                 actor="chair", **extra)
-        self.vote.publish(published_on=PROPOSED_ON, actor="chair")
-        self.vote.open(opened_on=OPENED_ON, holdings=holdings, actor="chair")
+        self.box = BoxedVote(Vote.propose(
+            community_code=COMMUNITY, vote_reference="V-1", matter_kind=matter_kind, title="t",
+            proposed_on=PROPOSED_ON, actor="chair", **extra))
+        self.box.publish(published_on=PROPOSED_ON, actor="chair")
+        self.box.open(opened_on=OPENED_ON, holdings=holdings, actor="chair")
         self._collect()
 
+    @property
+    def vote(self) -> Vote:
+        return self.box.vote
+
     def _collect(self) -> None:
-        self.events.extend(self.vote.collect_events())
+        for aggregate in (self.vote, *self.box.roll, *self.box.records.values()):
+            self.events.setdefault(aggregate.id, []).extend(aggregate.collect_events())
+
+    def _ballot(self, data: st.DataObject, choice: str) -> tuple[frozenset[str], dict[str, Any]]:
+        """A ballot by one owner of a random voter, found as the ledger finds it: the
+        owner's roll entry names the voter."""
+        group = data.draw(st.sampled_from(self.groups))
+        owner = actor_for(self.holdings, group)
+        entry = self.box.entry(owner if owner in {o for h in self.holdings
+                                                  for o in h.owner_ids} else
+                               DEVELOPER_VOTER_KEY)
+        assert entry is not None
+        assert set(entry.voter.unit_keys) == set(group)
+        return group, {"voter_key": entry.voter.voter_key, "choice": choice,
+                       "cast_on": OPENED_ON, "actor": owner}
 
     @rule(data=st.data(), choice=st.sampled_from([AGREE, DISAGREE, ABSTAIN]))
     def cast(self, data: st.DataObject, choice: str) -> None:
-        group = data.draw(st.sampled_from(self.groups))
-        unit = data.draw(st.sampled_from(sorted(group)))
-        electorate = self.vote.electorate
-        assert electorate is not None
-        voter_key = next(v.voter_key for v in electorate.voters if unit in v.unit_keys)
-        ballot: dict[str, Any] = {"voter_key": voter_key, "choice": choice, "cast_on": OPENED_ON,
-                  "actor": actor_for(self.holdings, group)}
+        group, ballot = self._ballot(data, choice)
         if self.closed:
             with pytest.raises(RuleViolated):
-                self.vote.cast_ballot(**ballot)
+                self.box.cast_ballot(**ballot)
         elif group in self.voted:
-            with pytest.raises(Conflict):
-                self.vote.cast_ballot(**ballot)
+            with pytest.raises(Conflict) as refused:
+                self.box.cast_ballot(**ballot)
+            assert refused.value.rule == "V5"
         else:
-            receipt = self.vote.cast_ballot(**ballot)
-            assert receipt == self.vote.receipt_for(voter_key)
+            receipt = self.box.cast_ballot(**ballot)
+            assert receipt == self.box.receipt_for(ballot["voter_key"])
+            self.voted.add(group)
+        self._collect()
+
+    @rule(data=st.data())
+    def decide_a_ballot_now_and_store_it_later(self, data: st.DataObject) -> None:
+        """A request that passed the vote's checks while it was open and reaches the store
+        after some other commands (the close among them, perhaps)."""
+        if self.closed:
+            return
+        _, ballot = self._ballot(data, AGREE)
+        voter = self.box.electorate.voter(ballot["voter_key"]) if self.box.electorate else None
+        self.in_flight.append(BallotRecord.cast(vote=self.vote, voter=voter, **ballot))
+
+    @rule()
+    def store_a_ballot_in_flight(self) -> None:
+        if not self.in_flight:
+            return
+        record = self.in_flight.pop(0)
+        group = next(g for g in self.groups if set(g) == set(
+            self.box.electorate.voter(record.voter_key).unit_keys))  # type: ignore[union-attr]
+        if self.closed or group in self.voted:
+            before = self.vote.result
+            with pytest.raises(Conflict) as refused:
+                self.box._store(record)
+            assert refused.value.rule == "V5"
+            assert self.vote.result == before
+        else:
+            self.box._store(record)
             self.voted.add(group)
         self._collect()
 
@@ -94,9 +143,9 @@ class VoteMachine(RuleBasedStateMachine):
     def close(self) -> None:
         if self.closed:
             with pytest.raises(RuleViolated):
-                self.vote.close(closed_on=CLOSED_ON, actor="chair")
+                self.box.close(closed_on=CLOSED_ON, actor="chair")
             return
-        result = self.vote.close(closed_on=CLOSED_ON, actor="chair")
+        result = self.box.close(closed_on=CLOSED_ON, actor="chair")
         assert result.participating_heads == len(self.voted)
         self.closed = True
         self._collect()
@@ -121,16 +170,28 @@ class VoteMachine(RuleBasedStateMachine):
         self._collect()
 
     @invariant()
-    def no_voter_has_two_ballots(self) -> None:
-        ballots = Counter(
-            vars(e)["voter_key"] for e in self.events if type(e).__name__ == "BallotCast"
-        )
-        assert all(count == 1 for count in ballots.values())
-        assert len(ballots) == len(self.voted) == len(self.vote.ballots)
+    def one_record_per_voter_and_one_ballot_per_voter(self) -> None:
+        records = Counter(e.originator_id for r in self.box.records.values()
+                          for e in self.events[r.id])
+        assert all(count == 1 for count in records.values())
+        cast = [r for r in self.box.records.values() if r.was_cast]
+        assert len(cast) == len(self.voted) == len(self.box.ballots)
+        for record in self.box.records.values():
+            assert record.id == ballot_id(self.vote.id, record.voter_key)
+
+    @invariant()
+    def a_closed_vote_has_a_record_for_every_voter_and_counted_every_ballot(self) -> None:
+        if not self.closed:
+            return
+        assert self.box.electorate is not None
+        assert {r.voter_key for r in self.box.records.values()} == set(
+            self.box.electorate.voter_keys)
+        assert self.vote.result == self.box.recount()
 
     @invariant()
     def participation_stays_within_the_electorate(self) -> None:
-        result = self.vote.result or self.vote.recount()
+        result = self.vote.result or self.box.recount()
+        assert result.electorate_heads == self.vote.electorate_heads
         assert result.participating_heads <= result.electorate_heads
         assert result.participating_area_m2_hundredths <= result.electorate_area_m2_hundredths
         assert result.agreeing_heads <= result.participating_heads
@@ -141,8 +202,11 @@ class VoteMachine(RuleBasedStateMachine):
         assert self.vote.withdrawn_fen == self.withdrawn_fen <= APPROVED_FEN
 
     @invariant()
-    def history_rebuilds_the_live_vote(self) -> None:
-        assert project_aggregate(None, self.events) == self.vote
+    def history_rebuilds_the_vote_its_roll_and_its_ballots(self) -> None:
+        for aggregate in (self.vote, *self.box.roll, *self.box.records.values()):
+            assert project_aggregate(None, self.events[aggregate.id]) == aggregate
+        roll: Any = project_aggregate(None, through_json(self.events[self.box.roll[0].id]))
+        assert roll.electorate.digest() == self.vote.electorate_digest
 
 
 TestVoteMachine = VoteMachine.TestCase

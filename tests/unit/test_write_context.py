@@ -20,7 +20,7 @@ LEDGER = Path(__file__).resolve().parents[2] / "ledger"
 COMMAND_MODULES = ("funds.py", "governance.py", "enterprises.py")
 # What saves, directly or through a helper of the command modules.
 SAVING = {"_retrying", "_update", "_save", "_save_aggregates", "_unit_command", "_vote_step",
-          "_committee_step", "_contract_step"}
+          "_committee_step", "_contract_step", "cast_ballots"}
 
 
 def public_commands() -> list[tuple[str, ast.FunctionDef]]:
