@@ -14,7 +14,7 @@ from ledger.access import Principal, Role, Scope, new_token, token_digest
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
 
-tokens_cli = typer.Typer(no_args_is_help=True, help="API tokens: create and revoke.")
+tokens_cli = typer.Typer(no_args_is_help=True, help="API tokens: create, rotate and revoke.")
 cli.add_typer(tokens_cli, name="tokens")
 
 
@@ -81,17 +81,40 @@ def create_token(
     scope: Annotated[str, typer.Option(help="city, district:<code>, street:<code>, "
                                             "community:<code> or owner:<id>.")] = "city",
     name: Annotated[str | None, typer.Option(
-        help="Who holds it (recorded as the actor of every event it writes).")] = None,
+        help="Who holds it: 1-24 of A-Z a-z 0-9 _ . : -, one holder's for good (a revoked "
+             "token's name too); recorded with the token's id as the actor of every event "
+             "it writes.")] = None,
 ) -> None:
     """Make an API token and print it once; the ledger keeps only its digest."""
     parsed = run(lambda: Scope.parse(scope))
     token, token_id = new_token()
     principal = Principal(name or f"{role.value}:{token_id}", role, parsed, token_id)
     with ledger() as app:
-        open_access_tables(app.recorder).add_token(token_digest(token), principal)
+        tables = open_access_tables(app.recorder)
+        run(lambda: tables.add_token(token_digest(token), principal))
     err.print(f"token {token_id} for {principal.name} ({role.value}, {parsed}); it is shown "
               "only now:")
     typer.echo(token)  # plain: a rich console would wrap or colour what a script captures
+
+
+@tokens_cli.command("rotate")
+def rotate_token(token_id: Annotated[str, typer.Argument(help="The live token to replace.")]
+                 ) -> None:
+    """Give a token's holder a new token (same name, role and scope) and revoke the old one.
+
+    The holder stays the same principal: its idempotency keys still replay, and its events
+    name it as before.
+    """
+    token, new_id = new_token()
+    with ledger() as app:
+        rotated = open_access_tables(app.recorder).rotate_token(
+            token_id, token_digest(token), new_id)
+    if rotated is None:
+        err.print(f"[red]no live token {token_id}[/]")
+        raise typer.Exit(2)
+    err.print(f"token {new_id} for {rotated.name} ({rotated.role.value}, {rotated.scope}) "
+              f"replaces {token_id}, revoked; it is shown only now:")
+    typer.echo(token)
 
 
 @tokens_cli.command("revoke")

@@ -4,11 +4,17 @@ A token is shown once, when it is made; the ledger keeps only its SHA-256 digest
 carries 256 random bits, so a fast digest cannot be brute-forced back). A token names one
 role and one scope. Scopes nest: the city holds every district, a district its streets, a
 street its communities; ``owner:<id>`` holds the units that owner id appears on.
+
+A token's holder is a *principal*: a name, unique in the ledger, and an id (the id of its
+first token). Rotation gives the holder a new token under the same name and id, so the
+principal id, not the token, namespaces its idempotency keys and names it in the events it
+writes; the name is for people, the id is what tells two holders apart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +22,12 @@ from enum import StrEnum
 from domain.errors import InvalidInput
 
 TOKEN_PREFIX = "flt_"
+# A name is recorded whole in the actor of the events its holder writes over HTTP
+# (``http:<name>@<principal id>+req:<request id>``, at most 64 characters, see
+# ``domain.checks.ACTOR_PATTERN``), hence the bound; '@' and '+' are left out so that the
+# actor reads one way only.
+TOKEN_NAME_CHARS_MAX = 24
+TOKEN_NAME_PATTERN = re.compile(rf"[A-Za-z0-9_.:-]{{1,{TOKEN_NAME_CHARS_MAX}}}")
 
 
 class Role(StrEnum):
@@ -80,12 +92,29 @@ class Scope:
 
 @dataclass(frozen=True)
 class Principal:
-    """A caller identified by a token: who, in which role, over which part of the city."""
+    """A caller identified by a token: who, in which role, over which part of the city.
+
+    ``principal_id`` is the holder's stable id: its first token's id, kept when the token
+    is rotated (it defaults to ``token_id``, a holder's first token).
+    """
 
     name: str
     role: Role
     scope: Scope
     token_id: str
+    principal_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.principal_id:
+            object.__setattr__(self, "principal_id", self.token_id)
+
+
+def check_token_name(name: str) -> None:
+    """Refuse a name the actor could not record whole (see ``TOKEN_NAME_PATTERN``)."""
+    if not TOKEN_NAME_PATTERN.fullmatch(name):
+        raise InvalidInput(
+            f"a token name has 1 to {TOKEN_NAME_CHARS_MAX} of A-Z a-z 0-9 _ . : -, not "
+            f"{name!r}", rule="token-name", field="name")
 
 
 def new_token() -> tuple[str, str]:

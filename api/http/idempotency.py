@@ -37,7 +37,7 @@ from api.http.services import Services
 from domain.errors import DomainError
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
-from ledger.persistence.access_tables import StoredResponse
+from ledger.persistence.access_tables import StoredResponse, namespaced_key
 from ledger.write_context import WriteContext
 from projections.history.streams import read_streams
 
@@ -132,7 +132,7 @@ def run_idempotent(
     command: Command, *, status: int = 201,
 ) -> Response:
     """Run ``command`` once per key; its result (plus the log position) is the response."""
-    scoped_key = f"{principal.name}/{key}"  # one client's keys never meet another's
+    scoped_key = namespaced_key(principal, key)  # by principal id: holders never meet
     digest = request_digest(request, body)
     stored = _stored_response(svc, request, scoped_key)
     if stored is not None:

@@ -19,7 +19,8 @@ from api.http.problems import Problem
 from api.http.services import Services, services
 from domain.community import Community
 from domain.errors import NotFound
-from ledger.access import Place, Principal, Role, token_digest
+from ledger.access import TOKEN_NAME_CHARS_MAX, Place, Principal, Role, token_digest
+from ledger.persistence.access_tables import namespaced_key
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 bearer = HTTPBearer(auto_error=False, description="An API token: `fundledger tokens create`.")
@@ -48,7 +49,7 @@ class Policy:
             # (one round trip, not two); ``run_idempotent`` takes it from there.
             principal, stored = svc.access.principal_and_response(digest, key)
             if principal is not None:
-                request.state.prefetched_response = (f"{principal.name}/{key}", stored)
+                request.state.prefetched_response = (namespaced_key(principal, key), stored)
         if principal is None:
             raise Problem(401, "the API token is unknown or revoked", rule="authentication",
                           headers={"WWW-Authenticate": "Bearer"})
@@ -94,16 +95,20 @@ def community_in_scope(svc: Services, principal: Principal, code: str) -> Commun
 
 
 def actor(request: Request, principal: Principal) -> str:
-    """The actor recorded in events: the token's principal and the request, for audit.
+    """The actor recorded in events: who holds the token, and the request, for audit.
 
-    In the form every aggregate accepts (``domain.checks.check_actor``: at most 64 of
-    A-Z a-z 0-9 _ . : @ + -): the principal's name, then ``+req:`` and the request id.
+    ``http:<name>@<principal id>+req:<request id>``, in the form every aggregate accepts
+    (``domain.checks.check_actor``: at most 64 of A-Z a-z 0-9 _ . : @ + -). The name is for
+    people; the principal id tells holders apart, even two of one name in a database made
+    before names were unique (whose names may also be longer, or hold other characters:
+    they are cut and replaced here, the id still says who).
     """
-    who = ACTOR_UNSAFE.sub("_", principal.name)[:40] or "_"
-    return f"{who}+req:{request.state.request_id}"
+    who = ACTOR_UNSAFE.sub("_", principal.name)[:TOKEN_NAME_CHARS_MAX] or "_"
+    return f"http:{who}@{principal.principal_id}+req:{request.state.request_id}"
 
 
-ACTOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
+# What a name may not bring into the actor: '@' and '+' delimit its parts.
+ACTOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 CUSTODIANS = (Role.custodian,)

@@ -3,20 +3,36 @@
 They are not events: a token can be revoked and a stored response expires, neither of which
 is part of the ledger's history. Both live in the log's own database (and schema), so a
 PostgreSQL ledger needs nothing more, and an embedded one stays one file.
+
+Stored responses are keyed ``<principal id>/<key>``: a holder's keys never meet another's.
+A token name belongs to one principal for good: a second holder cannot take it, even after
+the first's tokens are revoked, because the name is what people read in the events' actors.
+The rule is checked in code, in the transaction that inserts the token (on PostgreSQL under
+an advisory lock, so two concurrent creations cannot both pass), rather than by a UNIQUE
+index: a rotated token shares its holder's name, and databases made before the rule may
+hold two holders of one name, which must still open (their keys and actors are told apart
+by principal id all the same). Such tables gain the ``principal_id`` column on opening, each
+token being its own principal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg import sql
+from psycopg import Cursor, sql
 from psycopg.rows import tuple_row
 
-from ledger.access import Principal, Role, Scope
+from domain.errors import Conflict
+from ledger.access import Principal, Role, Scope, check_token_name
+
+# Held while a token is inserted, so that the name check and the insert are one step.
+TOKEN_NAMES_LOCK_KEY = 0x746F6B6E  # "tokn"
 
 
 @dataclass(frozen=True)
@@ -33,15 +49,23 @@ class StoredResponse:
 class AccessTables(Protocol):
     def create_tables(self) -> None: ...
 
-    def add_token(self, digest: str, principal: Principal) -> None: ...
+    def add_token(self, digest: str, principal: Principal) -> None:
+        """Store a token's digest for ``principal``; ``Conflict`` (rule ``token-name``) if
+        another principal has (or had) its name, ``InvalidInput`` for a malformed name."""
+        ...
+
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
+        """Revoke a live token and give its principal a new one (same name, role, scope and
+        principal id), in one transaction; None if no live token has ``token_id``."""
+        ...
 
     def principal(self, digest: str) -> Principal | None: ...
 
     def principal_and_response(
         self, digest: str, key: str
     ) -> tuple[Principal | None, StoredResponse | None]:
-        """The token's principal and the response stored under ``<its name>/<key>``, if
-        any: the two lookups of an idempotent POST in one query."""
+        """The token's principal and the response stored under ``<principal id>/<key>``,
+        if any: the two lookups of an idempotent POST in one query."""
         ...
 
     def revoke_token(self, token_id: str) -> bool: ...
@@ -53,16 +77,38 @@ class AccessTables(Protocol):
     def response(self, key: str) -> StoredResponse | None: ...
 
 
+PRINCIPAL_COLUMNS = "principal, role, scope, token_id, principal_id"
+
+
 def _principal(row: Any) -> Principal:
-    name, role, scope, token_id = row
-    return Principal(name, Role(role), Scope.parse(scope), token_id)
+    name, role, scope, token_id, principal_id = row
+    return Principal(name, Role(role), Scope.parse(scope), token_id, principal_id)
 
 
-# A live token's principal, and beside it the response stored under "<principal>/<key>".
+def namespaced_key(principal: Principal, key: str) -> str:
+    """Where a principal's idempotency key is recorded and its response stored."""
+    return f"{principal.principal_id}/{key}"
+
+
+# A live token's principal, and beside it the response stored under "<principal id>/<key>"
+# (``namespaced_key``).
 _PRINCIPAL_AND_RESPONSE = (
-    "SELECT t.principal, t.role, t.scope, t.token_id, r.key, r.request_digest, r.status, "
-    "r.body, r.position FROM {tokens} t LEFT JOIN {responses} r "
-    "ON r.key = t.principal || '/' || {p} WHERE t.digest = {p} AND t.revoked_at IS NULL")
+    "SELECT t.principal, t.role, t.scope, t.token_id, t.principal_id, r.key, "
+    "r.request_digest, r.status, r.body, r.position FROM {tokens} t LEFT JOIN {responses} r "
+    "ON r.key = t.principal_id || '/' || {p} WHERE t.digest = {p} AND t.revoked_at IS NULL")
+# Another principal's token under this name, live or revoked.
+_NAME_TAKEN = "SELECT token_id FROM {tokens} WHERE principal = {p} AND principal_id <> {p}"
+_INSERT_TOKEN = ("INSERT INTO {tokens} (digest, token_id, principal, role, scope, created_at, "
+                 "principal_id) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})")
+_REVOKE_FOR_ROTATION = ("UPDATE {tokens} SET revoked_at = {p} WHERE token_id = {p} AND "
+                        f"revoked_at IS NULL RETURNING {PRINCIPAL_COLUMNS}")
+
+
+def _name_taken(principal: Principal, taken_by: str) -> Conflict:
+    return Conflict(
+        f"the token name {principal.name!r} is taken (by token {taken_by}'s holder, for good "
+        "even once revoked): choose another, or rotate that token", rule="token-name",
+        field="name")
 
 
 def _principal_and_response(
@@ -70,13 +116,25 @@ def _principal_and_response(
 ) -> tuple[Principal | None, StoredResponse | None]:
     if row is None:
         return None, None
-    key, digest, status, body, position = row[4:]
-    return _principal(row[:4]), (
+    key, digest, status, body, position = row[5:]
+    return _principal(row[:5]), (
         None if key is None else StoredResponse(key, digest, status, bytes(body), position))
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _token_row(digest: str, principal: Principal, created_at: Any) -> tuple[Any, ...]:
+    return (digest, principal.token_id, principal.name, principal.role.value,
+            str(principal.scope), created_at, principal.principal_id)
+
+
+def _add_principal_ids(cursor: Any, tokens: str) -> None:
+    """A token table made before principal ids: each token becomes its own principal (its
+    name may be another's too; the id tells them apart)."""
+    cursor.execute(f"ALTER TABLE {tokens} ADD COLUMN principal_id text")
+    cursor.execute(f"UPDATE {tokens} SET principal_id = token_id")
 
 
 class SQLiteAccessTables:
@@ -88,20 +146,48 @@ class SQLiteAccessTables:
             c.execute("CREATE TABLE IF NOT EXISTS api_tokens (digest TEXT PRIMARY KEY, "
                       "token_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL, "
                       "role TEXT NOT NULL, scope TEXT NOT NULL, created_at TEXT NOT NULL, "
-                      "revoked_at TEXT)")
+                      "revoked_at TEXT, principal_id TEXT NOT NULL)")
             c.execute("CREATE TABLE IF NOT EXISTS api_responses (key TEXT PRIMARY KEY, "
                       "request_digest TEXT NOT NULL, status INTEGER NOT NULL, "
                       "body BLOB NOT NULL, position INTEGER, created_at TEXT NOT NULL)")
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("PRAGMA table_info(api_tokens)")
+            migrate = "principal_id" not in {row[1] for row in c.fetchall()}
+        if migrate:
+            # Writing first: a transaction that read before writing cannot wait for the
+            # lock (SQLite refuses it at once if another connection wrote since).
+            with self.datastore.transaction(commit=True) as c:
+                _add_principal_ids(c, "api_tokens")
 
     def add_token(self, digest: str, principal: Principal) -> None:
+        check_token_name(principal.name)
+        # Insert, then look: the insert takes SQLite's one write lock (waiting for it, as a
+        # transaction that read first could not), so no other token is inserted between
+        # the look and the commit; a name taken rolls the insert back.
         with self.datastore.transaction(commit=True) as c:
-            c.execute("INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                      (digest, principal.token_id, principal.name, principal.role.value,
-                       str(principal.scope), _now()))
+            c.execute(_INSERT_TOKEN.format(tokens="api_tokens", p="?"),
+                      _token_row(digest, principal, _now()))
+            c.execute(_NAME_TAKEN.format(tokens="api_tokens", p="?"),
+                      (principal.name, principal.principal_id))
+            taken = c.fetchone()
+            if taken is not None:
+                raise _name_taken(principal, taken[0])
+
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
+        now = _now()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_REVOKE_FOR_ROTATION.format(tokens="api_tokens", p="?"), (now, token_id))
+            row = c.fetchone()
+            if row is None:
+                return None
+            rotated = replace(_principal(tuple(row)), token_id=new_token_id)
+            c.execute(_INSERT_TOKEN.format(tokens="api_tokens", p="?"),
+                      _token_row(digest, rotated, now))
+        return rotated
 
     def principal(self, digest: str) -> Principal | None:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT principal, role, scope, token_id FROM api_tokens "
+            c.execute(f"SELECT {PRINCIPAL_COLUMNS} FROM api_tokens "
                       "WHERE digest = ? AND revoked_at IS NULL", (digest,))
             row = c.fetchone()
         return None if row is None else _principal(tuple(row))
@@ -145,8 +231,12 @@ class PostgresAccessTables:
         self.responses = sql.SQL("{}.api_responses").format(schema)
         # Rendered once: composing a statement per call costs more than the lookup's parse.
         self._select_principal = sql.SQL(
-            "SELECT principal, role, scope, token_id FROM {} "
+            f"SELECT {PRINCIPAL_COLUMNS} FROM {{}} "
             "WHERE digest = %s AND revoked_at IS NULL").format(self.tokens).as_string()
+        tokens = self.tokens.as_string()
+        self._name_taken = _NAME_TAKEN.format(tokens=tokens, p="%s")
+        self._insert_token = _INSERT_TOKEN.format(tokens=tokens, p="%s")
+        self._revoke_for_rotation = _REVOKE_FOR_ROTATION.format(tokens=tokens, p="%s")
         self._insert_response = sql.SQL(
             "INSERT INTO {} (key, request_digest, status, body, position) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
@@ -166,7 +256,12 @@ class PostgresAccessTables:
                 "CREATE TABLE IF NOT EXISTS {} (digest text PRIMARY KEY, "
                 "token_id text NOT NULL UNIQUE, principal text NOT NULL, role text NOT NULL, "
                 "scope text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
-                "revoked_at timestamptz)").format(self.tokens))
+                "revoked_at timestamptz, principal_id text NOT NULL)").format(self.tokens))
+            c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                      "AND table_name = 'api_tokens' AND column_name = 'principal_id'",
+                      (self.datastore.schema or "public",))
+            if c.fetchone() is None:
+                _add_principal_ids(c, self.tokens.as_string())
             c.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, "
                 "request_digest text NOT NULL, status integer NOT NULL, body bytea NOT NULL, "
@@ -174,11 +269,25 @@ class PostgresAccessTables:
             ).format(self.responses))
 
     def add_token(self, digest: str, principal: Principal) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(sql.SQL("INSERT INTO {} (digest, token_id, principal, role, scope) "
-                              "VALUES (%s, %s, %s, %s, %s)").format(self.tokens),
-                      (digest, principal.token_id, principal.name, principal.role.value,
-                       str(principal.scope)))
+        check_token_name(principal.name)
+        with self._transaction() as c:
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (TOKEN_NAMES_LOCK_KEY,))
+            c.execute(self._name_taken, (principal.name, principal.principal_id))
+            taken = c.fetchone()
+            if taken is not None:
+                raise _name_taken(principal, taken[0])
+            c.execute(self._insert_token, _token_row(digest, principal, datetime.now(UTC)))
+
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
+        now = datetime.now(UTC)
+        with self._transaction() as c:
+            c.execute(self._revoke_for_rotation, (now, token_id))
+            row = c.fetchone()
+            if row is None:
+                return None
+            rotated = replace(_principal(row), token_id=new_token_id)
+            c.execute(self._insert_token, _token_row(digest, rotated, now))
+        return rotated
 
     def principal(self, digest: str) -> Principal | None:
         row = self._one(self._select_principal, (digest,))
@@ -208,6 +317,13 @@ class PostgresAccessTables:
             return None
         key, digest, status, body, position = row
         return StoredResponse(key, digest, status, bytes(body), position)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor[tuple[Any, ...]]]:
+        """One transaction, its rows tuples (as SQLite's are), committed unless it raises."""
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor(row_factory=tuple_row) as c:
+            yield c
 
     def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One statement on its own, in autocommit: one round trip (an explicit BEGIN and
