@@ -144,14 +144,16 @@ class WebTables:
             row = c.fetchone()
         if row is None:
             return None
-        owner_id, community_code, issued_by, expires_at = tuple(row)
-        return SignInCode(owner_id, community_code, issued_by, self._read_moment(expires_at))
+        # By name: SQLite's rows and PostgreSQL's (dicts) agree on nothing else.
+        return SignInCode(row["owner_id"], row["community_code"], row["issued_by"],
+                          self._read_moment(row["expires_at"]))
 
     def revoke_codes(self, owner_id: str, now: datetime) -> int:
         with self._cursor(commit=True) as c:
             c.execute(self._sql("UPDATE {signin_codes} SET used_at = {p} WHERE owner_id = {p} "
-                                "AND used_at IS NULL"), (self._moment(now), owner_id))
-            return int(c.rowcount)
+                                "AND used_at IS NULL RETURNING digest"),
+                      (self._moment(now), owner_id))
+            return len(c.fetchall())  # RETURNING: SQLite's cursor here has no rowcount
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -176,23 +178,26 @@ class WebTables:
             row = c.fetchone()
         if row is None:
             return None
-        ref, name, role, scope, community, units, via, expires_at = tuple(row)
-        return WebSession(ref, Principal(name, Role(role), Scope.parse(scope), ref),
-                          community, tuple(json.loads(units)), via,
-                          self._read_moment(expires_at))
+        ref = row["session_ref"]
+        return WebSession(ref, Principal(row["principal"], Role(row["role"]),
+                                         Scope.parse(row["scope"]), ref),
+                          row["community_code"], tuple(json.loads(row["unit_keys"])),
+                          row["via"], self._read_moment(row["expires_at"]))
 
     def revoke_session(self, digest: str, now: datetime) -> bool:
         with self._cursor(commit=True) as c:
             c.execute(self._sql("UPDATE {sessions} SET revoked_at = {p} WHERE digest = {p} "
-                                "AND revoked_at IS NULL"), (self._moment(now), digest))
-            return bool(c.rowcount)
+                                "AND revoked_at IS NULL RETURNING digest"),
+                      (self._moment(now), digest))
+            return bool(c.fetchall())
 
     def revoke_sessions_of(self, scope: str, now: datetime) -> int:
         """Sign out every browser of one principal's scope (``owner:<id>``)."""
         with self._cursor(commit=True) as c:
             c.execute(self._sql("UPDATE {sessions} SET revoked_at = {p} WHERE scope = {p} "
-                                "AND revoked_at IS NULL"), (self._moment(now), scope))
-            return int(c.rowcount)
+                                "AND revoked_at IS NULL RETURNING digest"),
+                      (self._moment(now), scope))
+            return len(c.fetchall())
 
     # -- the rate limit ----------------------------------------------------------------------
 
@@ -203,10 +208,10 @@ class WebTables:
 
     def failures_since(self, client: str, since: datetime) -> int:
         with self._cursor(commit=False) as c:
-            c.execute(self._sql("SELECT count(*) FROM {signin_failures} WHERE client = {p} "
-                                "AND at > {p}"), (client, self._moment(since)))
+            c.execute(self._sql("SELECT count(*) AS failures FROM {signin_failures} "
+                                "WHERE client = {p} AND at > {p}"), (client, self._moment(since)))
             row = c.fetchone()
-        return int(next(iter(row)))
+        return int(row["failures"])
 
     def forget_failures_before(self, before: datetime) -> None:
         with self._cursor(commit=True) as c:
