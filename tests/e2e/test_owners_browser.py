@@ -37,6 +37,10 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PHONE = {"width": 375, "height": 812}
 SHOTS = os.environ.get("FUNDLEDGER_SCREENSHOTS")
 
+REQUIRE_BROWSER = os.environ.get("FUNDLEDGER_REQUIRE_BROWSER", "") not in ("", "0", "no")
+if not CHROMIUM.exists() and REQUIRE_BROWSER:
+    pytest.fail("Debian's chromium is missing (FUNDLEDGER_REQUIRE_BROWSER is set)",
+                pytrace=False)
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
