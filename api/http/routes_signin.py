@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
 from api.http.idempotency import IdempotencyKey
@@ -39,11 +39,12 @@ class SignInCodeIn(Body):
 @router.post("/communities/{code}/sign-in-codes", status_code=201,
              responses={201: {"description": "Issued"}}, response_model=SignInCodeIssued)
 def issue_sign_in_code(
-    code: CommunityCode, body: SignInCodeIn, request: Request, svc: ServicesDep,
-    principal: Annotated[Principal, allow(*ISSUERS)], key: IdempotencyKey,
+    code: CommunityCode, body: SignInCodeIn, request: Request, response: Response,
+    svc: ServicesDep, principal: Annotated[Principal, allow(*ISSUERS)], key: IdempotencyKey,
 ) -> SignInCodeIssued:
     """A one-time code for an owner of units in the community (404 for an id that holds
     none there). Shown once: only its digest is kept."""
+    response.headers["Cache-Control"] = "no-store"  # the code must not linger in a cache
     issued = svc.signin().invite(code, body.owner_id, issued_by=principal.name,
                                  valid_for=timedelta(hours=body.valid_hours))
     return SignInCodeIssued(

@@ -64,6 +64,7 @@ def test_a_code_signs_in_once_and_the_store_keeps_only_its_digest(api: Api) -> N
     issued = api.post(f"/v1/communities/{COMMUNITY}/sign-in-codes", custodian,
                       {"owner_id": "owner-CY-A-1"})
     assert issued.status_code == 201, issued.text
+    assert issued.headers["cache-control"] == "no-store"
     body = issued.json()
     assert body["written"] == "sign-in-code" and body["unit_keys"] == ["1-102"]
     assert body["link"].endswith(f"/web/signin#code={body['code']}")
