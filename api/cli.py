@@ -19,6 +19,7 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_enterprises,
     cli_funds,
     cli_governance,
+    cli_owners,
     cli_projections,
     cli_relay,
     cli_replay,
@@ -29,7 +30,10 @@ from api.cli_common import cli, err, ledger, out, run
 from api.cli_enterprises import print_ranking
 from api.demo import build_demo
 from api.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
+from api.web.identity import SignIn
 from domain.credit import Period
+from ledger.persistence.access_tables import open_access_tables
+from ledger.persistence.web_tables import open_web_tables
 from ledger.settings import Settings
 from projections.seal.sealer import seal_and_checkpoint
 
@@ -49,6 +53,11 @@ def demo(
         last = app.recorder.max_notification_id()
         names = {e.credit_code: e.name for e in app.enterprises()}
         scheme = app.credit_scheme.name
+        invited = None
+        if summary.demo_owner is not None:
+            signin = SignIn(app, open_web_tables(app.recorder),
+                            open_access_tables(app.recorder))
+            invited = signin.invite(COMMUNITY, summary.demo_owner, issued_by="demo")
     seconds = time.perf_counter() - started
     out.print(f"[bold]fundledger demo[/] on {settings.db} in {seconds:.1f} s: "
               f"{summary.communities} communities, {summary.units} units, "
@@ -79,11 +88,18 @@ def demo(
         f"fundledger import deposits {summary.files[1]}  # again: nothing",
         "fundledger verify   # recompute every hash chain and the signed checkpoint",
         "fundledger replay unit CY-0001/2-1203 --as-of 2026-09-01",
-        "fundledger serve    # the HTTP API, docs at http://127.0.0.1:8000/docs",
+        "fundledger serve    # the API (docs at /docs) and the owners' pages (/web/)",
     ):
         out.print(f"  {command}")
+    if invited is not None:
+        # What a letter to the owner would carry: the pages need `fundledger serve`.
+        out.print(f"Owners' pages: run `fundledger serve`, then open this one-time sign-in "
+                  f"link for owner {invited.owner_id} (unit {', '.join(invited.unit_keys)} "
+                  f"of {COMMUNITY}, one open vote):")
+        out.print(f"  {invited.link(BASE_URL)}", soft_wrap=True)
 
 
+BASE_URL = "http://127.0.0.1:8000"
 DEBUG_FLAG = "--debug"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from api.demo_governance import run_enterprises, run_governance
+from api.demo_governance import run_enterprises, run_governance, run_open_vote
 from domain.credit import Graded
 from domain.unit_account import DEVELOPER_OWNER_ID, first_deposit_due_fen
 from domain.vote import TallyResult
@@ -48,6 +48,7 @@ class DemoSummary:
     election: TallyResult | None = None
     fund_vote: TallyResult | None = None
     ranking: list[Graded] = field(default_factory=list)
+    demo_owner: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -143,6 +144,8 @@ def build_demo(app: FundLedger, folder: Path,
     _allocate_interest(app, date(YEAR, 12, 21), summary)
     progress("recording property service enterprises and their credit")
     summary.ranking = run_enterprises(app)
+    progress("opening a vote for the owners' pages")
+    summary.demo_owner = run_open_vote(app)
     return summary
 
 

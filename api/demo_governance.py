@@ -20,6 +20,7 @@ COMMUNITY = "CY-0003"
 ACTOR = "demo:street-office"
 ELECTION = "OC-ELECTION-2026"
 FUND_VOTE = "FUND-2026-PUMPS-B2"
+OPEN_VOTE = "FUND-2026-LIFT-B1"
 YEAR = 2026
 
 
@@ -101,6 +102,33 @@ def _fund_vote(app: FundLedger, rng: random.Random) -> TallyResult:
             invoice_fen=19_876_543, paid_on=date(YEAR, 6, 10), buildings=["2"],
             resolution_id=FUND_VOTE), actor="demo:fund-office")
     return result
+
+
+def run_open_vote(app: FundLedger) -> str:
+    """A fund-use vote left open for the owners' pages, with a third of its ballots in;
+    returns the demo owner: one who owns one unit of its range alone and has not voted."""
+    try:
+        vote = app.vote(COMMUNITY, OPEN_VOTE)
+    except NotFound:
+        app.propose_vote(community_code=COMMUNITY, vote_reference=OPEN_VOTE,
+                         matter_kind="fund_use", title="更换1号楼电梯曳引机",
+                         proposed_on=date(YEAR, 10, 30), actor=ACTOR, buildings=["1"],
+                         approved_amount_fen=38_600_000,
+                         purpose="更换1号楼两部电梯的曳引机和钢丝绳（运行已满15年）")
+        app.publish_vote(community_code=COMMUNITY, vote_reference=OPEN_VOTE,
+                         published_on=date(YEAR, 11, 2), actor=ACTOR)
+        vote = app.open_vote(community_code=COMMUNITY, vote_reference=OPEN_VOTE,
+                             opened_on=date(YEAR, 11, 17), actor=ACTOR)
+        assert vote.electorate is not None
+        voters = [v for v in vote.electorate.voters if v.owner_ids]
+        app.cast_ballots(community_code=COMMUNITY, vote_reference=OPEN_VOTE, ballots=[
+            (v.owner_ids[0], AGREE if n % 4 else DISAGREE, []) for n, v in enumerate(voters)
+            if n % 3 == 2], cast_on=date(YEAR, 11, 20))
+        vote = app.vote(COMMUNITY, OPEN_VOTE)
+    assert vote.electorate is not None
+    return next(v.owner_ids[0] for v in vote.electorate.voters
+                if len(v.owner_ids) == 1 and len(v.units) == 1
+                and v.voter_key not in vote.ballots)
 
 
 ENTERPRISES = (

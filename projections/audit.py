@@ -156,7 +156,15 @@ AUTHORITY_COLUMNS = (REFERENCE, Column("authority", TEXT))
 assert tuple(c.name for c in UNIT_COLUMNS[1:]) == UnitPlace._fields
 assert tuple(c.name for c in VOTE_COLUMNS[1:]) == VoteFacts._fields
 
-TNamed = TypeVar("TNamed", UnitPlace, VoteFacts)
+class ListedVote(NamedTuple):
+    """A vote as the view lists it: enough to find it (``Vote`` is the source of truth)."""
+
+    community_code: str
+    vote_reference: str
+    vote_id: UUID
+
+
+TNamed = TypeVar("TNamed", UnitPlace, VoteFacts, ListedVote)
 
 
 def _named(cls: type[TNamed], row: Any) -> TNamed:
@@ -181,6 +189,9 @@ class AuditFilter:
 class AuditQueries(Protocol):
     def select_entries(self, audit_filter: AuditFilter, after: int,
                        limit: int) -> list[AuditEntry]: ...
+
+    def select_votes(self, community: str | None, after: tuple[str, str],
+                     limit: int) -> list[ListedVote]: ...
 
 
 def _authority(event: Any) -> str:
@@ -265,6 +276,12 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         queries = cast(AuditQueries, self.view)
         return queries.select_entries(audit_filter or AuditFilter(), after, limit)
 
+    def votes(self, community: str | None = None, *, after: tuple[str, str] = ("", ""),
+              limit: int = 100) -> list[ListedVote]:
+        """Proposed votes by (community, reference), after that pair (keyset paging)."""
+        assert 0 < limit <= PAGE_SIZE_MAX
+        return cast(AuditQueries, self.view).select_votes(community, after, limit)
+
 
 def _resolve(batch: AuditBatch, units: dict[int, UnitPlace], votes: dict[UUID, VoteFacts],
              authorities: dict[str, str]) -> list[tuple[Any, ...]]:
@@ -314,6 +331,17 @@ _ENTRY_FILTER_SQLITE = (
     "AND (? IS NULL OR business_date <= ?) ORDER BY notification_id LIMIT ?")
 
 
+_LIST_VOTES_PG = (
+    "SELECT community_code, vote_reference, vote_id FROM {} "
+    "WHERE (%s::text IS NULL OR community_code = %s) "
+    "AND (community_code, vote_reference) > (%s, %s) "
+    "ORDER BY community_code, vote_reference LIMIT %s")
+_LIST_VOTES_SQLITE = (
+    f"SELECT community_code, vote_reference, vote_id FROM {VOTES} "
+    "WHERE (? IS NULL OR community_code = ?) AND (community_code, vote_reference) > (?, ?) "
+    "ORDER BY community_code, vote_reference LIMIT ?")
+
+
 def _insert_sql(columns: Sequence[Column]) -> str:
     return f"INSERT INTO {{}} ({names(columns)}) SELECT * FROM {unnest(columns)}"
 
@@ -361,6 +389,7 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         self.select_entries_statement = SQL(
             f"SELECT {names(ENTRY_COLUMNS)} FROM {{}} WHERE " + _ENTRY_FILTER_PG
         ).format(entries)
+        self.select_listed_votes_statement = SQL(_LIST_VOTES_PG).format(votes)
         return [
             SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(ENTRY_COLUMNS)})"
                 ).format(entries),
@@ -430,6 +459,13 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
             curs.execute(self.select_entries_statement, (after, *audit_filter.params(), limit))
             return [AuditEntry(**row) for row in curs.fetchall()]
 
+    def select_votes(self, community: str | None, after: tuple[str, str],
+                     limit: int) -> list[ListedVote]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_listed_votes_statement,
+                         (community, community, *after, limit))
+            return [_named(ListedVote, row) for row in curs.fetchall()]
+
 
 class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
@@ -491,6 +527,14 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
                       f"WHERE {_ENTRY_FILTER_SQLITE}", (after, *params, limit))
             rows = c.fetchall()
         return [AuditEntry(**from_sqlite(row, ENTRY_COLUMNS)) for row in rows]
+
+    def select_votes(self, community: str | None, after: tuple[str, str],
+                     limit: int) -> list[ListedVote]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_LIST_VOTES_SQLITE, (community, community, *after, limit))
+            rows = c.fetchall()
+        return [ListedVote(r["community_code"], r["vote_reference"], UUID(r["vote_id"]))
+                for r in rows]
 
 
 AuditProjection.postgres_recorder = PostgresAuditRecorder

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http import (
@@ -23,9 +24,12 @@ from api.http import (
     routes_funds,
     routes_governance,
     routes_history,
+    routes_signin,
     routes_streams,
     routes_views,
+    routes_votes,
 )
+from api.http.docs import serve_docs_offline
 from api.http.problems import (
     PROBLEM_RESPONSES,
     Problem,
@@ -36,6 +40,8 @@ from api.http.problems import (
 from api.http.routing import api_routes
 from api.http.security import Policy
 from api.http.services import Services
+from api.web.app import create_web_app
+from api.web.pages import WEB_PREFIX
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
@@ -138,7 +144,7 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
             ledger.close()
 
     app = FastAPI(
-        title="fundledger", version="1", lifespan=lifespan,
+        title="fundledger", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
         description="Residential maintenance funds, governance and property-service "
                     "enterprises, as an event-sourced ledger. Amounts are decimal strings "
                     "in yuan (and `_fen` integers in responses); errors are RFC 9457 "
@@ -148,10 +154,19 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
 
     app.add_middleware(RequestId)
     app.add_middleware(BodyLimit)
-    for router in (routes_funds.router, routes_governance.router, routes_enterprises.router,
-                   routes_views.router, routes_streams.router,
-                   routes_history.router):
+    # routes_votes before routes_governance: its GET /v1/votes beside POST /v1/votes.
+    for router in (routes_funds.router, routes_votes.router, routes_governance.router,
+                   routes_enterprises.router, routes_views.router, routes_streams.router,
+                   routes_history.router, routes_signin.router):
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    serve_docs_offline(app)
+    # The owners' pages (api/web), and the site's front door leads to them.
+    app.mount(WEB_PREFIX, create_web_app(lambda: app.state.services))
+
+    async def front_door(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"{WEB_PREFIX}/", status_code=307)
+
+    app.add_route("/", front_door, include_in_schema=False)
     return app
 
 

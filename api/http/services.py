@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import Request
 
 from api.http.problems import Problem
+from api.web.identity import SignIn
 from ledger.access import Place
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables
+from ledger.persistence.web_tables import open_web_tables
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import BatchingProjection, Followers, Runner, wait_until_applied
@@ -32,6 +34,7 @@ class Services:
     read_wait_s: float = READ_WAIT_S_DEFAULT
     streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
     _sealer: Sealer | None = None
+    _signin: SignIn | None = None
     _streams: dict[str, int] = field(default_factory=dict)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock)
     _places: dict[str, Place] = field(default_factory=dict)
@@ -74,6 +77,13 @@ class Services:
         if self._sealer is None:
             self._sealer = open_sealer(self.ledger)
         return self._sealer
+
+    def signin(self) -> SignIn:
+        """Sign-in codes and the web pages' sessions (their tables opened on first use)."""
+        if self._signin is None:
+            self._signin = SignIn(self.ledger, open_web_tables(self.ledger.recorder),
+                                  self.access)
+        return self._signin
 
     def open_stream(self, token_id: str) -> bool:
         with self._streams_lock:
