@@ -119,16 +119,15 @@ def run_open_vote(app: FundLedger) -> str:
                          published_on=date(YEAR, 11, 2), actor=ACTOR)
         vote = app.open_vote(community_code=COMMUNITY, vote_reference=OPEN_VOTE,
                              opened_on=date(YEAR, 11, 17), actor=ACTOR)
-        assert vote.electorate is not None
-        voters = [v for v in vote.electorate.voters if v.owner_ids]
+        voters = [v for v in app.vote_count(vote).electorate.voters if v.owner_ids]
         app.cast_ballots(community_code=COMMUNITY, vote_reference=OPEN_VOTE, ballots=[
             (v.owner_ids[0], AGREE if n % 4 else DISAGREE, []) for n, v in enumerate(voters)
             if n % 3 == 2], cast_on=date(YEAR, 11, 20))
         vote = app.vote(COMMUNITY, OPEN_VOTE)
-    assert vote.electorate is not None
-    return next(v.owner_ids[0] for v in vote.electorate.voters
+    count = app.vote_count(vote)
+    return next(v.owner_ids[0] for v in count.electorate.voters
                 if len(v.owner_ids) == 1 and len(v.units) == 1
-                and v.voter_key not in vote.ballots)
+                and v.voter_key not in count.ballots)
 
 
 ENTERPRISES = (

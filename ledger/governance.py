@@ -16,6 +16,7 @@ gate, hiring, self-management) is ``ledger.resolutions``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -30,7 +31,7 @@ from domain.committee import (
     Committee,
     PmcMember,
 )
-from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding
+from domain.electorate import DEVELOPER_VOTER_KEY, UnitHolding, Voter
 from domain.errors import Conflict, NotFound, RuleViolated
 from domain.ids import ballot_id, committee_id, roll_entry_id, roll_id, unit_account_id, vote_id
 from domain.roll import ElectoralRoll, RollEntry, roll_of
@@ -39,6 +40,7 @@ from domain.vote import (
     COMMITTEE_ELECTION,
     FUND_USE,
     OPEN,
+    Ballot,
     BallotCount,
     SeatBounds,
     TallyResult,
@@ -49,6 +51,15 @@ from ledger.loading import load_many
 from ledger.write_context import WriteContext
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An owner's place in one vote, as the owner's own page shows it."""
+
+    voter: Voter | None
+    ballot: Ballot | None
+    receipt: str | None
 
 
 class GovernanceCommands(LedgerBase):
@@ -155,6 +166,30 @@ class GovernanceCommands(LedgerBase):
             return vote.inline_count().electorate.voter_key_for_owner(owner_id) is not None
         entry_id = roll_entry_id(vote.id, owner_id)
         return entry_id in load_many(self, [entry_id])
+
+    def standing(self, vote: Vote, owner_id: str) -> Standing:
+        """One owner's place in a vote: the voter they vote as (None: not in the electorate,
+        or the vote has not opened) and their ballot with its receipt, if cast. Reads the
+        owner's roll entry and one ballot stream, whatever the turnout."""
+        if vote.ballots_inline:
+            count = vote.inline_count()
+            key = count.electorate.voter_key_for_owner(owner_id)
+            if key is None:
+                return Standing(None, None, None)
+            ballot = count.ballots.get(key)
+            return Standing(count.electorate.voter(key), ballot,
+                            count.receipts.get(key) if ballot is not None else None)
+        if not vote.opened:
+            return Standing(None, None, None)
+        entry = cast(RollEntry | None, load_many(self, [roll_entry_id(vote.id, owner_id)])
+                     .get(roll_entry_id(vote.id, owner_id)))
+        if entry is None:
+            return Standing(None, None, None)
+        record_id = ballot_id(vote.id, entry.voter.voter_key)
+        record = cast(BallotRecord | None, load_many(self, [record_id]).get(record_id))
+        if record is None or not record.was_cast:
+            return Standing(entry.voter, None, None)
+        return Standing(entry.voter, record.ballot, record.receipt)
 
     def holdings(self, community_code: str) -> list[UnitHolding]:
         """V3 inputs: each unit's area and owners; the developer's unsold or undelivered units."""

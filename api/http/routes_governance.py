@@ -224,7 +224,7 @@ def tally_public(result: TallyResult, *, provisional: bool) -> TallyPublic:
                                       from_attributes=True)
 
 
-def vote_public(vote: Vote, ballots_cast: int) -> VotePublic:
+def vote_public(vote: Vote, ballots_cast: int | None) -> VotePublic:
     # V6: the outcome is the tally recorded at closing; before it there is none to claim.
     decided = vote.result is not None
     return VotePublic(

@@ -56,10 +56,7 @@ def _in_scope(svc: Services, principal: Principal, listed: ListedVote) -> Vote |
     scope = principal.scope
     if scope.level == "owner":
         vote = svc.ledger.vote(listed.community_code, listed.vote_reference)
-        electorate = vote.electorate
-        in_electorate = (electorate is not None
-                         and electorate.voter_key_for_owner(scope.code) is not None)
-        return vote if in_electorate else None
+        return vote if vote.opened and svc.ledger.on_roll(vote, scope.code) else None
     if not scope.holds(svc.community_place(listed.community_code)):
         return None
     return svc.ledger.vote(listed.community_code, listed.vote_reference)
@@ -91,5 +88,5 @@ def list_votes(
         cursor = (code, reference)
     votes, next_cursor = visible_votes(svc, principal, community, status, cursor, limit)
     return Page[VotePublic](
-        items=[vote_public(v) for v in votes],
+        items=[vote_public(v, None) for v in votes],
         next_after=f"{next_cursor[0]}/{next_cursor[1]}" if next_cursor else None)

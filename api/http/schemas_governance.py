@@ -33,7 +33,9 @@ class VotePublic(BaseModel):
     electorate_area_m2_hundredths: int | None
     electorate_area_m2: ClassVar[property] = m2_of("electorate_area_m2_hundredths",
                                                    nullable=True)
-    ballots_cast: int
+    ballots_cast: int | None = Field(description=(
+        "Ballots recorded so far; null in a listing (counting reads every ballot stream, so "
+        "read the vote itself for its count)."))
     provisional: bool = Field(description=(
         "True until the vote closes: there is no outcome yet, so `passed` and `elected` "
         "are null (V6: the outcome is the tally recorded at closing)."))

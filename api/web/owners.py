@@ -141,12 +141,10 @@ class OwnerVote:
     receipt: str | None
 
 
-def owner_vote(vote: Vote, owner_id: str) -> OwnerVote:
-    electorate = vote.electorate
-    key = electorate.voter_key_for_owner(owner_id) if electorate is not None else None
-    voter = electorate.voter(key) if electorate is not None and key is not None else None
-    ballot = vote.ballots.get(key) if key is not None else None
+def owner_vote(ledger: FundLedger, vote: Vote, owner_id: str) -> OwnerVote:
+    standing = ledger.standing(vote, owner_id)
+    voter, ballot = standing.voter, standing.ballot
     return OwnerVote(
-        vote, key, voter.heads if voter else 0, voter.area_m2_hundredths if voter else 0,
-        ballot.choice if ballot else None,
-        vote.receipt_for(key) if ballot is not None and key is not None else None)
+        vote, voter.voter_key if voter else None, voter.heads if voter else 0,
+        voter.area_m2_hundredths if voter else 0, ballot.choice if ballot else None,
+        standing.receipt)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -47,7 +46,7 @@ def votes_page(request: Request, viewer: SignedIn, svc: ServicesDep) -> HTMLResp
         # Staff: every vote in the session's scope, read-only.
         votes = _owner_votes(svc, viewer)
         return render(request, "votes_staff.html", {"votes": votes}, viewer=viewer)
-    mine = [owner_vote(v, viewer.owner_id) for v in _owner_votes(svc, viewer)]
+    mine = [owner_vote(svc.ledger, v, viewer.owner_id) for v in _owner_votes(svc, viewer)]
     by_date = sorted(mine, key=lambda o: (o.vote.opened_on or o.vote.proposed_on),
                      reverse=True)
     return render(request, "votes.html", {
@@ -57,25 +56,22 @@ def votes_page(request: Request, viewer: SignedIn, svc: ServicesDep) -> HTMLResp
 
 def _vote_of(svc: ServicesDep, viewer: Viewer, id_: UUID) -> Vote:
     """The vote, if the viewer may see it (an owner: in its electorate); else 404."""
-    try:
-        vote: object = svc.ledger.repository.get(id_)
-    except AggregateNotFoundError:
-        raise PageNotFound() from None
-    if not isinstance(vote, Vote):
+    vote = svc.ledger.vote_by_id(id_)
+    if vote is None:
         raise PageNotFound()
     scope = viewer.session.principal.scope
     if viewer.owner_id is not None:
-        electorate = vote.electorate
-        if electorate is None or electorate.voter_key_for_owner(viewer.owner_id) is None:
+        if not svc.ledger.on_roll(vote, viewer.owner_id):
             raise PageNotFound()
     elif not scope.holds(svc.community_place(vote.community_code)):
         raise PageNotFound()
     return vote
 
 
-def _vote_page(request: Request, viewer: Viewer, vote: Vote, *, error: str | None = None,
-               checked: dict[str, object] | None = None, status_code: int = 200) -> HTMLResponse:
-    mine = owner_vote(vote, viewer.owner_id) if viewer.owner_id else None
+def _vote_page(request: Request, viewer: Viewer, svc: ServicesDep, vote: Vote, *,
+               error: str | None = None, checked: dict[str, object] | None = None,
+               status_code: int = 200) -> HTMLResponse:
+    mine = owner_vote(svc.ledger, vote, viewer.owner_id) if viewer.owner_id else None
     return render(request, "vote.html", {
         "vote": vote, "mine": mine, "error": error, "checked": checked,
         "is_election": vote.matter_kind == COMMITTEE_ELECTION,
@@ -85,7 +81,7 @@ def _vote_page(request: Request, viewer: Viewer, vote: Vote, *, error: str | Non
 
 @router.get("/votes/{id}")
 def vote_page(request: Request, viewer: SignedIn, svc: ServicesDep, id: VoteId) -> HTMLResponse:
-    return _vote_page(request, viewer, _vote_of(svc, viewer, id))
+    return _vote_page(request, viewer, svc, _vote_of(svc, viewer, id))
 
 
 @router.post("/votes/{id}/ballot")
@@ -101,14 +97,14 @@ def cast(
     if viewer.owner_id is None:
         raise PageNotFound()  # staff record paper ballots through the API
     if confirm != "yes":
-        return _vote_page(request, viewer, vote, error="cast_final", status_code=422)
+        return _vote_page(request, viewer, svc, vote, error="cast_final", status_code=422)
     try:
         svc.ledger.cast_ballot(community_code=vote.community_code,
                                vote_reference=vote.vote_reference, owner_id=viewer.owner_id,
                                choice=choice, cast_on=beijing_today(),
                                candidates=list(candidates or []))
     except DomainError as refused:
-        return _vote_page(request, viewer, vote, error=f"{refused.rule}: {refused.message}",
+        return _vote_page(request, viewer, svc, vote, error=f"{refused.rule}: {refused.message}",
                           status_code=422)
     return redirect(f"{WEB_PREFIX}/votes/{id}?cast=1#receipt")
 
@@ -121,9 +117,9 @@ def check_receipt(
     """Whether a recorded ballot of this vote has the receipt, as it was cast."""
     vote = _vote_of(svc, viewer, id)
     wanted = receipt.strip().lower()
-    found = next((b for key, b in vote.ballots.items() if vote.receipt_for(key) == wanted),
-                 None) if wanted else None
+    found = (svc.ledger.vote_count(vote).ballot_with_receipt(wanted)
+             if wanted and vote.opened else None)
     checked: dict[str, object] = {"receipt": wanted, "found": found is not None,
                                   "choice": found.choice if found else None,
                                   "counted": vote.result is not None}
-    return _vote_page(request, viewer, vote, checked=checked)
+    return _vote_page(request, viewer, svc, vote, checked=checked)

@@ -110,10 +110,10 @@ def _shot(page: Any, name: str) -> None:
 
 def _voters(site: Site) -> list[tuple[str, str]]:
     """(owner id, voter key) of the open vote's voters who own one unit alone, not voted."""
-    vote = site.services.ledger.vote(COMMUNITY, OPEN_VOTE)
-    assert vote.electorate is not None
-    return [(v.owner_ids[0], v.voter_key) for v in vote.electorate.voters
-            if len(v.owner_ids) == 1 and len(v.units) == 1 and v.voter_key not in vote.ballots]
+    ledger = site.services.ledger
+    count = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
+    return [(v.owner_ids[0], v.voter_key) for v in count.electorate.voters
+            if len(v.owner_ids) == 1 and len(v.units) == 1 and v.voter_key not in count.ballots]
 
 
 def _sign_in(page: Any, site: Site, code: str) -> None:
@@ -140,9 +140,8 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     _shot(page, "units")
 
     ledger = site.services.ledger
-    vote = ledger.vote(COMMUNITY, OPEN_VOTE)
-    assert vote.electorate is not None
-    [unit_key] = vote.electorate.voter(voter_key).unit_keys  # type: ignore[union-attr]
+    count = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
+    [unit_key] = count.electorate.voter(voter_key).unit_keys  # type: ignore[union-attr]
     building, unit = unit_key.split("-")
     expected = fund_statement(ledger, COMMUNITY, unit_key=unit_key).units[0].balance_fen
     page.get_by_role("link", name=f"查看明细: {building} 号楼 {unit}").click()
@@ -159,7 +158,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     page.get_by_role("link", name="表决", exact=True).click()
     _shot(page, "votes")
     page.get_by_role("link", name="查看并投票").click()
-    ballots_before = len(ledger.vote(COMMUNITY, OPEN_VOTE).ballots)
+    ballots_before = len(ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE)).ballots)
     page.get_by_label("反对").check()
     assert "不能更改" in page.locator("#final-note").inner_text()  # told it is final (V5)
     page.get_by_label("我已知晓投票提交后不能更改").check()
@@ -167,7 +166,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     shown = page.locator("#receipt-value").inner_text()
     _shot(page, "vote")
 
-    after = ledger.vote(COMMUNITY, OPEN_VOTE)
+    after = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
     assert len(after.ballots) == ballots_before + 1
     assert after.ballots[voter_key].choice == "disagree"
     assert after.receipt_for(voter_key) == shown
@@ -200,8 +199,9 @@ def test_the_disclosure_and_notices_read_in_chinese_and_english(site: Site, page
 
 def test_a_second_owner_cannot_see_the_first_owners_unit(site: Site, browser: Any) -> None:
     (_, first_key), (second, _) = _voters(site)[1:3]
-    vote = site.services.ledger.vote(COMMUNITY, OPEN_VOTE)
-    [unit_key] = vote.electorate.voter(first_key).unit_keys  # type: ignore[union-attr]
+    ledger = site.services.ledger
+    count = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
+    [unit_key] = count.electorate.voter(first_key).unit_keys  # type: ignore[union-attr]
     building, unit = unit_key.split("-")
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()
@@ -246,7 +246,8 @@ def test_a_form_without_its_csrf_token_changes_nothing(site: Site, page: Any) ->
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.get_by_role("button", name="提交投票").click()
     assert posted.value.status == 403
-    assert voter_key not in site.services.ledger.vote(COMMUNITY, OPEN_VOTE).ballots
+    ledger = site.services.ledger
+    assert voter_key not in ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE)).ballots
 
 
 def test_the_pages_pass_axe_and_load_nothing_from_elsewhere(site: Site, browser: Any) -> None:
