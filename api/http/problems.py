@@ -97,7 +97,7 @@ def domain_problem(error: DomainError) -> JSONResponse:
 
 def database_problem(error: OperationalError) -> JSONResponse:
     """503 with ``Retry-After`` for a database that is unreachable, lost the connection
-    (after the one retry on a fresh one), or timed out on a lock: the request may succeed
+    (after the retries on working ones), or timed out on a lock: the request may succeed
     if repeated. A write's outcome may be unknown, so the detail says to repeat it with the
     same Idempotency-Key. Answered here, not by the last-resort handler, so the client's
     keep-alive connection stays open (uvicorn closes it after an unhandled error)."""

@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ledger.access import Principal, Role, Scope
-from ledger.persistence.connection_loss import retry_once_if_lost
+from ledger.persistence.connection_loss import retry_if_lost
 
 
 @dataclass(frozen=True)
@@ -210,12 +210,12 @@ class PostgresAccessTables:
         key, digest, status, body, position = row
         return StoredResponse(key, digest, status, bytes(body), position)
 
-    @retry_once_if_lost
+    @retry_if_lost
     def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One statement on its own, in autocommit: one round trip (an explicit BEGIN and
         COMMIT or ROLLBACK around it cost two more), prepared on each pooled connection.
         Each statement here is atomic by itself, so no guarantee depends on a transaction.
-        Each may run twice if its connection is lost: the reads are reads, and storing a
+        Each may run again if its connection is lost: the reads are reads, and storing a
         response inserts nothing the second time (the caller then reads the stored one)."""
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
             c.execute(statement, params, prepare=True)

@@ -83,9 +83,10 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from domain.eventsourcing_internals import build_frozen
 from ledger.persistence.connection_loss import (
+    LOST_CONNECTION_ATTEMPTS_MAX,
     ConnectionLost,
     DatabaseUnavailable,
-    retry_once_if_lost,
+    retry_if_lost,
 )
 from ledger.persistence.pg_binary import (
     PACK_ERRORS,
@@ -134,9 +135,9 @@ def _retrying_operational(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def _retrying(func: Callable[P, R]) -> Callable[P, R]:
-    """A read's retry policy: once more on a lost connection, and eventsourcing's policy
-    for the server's operational errors."""
-    return retry_once_if_lost(_retrying_operational(func))
+    """A read's retry policy: again on a lost connection, and eventsourcing's policy for
+    the server's operational errors."""
+    return retry_if_lost(_retrying_operational(func))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -487,13 +488,14 @@ class FundPostgresApplicationRecorder(
         A duplicate event or reference raises ``IntegrityError`` and nothing is written.
 
         A lost connection leaves the save's outcome unknown: the commit may have happened
-        before the connection died. The same rows are then sent once more on a working
-        connection. That is safe for any save: an event's key (aggregate id, version) can be
-        written once, so the second attempt either writes them (the first did not) or
-        conflicts; on a conflict the first event is read back, and if it is this save's own
-        (the same bytes), the transaction that wrote it committed all of the save and its
-        notification ids are returned as if the first answer had arrived. Only another
-        writer's events still raise ``IntegrityError``.
+        before the connection died. The same rows are then sent again on a working
+        connection (up to ``LOST_CONNECTION_ATTEMPTS_MAX`` attempts in all). That is safe for
+        any save: an event's key (aggregate id, version) can be written once, so a repeat
+        either writes the rows (no earlier attempt did) or conflicts. On a conflict after a
+        loss the first event is read back: if it holds this save's own bytes, the
+        transaction that wrote it committed all of the save, and its notification ids are
+        returned as if the lost answer had arrived. Only another writer's events still raise
+        ``IntegrityError``.
         """
         if not stored_events and not references:
             return None
@@ -503,17 +505,19 @@ class FundPostgresApplicationRecorder(
         else:
             def insert() -> list[int]:
                 return self._insert_by_function(stored_events, references)
-        try:
-            return insert()
-        except ConnectionLost:
-            pass
-        try:
-            return insert()
-        except IntegrityError:
-            written = self._ids_if_written(stored_events, references)
-            if written is None:
-                raise
-            return written
+        for attempt in range(1, LOST_CONNECTION_ATTEMPTS_MAX + 1):
+            try:
+                return insert()
+            except ConnectionLost:
+                if attempt == LOST_CONNECTION_ATTEMPTS_MAX:
+                    raise
+            except IntegrityError:
+                written = None if attempt == 1 else self._ids_if_written(
+                    stored_events, references)
+                if written is None:
+                    raise
+                return written
+        raise AssertionError("unreachable")
 
     def _needs_plain_transaction(
         self,
