@@ -51,6 +51,9 @@ from ledger.loading import load_many
 from ledger.write_context import WriteContext
 
 T = TypeVar("T")
+# Who may cast in a vote: sees the vote (None: absent) and whether an owner is on its roll,
+# and raises to refuse (see ``cast_ballots_in``).
+BallotGate = Callable[[Vote | None, Callable[[str], bool]], None]
 
 
 @dataclass(frozen=True)
@@ -227,17 +230,34 @@ class GovernanceCommands(LedgerBase):
     ) -> list[str]:
         """Ballots of (owner id, choice, candidates), e.g. a batch of paper ballots: each in
         its own stream, all saved in one transaction or none."""
-        the_vote_id = vote_id(community_code, vote_reference)
-        owners = [owner_id for owner_id, _, _ in ballots]
 
-        def attempt() -> list[str]:
-            # The vote's small state and the casting owners' roll entries, in one read.
-            loaded = load_many(self, [the_vote_id,
-                                      *(roll_entry_id(the_vote_id, o) for o in owners)])
-            vote = cast(Vote | None, loaded.get(the_vote_id))
+        def admit(vote: Vote | None, on_roll: Callable[[str], bool]) -> None:
             if vote is None:
                 raise NotFound(f"community {community_code} has no vote {vote_reference!r}",
                                rule="V5", field="vote_reference")
+
+        return self.cast_ballots_in(vote_id(community_code, vote_reference), ballots=ballots,
+                                    cast_on=cast_on, admit=admit, write=write)
+
+    def cast_ballots_in(
+        self, the_vote_id: UUID, *, ballots: Sequence[tuple[str, str, Sequence[str]]],
+        cast_on: date, admit: BallotGate, write: WriteContext | None = None,
+    ) -> list[str]:
+        """``cast_ballots`` in the vote of that id, once ``admit`` let the caller in.
+
+        ``admit`` sees the vote (None if absent) and whether an owner is on its roll, read
+        with the ballots' own read (the vote's small state and the casting owners' roll
+        entries, one round trip), and raises to refuse: the HTTP API's scope check needs
+        nothing read twice."""
+        owners = [owner_id for owner_id, _, _ in ballots]
+
+        def attempt() -> list[str]:
+            loaded = load_many(self, [the_vote_id,
+                                      *(roll_entry_id(the_vote_id, o) for o in owners)])
+            found = loaded.get(the_vote_id)
+            vote = found if isinstance(found, Vote) else None
+            admit(vote, lambda owner_id: self._on_loaded_roll(vote, loaded, owners, owner_id))
+            assert vote is not None, "admit refuses an absent vote"
             if vote.ballots_inline:
                 return self._cast_inline(vote, ballots, cast_on, write)
             records = [self._ballot(vote, loaded.get(roll_entry_id(the_vote_id, owner_id)),
@@ -247,6 +267,15 @@ class GovernanceCommands(LedgerBase):
             return [record.receipt for record in records]
 
         return self._retrying(attempt, write)
+
+    def _on_loaded_roll(self, vote: Vote | None, loaded: dict[UUID, Any],
+                        owners: Sequence[str], owner_id: str) -> bool:
+        """``on_roll``, from the roll entries just read for the casting owners."""
+        if vote is None or not vote.opened:
+            return False
+        if vote.ballots_inline or owner_id not in owners:
+            return self.on_roll(vote, owner_id)
+        return roll_entry_id(vote.id, owner_id) in loaded
 
     @staticmethod
     def _ballot(vote: Vote, entry: RollEntry | None, owner_id: str, choice: str,

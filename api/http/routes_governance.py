@@ -214,14 +214,23 @@ def _vote(svc: Services, principal: Principal, id_: UUID) -> Vote:
     vote = svc.ledger.vote_by_id(id_)
     if vote is None:
         raise _absent(id_)
+    _admit(svc, principal, id_, vote, lambda owner: svc.ledger.on_roll(vote, owner))
+    return vote
+
+
+def _admit(svc: Services, principal: Principal, id_: UUID, vote: Vote | None,
+           on_roll: Callable[[str], bool]) -> None:
+    """Refuse (as absent) a vote that is absent or outside the caller's scope: an owner's
+    scope holds the votes whose frozen roll has them."""
+    if vote is None:
+        raise _absent(id_)
     place = svc.community_place(vote.community_code)
     if principal.scope.level == "owner":
         owner = principal.scope.code
-        owners = (owner,) if vote.opened and svc.ledger.on_roll(vote, owner) else ()
+        owners = (owner,) if vote.opened and on_roll(owner) else ()
         place = Place(place.district, place.street, place.community, owners)
     if not principal.scope.holds(place):
         raise _absent(id_)
-    return vote
 
 
 def tally_public(result: TallyResult, *, provisional: bool) -> TallyPublic:
@@ -370,14 +379,16 @@ def cast_ballot(
                       field="owner_id")
     voter = owner_id
 
-    def step(community: str, reference: str, write: WriteContext) -> dict[str, Any]:
-        receipt = svc.ledger.cast_ballot(
-            community_code=community, vote_reference=reference, owner_id=voter,
-            choice=body.choice, cast_on=body.cast_on, candidates=list(body.candidates), write=write)
+    def command(write: WriteContext) -> dict[str, Any]:
+        # The scope check reads with the ballot's own read: the vote and the voter's roll
+        # entry once (an official's paper ballot: the same read, the scope by community).
+        receipt, = svc.ledger.cast_ballots_in(
+            id, ballots=[(voter, body.choice, list(body.candidates))], cast_on=body.cast_on,
+            admit=lambda vote, on_roll: _admit(svc, principal, id, vote, on_roll), write=write)
         return BallotCast(written="ballot", id=str(id), owner_id=voter, choice=body.choice,
                           candidates=sorted(body.candidates), receipt=receipt).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step)
+    return run_idempotent(svc, principal, key, request, body, command)
 
 
 @router.post("/votes/{id}/paper-ballots", status_code=201, responses=WRITTEN,

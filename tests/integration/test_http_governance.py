@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from api.http.routes_governance import tally_public
-from domain.ids import vote_id
+from domain.ids import roll_entry_id, vote_id
+from ledger import governance
 from ledger.access import Role
 from tests.integration.http_support import (
     COMMUNITY,
@@ -156,6 +157,35 @@ def test_v3_an_owner_casts_only_their_own_ballot(api: Api, official: str) -> Non
     own = ok(api.post(f"/v1/votes/{id_}/ballots", owner_token, {
         "owner_id": OWNERS[0], "choice": "agree", "cast_on": "2026-03-20"}))
     assert own["owner_id"] == OWNERS[0] and len(own["receipt"]) == 64
+
+
+def test_v5_a_ballot_over_http_reads_its_vote_and_roll_entry_once(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scope check and the ballot share one read: at city scale the last evening's
+    ballots arrive together, and each read twice cost twice the round trips."""
+    id_ = open_vote(api, official, {"reference": "HIRE-R", "matter_kind": "hire_enterprise",
+                                    "title": "Hire a property company"})
+    owner_token = api.token(Role.owner, f"owner:{OWNERS[0]}")
+    read: list[uuid.UUID] = []
+    load_many = governance.load_many
+
+    def counted(app: Any, ids: Any) -> Any:
+        read.extend(ids)
+        return load_many(app, ids)
+
+    monkeypatch.setattr(governance, "load_many", counted)
+    cast = ok(api.post(f"/v1/votes/{id_}/ballots", owner_token,
+                       {"choice": "agree", "cast_on": "2026-03-20"}))
+    the_vote = uuid.UUID(id_)
+    assert sorted(read) == sorted([the_vote, roll_entry_id(the_vote, OWNERS[0])])
+    # the same read still keeps an owner off the roll out, as if the vote were absent
+    read.clear()
+    stranger = api.post(f"/v1/votes/{id_}/ballots", api.token(Role.owner, "owner:nobody"),
+                        {"choice": "agree", "cast_on": "2026-03-20"})
+    assert stranger.status_code == 404 and stranger.json()["field"] == "id"
+    assert sorted(read) == sorted([the_vote, roll_entry_id(the_vote, "nobody")])
+    assert api.get(f"/v1/votes/{id_}/ballots/{cast['receipt']}", official).status_code == 200
 
 
 def test_r2_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
