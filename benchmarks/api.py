@@ -1,20 +1,30 @@
-"""Deposits per second over HTTP on PostgreSQL, beside the in-process and raw rates of the same run.
+"""Deposits and ballots per second over HTTP, beside the same in-process and a raw baseline.
 
-    python benchmarks/api.py [--clients 1 4 16] [--seconds 5] [--units 1600] [--communities 1]
-                             [--workers 1] [--pg-url URL]
+    python benchmarks/api.py [--clients 1 4 16] [--voters 16] [--seconds 5] [--rounds 3]
+                             [--units 1600] [--communities 1] [--workers 1]
+                             [--baseline DIR] [--pg-url URL]
 
 In a throwaway PostgreSQL database it creates and drops, it registers --units units (split
-evenly over --communities communities) and posts their first deposits (one bank batch), then
-for each concurrency level in --clients measures, for --seconds each, single top-ups of 100.00
-yuan spread over the units so that concurrent writers rarely meet on one sub-account:
+evenly over --communities communities), posts their first deposits (one bank batch) and
+delivers them, so every owner votes. Then, each round, for each concurrency level in
+--clients it measures, for --seconds each, single top-ups of 100.00 yuan spread over the
+units so that concurrent writers rarely meet on one sub-account:
   (a) over HTTP: ``fundledger serve --no-follow-views [--workers N]`` on loopback, that
       many httpx.AsyncClient clients (one keep-alive connection each), every POST with its own
       Idempotency-Key; deposits per second and p50/p99 latency;
   (b) in-process: FundLedger.post_deposit called directly in this process on the same
       database, from that many threads;
   (c) raw: one INSERT per transaction into a plain table, from that many psycopg connections.
-Every HTTP answer must be 201 and a fresh posting, and after each measurement the sub-accounts'
-deposited totals must account for every deposit counted, or the run fails.
+and for each level in --voters, ballots on one owners' vote (a new vote for each path), each
+voter casting their own: over HTTP with their own owner token (``POST /v1/votes/{id}/ballots``)
+and in-process through FundLedger.cast_ballot from that many threads.
+With --baseline DIR (a checkout of the code to compare with, e.g. ``git worktree add DIR
+main``) the HTTP paths are measured on that code's server too, with uvicorn's pure-Python
+stack (h11, asyncio), alternating with this code's server within each round.
+Every HTTP answer must be 201 and fresh (no 409 or 5xx, even from voters' contention), and
+after each measurement the sub-accounts' deposited totals and the vote's ballots must
+account for every deposit and ballot counted, or the run fails. It prints each round, then
+the medians over the rounds of the rates and of each round's ratios.
 """
 
 from __future__ import annotations
@@ -29,11 +39,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from statistics import median
 from typing import IO, TYPE_CHECKING
+from uuid import UUID
 
 import psycopg
 
@@ -49,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 Unit = tuple[str, str, str]  # community code, building, unit
 TOP_UP_YUAN, TOP_UP_FEN = "100.00", 10_000
 PAID_ON = date(2026, 6, 1)
+CAST_ON = date(2026, 7, 21)
 WARMUP = 50  # untimed deposits through each path before its first level
 SERVER_START_S = 60
 RAW_TABLE = (
@@ -107,8 +120,9 @@ def deposited_fen(app: FundLedger, units: list[Unit]) -> int:
     return sum(int(a.deposited_fen) for a in accounts.values())
 
 
-def run_threads(clients: int, seconds: float, work: Callable[[int, int], None]) -> Measured:
-    """``work(worker, n)`` again and again from ``clients`` threads for ``seconds``."""
+def run_threads(clients: int, seconds: float, work: Callable[[int, int], bool]) -> Measured:
+    """``work(worker, n)`` again and again from ``clients`` threads for ``seconds``, or
+    until it returns False (it had nothing left to do: not counted)."""
     measured = Measured()
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
@@ -122,7 +136,8 @@ def run_threads(clients: int, seconds: float, work: Callable[[int, int], None]) 
         while time.perf_counter() < deadline:
             began = time.perf_counter()
             try:
-                work(worker, n)
+                if not work(worker, n):
+                    break
             except Exception as error:  # counted and reported: the run then fails
                 errors.append(f"{type(error).__name__}: {error}")
             else:
@@ -149,13 +164,14 @@ def measure_in_process(app: FundLedger, units: list[Unit], clients: int,
                        seconds: float, tag: str) -> Measured:
     from ledger.commands import DepositLine
 
-    def deposit(worker: int, n: int) -> None:
+    def deposit(worker: int, n: int) -> bool:
         mine = units[worker::clients]
         code, building, unit = mine[n % len(mine)]
         posted = app.post_deposit(DepositLine(f"{tag}-{worker}-{n}", code, building, unit,
                                               TOP_UP_FEN, PAID_ON, "top_up"), actor="bench")
         if posted.already_posted:
             raise AssertionError(f"{posted.reference} was already posted")
+        return True
 
     return run_threads(clients, seconds, deposit)
 
@@ -163,11 +179,12 @@ def measure_in_process(app: FundLedger, units: list[Unit], clients: int,
 def measure_raw(url: str, clients: int, seconds: float, tag: str) -> Measured:
     connections = [psycopg.connect(url) for _ in range(clients)]
     try:
-        def insert(worker: int, n: int) -> None:
+        def insert(worker: int, n: int) -> bool:
             conn = connections[worker]
             conn.execute(RAW_INSERT, (f"{tag}-{worker}-{n}", "API-000", "1", "101", TOP_UP_FEN,
                                       PAID_ON.isoformat(), "top_up"))
             conn.commit()
+            return True
 
         return run_threads(clients, seconds, insert)
     finally:
@@ -223,6 +240,110 @@ async def http_deposits(base: str, token: str, units: list[Unit], clients: int,
     return measured
 
 
+def voters_of(units: list[Unit], code: str) -> list[str]:
+    """The owners of ``code``'s units (``prepare`` names unit n's owner ``o<n>``)."""
+    return [f"o{n}" for n, unit in enumerate(units) if unit[0] == code]
+
+
+def deliver(app: FundLedger, units: list[Unit]) -> None:
+    for code in sorted({unit[0] for unit in units}):
+        app.deliver_units(community_code=code, delivered_on=date(2026, 1, 20), actor="bench")
+
+
+def owner_tokens(app: FundLedger, voters: list[str]) -> dict[str, str]:
+    """Each voter's own owner token (scope ``owner:<id>``), as ``fundledger tokens create``
+    makes them, stored directly: a CLI process per voter would take minutes."""
+    from ledger.access import Principal, Role, Scope, new_token, token_digest
+    from ledger.persistence.access_tables import open_access_tables
+
+    tables = open_access_tables(app.recorder)
+    tokens = {}
+    for voter in voters:
+        token, token_id = new_token()
+        tables.add_token(token_digest(token), Principal(
+            f"voter-{voter}", Role.owner, Scope.parse(f"owner:{voter}"), token_id))
+        tokens[voter] = token
+    return tokens
+
+
+def open_vote(app: FundLedger, code: str, reference: str) -> UUID:
+    from domain.ids import vote_id
+
+    app.propose_vote(community_code=code, vote_reference=reference,
+                     matter_kind="hire_enterprise", title="Hire a property service enterprise",
+                     proposed_on=date(2026, 7, 1), actor="bench")
+    app.publish_vote(community_code=code, vote_reference=reference,
+                     published_on=date(2026, 7, 2), actor="bench")
+    app.open_vote(community_code=code, vote_reference=reference, opened_on=date(2026, 7, 20),
+                  actor="bench")
+    return vote_id(code, reference)
+
+
+def measure_ballots_in_process(app: FundLedger, code: str, reference: str, voters: list[str],
+                               clients: int, seconds: float) -> Measured:
+    def cast(worker: int, n: int) -> bool:
+        mine = voters[worker::clients]
+        if n >= len(mine):
+            return False
+        app.cast_ballot(community_code=code, vote_reference=reference, owner_id=mine[n],
+                        choice="agree", cast_on=CAST_ON)
+        return True
+
+    return run_threads(clients, seconds, cast)
+
+
+async def http_ballots(base: str, tokens: dict[str, str], voters: list[str], vote: UUID,
+                       clients: int, seconds: float) -> Measured:
+    """``clients`` voters at a time, each casting their own ballot with their own token."""
+    import httpx
+
+    measured = Measured()
+    http = [httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1))
+            for _ in range(clients)]
+
+    async def worker(number: int, client: httpx.AsyncClient, deadline: float) -> None:
+        for voter in voters[number::clients]:
+            if time.perf_counter() >= deadline:
+                return
+            began = time.perf_counter()
+            try:
+                response = await client.post(
+                    f"/v1/votes/{vote}/ballots", json={"choice": "agree",
+                                                       "cast_on": CAST_ON.isoformat()},
+                    headers={"Authorization": f"Bearer {tokens[voter]}",
+                             "Idempotency-Key": f"ballot-{vote}"})
+            except httpx.HTTPError as error:
+                measured.errors.append(f"{voter}: {type(error).__name__}: {error}")
+                continue
+            if response.status_code != 201:
+                measured.errors.append(f"{voter}: {response.status_code} {response.text}")
+            else:
+                measured.latencies.append(time.perf_counter() - began)
+
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(n, client, began + seconds)
+                               for n, client in enumerate(http)))
+        measured.seconds = time.perf_counter() - began
+    finally:
+        for client in http:
+            await client.aclose()
+    measured.count = len(measured.latencies)
+    return measured
+
+
+def check_ballots(app: FundLedger, code: str, reference: str, what: str,
+                  measured: Measured) -> None:
+    if measured.errors:
+        shown = "\n  ".join(measured.errors[:10])
+        raise SystemExit(f"{what}: {len(measured.errors)} of "
+                         f"{len(measured.errors) + measured.count} ballots failed, e.g.\n"
+                         f"  {shown}")
+    found = len(app.vote_count(app.vote(code, reference)).ballots)
+    if found != measured.count:
+        raise SystemExit(f"{what}: the vote holds {found} ballots, {measured.count} counted")
+
+
 def worker_processes(pid: int) -> int:
     """uvicorn's worker processes: its spawned children (not multiprocessing's resource
     tracker), or the server process itself if it has none."""
@@ -244,20 +365,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def token_for(url: str, role: str, scope: str, name: str) -> str:
+    """An API token, made through the CLI as an operator would."""
+    env = {**os.environ, "FUNDLEDGER_DB": url, "FUNDLEDGER_ACTOR": "bench"}
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", "tokens", "create", "--role", role, "--scope", scope,
+         "--name", name], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=True).stdout.strip()
+
+
 @contextmanager
-def served(url: str, log: IO[bytes], workers: int) -> Iterator[tuple[str, str, int]]:
-    """``fundledger serve`` on a free loopback port: its base URL, a custodian token, its pid."""
+def served(url: str, log: IO[bytes], workers: int, root: Path | None = None
+           ) -> Iterator[tuple[str, int]]:
+    """This code's ``fundledger serve`` on a free loopback port (or, from ``root``, that
+    checkout's app under uvicorn's pure-Python h11 and asyncio): its base URL and pid."""
     import httpx
 
     env = {**os.environ, "FUNDLEDGER_DB": url, "FUNDLEDGER_ACTOR": "bench"}
-    token = subprocess.run(
-        [sys.executable, "-m", "ledger", "tokens", "create", "--role", "custodian", "--scope",
-         "city", "--name", "api-bench"], env=env, cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=True).stdout.strip()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ledger", "serve", "--port", str(port),
-                               "--no-follow-views", "--workers", str(workers)], env=env,
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if root is None:
+        command = [sys.executable, "-m", "ledger", "serve", "--port", str(port),
+                   "--no-follow-views", "--workers", str(workers)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "api.http.app:create_app_without_followers",
+                   "--factory", "--port", str(port), "--loop", "asyncio", "--http", "h11"]
+        env["PYTHONPATH"] = str(root)  # its packages before this checkout's installed ones
+    server = subprocess.Popen(command, env=env, cwd=root or ROOT, stdout=log,
+                              stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -269,10 +403,10 @@ def served(url: str, log: IO[bytes], workers: int) -> Iterator[tuple[str, str, i
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                raise SystemExit("fundledger serve did not start:\n"
+                raise SystemExit("the server did not start:\n"
                                  + Path(log.name).read_text(errors="replace"))
             time.sleep(0.2)
-        yield base, token, server.pid
+        yield base, server.pid
     finally:
         server.terminate()
         try:
@@ -306,84 +440,177 @@ def row(label: str, m: Measured, note: str = "") -> str:
             f"p99 {m.percentile_ms(0.99):>6.1f} ms{note}")
 
 
+Round = dict[str, Measured]  # by "<path> <what> <level>", e.g. "HTTP deposits 4"
+
+
+class Bench:
+    """One run's database, servers and bookkeeping; ``round`` measures every path once."""
+
+    def __init__(self, args: argparse.Namespace, url: str, app: FundLedger,
+                 units: list[Unit], books: Books, servers: dict[str, tuple[str, str]],
+                 tokens: dict[str, str]) -> None:
+        self.args, self.url, self.app, self.units, self.books = args, url, app, units, books
+        self.servers, self.tokens = servers, tokens  # servers: label -> (base, custodian token)
+        self.code = units[0][0]
+        self.voters = voters_of(units, self.code)
+        self.votes = 0
+
+    def round(self, number: int) -> Round:
+        a, measured = self.args, {}
+        for clients in a.clients:
+            tag = f"{number}-{clients}"
+            m = measure_in_process(self.app, self.units, clients, a.seconds, f"I{tag}")
+            self.books.check(f"in-process, {clients} threads", m)
+            measured[f"in-process deposits {clients}"] = m
+            m = measure_raw(self.url, clients, a.seconds, f"R{tag}")
+            if m.errors:
+                raise SystemExit(f"raw inserts failed: {m.errors[:5]}")
+            measured[f"raw deposits {clients}"] = m
+            # The servers take turns, their order alternating from round to round.
+            for label in sorted(self.servers, reverse=number % 2 == 1):
+                base, token = self.servers[label]
+                server = list(self.servers).index(label)  # references differ by server
+                m = asyncio.run(http_deposits(base, token, self.units, clients, a.seconds,
+                                              f"H{server}-{tag}"))
+                self.books.check(f"{label}, {clients} clients", m)
+                measured[f"{label} deposits {clients}"] = m
+        for voters in a.voters:
+            reference, _ = self.new_vote()
+            m = measure_ballots_in_process(self.app, self.code, reference, self.voters, voters,
+                                           a.seconds)
+            check_ballots(self.app, self.code, reference, "in-process ballots", m)
+            measured[f"in-process ballots {voters}"] = m
+            for label in sorted(self.servers, reverse=number % 2 == 1):
+                reference, vote = self.new_vote()
+                m = asyncio.run(http_ballots(self.servers[label][0], self.tokens, self.voters,
+                                             vote, voters, a.seconds))
+                check_ballots(self.app, self.code, reference, f"{label} ballots", m)
+                measured[f"{label} ballots {voters}"] = m
+        return measured
+
+    def new_vote(self) -> tuple[str, UUID]:
+        """A new vote of the first community, open, every owner on its roll."""
+        self.votes += 1
+        reference = f"BENCH-{self.votes}"
+        return reference, open_vote(self.app, self.code, reference)
+
+
+def report(rounds: list[Round], args: argparse.Namespace, labels: list[str]) -> None:
+    def rate(key: str) -> float:
+        return median(r[key].rate for r in rounds)
+
+    def share(key: str, of: str) -> str:
+        return f"{median(r[key].rate / r[of].rate for r in rounds):6.1%}"
+
+    print(f"medians of {len(rounds)} round{'s' if len(rounds) > 1 else ''} (rates, and each "
+          "round's own ratios)")
+    for clients in args.clients:
+        plural = "s" if clients > 1 else ""
+        print(f"deposits, {clients} client{plural} / thread{plural} / connection{plural}")
+        for label in labels:
+            key = f"{label} deposits {clients}"
+            print(f"  {label:<13}{rate(key):>7,.0f}/s = "
+                  f"{share(key, f'in-process deposits {clients}')} of in-process, "
+                  f"{share(key, f'raw deposits {clients}')} of raw")
+        print(f"  {'in-process':<13}{rate(f'in-process deposits {clients}'):>7,.0f}/s   "
+              "FundLedger.post_deposit")
+        print(f"  {'raw':<13}{rate(f'raw deposits {clients}'):>7,.0f}/s   "
+              "1 INSERT per transaction, plain table")
+    for voters in args.voters:
+        print(f"ballots, {voters} voters at once on one vote")
+        for label in labels:
+            key = f"{label} ballots {voters}"
+            print(f"  {label:<13}{rate(key):>7,.0f}/s = "
+                  f"{share(key, f'in-process ballots {voters}')} of in-process   "
+                  "no 409 or 5xx")
+        print(f"  {'in-process':<13}{rate(f'in-process ballots {voters}'):>7,.0f}/s   "
+              "FundLedger.cast_ballot")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16],
-                        help="concurrency levels: HTTP clients, threads, raw connections")
+                        help="deposits: HTTP clients, threads, raw connections")
+    parser.add_argument("--voters", type=int, nargs="*", default=[16],
+                        help="ballots: voters casting at once on one vote (none: no ballots)")
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="measured seconds per path and level")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--units", type=int, default=1_600)
     parser.add_argument("--communities", type=int, default=1,
-                        help="communities the units are split over")
+                        help="communities the units are split over (voters: the first's)")
     parser.add_argument("--workers", type=int, default=1,
                         help="the server's worker processes (fundledger serve --workers)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of other code whose server is measured alternately")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    from ledger.persistence.scratch import scratch_database
-
-    if min(args.clients) < 1 or not 1 <= args.communities <= args.units:
-        parser.error("--clients and --communities must be at least 1, --communities at most "
-                     "--units")
+    if min(args.clients + args.voters) < 1 or not 1 <= args.communities <= args.units:
+        parser.error("--clients, --voters and --communities must be at least 1, "
+                     "--communities at most --units")
     if args.units < max(args.clients):
         parser.error("--units must be at least the largest --clients")
+    if args.baseline is not None and args.workers != 1:
+        parser.error("--baseline serves from one worker process")
     from ledger.application import FundLedger
+    from ledger.persistence.scratch import scratch_database
     from ledger.settings import Settings
 
     units = unit_keys(args.units, args.communities)
     where = ("one community" if args.communities == 1
              else f"{args.communities} communities")
     print(f"api benchmark on PostgreSQL: {args.units:,} units in {where}, single "
-          f"top-ups of {TOP_UP_YUAN} yuan, {args.seconds:g} s per path and level")
-    with scratch_database(args.pg_url, "fundledger_bench") as url, tempfile.NamedTemporaryFile(
-            prefix="fundledger-serve-", suffix=".log") as log:
+          f"top-ups of {TOP_UP_YUAN} yuan, {args.seconds:g} s per path and level, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with ExitStack() as stack:
+        url = stack.enter_context(scratch_database(args.pg_url, "fundledger_bench"))
         app = FundLedger(Settings(db=url))
+        stack.callback(app.close)
+        books = Books(app, units, prepare(app, units))
+        deliver(app, units)
+        tokens = owner_tokens(app, voters_of(units, units[0][0]))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(RAW_TABLE)
+        token = token_for(url, "custodian", "city", "api-bench")
+        roots: dict[str, Path | None] = {"HTTP": None}
+        if args.baseline is not None:
+            roots["HTTP baseline"] = args.baseline.resolve()
+        servers: dict[str, tuple[str, str]] = {}
+        logs, pids = [], []
+        for label, root in roots.items():
+            log = stack.enter_context(tempfile.NamedTemporaryFile(prefix="fundledger-serve-",
+                                                                  suffix=".log"))
+            base, pid = stack.enter_context(served(url, log, args.workers, root))
+            servers[label] = (base, token)
+            logs.append(log)
+            pids.append(pid)
+        books.check("in-process warm-up", measure_in_process(app, units, 1, 0.5, "WI"))
+        measure_raw(url, 1, 0.5, "WR")
+        bench = Bench(args, url, app, units, books, servers, tokens)
+        rounds = []
         try:
-            books = Books(app, units, prepare(app, units))
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(RAW_TABLE)
-            results: dict[int, dict[str, Measured]] = {c: {} for c in args.clients}
-
-            books.check("in-process warm-up", measure_in_process(app, units, 1, 0.5, "WI"))
-            for clients in args.clients:
-                measured = measure_in_process(app, units, clients, args.seconds, f"I{clients}")
-                books.check(f"in-process, {clients} threads", measured)
-                results[clients]["in-process"] = measured
-            measure_raw(url, 1, 0.5, "WR")
-            for clients in args.clients:
-                results[clients]["raw"] = measure_raw(url, clients, args.seconds, f"R{clients}")
-                if results[clients]["raw"].errors:
-                    raise SystemExit(f"raw inserts failed: {results[clients]['raw'].errors[:5]}")
-
-            with served(url, log, args.workers) as (base, token, pid):
-                workers = worker_processes(pid)
-                try:
-                    warm = asyncio.run(http_deposits(base, token, units, 1, None, "WH", WARMUP))
-                    books.check("HTTP warm-up", warm)
-                    for clients in args.clients:
-                        measured = asyncio.run(http_deposits(base, token, units, clients,
-                                                             args.seconds, f"H{clients}"))
-                        books.check(f"HTTP, {clients} clients", measured)
-                        results[clients]["HTTP"] = measured
-                except SystemExit as failed:
-                    raise SystemExit(f"{failed.code}\nthe server's log ends:\n{log_tail(log)}"
-                                     ) from None
-        finally:
-            app.close()
+            for server, (label, (base, _)) in enumerate(servers.items()):
+                warm = asyncio.run(http_deposits(base, token, units, 1, None, f"W{server}",
+                                                 WARMUP))
+                books.check(f"{label} warm-up", warm)
+            for number in range(1, args.rounds + 1):
+                rounds.append(bench.round(number))
+                print(f"round {number}: " + ", ".join(
+                    f"{key} {m.rate:,.0f}/s" for key, m in rounds[-1].items()), flush=True)
+        except SystemExit as failed:
+            tails = "\n".join(log_tail(log) for log in logs)
+            raise SystemExit(f"{failed.code}\nthe servers' logs end:\n{tails}") from None
+        workers = worker_processes(pids[0])
 
     pool = Settings(db=args.pg_url).pg_pool_size
     print(f"server: `fundledger serve --no-follow-views`, {workers} uvicorn worker process"
           f"{'es' if workers > 1 else ''} (routes on its thread pool; FundLedger pool of "
           f"{pool}+{pool} overflow connections), access log on; the HTTP clients run in this "
-          "process")
-    print(f"every deposit checked: {books.expected_fen:,} fen deposited in all, as counted")
-    for clients in args.clients:
-        http, in_process, raw = (results[clients][k] for k in ("HTTP", "in-process", "raw"))
-        plural = "s" if clients > 1 else ""
-        print(f"{clients} client{plural} / thread{plural} / connection{plural}")
-        print(row("HTTP", http, f"   = {http.rate / in_process.rate:6.1%} of in-process, "
-                                f"{http.rate / raw.rate:6.1%} of raw"))
-        print(row("in-process", in_process, "   FundLedger.post_deposit"))
-        print(row("raw", raw, "   1 INSERT per transaction, plain table"))
+          "process" + ("; baseline: the other checkout's app under uvicorn with h11 and asyncio"
+                       if args.baseline else ""))
+    print(f"every deposit checked: {books.expected_fen:,} fen deposited in all, as counted; "
+          "every ballot found in its vote")
+    report(rounds, args, list(servers))
 
 
 if __name__ == "__main__":
