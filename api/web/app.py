@@ -21,6 +21,7 @@ from api.http.services import Services
 from api.web import (
     routes_disclosure,
     routes_notices,
+    routes_officials,
     routes_signin,
     routes_units,
     routes_votes,
@@ -73,7 +74,7 @@ def create_web_app(services: Callable[[], Services]) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
     for module in (routes_signin, routes_units, routes_votes, routes_disclosure,
-                   routes_notices):
+                   routes_notices, routes_officials):
         web.include_router(module.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,0 +1,223 @@
+"""The officials' pages in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+One demo city and one server for the module (``fundledger demo``'s data, served by the app
+``fundledger serve`` runs, its views followed live), one browser. Staff sign in by exchanging
+an API token once, as a street official or the city would. Screenshots go to
+``FUNDLEDGER_SCREENSHOTS`` when it is set, at phone and desktop width.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.demo import build_demo
+from api.http.app import create_app
+from api.http.services import Services
+from api.web.pages import beijing_today
+from domain.committee import PmcMember
+from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+SHOTS = os.environ.get("FUNDLEDGER_SCREENSHOTS")
+# The demo's street 110105002 holds CY-0002 (no committee) and CY-0003 (an owners' committee).
+STREET = "110105002"
+OTHER_STREET_COMMUNITIES = ("CY-0001", "CY-0004")
+
+REQUIRE_BROWSER = os.environ.get("FUNDLEDGER_REQUIRE_BROWSER", "") not in ("", "0", "no")
+if not CHROMIUM.exists() and REQUIRE_BROWSER:
+    pytest.fail("Debian's chromium is missing (FUNDLEDGER_REQUIRE_BROWSER is set)",
+                pytrace=False)
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Site:
+    base: str
+    services: Services
+
+    def token(self, role: Role, scope: str) -> str:
+        token, token_id = new_token()
+        self.services.access.add_token(token_digest(token), Principal(
+            f"{role.value}:{token_id}", role, Scope.parse(scope), token_id))
+        return token
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("officials-web")
+    app = create_app(Settings(db=str(folder / "fundledger.db"),
+                              signing_key_file=folder / "signing.key"), follow_views=True)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    services: Services = app.state.services
+    build_demo(services.ledger, folder / "demo")
+    try:
+        yield Site(f"http://127.0.0.1:{port}", services)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _page(browser: Any, viewport: dict[str, int] = PHONE) -> Any:
+    context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
+    return context.new_page()
+
+
+def _shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def _sign_in_with_token(page: Any, site: Site, token: str) -> None:
+    page.goto(f"{site.base}/web/signin")
+    page.locator("details.staff summary").click()
+    page.get_by_label("API 令牌").fill(token)
+    page.get_by_role("button", name="用令牌登录").click()
+
+
+def _api_rates(site: Site, token: str, level: str, code: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"year": beijing_today().year, "level": level}
+    if code:
+        params["code"] = code
+    answer = httpx.get(f"{site.base}/v1/rates", params=params,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _shown(page: Any) -> dict[str, tuple[int, int, str]]:
+    """Per rate as the page shows it: (count, communities, percent text)."""
+    shown = {}
+    for rate in ("committee", "service", "party"):
+        card = page.locator(f"#figures [data-rate={rate}]")
+        shown[rate] = (int(card.locator(".count").inner_text()),
+                       int(card.locator(".total").inner_text()),
+                       card.locator(".big").inner_text())
+    return shown
+
+
+def _expected(api: dict[str, Any]) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for rate, figures in api["rates"].items():
+        bp = figures["basis_points"]
+        out[rate] = (figures["count"], api["communities"], f"{bp // 100}.{bp % 100:02d}%")
+    return out
+
+
+def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser: Any) -> None:
+    token = site.token(Role.official, f"street:{STREET}")
+    page = _page(browser)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _sign_in_with_token(page, site, token)
+    page.get_by_role("link", name="三率").click()
+    page.wait_for_selector("#rows-chart svg")  # drawn by ECharts
+    # Only the street's communities: the drill-down rows and nothing of another street.
+    codes = page.locator("#rows tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.code)")
+    assert sorted(codes) == ["CY-0002", "CY-0003"]
+    text = page.locator("main").inner_text()
+    assert all(code not in text for code in OTHER_STREET_COMMUNITIES)
+    assert "朝阳新城" in text and "望京花园" not in text
+    # The figures are GET /v1/rates's.
+    before = _api_rates(site, token, "street", STREET)
+    assert _shown(page) == _expected(before)
+    assert before["rates"]["committee"]["count"] == 1
+    assert "无业委会或物管会" in page.locator("#lacking [data-code=CY-0002]").inner_text()
+    _shot(page, "rates")
+    # Another street, and the city above, are not this official's (404).
+    assert page.goto(f"{site.base}/web/rates?level=community&code=CY-0001").status == 404
+    assert page.goto(f"{site.base}/web/rates?level=city").status == 404
+
+    page.goto(f"{site.base}/web/rates")
+    page.wait_for_selector("#rows-chart svg")
+    site.services.ledger.appoint_property_management_committee(
+        community_code="CY-0002", committee_reference="PMC-1", appointed_on=date(2026, 4, 1),
+        members=[PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
+                 PmcMember("street-1", is_owner=False), PmcMember("street-2", is_owner=False),
+                 *(PmcMember(f"o-{n}", is_owner=True) for n in range(1, 5))],
+        chair_id="rc-chair", term_start=date(2026, 4, 1), term_end=date(2029, 3, 31),
+        actor="test:street-office", party_member_ids=["o-1"])
+    # No reload: the open page follows the view.
+    page.wait_for_function(
+        "() => document.querySelector('#figures [data-rate=committee] .count')"
+        ".textContent === '2'", timeout=10_000)
+    after = _api_rates(site, token, "street", STREET)
+    assert after["rates"]["committee"]["count"] == 2
+    assert _shown(page) == _expected(after)
+    assert page.locator("#lacking [data-code=CY-0002]").count() == 0 or (
+        "无业委会或物管会" not in page.locator("#lacking [data-code=CY-0002]").inner_text())
+    assert "已更新" in page.locator("#live").inner_text()
+    assert errors == []
+    page.context.close()
+
+
+def test_the_city_drills_down_to_a_community(site: Site, browser: Any) -> None:
+    token = site.token(Role.auditor, "city")
+    page = _page(browser, DESKTOP)
+    _sign_in_with_token(page, site, token)
+    page.goto(f"{site.base}/web/rates")
+    page.wait_for_selector("#trend-chart svg")
+    assert _shown(page) == _expected(_api_rates(site, token, "city", None))
+    page.get_by_role("link", name="110105", exact=True).click()
+    page.get_by_role("link", name="110105003", exact=True).click()
+    assert _shown(page) == _expected(_api_rates(site, token, "street", "110105003"))
+    page.get_by_role("link", name="东坝家园").click()
+    assert _shown(page) == _expected(_api_rates(site, token, "community", "CY-0004"))
+    page.get_by_role("link", name="全市").click()
+    page.wait_for_selector("#rows-chart svg")
+    _shot(page, "rates-desktop")
+    page.context.close()
+
+
+def test_an_owner_has_no_dashboard(site: Site, browser: Any) -> None:
+    from api.demo_governance import COMMUNITY
+    ledger = site.services.ledger
+    owner_id = ledger.unit_account(COMMUNITY, "1", "101").owner_ids[0]
+    code = site.services.signin().invite(COMMUNITY, owner_id, issued_by="test").code
+    page = _page(browser)
+    page.goto(f"{site.base}/web/signin#code={code}")
+    page.wait_for_url("**/web/units")
+    assert page.get_by_role("link", name="三率").count() == 0
+    assert page.goto(f"{site.base}/web/rates").status == 404
+    page.context.close()
