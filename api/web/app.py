@@ -22,6 +22,7 @@ from api.web import (
     routes_disclosure,
     routes_notices,
     routes_officials,
+    routes_proofs,
     routes_signin,
     routes_units,
     routes_votes,
@@ -74,7 +75,7 @@ def create_web_app(services: Callable[[], Services]) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
     for module in (routes_signin, routes_units, routes_votes, routes_disclosure,
-                   routes_notices, routes_officials):
+                   routes_notices, routes_officials, routes_proofs):
         web.include_router(module.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -30,6 +30,56 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "rates_trend_label": ("逐年目标折线图", "Line chart of the targets by year"),
     "rates_updated": ("已更新（日志位置 {position}）", "Updated (log position {position})"),
     "rates_up": ("上一级", "Up"),
+    # proofs
+    "nav_proofs": ("核验", "Verify"),
+    "proofs_title": ("核验账本证明", "Check a ledger proof"),
+    "proofs_intro": ("在您自己的浏览器中核验一份事件证明或导出的社区账本包（SHA-256 与 Ed25519，"
+                     "由浏览器的 Web Crypto 计算）。服务器不参与核验："
+                     "您信任的是数学，而不是本网站。",
+                     "Check an event proof or an exported community bundle in your own browser "
+                     "(SHA-256 and Ed25519, computed by the browser's Web Crypto). The server "
+                     "takes no part: you trust the math, not this site."),
+    "proofs_key_title": ("账本公钥", "The ledger's public key"),
+    "proofs_checkpoint": ("最新检查点", "Latest checkpoint"),
+    "proofs_checkpoint_at": ("日志位置 {position}（{events} 个事件）",
+                             "log position {position} ({events} events)"),
+    "proofs_signed": ("签署时间", "Signed"),
+    "proofs_server_fingerprint": ("本站所示公钥指纹", "Fingerprint of the key this site shows"),
+    "proofs_no_checkpoint": ("尚未签署检查点。", "No checkpoint has been signed yet."),
+    "proofs_key_hint": ("请与您从别处（公示纸本、维修资金管理部门）得到的指纹核对；"
+                        "如不一致，请在下方填入您持有的公钥。",
+                        "Compare it with the fingerprint you hold from elsewhere (a printed "
+                        "disclosure, the fund office); if they differ, enter the key you hold "
+                        "below."),
+    "proofs_key": ("用于核验的公钥（十六进制）", "Public key to check against (hex)"),
+    "proofs_key_fingerprint": ("该公钥指纹：", "Its fingerprint: "),
+    "proofs_file": ("选择证明或账本包文件", "Choose a proof or bundle file"),
+    "proofs_input": ("或粘贴证明（JSON）或账本包（JSON Lines）",
+                     "Or paste a proof (JSON) or a bundle (JSON lines)"),
+    "proofs_verify": ("核验", "Verify"),
+    "proofs_noscript": ("核验在浏览器中进行，需要启用脚本。",
+                        "Checking runs in the browser and needs scripts enabled."),
+    "proofs_good": ("✓ 核验通过", "✓ Verified"),
+    "proofs_failed": ("✗ 核验未通过", "✗ Does not verify"),
+    "proofs_ok_checkpoint": ("检查点：日志位置 {position}，签署于 {created}，"
+                             "公钥指纹 {fingerprint}",
+                             "Checkpoint: log position {position}, signed {created}, key "
+                             "fingerprint {fingerprint}"),
+    "proofs_ok_event": ("事件：日志位置 {position}，{topic}，版本 {version}（流 {stream}）",
+                        "Event: log position {position}, {topic}, version {version} "
+                        "(stream {stream})"),
+    "proofs_ok_bundle": ("账本包：社区 {community}，{streams} 条流，{events} 个事件",
+                         "Bundle: community {community}, {streams} streams, {events} events"),
+    "proofs_unpinned": ("未填写公钥：只核验了检查点由其自带的公钥签署。",
+                        "No key given: the checkpoint was checked against its own key only."),
+    "proofs_at_checkpoint": ("出错的是检查点（日志位置 {position}）",
+                             "What fails: the checkpoint (log position {position})"),
+    "proofs_at_event": ("出错的是事件：日志位置 {position}，{topic}，版本 {version}（流 {stream}）",
+                        "What fails: the event at log position {position}, {topic}, version "
+                        "{version} (stream {stream})"),
+    "proofs_at_stream": ("出错的是流 {stream} 的链头", "What fails: the head of stream {stream}"),
+    "proofs_no_crypto": ("此浏览器不提供 Web Crypto（需要 https 或本机地址）。",
+                         "This browser offers no Web Crypto (it needs https or localhost)."),
 }
 
 OFFICIALS_LABELS: dict[str, dict[str, tuple[str, str]]] = {

@@ -8,6 +8,7 @@ an API token once, as a street official or the city would. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -220,4 +221,111 @@ def test_an_owner_has_no_dashboard(site: Site, browser: Any) -> None:
     page.wait_for_url("**/web/units")
     assert page.get_by_role("link", name="三率").count() == 0
     assert page.goto(f"{site.base}/web/rates").status == 404
+    page.context.close()
+
+
+# -- proofs anyone can check ----------------------------------------------------------------
+
+
+def _checkpointed(site: Site) -> Any:
+    from projections.seal.sealer import seal_and_checkpoint
+    _, checkpoint = seal_and_checkpoint(site.services.ledger, site.services.sealer())
+    return checkpoint
+
+
+def _verify_in_browser(page: Any, text: str | None = None, file: bytes | None = None,
+                       key: str | None = None) -> tuple[str, str]:
+    if key is not None:
+        page.get_by_label("用于核验的公钥（十六进制）").fill(key)
+    if file is not None:
+        page.get_by_label("选择证明或账本包文件").set_input_files(
+            files=[{"name": "bundle.jsonl", "mimeType": "application/json", "buffer": file}])
+        page.wait_for_function("() => document.getElementById('verify-input').value.length > 0")
+    if text is not None:
+        page.get_by_label("或粘贴证明（JSON）或账本包（JSON Lines）").fill(text)
+    page.evaluate("document.getElementById('verify-result').hidden = true")
+    page.get_by_role("button", name="核验", exact=True).click()
+    result = page.locator("#verify-result")
+    result.wait_for(state="visible", timeout=60_000)
+    return result.locator("h2").inner_text(), result.inner_text()
+
+
+def test_the_browser_checks_a_proof_and_names_what_a_changed_byte_breaks(
+        site: Site, browser: Any) -> None:
+    from domain.ids import community_id
+    from projections.seal.evidence import prove_event
+    from projections.seal.proofs import SealError, verify_proof
+    checkpoint = _checkpointed(site)
+    key = checkpoint.public_key.hex()
+    proof = prove_event(site.services.ledger, community_id("CY-0003"), 1,
+                        sealer=site.services.sealer())
+    assert verify_proof(proof, key)
+    page = _page(browser)
+    page.goto(f"{site.base}/web/proofs")  # no sign-in: anyone may check
+    assert page.locator("#server-fingerprint").inner_text() == \
+        page.locator("#key-fingerprint").inner_text() != "—"
+    verdict, text = _verify_in_browser(page, json.dumps(proof, ensure_ascii=False))
+    assert verdict == "✓ 核验通过"
+    event = proof["event"]
+    assert f"日志位置 {event['position']}" in text and event["topic"] in text
+    _shot(page, "proofs")
+
+    # One byte of the event's state changed: the browser names that event, and says what
+    # the Python verifier says.
+    state = event["state"]
+    at = state.index("CY-0003") + len("CY-000")
+    changed = {**proof, "event": {**event, "state": state[:at] + "4" + state[at + 1:]}}
+    with pytest.raises(SealError) as python_says:
+        verify_proof(changed, key)
+    verdict, text = _verify_in_browser(page, json.dumps(changed, ensure_ascii=False))
+    assert verdict == "✗ 核验未通过"
+    assert (f"出错的是事件：日志位置 {event['position']}，{event['topic']}，版本 1"
+            in text)
+    assert str(python_says.value) in text
+    _shot(page, "proofs-failed")
+
+    # One byte of the checkpoint's signature: the checkpoint is named.
+    signature = proof["checkpoint"]["signature"]
+    forged = {**proof, "checkpoint": {**proof["checkpoint"],
+                                      "signature": ("0" if signature[0] != "0" else "1")
+                                      + signature[1:]}}
+    verdict, text = _verify_in_browser(page, json.dumps(forged))
+    assert verdict == "✗ 核验未通过"
+    assert f"出错的是检查点（日志位置 {checkpoint.position}）" in text
+
+    # Another key than the checkpoint's: refused, whatever the proof says of itself.
+    verdict, text = _verify_in_browser(page, json.dumps(proof), key="ab" * 32)
+    assert verdict == "✗ 核验未通过" and "not the trusted one" in text
+    page.context.close()
+
+
+def test_the_browser_checks_an_exported_bundle(site: Site, browser: Any) -> None:
+    import io
+
+    from projections.seal.evidence import export_community
+    from projections.seal.proofs import SealError, verify_bundle
+    checkpoint = _checkpointed(site)
+    out = io.BytesIO()
+    export_community(site.services.ledger, "CY-0003", out, sealer=site.services.sealer())
+    bundle = out.getvalue()
+    assert verify_bundle(io.BytesIO(bundle), checkpoint.public_key).community == "CY-0003"
+    page = _page(browser)
+    page.goto(f"{site.base}/web/proofs")
+    verdict, text = _verify_in_browser(page, file=bundle)
+    assert verdict == "✓ 核验通过" and "社区 CY-0003" in text
+    # One byte of the 40th line's state (its first digit): that event is named, as the CLI
+    # names it.
+    lines = bundle.split(b"\n")
+    record = json.loads(lines[40])
+    start = lines[40].index(b'"state":"')
+    at = next(i for i in range(start, len(lines[40])) if chr(lines[40][i]).isdigit())
+    lines[40] = lines[40][:at] + (b"7" if lines[40][at:at + 1] != b"7" else b"8") + \
+        lines[40][at + 1:]
+    changed = b"\n".join(lines)
+    with pytest.raises(SealError) as python_says:
+        verify_bundle(io.BytesIO(changed), checkpoint.public_key)
+    verdict, text = _verify_in_browser(page, file=changed)
+    assert verdict == "✗ 核验未通过"
+    assert f"出错的是事件：日志位置 {record['position']}，{record['topic']}" in text
+    assert str(python_says.value) in text
     page.context.close()
