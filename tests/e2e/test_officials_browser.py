@@ -329,3 +329,54 @@ def test_the_browser_checks_an_exported_bundle(site: Site, browser: Any) -> None
     assert f"出错的是事件：日志位置 {record['position']}，{record['topic']}" in text
     assert str(python_says.value) in text
     page.context.close()
+
+
+# -- the audit trail ------------------------------------------------------------------------
+
+
+def test_an_auditor_pages_the_trail_and_opens_an_entry_as_it_was(
+        site: Site, browser: Any) -> None:
+    from projections.audit import AuditFilter
+    token = site.token(Role.auditor, "city")
+    page = _page(browser, DESKTOP)
+    _sign_in_with_token(page, site, token)
+    page.get_by_role("link", name="审计").click()
+    page.get_by_label("社区").select_option("CY-0003")
+    page.get_by_label("类别").select_option("FirstDepositPaid")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_url("**kind=FirstDepositPaid**")
+    expected = site.services.audit.entries(AuditFilter("CY-0003", kind="FirstDepositPaid"),
+                                           limit=100)
+    shown = [int(p) for p in page.locator("#trail tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.position)")]
+    assert shown == [e.notification_id for e in expected[:50]]
+    page.get_by_role("link", name="下一页").click()
+    page.wait_for_url("**after=**")
+    shown = [int(p) for p in page.locator("#trail tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.position)")]
+    assert shown == [e.notification_id for e in expected[50:100]]
+    _shot(page, "audit")
+    # The first entry of the page, opened at its business date and recorded time.
+    entry = expected[50]
+    page.locator(f"#trail tr[data-position='{entry.notification_id}']").get_by_role(
+        "link", name="按当时查看").click()
+    page.wait_for_url("**/web/replay?**")
+    assert f"日志位置 {entry.notification_id}" in page.locator("#last-event").inner_text()
+    positions = page.locator("#events tbody tr td:first-child").all_inner_texts()
+    assert positions[-1] == str(entry.notification_id)
+    assert "FirstDepositPaid" in page.locator("#events").inner_text()
+    _shot(page, "replay")
+    page.context.close()
+
+
+def test_a_street_official_reads_only_its_streets_trail(site: Site, browser: Any) -> None:
+    token = site.token(Role.official, f"street:{STREET}")
+    page = _page(browser)
+    _sign_in_with_token(page, site, token)
+    page.goto(f"{site.base}/web/audit")
+    options = page.locator("#f-community option").evaluate_all(
+        "options => options.map(o => o.value)")
+    assert options == ["CY-0002", "CY-0003"]
+    assert page.goto(f"{site.base}/web/audit?community=CY-0001").status == 404
+    assert page.goto(f"{site.base}/web/replay?kind=fund&key=CY-0003").status == 404  # auditors'
+    page.context.close()
