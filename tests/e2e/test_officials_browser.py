@@ -380,3 +380,34 @@ def test_a_street_official_reads_only_its_streets_trail(site: Site, browser: Any
     assert page.goto(f"{site.base}/web/audit?community=CY-0001").status == 404
     assert page.goto(f"{site.base}/web/replay?kind=fund&key=CY-0003").status == 404  # auditors'
     page.context.close()
+
+
+# -- enterprise credit ----------------------------------------------------------------------
+
+
+def test_an_official_reads_the_ranking_and_every_line_of_a_score(
+        site: Site, browser: Any) -> None:
+    from domain.credit import Period
+    half = Period.parse("2026H2")
+    graded = site.services.ledger.credit_ranking(half)
+    assert graded
+    token = site.token(Role.official, "city")
+    page = _page(browser, DESKTOP)
+    _sign_in_with_token(page, site, token)
+    page.get_by_role("link", name="企业信用").click()
+    page.get_by_label("半年度").select_option("2026H2")
+    page.get_by_role("button", name="查看").click()
+    page.wait_for_url("**period=2026H2**")
+    rows = page.locator("#ranking tbody tr")
+    assert rows.evaluate_all("rows => rows.map(r => r.dataset.code)") == [
+        g.enterprise_code for g in graded]
+    assert rows.locator(".score").all_inner_texts() == [g.score.display() for g in graded]
+    _shot(page, "credit")
+    last = graded[-1]
+    page.locator(f"#ranking tr[data-code='{last.enterprise_code}'] a").click()
+    assert page.locator("#score").inner_text() == last.score.display()
+    assert page.locator("#grade").inner_text() == last.grade
+    refs = page.locator("#lines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.ref)")
+    assert refs == [line.event_ref for line in last.score.lines]
+    _shot(page, "enterprise")
+    page.context.close()
