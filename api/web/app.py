@@ -25,6 +25,7 @@ from api.web import (
     routes_notices,
     routes_officials,
     routes_proofs,
+    routes_publish,
     routes_signin,
     routes_units,
     routes_votes,
@@ -78,7 +79,7 @@ def create_web_app(services: Callable[[], Services]) -> FastAPI:
     web.state.services = services
     for module in (routes_signin, routes_units, routes_votes, routes_disclosure,
                    routes_notices, routes_officials, routes_proofs, routes_audit,
-                   routes_credit):
+                   routes_credit, routes_publish):
         web.include_router(module.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -163,6 +163,11 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
                                 "Overdue (due {deadline}); outstanding: {items}"),
     "credit_handover_due": ("交接期限 {deadline}", "Due {deadline}"),
     "credit_handed_over": ("已交接", "Handed over"),
+    # the disclosure fit to publish
+    "publish_label": ("可发布版本：", "For publication:"),
+    "publish_year": ("{year} 年度", "year {year}"),
+    "publish_quarter": ("第 {quarter} 季度", "Q{quarter}"),
+    "publish_pdf": ("下载 PDF（年度）", "Download the PDF (year)"),
     "proofs_no_crypto": ("此浏览器不提供 Web Crypto（需要 https 或本机地址）。",
                          "This browser offers no Web Crypto (it needs https or localhost)."),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -410,4 +411,47 @@ def test_an_official_reads_the_ranking_and_every_line_of_a_score(
     refs = page.locator("#lines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.ref)")
     assert refs == [line.event_ref for line in last.score.lines]
     _shot(page, "enterprise")
+    page.context.close()
+
+
+# -- the disclosure fit to publish ----------------------------------------------------------
+
+
+def test_the_disclosure_publishes_in_chinese_with_its_checkpoint_and_renders_as_a_pdf(
+        site: Site, browser: Any, tmp_path: Path) -> None:
+    import subprocess
+
+    from PIL import Image
+    checkpoint = _checkpointed(site)
+    token = site.token(Role.auditor, "city")
+    page = _page(browser)
+    _sign_in_with_token(page, site, token)
+    page.goto(f"{site.base}/web/disclosure?community=CY-0003&year=2026")
+    page.get_by_role("link", name="2026 年度", exact=True).click()
+    text = page.locator("body").inner_text()
+    assert "住宅专项维修资金收支公示" in text
+    assert "二次供水水泵" in text and "water_pump" not in text  # cost kinds by name
+    assert re.search(r"\d{1,3}(,\d{3})+\.\d{2} 元", text)  # thousands separators
+    assert "审计人员" in page.locator("#issuer").inner_text()
+    assert page.locator("#checkpoint-position").inner_text() == str(checkpoint.position)
+    assert page.locator("#signature").inner_text() == checkpoint.signature.hex()
+    assert page.locator(".qr img").evaluate("img => img.naturalWidth") > 0
+    page.go_back()
+    page.get_by_role("link", name="第 3 季度").click()
+    assert "2026 年第 3 季度（2026-07-01 至 2026-09-30）" in page.locator("body").inner_text()
+
+    answer = page.request.get(f"{site.base}/web/disclosure/publish.pdf?community=CY-0003"
+                              "&year=2026")
+    assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "disclosure.pdf"
+    pdf.write_bytes(answer.body())
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
+                    str(tmp_path / "page")], check=True)
+    [png] = tmp_path.glob("page*.png")
+    with Image.open(png) as image:
+        grey = image.convert("L")
+        dark = sum(count for value, count in enumerate(grey.histogram()) if value < 128)
+        assert dark > 0.01 * grey.width * grey.height  # text and the QR code, not a blank page
+    if SHOTS:
+        png.replace(Path(SHOTS) / "disclosure-pdf.png")
     page.context.close()
