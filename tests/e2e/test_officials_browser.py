@@ -455,3 +455,36 @@ def test_the_disclosure_publishes_in_chinese_with_its_checkpoint_and_renders_as_
     if SHOTS:
         png.replace(Path(SHOTS) / "disclosure-pdf.png")
     page.context.close()
+
+
+def test_the_qr_codes_page_checks_the_communitys_own_stream(site: Site, browser: Any) -> None:
+    checkpoint = _checkpointed(site)
+    token = site.token(Role.official, f"street:{STREET}")
+    page = _page(browser)
+    _sign_in_with_token(page, site, token)
+    page.goto(f"{site.base}/web/proofs?community=CY-0003")
+    assert '"fundledger-proof/1"' in page.locator("#verify-input").input_value()
+    verdict, text = _verify_in_browser(page)
+    assert verdict == "✓ 核验通过" and f"日志位置 {checkpoint.position}" in text
+    assert page.goto(f"{site.base}/web/proofs?community=CY-0001").status == 404  # not its
+    page.context.clear_cookies()
+    assert page.goto(f"{site.base}/web/proofs?community=CY-0003").status == 404
+    assert page.goto(f"{site.base}/web/proofs").status == 200  # the checker itself: anyone's
+    page.context.close()
+
+
+def test_the_officials_pages_pass_axe(site: Site, browser: Any) -> None:
+    from tests.e2e.test_owners_browser import _axe
+    token = site.token(Role.auditor, "city")
+    # The checker is injected into the page, which the pages' CSP rightly refuses.
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    _sign_in_with_token(page, site, token)
+    for path in ("/web/rates", "/web/proofs", "/web/audit?community=CY-0003",
+                 "/web/replay?kind=fund&key=CY-0003", "/web/credit?period=2026H2"):
+        page.goto(site.base + path)
+        assert (path, _axe(page)) == (path, [])
+    assert [u for u in requested if not u.startswith(site.base)] == []
+    context.close()
