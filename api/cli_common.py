@@ -10,7 +10,7 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.errors import BatchRejected, DomainError
+from domain.identifiers import normalise
 from ledger.application import FundLedger
 from ledger.csv_files import parse_date
 from ledger.settings import Settings
@@ -34,6 +35,21 @@ err = Console(stderr=True)
 
 ActorOption = Annotated[str, typer.Option(envvar="FUNDLEDGER_ACTOR",
                                           help="Who is acting, recorded in every event.")]
+
+
+def id_option(**settings: Any) -> Any:
+    """An option naming an identifier, normalised as on every entry point (NFKC, trimmed:
+    ``domain.identifiers``), so ``--reference HG-１`` is ``HG-1``; the domain refuses what
+    is still outside the identifier's character set."""
+    return typer.Option(parser=normalise, **settings)
+
+
+def id_argument(**settings: Any) -> Any:
+    """An argument naming an identifier, normalised as ``id_option`` says."""
+    return typer.Argument(parser=normalise, **settings)
+
+
+Identifier = Annotated[str, id_argument()]
 
 
 DEFAULT_ACTOR = f"cli:{getpass.getuser()}"

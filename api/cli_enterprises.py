@@ -9,7 +9,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT_ACTOR, ActorOption, as_date, cli, ledger, out, required_date, run
+from api.cli_common import (
+    DEFAULT_ACTOR,
+    ActorOption,
+    Identifier,
+    as_date,
+    cli,
+    id_option,
+    ledger,
+    out,
+    required_date,
+    run,
+)
 from domain.credit import Graded, Period, Score
 from domain.enterprise import Enterprise
 
@@ -33,14 +44,14 @@ def register(credit_code: str, name: str,
 
 @enterprise_cli.command("enter")
 def enter(
-    community_code: str,
-    enterprise_code: str,
-    contract_reference: Annotated[str, typer.Option()],
+    community_code: Identifier,
+    enterprise_code: Identifier,
+    contract_reference: Annotated[str, id_option()],
     starts_on: Annotated[str, typer.Option()],
     filed_on: Annotated[str, typer.Option()],
     ends_on: Annotated[str | None, typer.Option(help="Omit for an open-ended contract.")] = None,
     emergency_standin: Annotated[bool, typer.Option()] = False,
-    resolution: Annotated[str | None, typer.Option(help="Owners' hiring resolution.")] = None,
+    resolution: Annotated[str | None, id_option(help="Owners' hiring resolution.")] = None,
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Start a service contract in a community that no other enterprise serves (E1)."""
@@ -57,8 +68,8 @@ def enter(
 
 @enterprise_cli.command("self-manage")
 def self_manage(
-    community_code: str,
-    resolution: Annotated[str, typer.Option(help="The owners' passed resolution.")],
+    community_code: Identifier,
+    resolution: Annotated[str, id_option(help="The owners' passed resolution.")],
     started_on: Annotated[str, typer.Option()],
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
@@ -73,10 +84,10 @@ def self_manage(
 
 
 @enterprise_cli.command("notice")
-def notice(community_code: str, contract_reference: str,
+def notice(community_code: Identifier, contract_reference: Identifier,
            given_on: Annotated[str, typer.Option()],
            reason: Annotated[str, typer.Option(help="not_renewing | open_ended | dismissed")],
-           resolution: Annotated[str | None, typer.Option()] = None,
+           resolution: Annotated[str | None, id_option()] = None,
            actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Give notice of exit: 90 days when not renewing, 60 for open-ended contracts (E2)."""
     on = required_date(given_on, "given_on")
@@ -88,7 +99,7 @@ def notice(community_code: str, contract_reference: str,
 
 
 @enterprise_cli.command("terminate")
-def terminate(community_code: str, contract_reference: str,
+def terminate(community_code: Identifier, contract_reference: Identifier,
               terminated_on: Annotated[str, typer.Option()],
               actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Terminate a contract; handover is due within 30 days (E2)."""
@@ -101,7 +112,7 @@ def terminate(community_code: str, contract_reference: str,
 
 
 @enterprise_cli.command("handover")
-def handover(community_code: str, contract_reference: str,
+def handover(community_code: Identifier, contract_reference: Identifier,
              item: Annotated[str, typer.Option(help="common_parts | records | prepaid_fees")],
              handed_over_on: Annotated[str, typer.Option()],
              actor: ActorOption = DEFAULT_ACTOR) -> None:
@@ -127,13 +138,13 @@ def check_handovers(as_of: Annotated[str, typer.Option()],
 
 @enterprise_cli.command("credit-event")
 def credit_event(
-    enterprise_code: str,
+    enterprise_code: Identifier,
     kind: Annotated[str, typer.Argument(help="commendation | violation | fine | ticket")],
     on: Annotated[str, typer.Option()],
     authority: Annotated[str, typer.Option()] = "",
     detail: Annotated[str, typer.Option(help="Commendation level or violation kind.")] = "",
     note: Annotated[str, typer.Option()] = "",
-    reference: Annotated[str, typer.Option(help="Source reference or ticket id.")] = "",
+    reference: Annotated[str, id_option(help="Source reference or ticket id.")] = "",
     amount_yuan: Annotated[str | None, typer.Option()] = None,
     responded: bool = False, resolved: bool = False, satisfied: bool = False,
     community: Annotated[str | None, typer.Option()] = None,
@@ -174,7 +185,7 @@ def score_json(enterprise: Enterprise, score: Score, graded: Graded | None) -> d
 
 @cli.command()
 def credit(
-    enterprise_code: str,
+    enterprise_code: Identifier,
     period: Annotated[str | None, typer.Option(help="Half-year, e.g. 2026H1.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -15,8 +15,11 @@ from rich.table import Table
 from api.cli_common import (
     DEFAULT_ACTOR,
     ActorOption,
+    Identifier,
     as_date,
     cli,
+    id_argument,
+    id_option,
     import_cli,
     ledger,
     out,
@@ -69,8 +72,8 @@ def import_deposits(
 
 @cli.command()
 def statement(
-    community_code: str,
-    unit: Annotated[str | None, typer.Option(help="One unit, as BUILDING-UNIT.")] = None,
+    community_code: Identifier,
+    unit: Annotated[str | None, id_option(help="One unit, as BUILDING-UNIT.")] = None,
     as_of: Annotated[str | None, typer.Option(help="Business date YYYY-MM-DD.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Amounts as integer fen.")] = False,
 ) -> None:
@@ -141,16 +144,16 @@ def print_statement(s: FundStatement) -> None:
 
 @cli.command()
 def withdraw(
-    community_code: str,
-    reference: Annotated[str, typer.Option(help="The bank reference of the payment.")],
+    community_code: Identifier,
+    reference: Annotated[str, id_option(help="The bank reference of the payment.")],
     project: Annotated[str, typer.Option()],
     cost_kind: Annotated[str, typer.Option()],
     invoice_yuan: Annotated[str, typer.Option()],
     paid_on: Annotated[str, typer.Option()],
-    building: Annotated[list[str] | None, typer.Option(help="Charging range: a building.")] = None,
-    unit: Annotated[list[str] | None, typer.Option(help="Charging range: BUILDING-UNIT.")] = None,
-    emergency: Annotated[str | None, typer.Option(help="Declared emergency id (F9).")] = None,
-    resolution: Annotated[str | None, typer.Option(help="Owners' resolution id (F8).")] = None,
+    building: Annotated[list[str] | None, id_option(help="Charging range: a building.")] = None,
+    unit: Annotated[list[str] | None, id_option(help="Charging range: BUILDING-UNIT.")] = None,
+    emergency: Annotated[str | None, id_option(help="Declared emergency id (F9).")] = None,
+    resolution: Annotated[str | None, id_option(help="Owners' resolution id (F8).")] = None,
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Pay a works invoice from the units of its charging range, split by floor area (F8)."""
@@ -167,8 +170,8 @@ def withdraw(
 
 @cli.command("declare-emergency")
 def declare_emergency(
-    community_code: str,
-    emergency_id: str,
+    community_code: Identifier,
+    emergency_id: Identifier,
     category: Annotated[str, typer.Option(help="One of the F9 categories.")],
     declared_on: Annotated[str, typer.Option()],
     description: Annotated[str, typer.Option()] = "",
@@ -186,8 +189,8 @@ def declare_emergency(
 
 @cli.command("allocate-income")
 def allocate_income(
-    community_code: str,
-    reference: Annotated[str, typer.Option()],
+    community_code: Identifier,
+    reference: Annotated[str, id_option()],
     amount_yuan: Annotated[str, typer.Option()],
     received_on: Annotated[str, typer.Option()],
     source: Annotated[str, typer.Option()] = "interest",
@@ -206,11 +209,11 @@ def allocate_income(
 
 @cli.command("sell")
 def sell(
-    community_code: str,
-    unit: Annotated[str, typer.Argument(help="BUILDING-UNIT")],
-    buyer: Annotated[list[str], typer.Option(help="Buyer owner id (repeat for co-owners).")],
+    community_code: Identifier,
+    unit: Annotated[str, id_argument(help="BUILDING-UNIT")],
+    buyer: Annotated[list[str], id_option(help="Buyer owner id (repeat for co-owners).")],
     sold_on: Annotated[str, typer.Option()],
-    reference: Annotated[str, typer.Option()],
+    reference: Annotated[str, id_option()],
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Record a sale: the sub-account balance passes to the buyer (F7)."""
@@ -226,10 +229,10 @@ def sell(
 
 @cli.command("refund")
 def refund(
-    community_code: str,
-    unit: Annotated[str, typer.Argument(help="BUILDING-UNIT")],
+    community_code: Identifier,
+    unit: Annotated[str, id_argument(help="BUILDING-UNIT")],
     destroyed_on: Annotated[str, typer.Option()],
-    reference: Annotated[str, typer.Option()],
+    reference: Annotated[str, id_option()],
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:
     """Refund a destroyed unit's balance to its owner and close its sub-account (F7)."""
@@ -245,8 +248,8 @@ def refund(
 
 @cli.command("deliver")
 def deliver(
-    community_code: str,
-    unit: Annotated[str, typer.Argument(help="BUILDING-UNIT")],
+    community_code: Identifier,
+    unit: Annotated[str, id_argument(help="BUILDING-UNIT")],
     delivered_on: Annotated[str, typer.Option()],
     actor: ActorOption = DEFAULT_ACTOR,
 ) -> None:

@@ -12,7 +12,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT_ACTOR, ActorOption, cli, ledger, out, required_date, run
+from api.cli_common import (
+    DEFAULT_ACTOR,
+    ActorOption,
+    Identifier,
+    cli,
+    id_option,
+    ledger,
+    out,
+    required_date,
+    run,
+)
 from domain.errors import InvalidInput
 from domain.money import format_area, format_fen, parse_yuan
 from domain.vote import TallyResult
@@ -36,13 +46,13 @@ def split_vote_id(vote_id: str) -> tuple[str, str]:
 
 @vote_cli.command("propose")
 def propose(
-    vote_id: str,
+    vote_id: Identifier,
     matter: Annotated[str, typer.Option(help="fund_use, committee_election, hire_enterprise, "
                                              "raise_fund, ...")],
     title: Annotated[str, typer.Option()],
     proposed_on: Annotated[str, typer.Option()],
-    building: Annotated[list[str] | None, typer.Option(help="Charging range (fund use).")] = None,
-    unit: Annotated[list[str] | None, typer.Option(help="Charging range: BUILDING-UNIT.")] = None,
+    building: Annotated[list[str] | None, id_option(help="Charging range (fund use).")] = None,
+    unit: Annotated[list[str] | None, id_option(help="Charging range: BUILDING-UNIT.")] = None,
     amount_yuan: Annotated[str | None, typer.Option(help="Approved amount (fund use).")] = None,
     purpose: Annotated[str | None, typer.Option()] = None,
     seats: Annotated[int | None, typer.Option(help="Seats (committee election).")] = None,
@@ -61,7 +71,8 @@ def propose(
 
 
 @vote_cli.command("nominate")
-def nominate(vote_id: str, candidate: str, nominated_on: Annotated[str, typer.Option()],
+def nominate(vote_id: Identifier, candidate: Identifier,
+             nominated_on: Annotated[str, typer.Option()],
              ineligible: Annotated[str | None, typer.Option(
                  help="Why the candidate is ineligible (C1): the nomination is refused.")] = None,
              actor: ActorOption = DEFAULT_ACTOR) -> None:
@@ -77,7 +88,7 @@ def nominate(vote_id: str, candidate: str, nominated_on: Annotated[str, typer.Op
 
 
 @vote_cli.command("publish")
-def publish(vote_id: str, published_on: Annotated[str, typer.Option()],
+def publish(vote_id: Identifier, published_on: Annotated[str, typer.Option()],
             actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Publish the vote's items (V5)."""
     community, reference = run(lambda: split_vote_id(vote_id))
@@ -89,7 +100,7 @@ def publish(vote_id: str, published_on: Annotated[str, typer.Option()],
 
 
 @vote_cli.command("open")
-def open_(vote_id: str, opened_on: Annotated[str, typer.Option()],
+def open_(vote_id: Identifier, opened_on: Annotated[str, typer.Option()],
           actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Open the vote, freezing its electorate (V3, V4)."""
     community, reference = run(lambda: split_vote_id(vote_id))
@@ -103,10 +114,10 @@ def open_(vote_id: str, opened_on: Annotated[str, typer.Option()],
 
 
 @vote_cli.command("ballot")
-def ballot(vote_id: str, owner: Annotated[str, typer.Option(help="The voting owner's id.")],
+def ballot(vote_id: Identifier, owner: Annotated[str, id_option(help="The voting owner's id.")],
            choice: Annotated[str, typer.Option(help="agree | disagree | abstain")],
            cast_on: Annotated[str, typer.Option()],
-           candidate: Annotated[list[str] | None, typer.Option()] = None) -> None:
+           candidate: Annotated[list[str] | None, id_option()] = None) -> None:
     """Cast one ballot; prints the receipt the voter keeps (V5: one ballot per voter)."""
     community, reference = run(lambda: split_vote_id(vote_id))
     on = required_date(cast_on, "cast_on")
@@ -118,7 +129,7 @@ def ballot(vote_id: str, owner: Annotated[str, typer.Option(help="The voting own
 
 
 @vote_cli.command("ballots")
-def ballots(vote_id: str, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+def ballots(vote_id: Identifier, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
             cast_on: Annotated[str, typer.Option()]) -> None:
     """Enter paper ballots from a CSV (owner_id,choice,candidates separated by ';'): all or none."""
     community, reference = run(lambda: split_vote_id(vote_id))
@@ -134,7 +145,7 @@ def ballots(vote_id: str, file: Annotated[Path, typer.Argument(exists=True, dir_
 
 
 @vote_cli.command("receipt")
-def receipt(vote_id: str, receipt_digest: str) -> None:
+def receipt(vote_id: Identifier, receipt_digest: str) -> None:
     """Check a ballot receipt: is that ballot among those the tally counts?"""
     community, reference = run(lambda: split_vote_id(vote_id))
     with ledger() as app:
@@ -151,7 +162,7 @@ def receipt(vote_id: str, receipt_digest: str) -> None:
 
 
 @vote_cli.command("close")
-def close(vote_id: str, closed_on: Annotated[str, typer.Option()],
+def close(vote_id: Identifier, closed_on: Annotated[str, typer.Option()],
           actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Close the vote and record its tally (V6)."""
     community, reference = run(lambda: split_vote_id(vote_id))
@@ -163,7 +174,7 @@ def close(vote_id: str, closed_on: Annotated[str, typer.Option()],
 
 
 @vote_cli.command("tally")
-def tally(vote_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def tally(vote_id: Identifier, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The four tallies, the thresholds and the outcome, recounted from the ballots and
     compared with the recorded tally."""
     community, reference = run(lambda: split_vote_id(vote_id))
@@ -230,7 +241,7 @@ cli.add_typer(custody_cli, name="custody")
 
 
 @custody_cli.command("decide")
-def custody_decide(community_code: str, resolution: Annotated[str, typer.Option()],
+def custody_decide(community_code: Identifier, resolution: Annotated[str, id_option()],
                    decided_on: Annotated[str, typer.Option()],
                    actor: ActorOption = DEFAULT_ACTOR) -> None:
     """The owners' meeting takes custody by a passed resolution, once it has a committee."""
@@ -244,7 +255,7 @@ def custody_decide(community_code: str, resolution: Annotated[str, typer.Option(
 
 
 @custody_cli.command("complete")
-def custody_complete(community_code: str, completed_on: Annotated[str, typer.Option()],
+def custody_complete(community_code: Identifier, completed_on: Annotated[str, typer.Option()],
                      actor: ActorOption = DEFAULT_ACTOR) -> None:
     """The balance has moved to the new custodian (late if after the 30 days)."""
     on = required_date(completed_on, "completed_on")
@@ -255,9 +266,10 @@ def custody_complete(community_code: str, completed_on: Annotated[str, typer.Opt
 
 
 @committee_cli.command("form")
-def form(community_code: str, election_reference: str, committee_reference: str,
+def form(community_code: Identifier, election_reference: Identifier,
+         committee_reference: Identifier,
          term_start: Annotated[str, typer.Option()], term_end: Annotated[str, typer.Option()],
-         party_member: Annotated[list[str] | None, typer.Option()] = None,
+         party_member: Annotated[list[str] | None, id_option()] = None,
          party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Seat an owners' committee from a passed election (C1, C4)."""
     start, end = required_date(term_start, "term_start"), required_date(term_end, "term_end")
@@ -270,7 +282,7 @@ def form(community_code: str, election_reference: str, committee_reference: str,
 
 
 @committee_cli.command("file")
-def file(community_code: str, committee_reference: str,
+def file(community_code: Identifier, committee_reference: Identifier,
          filed_on: Annotated[str, typer.Option()], street_office: Annotated[str, typer.Option()],
          actor: ActorOption = DEFAULT_ACTOR) -> None:
     """File the owners' committee with the street office within 30 days (C1, C3)."""
@@ -283,9 +295,9 @@ def file(community_code: str, committee_reference: str,
 
 
 @committee_cli.command("party-coverage")
-def party_coverage(community_code: str, committee_reference: str,
+def party_coverage(community_code: Identifier, committee_reference: Identifier,
                    recorded_on: Annotated[str, typer.Option()],
-                   party_member: Annotated[list[str] | None, typer.Option()] = None,
+                   party_member: Annotated[list[str] | None, id_option()] = None,
                    party_branch: bool = False, actor: ActorOption = DEFAULT_ACTOR) -> None:
     """Record the committee's party-organisation coverage (C4)."""
     on = required_date(recorded_on, "recorded_on")
@@ -299,7 +311,7 @@ def party_coverage(community_code: str, committee_reference: str,
 
 
 @committee_cli.command("member-left")
-def member_left(community_code: str, committee_reference: str, member: str,
+def member_left(community_code: Identifier, committee_reference: Identifier, member: Identifier,
                 left_on: Annotated[str, typer.Option()], reason: str = "",
                 actor: ActorOption = DEFAULT_ACTOR) -> None:
     """A member leaves; below half the seats a new election falls due (C2)."""

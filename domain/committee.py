@@ -24,6 +24,7 @@ from domain import ids
 from domain.checks import check_actor, check_date
 from domain.electorate import JsonRecord
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.identifiers import CODE, REFERENCE, check_identifier, check_text
 from domain.vote import (
     COMMITTEE_ELECTION,
     DEFAULT_SEAT_BOUNDS,
@@ -96,7 +97,7 @@ class Committee(Aggregate):
 
         ``alternate_ids`` are the alternates (候补委员) in the order they step in.
         """
-        _check_id(committee_reference, "committee_reference")
+        check_identifier(committee_reference, REFERENCE, "committee_reference")
         check_actor(actor)
         check_date(term_start, "term_start")
         check_date(term_end, "term_end")
@@ -159,8 +160,8 @@ class Committee(Aggregate):
         party_branch_set_up: bool = False,
     ) -> Committee:
         """Appoint a property management committee where no owners' committee exists (C3)."""
-        _check_id(community_code, "community_code")
-        _check_id(committee_reference, "committee_reference")
+        check_identifier(community_code, CODE, "community_code")
+        check_identifier(committee_reference, REFERENCE, "committee_reference")
         check_actor(actor)
         for day, name in ((appointed_on, "appointed_on"), (term_start, "term_start"),
                           (term_end, "term_end")):
@@ -230,6 +231,7 @@ class Committee(Aggregate):
             raise InvalidInput(
                 "name the street office", rule="input-format", field="street_office"
             )
+        check_text(street_office, "street_office")
         if self.kind != OWNERS_COMMITTEE:
             raise RuleViolated(
                 "only an owners' committee is filed with the street office",
@@ -278,6 +280,7 @@ class Committee(Aggregate):
         check_date(left_on, "left_on")
         if len(reason) > REASON_LENGTH_MAX:
             raise InvalidInput("the reason is too long", rule="input-format", field="reason")
+        check_text(reason, "reason")
         self._check_active("left_on")
         self._check_not_before_formation(left_on, "left_on")
         if member_id not in self.member_ids:

@@ -14,10 +14,17 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.identifiers import (
+    CODE,
+    REFERENCE,
+    check_district_and_street,
+    check_identifier,
+    check_text,
+)
 from domain.ids import community_id
 
-CODE_LENGTH_MAX = 64
 NAME_LENGTH_MAX = 200
+DESCRIPTION_LENGTH_MAX = 1_000
 
 # F9: the emergencies that may be repaired from the fund without an owners' vote.
 EMERGENCY_CATEGORIES = (
@@ -32,18 +39,6 @@ EMERGENCY_CATEGORIES = (
 CUSTODIANS = ("city_fund_office", "owners_meeting")
 CUSTODY_TRANSFER_DAYS_MAX = 30  # F3: the balance moves within 30 days of the decision
 OWNERS_COMMITTEE = "owners_committee"
-
-
-def check_code(value: str, field: str) -> None:
-    if not value or len(value) > CODE_LENGTH_MAX or not value.strip() == value:
-        raise InvalidInput(
-            f"{field} must be 1–{CODE_LENGTH_MAX} characters without surrounding spaces",
-            rule="F1",
-            field=field,
-        )
-    if any(c in value for c in "/,\n\r\t"):
-        raise InvalidInput(f"{field} {value!r} contains / , or a control character",
-                           rule="F1", field=field)
 
 
 class Community(Aggregate):
@@ -62,9 +57,9 @@ class Community(Aggregate):
         effective_date: date,
         actor: str,
     ) -> Community:
-        for field, value in (("community_code", code), ("district", district),
-                             ("street", street)):
-            check_code(value, field)
+        check_identifier(code, CODE, "community_code")
+        check_district_and_street(district, street)
+        check_text(name, "community_name")
         if not name.strip() or len(name) > NAME_LENGTH_MAX:
             raise InvalidInput("community name must be 1–200 characters", rule="F1",
                                field="community_name")
@@ -170,6 +165,7 @@ class Community(Aggregate):
     ) -> None:
         """R1: the owners manage the community themselves, by a passed resolution. The
         application checks first that no enterprise serves (E1)."""
+        check_identifier(resolution_id, REFERENCE, "resolution_id")
         if self.self_management is not None:
             raise Conflict(f"community {self.code} already manages itself (resolution "
                            f"{self.self_management})", rule="R1", field="resolution_id")
@@ -184,6 +180,7 @@ class Community(Aggregate):
 
     def end_self_management(self, *, reason: str, effective_date: date, actor: str) -> None:
         """Self-management ends (an enterprise enters, or the owners decide so)."""
+        check_text(reason, "reason")
         if self.self_management is None:
             raise RuleViolated(f"community {self.code} does not manage itself", rule="R1",
                                field="community_code")
@@ -213,6 +210,7 @@ class Community(Aggregate):
         self, *, to_custodian: str, resolution_id: str, effective_date: date, actor: str
     ) -> None:
         """F3: once an owners' committee exists, the owners' meeting may take custody."""
+        check_identifier(resolution_id, REFERENCE, "resolution_id")
         if to_custodian not in CUSTODIANS:
             raise InvalidInput(f"custodian {to_custodian!r} is not one of "
                                f"{', '.join(CUSTODIANS)}", rule="F3", field="to_custodian")
@@ -262,6 +260,11 @@ class Community(Aggregate):
         self, *, emergency_id: str, category: str, description: str, effective_date: date,
         actor: str,
     ) -> None:
+        check_identifier(emergency_id, REFERENCE, "emergency_id")
+        check_text(description, "description")
+        if len(description) > DESCRIPTION_LENGTH_MAX:
+            raise InvalidInput(f"description is longer than {DESCRIPTION_LENGTH_MAX} characters",
+                               rule="F9", field="description")
         if category not in EMERGENCY_CATEGORIES:
             raise RuleViolated(
                 f"{category!r} is not an emergency under F9; one of: "

@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.credit import Commendation, ComplaintTicket, CreditEvent, Fine, Violation
 from domain.credit_code import validate_credit_code
 from domain.errors import Conflict, InvalidInput, RuleViolated
+from domain.identifiers import CODE, check_identifier, check_text
 from domain.ids import enterprise_id
 from domain.money import AMOUNT_FEN_MAX, format_fen
 from domain.service_contract import ServiceContract
@@ -366,7 +367,7 @@ def _text(value: str, field: str, length_max: int) -> str:
         raise InvalidInput(
             f"{field} is longer than {length_max} characters", rule="E3", field=field
         )
-    return stripped
+    return check_text(stripped, field)
 
 
 def _day(value: date, field: str = "on") -> date:
@@ -381,7 +382,7 @@ def _note(note: str) -> str:
         raise InvalidInput(
             f"note must be text of at most {NOTE_LENGTH_MAX} characters", rule="E3", field="note"
         )
-    return note.strip()
+    return check_text(note.strip(), "note")
 
 
 def _kind(kind: str, field: str) -> str:
@@ -397,4 +398,4 @@ def _kind(kind: str, field: str) -> str:
 def _community(community_code: str | None) -> str | None:
     if community_code is None:
         return None
-    return _text(community_code, "community_code", TEXT_LENGTH_MAX)
+    return check_identifier(community_code, CODE, "community_code")

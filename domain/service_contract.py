@@ -31,6 +31,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.credit import ServedProject
 from domain.credit_code import validate_credit_code
 from domain.errors import Conflict, InvalidInput, RuleViolated
+from domain.identifiers import CODE, REFERENCE, check_identifier, check_text
 from domain.ids import contract_id
 
 FILING_DAYS_MAX = 15  # E1, BJ art. 63
@@ -129,12 +130,12 @@ class ServiceContract(Aggregate):
         The application must first call ``ensure_community_free`` and check that the
         enterprise is registered (and, if cited, that the resolution passed).
         """
-        community_code = _text(community_code, "community_code", "E1")
-        contract_reference = _text(contract_reference, "contract_reference", "E1")
+        check_identifier(community_code, CODE, "community_code")
+        check_identifier(contract_reference, REFERENCE, "contract_reference")
         enterprise_code = validate_credit_code(enterprise_code, field="enterprise_code")
         actor = _text(actor, "actor", "E1")
         if resolution_id is not None:
-            resolution_id = _text(resolution_id, "resolution_id", "E1")
+            check_identifier(resolution_id, REFERENCE, "resolution_id")
         _day(starts_on, "starts_on", "E1")
         _day(filed_on, "filed_on", "E1")
         if ends_on is not None:
@@ -243,7 +244,7 @@ class ServiceContract(Aggregate):
                 raise InvalidInput(
                     "a dismissal cites the owners' resolution", rule="E2", field="resolution_id"
                 )
-            resolution_id = _text(resolution_id, "resolution_id", "E2")
+            check_identifier(resolution_id, REFERENCE, "resolution_id")
         self._notice_given(
             effective_date=on, actor=actor, reason=reason, resolution_id=resolution_id
         )
@@ -408,7 +409,7 @@ def _text(value: str, field: str, rule: str) -> str:
         raise InvalidInput(
             f"{field} is longer than {TEXT_LENGTH_MAX} characters", rule=rule, field=field
         )
-    return stripped
+    return check_text(stripped, field)
 
 
 def _day(value: date, field: str, rule: str) -> date:

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, RuleViolated
 from domain.eventsourcing_internals import trigger_event_quickly
+from domain.identifiers import BUILDING, CODE, REFERENCE, UNIT, check_identifier
 from domain.ids import unit_account_id, unit_key
 from domain.money import AMOUNT_FEN_MAX, format_area, format_fen
 from domain.owner_ids import check_owner_id
@@ -89,6 +90,9 @@ class UnitAccount(Aggregate):
         effective_date: date,
         actor: str,
     ) -> UnitAccount:
+        check_identifier(community_code, CODE, "community_code")
+        check_identifier(building, BUILDING, "building")
+        check_identifier(unit, UNIT, "unit")
         if area_source not in AREA_SOURCES:
             raise InvalidInput(
                 f"area source {area_source!r} is not one of {', '.join(AREA_SOURCES)}",
@@ -170,6 +174,7 @@ class UnitAccount(Aggregate):
     ) -> None:
         self._check_open()
         check_amount(amount_fen)
+        check_identifier(reference, REFERENCE, "reference")
         if self.first_deposit_fen is not None:
             raise RuleViolated(
                 f"unit {self.key} has already paid its first deposit; post a top_up",
@@ -304,6 +309,7 @@ class UnitAccount(Aggregate):
         reraise_threshold_percent: int,
     ) -> None:
         """Trigger a money event with both legs, then review the F4 flag it may change."""
+        check_identifier(reference, REFERENCE, "reference")
         self.trigger_event(
             event_class,
             amount_fen=abs(bank_delta_fen),
@@ -379,6 +385,7 @@ class UnitAccount(Aggregate):
     ) -> None:
         """F7: the balance stays with the unit and so passes to the buyer; no refund."""
         self._check_open()
+        check_identifier(reference, REFERENCE, "reference")
         check_owner_ids(buyer_owner_ids, "buyer_owner_id")
         if list(buyer_owner_ids) == self.owner_ids:
             raise RuleViolated(
@@ -411,6 +418,7 @@ class UnitAccount(Aggregate):
     def refund_on_destruction(self, *, effective_date: date, reference: str, actor: str) -> None:
         """F7: a destroyed unit's balance goes back to its owner and the account closes."""
         self._check_open()
+        check_identifier(reference, REFERENCE, "reference")
         self.trigger_event(
             self.RefundedOnDestruction,
             amount_fen=self.balance_fen,

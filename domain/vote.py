@@ -47,6 +47,7 @@ from domain.electorate import (
     build_electorate,
 )
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.identifiers import CODE, REFERENCE, check_identifier, check_text
 from domain.money import AMOUNT_FEN_MAX, format_fen
 
 # --- matter kinds (V1 ordinary, V2 special) ------------------------------------------------
@@ -464,8 +465,8 @@ class Vote(Aggregate):
         household_count: int | None = None,
         seat_bounds: SeatBounds = DEFAULT_SEAT_BOUNDS,
     ) -> Vote:
-        _check_reference(community_code, "community_code")
-        _check_reference(vote_reference, "vote_reference")
+        check_identifier(community_code, CODE, "community_code")
+        check_identifier(vote_reference, REFERENCE, "vote_reference")
         check_actor(actor)
         check_date(proposed_on, "proposed_on")
         if matter_kind not in MATTER_KINDS:
@@ -699,7 +700,7 @@ class Vote(Aggregate):
         """
         check_actor(actor)
         check_date(withdrawn_on, "withdrawn_on")
-        _check_reference(withdrawal_reference, "withdrawal_reference")
+        check_identifier(withdrawal_reference, REFERENCE, "withdrawal_reference")
         if isinstance(amount_fen, bool) or not 0 < amount_fen <= AMOUNT_FEN_MAX:
             raise InvalidInput(
                 "the amount must be positive fen", rule="amount-positive", field="amount_fen"
@@ -1112,6 +1113,7 @@ def _check_text(text: str | None, field: str, length_max: int) -> None:
             rule="input-format",
             field=field,
         )
+    check_text(text, field)
 
 
 def _check_reference(reference: str, field: str) -> None:

@@ -9,6 +9,12 @@ A token's holder is a *principal*: a name, unique in the ledger, and an id (the 
 first token). Rotation gives the holder a new token under the same name and id, so the
 principal id, not the token, namespaces its idempotency keys and names it in the events it
 writes; the name is for people, the id is what tells two holders apart.
+
+A scope names exactly one place, by a code the register itself would accept
+(``domain.identifiers``): ``community:CY-0001,CY-0003``, ``district:%`` or ``community:*``
+are refused, not stored as a scope that silently holds nothing. A district code in digits is
+a 6-digit GB/T 2260 code and a street code a 9-digit one, as in the register, so
+``district:1101`` is refused too.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.errors import InvalidInput
+from domain.errors import DomainError, InvalidInput
+from domain.identifiers import CODE, check_identifier, check_place_code, normalise
+from domain.owner_ids import check_owner_id
 
 TOKEN_PREFIX = "flt_"
 # A name is recorded whole in the actor of the events its holder writes over HTTP
@@ -59,11 +67,15 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
-        level, _, code = text.partition(":")
+        """The scope ``text`` names, its code normalised as every identifier is; or a refusal
+        showing the expected form."""
+        level, _, code = normalise(text).partition(":")
         if level not in SCOPE_LEVELS or (level == "city") != (code == ""):
-            raise InvalidInput(
-                f"a scope is 'city' or one of {', '.join(f'{s}:<code>' for s in SCOPE_LEVELS[1:])}"
-                f", not {text!r}", rule="scope", field="scope")
+            raise _malformed(text, "")
+        try:
+            _check_scope_code(level, code)
+        except DomainError as error:
+            raise _malformed(text, f" ({error.message})") from None
         return cls(level, code)
 
     def __str__(self) -> str:
@@ -88,6 +100,26 @@ class Scope:
         if self.level in ("district", "street", "community"):
             return {self.level: self.code}
         return {}
+
+
+SCOPE_FORMS = ("city", "district:<code>", "street:<code>", "community:<code>", "owner:<id>")
+
+
+def _check_scope_code(level: str, code: str) -> None:
+    match level:
+        case "district" | "street":
+            check_place_code(code, level, "scope")
+        case "community":
+            check_identifier(code, CODE, "scope")
+        case "owner":
+            check_owner_id(code, "scope")
+
+
+def _malformed(text: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"scope {text!r} is malformed{why}; a scope is one of {', '.join(SCOPE_FORMS)}, "
+        "naming one place, e.g. community:CY-0001 or district:110105",
+        rule="scope", field="scope")
 
 
 @dataclass(frozen=True)

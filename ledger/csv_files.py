@@ -1,7 +1,10 @@
 """Bank and register files as the fund office receives them, parsed strictly.
 
 A bad line rejects the whole file with the line number (as an editor counts it, the header
-being line 1), the field and the rule, before anything is posted.
+being line 1), the field and the rule, before anything is posted. Identifiers (codes,
+building, door, owner ids, references) are normalised as on every entry point
+(``domain.identifiers.normalise``), so a re-encoded file names the same units and
+references as the original.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ from typing import TypeVar
 
 from domain.checks import BUSINESS_DATE_FIRST, BUSINESS_DATE_LAST
 from domain.errors import BatchRejected, DomainError, InvalidInput
+from domain.identifiers import (
+    BUILDING,
+    CODE,
+    REFERENCE,
+    UNIT,
+    check_district_and_street,
+    check_text,
+    normalise,
+    parse_identifier,
+)
 from domain.money import parse_area_m2, parse_yuan
 from ledger.commands import DEPOSIT_KINDS, DepositLine, UnitRow
 
@@ -129,11 +142,16 @@ def _parse(path: Path, columns: Sequence[str],
 
 
 def _unit_row(line: int, r: dict[str, str]) -> UnitRow:
+    district, street = normalise(r["district"]), normalise(r["street"])
+    check_district_and_street(district, street)
     return UnitRow(
-        community_code=r["community_code"], community_name=r["community_name"],
-        district=r["district"], street=r["street"], building=r["building"], unit=r["unit"],
+        community_code=parse_identifier(r["community_code"], CODE, "community_code"),
+        community_name=check_text(r["community_name"], "community_name"),
+        district=district, street=street,
+        building=parse_identifier(r["building"], BUILDING, "building"),
+        unit=parse_identifier(r["unit"], UNIT, "unit"),
         area_m2_hundredths=parse_area_m2(r["area_m2"]), area_source=r["area_source"],
-        owner_ids=[o.strip() for o in r["owner_id"].split(OWNER_SEPARATOR)], line=line)
+        owner_ids=[normalise(o) for o in r["owner_id"].split(OWNER_SEPARATOR)], line=line)
 
 
 def _deposit_line(line: int, r: dict[str, str]) -> DepositLine:
@@ -141,8 +159,11 @@ def _deposit_line(line: int, r: dict[str, str]) -> DepositLine:
         raise InvalidInput(f"kind {r['kind']!r} is not one of {', '.join(DEPOSIT_KINDS)}",
                            rule="deposit-kind", field="kind")
     return DepositLine(
-        reference=r["reference"], community_code=r["community_code"], building=r["building"],
-        unit=r["unit"], amount_fen=parse_yuan(r["amount_yuan"]),
+        reference=parse_identifier(r["reference"], REFERENCE, "reference"),
+        community_code=parse_identifier(r["community_code"], CODE, "community_code"),
+        building=parse_identifier(r["building"], BUILDING, "building"),
+        unit=parse_identifier(r["unit"], UNIT, "unit"),
+        amount_fen=parse_yuan(r["amount_yuan"]),
         paid_on=parse_date(r["paid_on"], "paid_on"), kind=r["kind"], line=line)
 
 

@@ -17,6 +17,7 @@ from domain.errors import (
     NotFound,
     RuleViolated,
 )
+from domain.identifiers import REFERENCE, check_identifier, check_text
 from domain.ids import community_id, posting_id, unit_account_id, unit_key
 from domain.posting import (
     INCOME_SOURCES,
@@ -262,6 +263,7 @@ class FundCommands(LedgerBase):
         reference: str, actor: str, write: WriteContext | None = None,
     ) -> Posted:
         check_amount(amount_fen)
+        check_identifier(reference, REFERENCE, "reference")
         if source not in INCOME_SOURCES:
             raise InvalidInput(f"income source {source!r} is not one of "
                                f"{', '.join(INCOME_SOURCES)}", rule="F5", field="source")
@@ -308,6 +310,8 @@ class FundCommands(LedgerBase):
     ) -> Posted:
         """Pay a works invoice from the units of its charging range, split by floor area."""
         check_cost_kind(request.cost_kind)
+        check_identifier(request.reference, REFERENCE, "reference")
+        check_text(request.project, "project")
         check_amount(request.invoice_fen, field="invoice_yuan")
         if (request.emergency_id is None) == (request.resolution_id is None):
             raise InvalidInput("a withdrawal cites exactly one of an emergency or a resolution",

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # A writer stuck behind the event-table lock fails after this many seconds.
     pg_lock_timeout_s: int = Field(default=10, ge=1)
     pg_pool_size: int = Field(default=5, ge=1)
+    # A request waits this long for a database connection before it answers 503: long
+    # enough for a reconnect, short enough that a client retries before its own timeout.
+    pg_connect_timeout_s: int = Field(default=5, ge=1)
     # A concurrent writer on the same sub-account makes a save fail; retry this often.
     save_attempts_max: int = Field(default=20, ge=1)
 
@@ -70,6 +73,7 @@ class Settings(BaseSettings):
                 "POSTGRES_PASSWORD": unquote(url.password or ""),
                 "POSTGRES_LOCK_TIMEOUT": str(self.pg_lock_timeout_s),
                 "POSTGRES_POOL_SIZE": str(self.pg_pool_size),
+                "POSTGRES_CONNECT_TIMEOUT": str(self.pg_connect_timeout_s),
                 "POSTGRES_MAX_OVERFLOW": str(self.pg_pool_size),
             }
         )

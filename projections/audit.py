@@ -32,6 +32,7 @@ from domain.ids import unit_key
 from domain.posting import IncomeAllocation, WorksWithdrawal
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
+from ledger.persistence.connection_loss import retry_if_lost
 from ledger.persistence.pg_binary import (
     BIGINT,
     DATE,
@@ -456,6 +457,7 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         curs.execute(statement, arrays([key], [keys]), prepare=True, binary=True)
         return curs.fetchall()
 
+    @retry_if_lost
     def select_entries(self, audit_filter: AuditFilter, after: int,
                        limit: int) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as curs:

@@ -24,6 +24,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from domain.community import Community
 from domain.ids import unit_key
 from domain.unit_account import UnitAccount
+from ledger.persistence.connection_loss import retry_if_lost
 from ledger.persistence.pg_binary import (
     BIGINT,
     BOOLEAN,
@@ -409,11 +410,13 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
                          prepare=True, binary=True)
             _check_updated(curs.rowcount, len(changed))
 
+    @retry_if_lost
     def select_units(self, *scope: str | None) -> list[UnitBalance]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_units_statement, _scope_params(*scope))
             return [UnitBalance(**row) for row in curs.fetchall()]
 
+    @retry_if_lost
     def select_funds(self, *scope: str | None) -> list[FundBalance]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_funds_statement, _scope_params(*scope))

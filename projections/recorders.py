@@ -6,10 +6,11 @@ three additions:
 
 * the view's own tables, created with the tracking table and dropped with it (``drop``);
 * ``commit_batch``: the view's changes for a batch of events AND the batch's one tracking
-  position, in one transaction. The position is written first: the library's conditional
-  upsert refuses (``IntegrityError``) a position not beyond the recorded one, so a batch that
-  was already committed (a runner restarted after a crash, or a second runner) rolls back
-  before touching the view — each event applies exactly once;
+  position, in one transaction. The position is written first, by a conditional upsert (the
+  library's, with one more condition) that refuses (``IntegrityError``) unless the view is
+  still before the batch's first event, so a batch that was already committed even in part
+  (a runner restarted after a crash, or a second runner reading pages of another size) rolls
+  back before touching the view — each event applies exactly once;
 * a shared ``projection_status`` table recording the event a view failed on and the error,
   cleared in the transaction that finally commits past that event.
 
@@ -28,7 +29,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from eventsourcing.persistence import InterfaceError, OperationalError, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import retry
@@ -61,8 +68,17 @@ class ViewRecorder(TrackingRecorder, Generic[TBatch]):
     view_name: ClassVar[str]
 
     @abstractmethod
-    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
-        """Write the batch and its tracking position in one transaction."""
+    def commit_batch(self, batch: TBatch, tracking: Tracking, *,
+                     page_start: int | None = None) -> None:
+        """Write the batch and its tracking position in one transaction.
+
+        ``page_start`` is the position of the page's first event. Runners may share a view,
+        each reading pages of its own size, so the tracking upsert is refused (IntegrityError)
+        unless the view is still before the page's first event: a page another runner has
+        applied even in part is never applied again (without it, only a page ending at or
+        before the view's position was refused, and an overlapping longer page applied its
+        head twice).
+        """
 
     @abstractmethod
     def record_failure(self, failure: Failure) -> None: ...
@@ -93,6 +109,21 @@ def digest_rows(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> str:
             digest.update(repr(tuple(row)).encode())
             digest.update(b"\n")
     return digest.hexdigest()
+
+
+def _advance_tracking(cursor: Any, statement: Any, tracking: Tracking,
+                      page_start: int | None, **execute_options: Any) -> None:
+    """Move the view's position to the page's last event, or refuse (IntegrityError) if the
+    view has reached the page's first event already (see ``ViewRecorder.commit_batch``)."""
+    cursor.execute(statement, {
+        "application_name": tracking.application_name,
+        "notification_id": tracking.notification_id,
+        "page_start": tracking.notification_id if page_start is None else page_start,
+    }, **execute_options)
+    if cursor.fetchone() is None:
+        raise IntegrityError(f"the view is at or past position {page_start or 0} already: "
+                             f"tracking {tracking.application_name} "
+                             f"{tracking.notification_id} refused")
 
 
 def _failure_text(error: str) -> str:
@@ -155,6 +186,11 @@ class PostgresViewRecorder(
             "SELECT application_name, notification_id, topic, error "
             "FROM {schema}.{status} WHERE view_name = %s"
         ).format(schema=self.schema, status=status)
+        self.advance_tracking_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (%(application_name)s, %(notification_id)s) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = %(notification_id)s "
+            "WHERE {0}.{1}.notification_id < %(page_start)s RETURNING notification_id"
+        ).format(self.schema, Identifier(self.tracking_table_name))
 
     def table(self, name: str) -> Composed:
         """``schema.name`` as a quoted identifier pair."""
@@ -167,10 +203,12 @@ class PostgresViewRecorder(
     def _write_batch(self, curs: Cursor[DictRow], batch: TBatch) -> None: ...
 
     @_retrying
-    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
+    def commit_batch(self, batch: TBatch, tracking: Tracking, *,
+                     page_start: int | None = None) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self.settings_statement, prepare=True)
-            self._insert_tracking(curs, tracking)
+            _advance_tracking(curs, self.advance_tracking_statement, tracking, page_start,
+                              prepare=True)
             self._write_batch(curs, batch)
             curs.execute(self.clear_failure_statement,
                          (self.view_name, tracking.notification_id), prepare=True)
@@ -246,6 +284,11 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder[TBatch]):
         self.select_max_tracking_id_statement = (
             f"SELECT MAX(notification_id) FROM {t} WHERE application_name=?"
         )
+        self.advance_tracking_statement = (
+            f"INSERT INTO {t} VALUES (:application_name, :notification_id) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
+            f"WHERE {t}.notification_id < :page_start RETURNING notification_id"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         # The library's tracking table (single-row form), named for this view.
@@ -266,9 +309,10 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder[TBatch]):
     @abstractmethod
     def _write_batch(self, c: SQLiteCursor, batch: TBatch) -> None: ...
 
-    def commit_batch(self, batch: TBatch, tracking: Tracking) -> None:
+    def commit_batch(self, batch: TBatch, tracking: Tracking, *,
+                     page_start: int | None = None) -> None:
         with self.datastore.transaction(commit=True) as c:
-            self._insert_tracking(c, tracking)
+            _advance_tracking(c, self.advance_tracking_statement, tracking, page_start)
             self._write_batch(c, batch)
             c.execute(f"DELETE FROM {STATUS_TABLE_NAME} WHERE view_name = ? "
                       "AND notification_id <= ?", (self.view_name, tracking.notification_id))

@@ -54,9 +54,21 @@ from projections.recorders import (
     ViewRecorder,
 )
 
+
+class ViewOvertaken(Exception):
+    """Another runner sharing the view applied part of a page first: the runner reads on
+    from the view's position instead (its pages may be of another size)."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"another runner took the view to position {position} first")
+        self.position = position
+        self.read_count = 0
+
+
 BATCH_EVENTS_MAX = 1_000  # a catch-up transaction: the benchmark's sweet spot
 FOLLOW_BATCH_EVENTS_MAX = 100  # live events: small batches keep the view fresh
 SQLITE_POLL_S = 0.5
+STOPPER_POLL_S = 0.1  # how soon a following subscription notices it is to end
 WAIT_POLL_S = 0.02  # read-your-writes: how often a waiting read looks at the view's position
 WAIT_S_MAX = 30.0  # no read holds a connection longer for a view to catch up
 
@@ -146,6 +158,19 @@ class Runner:
         """Apply every event up to the log's current end; returns how many were read."""
         assert 0 < batch_events_max <= 100_000
         last = self.log_position()
+        read_count = 0
+        while True:
+            try:
+                return read_count + self._catch_up_to(projection, last, batch_events_max,
+                                                      progress)
+            except ViewOvertaken as overtaken:
+                read_count += overtaken.read_count
+
+    def _catch_up_to(
+        self, projection: BatchingProjection[Any], last: int, batch_events_max: int,
+        progress: Progress | None,
+    ) -> int:
+        """Apply the events from the view's position to ``last``, in pipelined pages."""
         position = self.position(projection)
         if position >= last:
             return 0
@@ -158,29 +183,33 @@ class Runner:
         # A three-stage pipeline: the next page is read while this one is staged, and this
         # one is staged while the previous one commits. Staging never reads the view, and the
         # commits run one at a time in log order, so a batch sees every earlier one committed.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
-            next_page = reader.submit(read, position)
-            committing: Future[int] | None = None
-            try:
-                while True:
-                    page = next_page.result()
-                    if not page:
-                        break
-                    if page[-1].id < last:
-                        next_page = reader.submit(read, page[-1].id)
-                    batch = self._stage_page(projection, page, before=committing)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader, \
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
+                next_page = reader.submit(read, position)
+                committing: Future[int] | None = None
+                try:
+                    while True:
+                        page = next_page.result()
+                        if not page:
+                            break
+                        if page[-1].id < last:
+                            next_page = reader.submit(read, page[-1].id)
+                        batch = self._stage_page(projection, page, before=committing)
+                        if committing is not None:
+                            committing.result()
+                        committing = writer.submit(self._commit_page, projection, batch, page)
+                        read_count += len(page)
+                        if progress is not None:
+                            progress(len(page))
+                        if page[-1].id >= last:
+                            break
+                finally:
                     if committing is not None:
                         committing.result()
-                    committing = writer.submit(self._commit_page, projection, batch, page)
-                    read_count += len(page)
-                    if progress is not None:
-                        progress(len(page))
-                    if page[-1].id >= last:
-                        break
-            finally:
-                if committing is not None:
-                    committing.result()
+        except ViewOvertaken as overtaken:
+            overtaken.read_count = read_count
+            raise
         return read_count
 
     def process_page(
@@ -214,13 +243,19 @@ class Runner:
 
         A page already committed (by an earlier run or another runner) is refused by the
         tracking upsert and rolled back; the view then carries on from its recorded position.
+        A page another runner applied only in part is refused too (``ViewOvertaken``): the
+        runner reads on from the view's position, never past an event nobody applied.
         """
         try:
-            projection.view.commit_batch(batch, Tracking(self.app.name, page[-1].id))
+            projection.view.commit_batch(batch, Tracking(self.app.name, page[-1].id),
+                                         page_start=page[0].id)
         except IntegrityError:
             position = self.position(projection)
-            if position < page[-1].id:
+            if position < page[0].id:
                 raise  # not a repeat: the view's own write failed
+            if position < page[-1].id:
+                # Another runner applied the page's head: read on from where the view is.
+                raise ViewOvertaken(position) from None
             return position
         return page[-1].id
 
@@ -284,7 +319,13 @@ class Runner:
                     while not stop.wait(SQLITE_POLL_S):
                         read += self.catch_up(projection, batch_events_max=batch_events_max)
                     return read
-                return read + self._follow_subscription(projection, stop, batch_events_max)
+                while True:
+                    try:
+                        return read + self._follow_subscription(projection, stop,
+                                                                batch_events_max)
+                    except ViewOvertaken:
+                        # Another runner moved the view on: subscribe again from there.
+                        read += self.catch_up(projection)
         finally:
             stop.set()
 
@@ -292,6 +333,7 @@ class Runner:
         self, projection: BatchingProjection[Any], stop: threading.Event, batch_events_max: int
     ) -> int:
         arrived: queue.Queue[Notification | _End] = queue.Queue()
+        ended = threading.Event()
         read = 0
         with self.app.recorder.subscribe(gt=self.position(projection)) as subscription:
 
@@ -307,7 +349,9 @@ class Runner:
                     arrived.put(_End(None))
 
             def stopper() -> None:
-                stop.wait()
+                # Until the group stops, or this subscription ends (to subscribe again).
+                while not (stop.is_set() or ended.is_set()):
+                    stop.wait(STOPPER_POLL_S)
                 subscription.stop()
 
             threads = [threading.Thread(target=pump, daemon=True),
@@ -324,8 +368,13 @@ class Runner:
                         if end.error is not None:
                             raise end.error
                         return read
-            finally:
+            except ViewOvertaken:
+                raise  # not an error of the group: the caller subscribes again
+            except BaseException:
                 stop.set()
+                raise
+            finally:
+                ended.set()
                 for thread in threads:
                     thread.join()
 

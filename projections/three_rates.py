@@ -40,6 +40,7 @@ from domain.committee import Committee
 from domain.community import Community
 from domain.errors import InvalidInput
 from domain.service_contract import ServiceContract
+from ledger.persistence.connection_loss import retry_if_lost
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 
@@ -472,6 +473,7 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         if stopped:
             curs.executemany(self.delete_self_managed_statement, stopped)
 
+    @retry_if_lost
     def select_counts(self, *scope: str | None) -> RateCounts:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_counts_statement, _scope_params(*scope))

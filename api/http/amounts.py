@@ -15,8 +15,13 @@ from pydantic import AfterValidator, Field, StrictStr
 from domain.errors import InvalidInput
 from domain.money import format_fen, parse_yuan
 
-# For the OpenAPI document; the validator below is what decides.
-YUAN_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+# The amounts ``parse_yuan`` accepts, in the document's own terms (JSON Schema has no bounds
+# for a string): more than zero, at most AMOUNT_FEN_MAX (a billion yuan), two decimals, and
+# no leading zero (``007.50`` is a typo). ``tests/unit/test_http_patterns.py`` checks
+# the patterns against the parsers.
+YUAN_PATTERN = (r"^(?:[1-9][0-9]{0,8}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?)"
+                r"|1000000000(?:\.0{1,2})?)$")
+AREA_PATTERN = r"^(?:[1-9][0-9]{0,6}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
 
 
 def _amount(text: str) -> str:
@@ -31,9 +36,9 @@ Yuan = Annotated[StrictStr, Field(pattern=YUAN_PATTERN, examples=["1234.50"],
                                   description="Yuan, a decimal string with at most two "
                                               "decimals, more than zero."),
                  AfterValidator(_amount)]
-Area = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,7}(\.[0-9]{1,2})?$", examples=["89.65"],
+Area = Annotated[StrictStr, Field(pattern=AREA_PATTERN, examples=["89.65"],
                                   description="Exclusive floor area in m², at most two "
-                                              "decimals.")]
+                                              "decimals, more than zero.")]
 
 
 def fen(text: str) -> int:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.http.routing import allowed_methods
 from domain.errors import BatchRejected, DomainError
 from ledger.base import IdempotencyKeyUsed
+from ledger.persistence.connection_loss import ConnectionLost, DatabaseUnavailable
 from projections.runner import ProjectionFailed, ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
@@ -30,6 +32,8 @@ TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "
           415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
           429: "Too many requests", 500: "Internal server error",
           503: "Service unavailable", 504: "View not caught up"}
+# What a 503 for the database asks a client to wait: about a reconnect's worth.
+DATABASE_RETRY_AFTER_S = 2
 log = logging.getLogger("fundledger.http")
 
 
@@ -89,6 +93,24 @@ def domain_problem(error: DomainError) -> JSONResponse:
     if isinstance(error, BatchRejected):
         extra["line"] = error.line
     return problem(status, error.message, rule=error.rule, field=error.field, **extra)
+
+
+def database_problem(error: OperationalError) -> JSONResponse:
+    """503 with ``Retry-After`` for a database that is unreachable, lost the connection
+    (after the retries on working ones), or timed out on a lock: the request may succeed
+    if repeated. A write's outcome may be unknown, so the detail says to repeat it with the
+    same Idempotency-Key. Answered here, not by the last-resort handler, so the client's
+    keep-alive connection stays open (uvicorn closes it after an unhandled error)."""
+    log.warning("database unavailable on this request: %s", error)
+    if isinstance(error, DatabaseUnavailable):
+        what = "the database is unreachable"
+    elif isinstance(error, ConnectionLost):
+        what = "the connection to the database was lost"
+    else:
+        what = "the database could not serve the request in time"
+    return problem(503, f"{what}; repeat the request (a write with the same "
+                   "Idempotency-Key: it may have been written)", rule="database-unavailable",
+                   headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -153,6 +175,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(503, f"the view stopped at log position "
                        f"{error.failure.notification_id}; an operator must fix and resume it",
                        rule="view-failed")
+
+    @app.exception_handler(OperationalError)
+    async def on_database_unavailable(request: Request, error: OperationalError
+                                      ) -> JSONResponse:
+        return database_problem(error)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

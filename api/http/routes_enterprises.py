@@ -22,7 +22,15 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, Page
+from api.http.models import (
+    CommunityCodeIn,
+    CreditCode,
+    Day,
+    OptionalText,
+    Page,
+    ReferenceIn,
+    Text,
+)
 from api.http.models import Request as Body
 from api.http.problems import Problem
 from api.http.schemas_enterprises import (
@@ -84,27 +92,27 @@ CreditEventModel = CommendationPublic | ViolationPublic | FinePublic | TicketPub
 
 
 class EnterpriseIn(Body):
-    credit_code: str = Field(min_length=18, max_length=18)
-    name: str = Field(min_length=1, max_length=200)
+    credit_code: CreditCode
+    name: Text = Field(max_length=200)
     registered_on: Day
 
 
 class ContractIn(Body):
-    enterprise_code: str = Field(min_length=18, max_length=18)
-    contract_reference: str = Code
+    enterprise_code: CreditCode
+    contract_reference: ReferenceIn
     starts_on: Day
     filed_on: Day
     ends_on: Day | None = Field(default=None, description="Leave out for an open-ended "
                                                           "contract.")
     emergency_standin: bool = False
-    resolution_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                      description="The owners' passed hiring resolution.")
+    resolution_id: ReferenceIn | None = Field(default=None, description="The owners' passed "
+                                                                      "hiring resolution.")
 
 
 class NoticeIn(Body):
     given_on: Day
     reason: Literal["not_renewing", "open_ended", "dismissed"]
-    resolution_id: str | None = Field(default=None, min_length=1, max_length=64)
+    resolution_id: ReferenceIn | None = None
 
 
 class TerminationIn(Body):
@@ -123,13 +131,13 @@ class HandoverCheckIn(Body):
 class CreditEventIn(Body):
     kind: Literal["commendation", "violation", "fine", "ticket"]
     on: Day
-    community_code: str | None = Field(default=None, min_length=1, max_length=100)
-    authority: str = Field(default="", max_length=200)
-    note: str = Field(default="", max_length=2_000)
-    detail: str = Field(default="", max_length=64, description=(
+    community_code: CommunityCodeIn | None = None
+    authority: OptionalText = Field(default="", max_length=200)
+    note: OptionalText = Field(default="", max_length=2_000)
+    detail: str = Field(default="", pattern=r"^(?:[a-z][a-z0-9_]{0,63})?$", description=(
         "A commendation's points kind, or a violation's kind (as the credit scheme names "
         "them)."))
-    reference: str = Field(default="", max_length=200, description=(
+    reference: OptionalText = Field(default="", max_length=200, description=(
         "A violation's source reference, or a complaint ticket's id."))
     amount_yuan: Yuan | None = Field(default=None, description="A fine's amount.")
     responded: bool = False
@@ -277,7 +285,7 @@ def start_service_contract(
 
 
 class SelfManagementIn(Body):
-    resolution_id: str = Code
+    resolution_id: ReferenceIn
     started_on: Day
 
 

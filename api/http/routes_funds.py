@@ -12,7 +12,21 @@ from pydantic import Field
 
 from api.http.amounts import Area, Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day, Page
+from api.http.models import (
+    NAME_CHARS_MAX,
+    Building,
+    Code,
+    CommunityCodeIn,
+    Day,
+    DistrictCode,
+    OwnerId,
+    Page,
+    ReferenceIn,
+    StreetCode,
+    Text,
+    Unit,
+    UnitKey,
+)
 from api.http.models import Request as Body
 from api.http.problems import Problem
 from api.http.schemas_funds import (
@@ -34,6 +48,7 @@ from api.http.security import (
     in_scope,
 )
 from api.http.services import Services
+from domain.community import DESCRIPTION_LENGTH_MAX
 from domain.ids import unit_key
 from domain.money import parse_area_m2
 from domain.posting import INCOME_SOURCES
@@ -57,26 +72,26 @@ REGISTRARS = (Role.custodian, Role.official, Role.admin)
 
 
 class UnitIn(Body):
-    building: str = Code
-    unit: str = Code
+    building: Building
+    unit: Unit
     area_m2: Area
     area_source: Literal["register", "surveyed", "contract"]
-    owner_ids: list[str] = Field(min_length=1, max_length=16)
+    owner_ids: list[OwnerId] = Field(min_length=1, max_length=16)
 
 
 class CommunityIn(Body):
-    code: str = Code
-    name: str = Code
-    district: str = Code
-    street: str = Code
+    code: CommunityCodeIn
+    name: Text = Field(max_length=NAME_CHARS_MAX)
+    district: DistrictCode
+    street: StreetCode
     effective_date: Day
     units: list[UnitIn] = Field(max_length=20_000)
 
 
 class DepositIn(Body):
-    reference: str = Code
-    building: str = Code
-    unit: str = Code
+    reference: ReferenceIn
+    building: Building
+    unit: Unit
     amount_yuan: Yuan
     paid_on: Day
     kind: Literal["first", "top_up"]
@@ -87,39 +102,39 @@ class DepositBatchIn(Body):
 
 
 class WithdrawalIn(Body):
-    reference: str = Code
-    project: str = Code
+    reference: ReferenceIn
+    project: Text = Field(max_length=NAME_CHARS_MAX)
     cost_kind: str = Code
     invoice_yuan: Yuan
     paid_on: Day
-    buildings: list[str] = Field(default_factory=list, max_length=1_000)
-    unit_keys: list[str] = Field(default_factory=list, max_length=20_000)
-    emergency_id: str | None = Field(default=None, min_length=1, max_length=100)
-    resolution_id: str | None = Field(default=None, min_length=1, max_length=100)
+    buildings: list[Building] = Field(default_factory=list, max_length=1_000)
+    unit_keys: list[UnitKey] = Field(default_factory=list, max_length=20_000)
+    emergency_id: ReferenceIn | None = None
+    resolution_id: ReferenceIn | None = None
 
 
 class IncomeIn(Body):
-    reference: str = Code
+    reference: ReferenceIn
     amount_yuan: Yuan
     source: str = Field(min_length=1, max_length=100, examples=list(INCOME_SOURCES))
     received_on: Day
 
 
 class EmergencyIn(Body):
-    emergency_id: str = Code
+    emergency_id: ReferenceIn
     category: str = Code
-    description: str = Field(min_length=1, max_length=1_000)
+    description: Text = Field(max_length=DESCRIPTION_LENGTH_MAX)
     declared_on: Day
 
 
 class SaleIn(Body):
-    reference: str = Code
-    buyer_owner_ids: list[str] = Field(min_length=1, max_length=16)
+    reference: ReferenceIn
+    buyer_owner_ids: list[OwnerId] = Field(min_length=1, max_length=16)
     sold_on: Day
 
 
 class RefundIn(Body):
-    reference: str = Code
+    reference: ReferenceIn
     destroyed_on: Day
 
 

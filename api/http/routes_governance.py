@@ -30,7 +30,16 @@ from pydantic import Field
 
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
-from api.http.models import Code, Day
+from api.http.models import (
+    Building,
+    CommunityCodeIn,
+    Day,
+    MemberId,
+    OptionalText,
+    ReferenceIn,
+    Text,
+    UnitKey,
+)
 from api.http.models import Request as Body
 from api.http.problems import Problem
 from api.http.schemas_governance import (
@@ -82,23 +91,23 @@ VOTE_READERS = (*READERS, Role.owner)
 
 
 class VoteIn(Body):
-    community_code: str = Code
-    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")
+    community_code: CommunityCodeIn
+    reference: ReferenceIn
     matter_kind: str = Field(min_length=1, max_length=100, examples=list(MATTER_KINDS))
-    title: str = Field(min_length=1, max_length=200)
+    title: Text = Field(max_length=200)
     proposed_on: Day
-    buildings: list[str] = Field(default_factory=list, max_length=1_000)
-    unit_keys: list[str] = Field(default_factory=list, max_length=20_000)
+    buildings: list[Building] = Field(default_factory=list, max_length=1_000)
+    unit_keys: list[UnitKey] = Field(default_factory=list, max_length=20_000)
     approved_amount_yuan: Yuan | None = None
-    purpose: str | None = Field(default=None, min_length=1, max_length=1_000)
+    purpose: Text | None = Field(default=None, max_length=1_000)
     seats: int | None = Field(default=None, ge=1, le=1_000)
 
 
 class NominationIn(Body):
-    candidate_id: str = Code
+    candidate_id: MemberId
     nominated_on: Day
-    ineligibility_reason: str | None = Field(
-        default=None, min_length=1, max_length=500,
+    ineligibility_reason: Text | None = Field(
+        default=None, max_length=500,
         description="Why the candidate is ineligible (C1): the nomination is then refused.")
 
 
@@ -136,47 +145,46 @@ class PaperBallotsIn(Body):
 
 
 class CommitteeIn(Body):
-    committee_reference: str = Code
-    election_reference: str = Field(min_length=1, max_length=64,
-                                    description="The reference of the passed election vote.")
+    committee_reference: ReferenceIn
+    election_reference: ReferenceIn = Field(
+        description="The reference of the passed election vote.")
     term_start: Day
     term_end: Day
-    alternate_ids: list[str] = Field(default_factory=list, max_length=20)
-    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    alternate_ids: list[MemberId] = Field(default_factory=list, max_length=20)
+    party_member_ids: list[MemberId] = Field(default_factory=list, max_length=1_000)
     party_branch_set_up: bool = False
 
 
 class FilingIn(Body):
     filed_on: Day
-    street_office: str = Field(min_length=1, max_length=200)
+    street_office: Text = Field(max_length=200)
 
 
 class PmcMemberIn(Body):
-    member_id: str = Code
+    member_id: MemberId
     is_owner: bool
     residents_committee_representative: bool = False
 
 
 class PmcIn(Body):
-    committee_reference: str = Code
+    committee_reference: ReferenceIn
     appointed_on: Day
     members: list[PmcMemberIn] = Field(min_length=1, max_length=51)
-    chair_id: str = Code
+    chair_id: MemberId
     term_start: Day
     term_end: Day
-    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    party_member_ids: list[MemberId] = Field(default_factory=list, max_length=1_000)
     party_branch_set_up: bool = False
 
 
 class PartyCoverageIn(Body):
     recorded_on: Day
-    party_member_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    party_member_ids: list[MemberId] = Field(default_factory=list, max_length=1_000)
     party_branch_set_up: bool
 
 
 class CustodyDecisionIn(Body):
-    resolution_id: str = Field(min_length=1, max_length=64,
-                               description="The reference of the passed owners' vote.")
+    resolution_id: ReferenceIn = Field(description="The reference of the passed owners' vote.")
     decided_on: Day
     to_custodian: Literal["owners_meeting", "city_fund_office"] = "owners_meeting"
 
@@ -186,9 +194,9 @@ class CustodyCompletionIn(Body):
 
 
 class DepartureIn(Body):
-    member_id: str = Code
+    member_id: MemberId
     left_on: Day
-    reason: str = Field(default="", max_length=500)
+    reason: OptionalText = Field(default="", max_length=500)
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
+from api.http.models import DAY_PATTERN, MOMENT_PATTERN
 from api.http.problems import Problem
 from api.http.schemas_history import CheckpointPublic, HistoryPagePublic, Proof, Replayed
 from api.http.security import ServicesDep, allow, community_in_scope
@@ -42,9 +43,10 @@ def replay_aggregate(
     kind: Annotated[str, Path(pattern="^(" + "|".join(KINDS) + ")$")],
     key: Annotated[str, Path(min_length=1, max_length=300)],
     svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)],
-    as_of: Annotated[str | None, Query(max_length=10, description=(
-        "A business date (YYYY-MM-DD): what was true that day."))] = None,
-    known_at: Annotated[str | None, Query(max_length=40, description=(
+    as_of: Annotated[str | None, Query(
+        max_length=10, pattern=DAY_PATTERN, json_schema_extra={"format": "date"},
+        description="A business date (YYYY-MM-DD): what was true that day.")] = None,
+    known_at: Annotated[str | None, Query(max_length=40, pattern=MOMENT_PATTERN, description=(
         "A recorded time (ISO 8601; a date means the end of that day, UTC): what the "
         "ledger said then."))] = None,
 ) -> Replayed:

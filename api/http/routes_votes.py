@@ -19,10 +19,13 @@ from api.http.routes_governance import VOTE_READERS, vote_public
 from api.http.schemas_governance import VotePublic
 from api.http.security import ServicesDep, allow, in_scope
 from api.http.services import Services
+from domain.identifiers import CODE, CODE_CHARS_MAX, REFERENCE
 from domain.vote import Vote
 from ledger.access import Principal
 from projections.audit import PAGE_SIZE_MAX, ListedVote
 
+# The cursor is the last vote's COMMUNITY/REFERENCE, each part in its own character set.
+AFTER_PATTERN = f"^{CODE.pattern}/{REFERENCE.pattern}$"
 router = APIRouter(prefix="/v1", tags=["governance"])
 # A request reads at most this many listed votes looking for ones in scope: a narrow scope
 # in a big city answers in bounded time, and ``next_after`` carries on from where it stopped.
@@ -65,9 +68,10 @@ def _in_scope(svc: Services, principal: Principal, listed: ListedVote) -> Vote |
 @router.get("/votes")
 def list_votes(
     svc: ServicesDep, principal: Annotated[Principal, allow(*VOTE_READERS)],
-    community: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    community: Annotated[str | None, Query(pattern=CODE.json_pattern,
+                                           max_length=CODE_CHARS_MAX)] = None,
     status: Status | None = None,
-    after: Annotated[str | None, Query(min_length=3, max_length=201, description=(
+    after: Annotated[str | None, Query(pattern=AFTER_PATTERN, max_length=201, description=(
         "The `next_after` of the previous page: the last vote's `COMMUNITY/REFERENCE`."))
                      ] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,

@@ -30,6 +30,7 @@ from psycopg.rows import tuple_row
 
 from domain.errors import Conflict
 from ledger.access import Principal, Role, Scope, check_token_name
+from ledger.persistence.connection_loss import retry_if_lost
 
 # Held while a token is inserted, so that the name check and the insert are one step.
 TOKEN_NAMES_LOCK_KEY = 0x746F6B6E  # "tokn"
@@ -325,10 +326,13 @@ class PostgresAccessTables:
                 conn.cursor(row_factory=tuple_row) as c:
             yield c
 
+    @retry_if_lost
     def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One statement on its own, in autocommit: one round trip (an explicit BEGIN and
         COMMIT or ROLLBACK around it cost two more), prepared on each pooled connection.
-        Each statement here is atomic by itself, so no guarantee depends on a transaction."""
+        Each statement here is atomic by itself, so no guarantee depends on a transaction.
+        Each may run again if its connection is lost: the reads are reads, and storing a
+        response inserts nothing the second time (the caller then reads the stored one)."""
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
             c.execute(statement, params, prepare=True)
             return c.fetchone()

@@ -54,14 +54,17 @@ References
 
 from __future__ import annotations
 
+import functools
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 from eventsourcing.persistence import (
     DataError,
+    IntegrityError,
     InterfaceError,
     Notification,
     OperationalError,
@@ -74,18 +77,24 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresFactory,
 )
-from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, TupleRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.eventsourcing_internals import build_frozen
+from ledger.persistence.connection_loss import (
+    LOST_CONNECTION_ATTEMPTS_MAX,
+    ConnectionLost,
+    DatabaseUnavailable,
+    retry_if_lost,
+)
 from ledger.persistence.pg_binary import (
     PACK_ERRORS,
     copy_blocks,
     event_copy_blocks,
     reference_copy_blocks,
 )
+from ledger.persistence.pg_datastore import FundPostgresDatastore
 from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
 
 __all__ = [
@@ -99,10 +108,36 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+OPERATIONAL_ATTEMPTS_MAX = 10  # eventsourcing's own policy for its recorder methods
+OPERATIONAL_RETRY_WAIT_S = 0.2
+
+
+def _retrying_operational(func: Callable[P, R]) -> Callable[P, R]:
+    """eventsourcing's retry policy (10 attempts, 0.2 s apart) for an operational error
+    raised by the server (a lock timeout, a cancelled statement), which rolled the statement
+    back; never for a lost connection (the caller decides what a retry may do) nor for an
+    unreachable database (retrying for a minute would only delay the 503)."""
+
+    @functools.wraps(func)
+    def retrying(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, OPERATIONAL_ATTEMPTS_MAX + 1):
+            try:
+                return func(*args, **kwargs)
+            except (ConnectionLost, DatabaseUnavailable):
+                raise
+            except (InterfaceError, OperationalError):
+                if attempt == OPERATIONAL_ATTEMPTS_MAX:
+                    raise
+                time.sleep(OPERATIONAL_RETRY_WAIT_S)
+        raise AssertionError("unreachable")
+
+    return retrying
+
+
 def _retrying(func: Callable[P, R]) -> Callable[P, R]:
-    """eventsourcing's retry policy for its PostgreSQL recorder methods, keeping the types."""
-    retrying = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    return cast("Callable[P, R]", retrying(func))
+    """A read's retry policy: again on a lost connection, and eventsourcing's policy for
+    the server's operational errors."""
+    return retry_if_lost(_retrying_operational(func))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -339,6 +374,15 @@ class FundPostgresApplicationRecorder(
             "SELECT currval({serial_sequence}) AS currval"
         ).format(serial_sequence=serial_sequence)
         self._init_insert_function(schema, table, id_type)
+        # Which of a save's events are stored, in the save's order, and whether the first
+        # is the save's own (see insert_events).
+        self.select_written_statement = SQL(
+            "SELECT e.notification_id, a.n = 1 AND e.topic = %b AND e.state = %b "
+            "FROM unnest(%b::{id_type}[], %b::bigint[]) WITH ORDINALITY "
+            "AS a(originator_id, originator_version, n) "
+            "JOIN {schema}.{events} AS e USING (originator_id, originator_version) "
+            "ORDER BY a.n"
+        ).format(schema=schema, events=events_table, id_type=id_type)
         self.select_references_statement = SQL(
             "SELECT reference, kind, digest, originator_id, originator_version "
             "FROM {schema}.{table} WHERE reference = ANY(%b::text[])"
@@ -442,12 +486,38 @@ class FundPostgresApplicationRecorder(
 
         Returns the events' notification ids in order (``None`` when no events are given).
         A duplicate event or reference raises ``IntegrityError`` and nothing is written.
+
+        A lost connection leaves the save's outcome unknown: the commit may have happened
+        before the connection died. The same rows are then sent again on a working
+        connection (up to ``LOST_CONNECTION_ATTEMPTS_MAX`` attempts in all). That is safe for
+        any save: an event's key (aggregate id, version) can be written once, so a repeat
+        either writes the rows (no earlier attempt did) or conflicts. On a conflict after a
+        loss the first event is read back: if it holds this save's own bytes, the
+        transaction that wrote it committed all of the save, and its notification ids are
+        returned as if the lost answer had arrived. Only another writer's events still raise
+        ``IntegrityError``.
         """
         if not stored_events and not references:
             return None
         if self._needs_plain_transaction(stored_events, references, kwargs):
-            return self._insert_in_plain_transaction(stored_events, references, **kwargs)
-        return self._insert_by_function(stored_events, references)
+            def insert() -> list[int]:
+                return self._insert_in_plain_transaction(stored_events, references, **kwargs)
+        else:
+            def insert() -> list[int]:
+                return self._insert_by_function(stored_events, references)
+        for attempt in range(1, LOST_CONNECTION_ATTEMPTS_MAX + 1):
+            try:
+                return insert()
+            except ConnectionLost:
+                if attempt == LOST_CONNECTION_ATTEMPTS_MAX:
+                    raise
+            except IntegrityError:
+                written = None if attempt == 1 else self._ids_if_written(
+                    stored_events, references)
+                if written is None:
+                    raise
+                return written
+        raise AssertionError("unreachable")
 
     def _needs_plain_transaction(
         self,
@@ -464,7 +534,7 @@ class FundPostgresApplicationRecorder(
         size += sum(len(r.reference) + len(r.kind) + len(r.digest) for r in references)
         return size > self.SMALL_SAVE_MAX_BYTES
 
-    @_retrying
+    @_retrying_operational
     def _insert_by_function(
         self, stored_events: Sequence[StoredEvent], references: Sequence[PostingReference]
     ) -> list[int]:
@@ -492,7 +562,7 @@ class FundPostgresApplicationRecorder(
             # Drawn from the sequence in row order under the table lock, so ascending.
             return sorted(row[0] for row in curs.fetchall())
 
-    @_retrying
+    @_retrying_operational
     def _insert_in_plain_transaction(
         self,
         stored_events: Sequence[StoredEvent],
@@ -557,6 +627,27 @@ class FundPostgresApplicationRecorder(
                 msg = f"Can't write the save: {error}"
                 raise DataError(msg) from error
         return notification_ids
+
+    @_retrying
+    def _ids_if_written(
+        self, stored_events: Sequence[StoredEvent], references: Sequence[PostingReference]
+    ) -> list[int] | None:
+        """The events' notification ids if this very save is stored (its first event with
+        the same bytes; a save is one transaction, so then all of it), else None. A save of
+        references alone: [] if each is stored as given, else None."""
+        if not stored_events:
+            found = self.select_references([r.reference for r in references])
+            return [] if all(found.get(r.reference) == r for r in references) else None
+        first = stored_events[0]
+        db_ids = self._db_ids([e.originator_id for e in stored_events])
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.select_written_statement, (
+                first.topic, first.state, db_ids, [e.originator_version for e in stored_events]),
+                binary=True)
+            rows = curs.fetchall()
+        if len(rows) != len(stored_events) or not rows[0][1]:
+            return None
+        return [row[0] for row in rows]
 
     @staticmethod
     def _copy(
@@ -697,6 +788,12 @@ class FundPostgresFactory(PostgresFactory):
         recorder = super().aggregate_recorder(purpose)
         assert isinstance(recorder, FundPostgresAggregateRecorder)
         return recorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # The library's factory builds a PostgresDatastore itself; ours only adds a method.
+        assert type(self.datastore) is PostgresDatastore
+        self.datastore.__class__ = FundPostgresDatastore
 
     def application_recorder(self) -> FundPostgresApplicationRecorder:
         recorder = super().application_recorder()

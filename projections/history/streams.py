@@ -42,6 +42,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.application import FundLedger
+from ledger.persistence.connection_loss import retry_if_lost
 from ledger.persistence.transcoder import event_decoder
 
 _IDS_PER_QUERY = 400
@@ -124,6 +125,7 @@ def read_streams(app: FundLedger, ids: Sequence[UUID]) -> dict[UUID, list[Logged
     return streams
 
 
+@retry_if_lost
 def _select_positions(
     app: FundLedger, ids: list[UUID]
 ) -> list[tuple[int, UUID, int, str, bytes]]:

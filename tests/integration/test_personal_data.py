@@ -19,7 +19,7 @@ def row(unit: str, owner_ids: list[str], line: int) -> UnitRow:
                    owner_ids, line=line)
 
 
-def test_a_register_with_a_mobile_number_as_owner_id_is_refused_whole(app: FundLedger) -> None:
+def test_f1_a_register_with_a_mobile_number_as_owner_id_is_refused_whole(app: FundLedger) -> None:
     rows = [row("101", ["owner-a"], 2), row("102", ["owner-b", "13800138000"], 3)]
     with pytest.raises(BatchRejected) as raised:
         app.register_units(rows, effective_date=ON, actor="test")
@@ -27,7 +27,7 @@ def test_a_register_with_a_mobile_number_as_owner_id_is_refused_whole(app: FundL
     assert app.recorder.max_notification_id() in (None, 0)
 
 
-def test_a_sale_to_a_resident_id_number_is_refused_and_the_unit_keeps_its_owner(
+def test_f1_f7_a_sale_to_a_resident_id_number_is_refused_and_the_unit_keeps_its_owner(
         app: FundLedger) -> None:
     app.register_units([row("101", ["owner-a"], 2)], effective_date=ON, actor="test")
     before = app.recorder.max_notification_id()

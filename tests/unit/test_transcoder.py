@@ -53,12 +53,12 @@ def sample_events() -> list[Any]:
         area_source="register", owner_ids=["o1", "o2"], effective_date=date(2026, 1, 1),
         actor="custodian \u5f20")
     account.pay_first_deposit(amount_fen=8_950, rate_fen_per_m2=100,
-                              effective_date=date(2026, 1, 2), reference="r-\"1\"", actor="a")
+                              effective_date=date(2026, 1, 2), reference="r-1", actor="a")
     account.top_up(amount_fen=5, effective_date=date(2026, 2, 1), reference="r2", actor="a",
                    reraise_threshold_percent=30)
     account.sell(buyer_owner_ids=["o3"], effective_date=date(2026, 3, 1), reference="s",
                  actor="a")
-    community = Community.register(code="C1", name="\u5c0f\u533a", district="d", street="s",
+    community = Community.register(code="C1", name="\u5c0f\u533a \"1\"", district="d", street="s",
                                    effective_date=date(2026, 1, 1), actor="a")
     odd = Odd()
     odd.happen(effective_date=None, paid_at=datetime(2026, 5, 1, 12, tzinfo=UTC),
