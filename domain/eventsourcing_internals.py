@@ -19,7 +19,7 @@ would make the batch slower, which this redesign must not.
 
 What is not here, and why: our recorder subclasses override or call their base class's
 protected hooks (``_create_table``, ``_insert_events``, ``_lock_table``,
-``_notify_channel``, ``_max_notification_id``, ``_insert_tracking``), and ``LedgerBase``
+``_notify_channel``, ``_max_notification_id``), and ``LedgerBase``
 overrides ``Application._take_snapshots``. A subclass can only do that in its own body, so
 those stay where they are; the test lists each of them and checks it still exists with the
 parameters we use and is still called where we rely on it.

@@ -307,10 +307,6 @@ HOOKS: list[tuple[type[Any], str, tuple[str, ...], str]] = [
      "ledger/persistence/sqlite.py"),
     (SQLiteApplicationRecorder, "_max_notification_id", ("self", "c"),
      "ledger/persistence/sqlite.py"),
-    (PostgresTrackingRecorder, "_insert_tracking", ("self", "curs", "tracking"),
-     "projections/recorders.py"),
-    (SQLiteTrackingRecorder, "_insert_tracking", ("self", "c", "tracking"),
-     "projections/recorders.py"),
 ]
 
 
