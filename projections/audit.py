@@ -180,11 +180,12 @@ class AuditFilter:
     kind: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    actor: str | None = None  # any part of the recorded actor (e.g. a token holder's name)
 
     def params(self) -> tuple[Any, ...]:
         # Each filter twice: "(? IS NULL OR column = ?)".
         return tuple(v for value in (self.community, self.unit, self.kind, self.date_from,
-                                     self.date_to) for v in (value, value))
+                                     self.date_to, self.actor) for v in (value, value))
 
 
 class AuditQueries(Protocol):
@@ -325,11 +326,13 @@ _ENTRY_FILTER_PG = (
     "AND (%s::text IS NULL OR community_code = %s) AND (%s::text IS NULL OR unit_key = %s) "
     "AND (%s::text IS NULL OR kind = %s) "
     "AND (%s::date IS NULL OR business_date >= %s) AND (%s::date IS NULL OR business_date <= %s) "
+    "AND (%s::text IS NULL OR strpos(actor, %s) > 0) "
     "ORDER BY notification_id LIMIT %s")
 _ENTRY_FILTER_SQLITE = (
     "notification_id > ? AND (? IS NULL OR community_code = ?) AND (? IS NULL OR unit_key = ?) "
     "AND (? IS NULL OR kind = ?) AND (? IS NULL OR business_date >= ?) "
-    "AND (? IS NULL OR business_date <= ?) ORDER BY notification_id LIMIT ?")
+    "AND (? IS NULL OR business_date <= ?) AND (? IS NULL OR instr(actor, ?) > 0) "
+    "ORDER BY notification_id LIMIT ?")
 
 
 _LIST_VOTES_PG = (

@@ -185,8 +185,29 @@ class RateCounts(NamedTuple):
         return cls._make(int(row[name]) for name in cls._fields)
 
 
+class CommunityFlags(NamedTuple):
+    """One community's place and which of the three it has (see _ROWS)."""
+
+    community_code: str
+    district: str
+    street: str
+    committee: bool
+    service: bool
+    party: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> CommunityFlags:
+        return cls(str(row["community_code"]), str(row["district"]), str(row["street"]),
+                   bool(row["committee"]), bool(row["service"]), bool(row["party"]))
+
+    def has(self, rate: str) -> bool:
+        return bool(getattr(self, rate))
+
+
 class ThreeRatesQueries(Protocol):
     def select_counts(self, *scope: str | None) -> RateCounts: ...
+
+    def select_communities(self, *scope: str | None) -> list[CommunityFlags]: ...
 
 
 def _scope(level: str, code: str | None) -> tuple[str | None, str | None, str | None]:
@@ -274,23 +295,39 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
         counts = queries.select_counts(*_scope(level, code))
         return ThreeRates(level, None if level == "city" else code, year, **counts._asdict())
 
+    def communities(self, level: Level | str, code: str | None = None) -> list[CommunityFlags]:
+        """Each community of a scope with its place and flags, in place order: the rows
+        ``rates`` counts, so a drill-down always adds up to its parent."""
+        return cast(ThreeRatesQueries, self.view).select_communities(*_scope(level, code))
+
 
 # Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
-_FLAGS = (
-    "SELECT count(*) AS communities, "
-    "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {s} AS s "
-    "WHERE s.community_id = c.community_id) THEN 1 ELSE 0 END), 0) AS with_committee, "
-    "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {k} AS k "
+_HAS_COMMITTEE = ("EXISTS (SELECT 1 FROM {s} AS s WHERE s.community_id = c.community_id)")
+_HAS_SERVICE = (
+    "EXISTS (SELECT 1 FROM {k} AS k "
     "WHERE k.community_code = c.community_code AND NOT k.terminated) OR EXISTS (SELECT 1 "
-    "FROM {o} AS o WHERE o.community_id = c.community_id) THEN 1 ELSE 0 END), 0) "
-    "AS with_service, "
-    "coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM {s} AS s JOIN {m} AS m "
+    "FROM {o} AS o WHERE o.community_id = c.community_id)")
+_HAS_PARTY = (
+    "EXISTS (SELECT 1 FROM {s} AS s JOIN {m} AS m "
     "ON m.community_code = c.community_code AND m.committee_reference = s.committee_reference "
     "WHERE s.community_id = c.community_id AND NOT m.dissolved AND (m.party_branch_set_up "
-    "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id))) "
-    "THEN 1 ELSE 0 END), 0) AS with_party "
+    "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id)))")
+_FLAGS = (
+    "SELECT count(*) AS communities, "
+    f"coalesce(sum(CASE WHEN {_HAS_COMMITTEE} THEN 1 ELSE 0 END), 0) AS with_committee, "
+    f"coalesce(sum(CASE WHEN {_HAS_SERVICE} THEN 1 ELSE 0 END), 0) AS with_service, "
+    f"coalesce(sum(CASE WHEN {_HAS_PARTY} THEN 1 ELSE 0 END), 0) AS with_party "
     "FROM {c} AS c WHERE "
 )
+# The same facts one row per community, for a drill-down and for what each one lacks.
+_ROWS = (
+    "SELECT c.community_code AS community_code, c.district AS district, c.street AS street, "
+    f"CASE WHEN {_HAS_COMMITTEE} THEN 1 ELSE 0 END AS committee, "
+    f"CASE WHEN {_HAS_SERVICE} THEN 1 ELSE 0 END AS service, "
+    f"CASE WHEN {_HAS_PARTY} THEN 1 ELSE 0 END AS party "
+    "FROM {c} AS c WHERE "
+)
+_ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
 _SCOPE_SQLITE = ("(? IS NULL OR c.community_code = ?) AND (? IS NULL OR c.street = ?) "
@@ -369,6 +406,8 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             "VALUES (%s, %s, %s, %s)").format(k)
         self.terminate_contract_statement = SQL(
             "UPDATE {} SET terminated = true WHERE contract_id = %s").format(k)
+        self.select_communities_statement = SQL(_ROWS + _SCOPE + _ROWS_ORDER).format(
+            c=c, s=s, m=m, p=p, k=k, o=o)
         self.select_counts_statement = SQL(_FLAGS + _SCOPE).format(c=c, s=s, m=m, p=p, k=k,
                                                                    o=o)
         return [
@@ -441,6 +480,11 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             row = curs.fetchone()
         assert row is not None
         return RateCounts.from_row(row)
+
+    def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_communities_statement, _scope_params(*scope))
+            return [CommunityFlags.from_row(row) for row in curs.fetchall()]
 
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
@@ -533,6 +577,13 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             row = c.fetchone()
         return RateCounts.from_row(row)
 
+
+    def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
+        statement = _ROWS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY, k=CONTRACTS,
+                                 o=SELF_MANAGED) + _SCOPE_SQLITE + _ROWS_ORDER
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, _scope_params(*scope))
+            return [CommunityFlags.from_row(row) for row in c.fetchall()]
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder
 ThreeRatesProjection.sqlite_recorder = SQLiteThreeRatesRecorder

@@ -19,8 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.services import Services
 from api.web import (
+    routes_audit,
+    routes_credit,
     routes_disclosure,
     routes_notices,
+    routes_officials,
+    routes_proofs,
+    routes_publish,
     routes_signin,
     routes_units,
     routes_votes,
@@ -73,7 +78,8 @@ def create_web_app(services: Callable[[], Services]) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
     for module in (routes_signin, routes_units, routes_votes, routes_disclosure,
-                   routes_notices):
+                   routes_notices, routes_officials, routes_proofs, routes_audit,
+                   routes_credit, routes_publish):
         web.include_router(module.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.web.i18n_officials import OFFICIALS_LABELS, OFFICIALS_MESSAGES
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 
@@ -184,6 +186,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "staff_note": ("您以 {role}（{scope}）身份登录。业主页面仅对业主开放。",
                    "You are signed in as {role} ({scope}). The unit pages are for owners."),
 }
+MESSAGES.update(OFFICIALS_MESSAGES)
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "cost_kind": {
@@ -249,6 +252,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "owner": ("业主", "owner"),
     },
 }
+LABELS.update(OFFICIALS_LABELS)
 
 
 def language(requested: str | None) -> str:

@@ -14,7 +14,7 @@ Every figure is integer fen. Rendering it (CSV, a printable page) is the edge's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from domain.errors import InvalidInput
 from domain.posting import WorksWithdrawal
@@ -90,16 +90,17 @@ class Disclosure:
     units: list[UnitYear] = field(default_factory=list)
     projects: list[ProjectCharged] = field(default_factory=list)
     income: list[IncomeReceived] = field(default_factory=list)
-    # F11 at the year's end: the sum of the bank legs, independent of the balances
+    # F11 at the period's end: the sum of the bank legs, independent of the balances
     bank_balance_fen: int = 0
+    quarter: int | None = None  # 1-4 for Beijing's quarterly disclosure (art. 84); None: year
 
     @property
     def period_start(self) -> date:
-        return date(self.year, 1, 1)
+        return period_bounds(self.year, self.quarter)[0]
 
     @property
     def period_end(self) -> date:
-        return date(self.year, 12, 31)
+        return period_bounds(self.year, self.quarter)[1]
 
     def total(self, name: str) -> int:
         return sum(int(getattr(u, name)) for u in self.units)
@@ -130,17 +131,31 @@ class Disclosure:
         return found
 
 
-def disclosure(app: FundLedger, community_code: str, year: int) -> Disclosure:
-    """The F10 disclosure of one community's fund for one calendar year."""
+def period_bounds(year: int, quarter: int | None) -> tuple[date, date]:
+    """The first and last day of a calendar year, or of one of its quarters."""
+    if quarter is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    first = date(year, 3 * quarter - 2, 1)
+    after = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return first, after - timedelta(days=1)
+
+
+def disclosure(app: FundLedger, community_code: str, year: int,
+               quarter: int | None = None) -> Disclosure:
+    """The F10 disclosure of one community's fund for one calendar year, or for one quarter
+    of it (Beijing's rules, art. 84: quarterly where the owners manage the fund)."""
     if not YEAR_MIN <= year <= YEAR_MAX:
         raise InvalidInput(f"year must be {YEAR_MIN} to {YEAR_MAX}", rule="F10", field="year")
+    if quarter is not None and quarter not in (1, 2, 3, 4):
+        raise InvalidInput("a quarter is 1 to 4", rule="F10", field="quarter")
     community = app.community(community_code)  # NotFound on community_code
     unit_ids = unit_account_ids(community, sorted(community.units))
     streams = read_streams(app, list(unit_ids.values()))
-    closing = statement_at(community, unit_ids, streams, date(year, 12, 31))
-    opening = statement_at(community, unit_ids, streams, date(year - 1, 12, 31))
+    start, end = period_bounds(year, quarter)
+    closing = statement_at(community, unit_ids, streams, end)
+    opening = statement_at(community, unit_ids, streams, start - timedelta(days=1))
     result = Disclosure(community.code, community.name, community.district, community.street,
-                        year, bank_balance_fen=closing.bank_balance_fen)
+                        year, bank_balance_fen=closing.bank_balance_fen, quarter=quarter)
     before = {u.unit_key: u for u in opening.units}
     result.units = [_unit_year(u, before.get(u.unit_key)) for u in closing.units]
     for posting in postings(app, community, result.period_start, result.period_end):

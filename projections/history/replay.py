@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
@@ -85,6 +85,9 @@ class Replayed:
     # recorded by known_at but dated after as_of: left out of a business-date cut
     events_dated_later: int
     state: dict[str, Any]
+    # The events the answer folds, in log order (for a page that lists them; not in the JSON,
+    # where a fund's could be tens of thousands).
+    included: tuple[EventRef, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -202,7 +205,12 @@ def replay(
         order="business_date" if business_order else "log",
         last_event=last_event(cuts, business_order).ref(),
         events_included=sum(len(c.events) for c in cuts),
-        events_dated_later=sum(c.dated_later for c in cuts), state=state)
+        events_dated_later=sum(c.dated_later for c in cuts), state=state,
+        included=_included(cuts))
+
+
+def _included(cuts: Sequence[Cut]) -> tuple[EventRef, ...]:
+    return tuple(sorted((e.ref() for c in cuts for e in c.events), key=lambda r: r.position))
 
 
 def _vote_parts(
@@ -338,7 +346,8 @@ def _replay_fund(
         order="business_date" if business_order else "log",
         last_event=last_event(cuts, business_order).ref(),
         events_included=sum(len(c.events) for c in cuts),
-        events_dated_later=sum(c.dated_later for c in cuts), state=state)
+        events_dated_later=sum(c.dated_later for c in cuts), state=state,
+        included=_included(cuts))
 
 
 __all__ = [

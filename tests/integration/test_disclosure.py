@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from datetime import date
 
@@ -103,6 +104,28 @@ def test_f10_f11_totals_add_up_and_agree_with_the_statements(
     assert d.total("deposits_fen") == 50_000 + 4_321  # the 2027 top-up is not this year's
     assert d.total("refunds_fen") > 0 and next(u for u in d.units if u.unit == "1-102").closed
     assert d.bank_balance_fen == d.balance_fen and d.conserved
+
+
+def test_f10_the_quarters_chain_and_add_up_to_the_year(ledger_with_a_year: FundLedger) -> None:
+    """Beijing's art. 84: the quarterly disclosure beside the yearly one. Each quarter opens
+    where the one before closed, and the four quarters' movements are the year's."""
+    app = ledger_with_a_year
+    year = disclosure(app, CODE, YEAR)
+    quarters = [disclosure(app, CODE, YEAR, quarter) for quarter in (1, 2, 3, 4)]
+    assert [(q.period_start, q.period_end) for q in quarters] == [
+        (date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 6, 30)),
+        (date(2026, 7, 1), date(2026, 9, 30)), (date(2026, 10, 1), date(2026, 12, 31))]
+    assert all(q.problems() == [] for q in quarters)
+    assert quarters[0].total("opening_balance_fen") == year.total("opening_balance_fen")
+    for before, after in itertools.pairwise(quarters):
+        assert after.total("opening_balance_fen") == before.balance_fen
+    assert quarters[3].balance_fen == year.balance_fen
+    for name in ("deposits_fen", "income_fen", "use_fen", "refunds_fen"):
+        assert sum(q.total(name) for q in quarters) == year.total(name), name
+    assert [[p.reference for p in q.projects] for q in quarters] == [
+        [], ["W-2026-1"], ["W-2026-2"], []]
+    with pytest.raises(InvalidInput):
+        disclosure(app, CODE, YEAR, 5)
 
 
 def test_f8_f10_each_project_splits_exactly_to_its_invoice(ledger_with_a_year: FundLedger) -> None:

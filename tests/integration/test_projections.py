@@ -256,6 +256,11 @@ def test_scopes_totals_and_citations(
     in_march = audit.entries(AuditFilter(date_from=date(2026, 3, 1), date_to=date(2026, 3, 31)))
     assert in_march and all(date(2026, 3, 1) <= e.business_date <= date(2026, 3, 31)
                             for e in in_march)
+    # The actor filter matches any part of the recorded actor, on either store alike.
+    everything = audit.entries(AuditFilter(), limit=1_000)
+    assert audit.entries(AuditFilter(actor=":proj"), limit=1_000) == everything
+    assert audit.entries(AuditFilter(community="PJ-1", unit="1-102", actor=ACTOR)) == unit
+    assert audit.entries(AuditFilter(actor="someone-else")) == []
 
 
 def test_a_batch_fed_again_after_its_commit_is_refused_by_the_tracking_position(

@@ -19,7 +19,7 @@ from ledger.application import FundLedger
 from ledger.commands import UnitRow
 from ledger.settings import Settings
 from projections.runner import Runner, open_projection, rebuild
-from projections.three_rates import TARGETS, ThreeRates, ThreeRatesProjection
+from projections.three_rates import RATES, TARGETS, ThreeRates, ThreeRatesProjection
 
 ACTOR = "test:three-rates"
 ENTERPRISE_A = with_check_character("91110105MA01TRAA0")
@@ -181,7 +181,12 @@ def check(view: ThreeRatesProjection, expected: dict[tuple[str, str | None],
         got = view.rates(level, code, year=2026)
         assert (got.communities, got.with_committee, got.with_service, got.with_party) == counts, (
             level, code)
+        # The dashboard's drill-down: the scope's communities one by one add up to it.
+        rows = view.communities(level, code)
+        assert (len(rows), *(sum(r.has(rate) for r in rows) for rate in RATES)) == counts, (
+            level, code)
     assert view.rates("street", "NO-SUCH-STREET", year=2026).communities == 0
+    assert view.communities("street", "NO-SUCH-STREET") == []
 
 
 # -- tests ---------------------------------------------------------------------------------------

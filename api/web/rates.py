@@ -1,0 +1,163 @@
+"""The three-rates dashboard's figures (R1): one scope, the places one level down, and the
+communities that keep a rate below its target, with what each lacks.
+
+Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads: the scope's
+own counts from ``rates`` and the drill-down from ``communities``, the same rows counted one by
+one, so a street's figure is always the sum of its communities'. A place outside the viewer's
+scope is answered as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.access import Scope
+from projections.three_rates import (
+    LEVELS,
+    RATES,
+    TARGETS,
+    CommunityFlags,
+    ThreeRates,
+    ThreeRatesProjection,
+    targets_for,
+)
+
+# One level down from each level: the city's districts, a district's streets, ...
+BELOW = {"city": "district", "district": "street", "street": "community"}
+
+
+class OutOfScope(Exception):
+    """A place the viewer's scope does not hold, or that does not exist (the same answer)."""
+
+
+@dataclass(frozen=True)
+class Place:
+    level: str
+    code: str | None
+
+    def holds(self, flags: CommunityFlags) -> bool:
+        return self.level == "city" or getattr(flags, _column(self.level)) == self.code
+
+
+@dataclass(frozen=True)
+class Row:
+    """A place one level down, with its own counts (the sum of its communities')."""
+
+    place: Place
+    name: str
+    figures: ThreeRates
+
+
+@dataclass(frozen=True)
+class Lacking:
+    """A community that lacks at least one of the three, and which."""
+
+    code: str
+    name: str
+    street: str
+    lacks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    place: Place
+    year: int
+    figures: ThreeRates
+    targets: dict[str, int] | None  # percent per rate; None before the first target year
+    trail: list[Place]  # from the viewer's scope down to this place
+    rows: list[Row]
+    lacking: list[Lacking]
+    names: dict[str, str]  # community code -> name
+
+    def below_target(self) -> list[str]:
+        return [r for r in RATES if self.figures.target_met(r) is False]
+
+    def chart_data(self) -> dict[str, Any]:
+        """What the page's script draws: numbers only, every label is in the page."""
+        return {
+            "rates": list(RATES),
+            "current": {r: self.figures.basis_points(r) for r in RATES},
+            "targets": self.targets,
+            "rows": [{"code": row.place.code, "name": row.name,
+                      "basis_points": {r: row.figures.basis_points(r) for r in RATES}}
+                     for row in self.rows],
+            "trend": trend(self.figures, self.year),
+        }
+
+
+def _column(level: str) -> str:
+    return "community_code" if level == "community" else level
+
+
+def _counts(level: str, code: str | None, year: int,
+            communities: list[CommunityFlags]) -> ThreeRates:
+    return ThreeRates(level, code, year, len(communities),
+                      *(sum(c.has(r) for c in communities) for r in RATES))
+
+
+def trend(figures: ThreeRates, year: int) -> list[dict[str, Any]]:
+    """Each target year up to ``year``: the year's target per rate and the scope's rate as the
+    view holds it now (the view keeps the present, not a rate per past year)."""
+    years = sorted({y for y in TARGETS if y <= year} | {year})
+    out = []
+    for y in years:
+        targets = targets_for(y)
+        out.append({"year": y, "targets": {r: targets[r].percent for r in RATES}
+                    if targets else None})
+    return out
+
+
+def viewer_root(scope: Scope) -> Place:
+    if scope.level not in LEVELS:
+        raise OutOfScope()
+    return Place(scope.level, scope.code or None)
+
+
+def dashboard(view: ThreeRatesProjection, known_names: dict[str, str], scope: Scope,
+              level: str, code: str | None, year: int) -> Dashboard:
+    root = viewer_root(scope)
+    place = Place(level, None if level == "city" else code)
+    in_scope = view.communities(root.level, root.code)
+    mine = [c for c in in_scope if place.holds(c)]
+    if level not in LEVELS or (place != root and not mine) or (
+            LEVELS.index(level) > LEVELS.index(root.level)):
+        raise OutOfScope()
+    figures = view.rates(level, place.code, year=year)
+    names = {c.community_code: known_names.get(c.community_code, c.community_code)
+             for c in mine}
+    rows = _rows(place, mine, names, year)
+    lacking = [Lacking(c.community_code, names[c.community_code], c.street,
+                       tuple(r for r in RATES if not c.has(r))) for c in mine
+               if not all(c.has(r) for r in RATES)]
+    targets = targets_for(year)
+    return Dashboard(place, year, figures,
+                     {r: targets[r].percent for r in RATES} if targets else None,
+                     _trail(root, place, mine), rows, lacking, names)
+
+
+def _rows(place: Place, mine: list[CommunityFlags], names: dict[str, str],
+          year: int) -> list[Row]:
+    below = BELOW.get(place.level)
+    if below is None:
+        return []
+    groups: dict[str, list[CommunityFlags]] = {}
+    for c in mine:
+        groups.setdefault(getattr(c, _column(below)), []).append(c)
+    return [Row(Place(below, key), names.get(key, key) if below == "community" else key,
+                _counts(below, key, year, group)) for key, group in groups.items()]
+
+
+def _trail(root: Place, place: Place, mine: list[CommunityFlags]) -> list[Place]:
+    """The places from the viewer's own scope down to ``place`` (links up the drill-down)."""
+    if not mine:
+        return [root]
+    first = mine[0]
+    trail = []
+    for level in LEVELS[::-1]:  # city, district, street, community
+        if LEVELS.index(level) > LEVELS.index(root.level):
+            continue
+        if LEVELS.index(level) < LEVELS.index(place.level):
+            break
+        trail.append(Place(level, None if level == "city" else getattr(first, _column(level))))
+    return trail
