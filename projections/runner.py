@@ -69,6 +69,9 @@ BATCH_EVENTS_MAX = 1_000  # a catch-up transaction: the benchmark's sweet spot
 FOLLOW_BATCH_EVENTS_MAX = 100  # live events: small batches keep the view fresh
 SQLITE_POLL_S = 0.5
 STOPPER_POLL_S = 0.1  # how soon a following subscription notices it is to end
+# A follower idle this long checks the log's end against the view's position, so a missed
+# notification delays the view by seconds, not for ever.
+FOLLOW_IDLE_CHECK_S = 2.0
 WAIT_POLL_S = 0.02  # read-your-writes: how often a waiting read looks at the view's position
 WAIT_S_MAX = 30.0  # no read holds a connection longer for a view to catch up
 
@@ -360,10 +363,15 @@ class Runner:
                 thread.start()
             try:
                 while True:
-                    page, end = _take_batch(arrived, batch_events_max)
+                    page, end = _take_batch(arrived, batch_events_max, FOLLOW_IDLE_CHECK_S)
                     if page:
                         self.process_page(projection, page)
                         read += len(page)
+                    elif end is None and self.position(projection) < self.log_position():
+                        # Idle, yet the log is ahead: a notification went missing. Catch up
+                        # and subscribe again (a page both apply is refused, so nothing
+                        # applies twice).
+                        raise ViewOvertaken(self.position(projection))
                     if end is not None:
                         if end.error is not None:
                             raise end.error
@@ -432,11 +440,16 @@ class _End:
 
 
 def _take_batch(
-    arrived: queue.Queue[Notification | _End], batch_events_max: int
+    arrived: queue.Queue[Notification | _End], batch_events_max: int,
+    timeout_s: float | None = None,
 ) -> tuple[list[Notification], _End | None]:
-    """Block for one item, then take what else has already arrived, up to the batch size."""
+    """Block for one item (at most ``timeout_s``: then an empty page), then take what else
+    has already arrived, up to the batch size."""
     page: list[Notification] = []
-    item = arrived.get()
+    try:
+        item = arrived.get(timeout=timeout_s)
+    except queue.Empty:
+        return page, None
     while True:
         if isinstance(item, _End):
             return page, item
