@@ -9,11 +9,7 @@ an API token once, as a street official or the city would. Screenshots go to
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -22,37 +18,26 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.demo import build_demo
-from api.http.app import create_app
 from api.http.services import Services
 from api.web.pages import beijing_today
 from domain.committee import PmcMember
 from ledger.access import Principal, Role, Scope, new_token, token_digest
-from ledger.settings import Settings
+from tests.e2e.browser_support import (
+    PHONE,
+    SHOTS,
+    chromium,
+    demo_site,
+    needs_chromium,
+    shot,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
-SHOTS = os.environ.get("FUNDLEDGER_SCREENSHOTS")
 # The demo's street 110105002 holds CY-0002 (no committee) and CY-0003 (an owners' committee).
 STREET = "110105002"
 OTHER_STREET_COMMUNITIES = ("CY-0001", "CY-0004")
 
-REQUIRE_BROWSER = os.environ.get("FUNDLEDGER_REQUIRE_BROWSER", "") not in ("", "0", "no")
-if not CHROMIUM.exists() and REQUIRE_BROWSER:
-    pytest.fail("Debian's chromium is missing (FUNDLEDGER_REQUIRE_BROWSER is set)",
-                pytrace=False)
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (.ci/run installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -70,44 +55,19 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("officials-web")
-    app = create_app(Settings(db=str(folder / "fundledger.db"),
-                              signing_key_file=folder / "signing.key"), follow_views=True)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    services: Services = app.state.services
-    build_demo(services.ledger, folder / "demo")
-    try:
-        yield Site(f"http://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with demo_site(folder) as (base, services):
+        yield Site(base, services)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _page(browser: Any, viewport: dict[str, int] = PHONE) -> Any:
     context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
     return context.new_page()
-
-
-def _shot(page: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 def _sign_in_with_token(page: Any, site: Site, token: str) -> None:
@@ -166,7 +126,7 @@ def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser
     assert _shown(page) == _expected(before)
     assert before["rates"]["committee"]["count"] == 1
     assert "无业委会或物管会" in page.locator("#lacking [data-code=CY-0002]").inner_text()
-    _shot(page, "rates")
+    shot(page, "rates")
     # Another street, and the city above, are not this official's (404).
     assert page.goto(f"{site.base}/web/rates?level=community&code=CY-0001").status == 404
     assert page.goto(f"{site.base}/web/rates?level=city").status == 404
@@ -208,7 +168,7 @@ def test_the_city_drills_down_to_a_community(site: Site, browser: Any) -> None:
     assert _shown(page) == _expected(_api_rates(site, token, "community", "CY-0004"))
     page.get_by_role("link", name="全市").click()
     page.wait_for_selector("#rows-chart svg")
-    _shot(page, "rates-desktop")
+    shot(page, "rates-desktop")
     page.context.close()
 
 
@@ -269,7 +229,7 @@ def test_the_browser_checks_a_proof_and_names_what_a_changed_byte_breaks(
     assert verdict == "✓ 核验通过"
     event = proof["event"]
     assert f"日志位置 {event['position']}" in text and event["topic"] in text
-    _shot(page, "proofs")
+    shot(page, "proofs")
 
     # One byte of the event's state changed: the browser names that event, and says what
     # the Python verifier says.
@@ -283,7 +243,7 @@ def test_the_browser_checks_a_proof_and_names_what_a_changed_byte_breaks(
     assert (f"出错的是事件：日志位置 {event['position']}，{event['topic']}，版本 1"
             in text)
     assert str(python_says.value) in text
-    _shot(page, "proofs-failed")
+    shot(page, "proofs-failed")
 
     # One byte of the checkpoint's signature: the checkpoint is named.
     signature = proof["checkpoint"]["signature"]
@@ -356,7 +316,7 @@ def test_an_auditor_pages_the_trail_and_opens_an_entry_as_it_was(
     shown = [int(p) for p in page.locator("#trail tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.position)")]
     assert shown == [e.notification_id for e in expected[50:100]]
-    _shot(page, "audit")
+    shot(page, "audit")
     # The first entry of the page, opened at its business date and recorded time.
     entry = expected[50]
     page.locator(f"#trail tr[data-position='{entry.notification_id}']").get_by_role(
@@ -366,7 +326,7 @@ def test_an_auditor_pages_the_trail_and_opens_an_entry_as_it_was(
     positions = page.locator("#events tbody tr td:first-child").all_inner_texts()
     assert positions[-1] == str(entry.notification_id)
     assert "FirstDepositPaid" in page.locator("#events").inner_text()
-    _shot(page, "replay")
+    shot(page, "replay")
     page.context.close()
 
 
@@ -403,14 +363,14 @@ def test_an_official_reads_the_ranking_and_every_line_of_a_score(
     assert rows.evaluate_all("rows => rows.map(r => r.dataset.code)") == [
         g.enterprise_code for g in graded]
     assert rows.locator(".score").all_inner_texts() == [g.score.display() for g in graded]
-    _shot(page, "credit")
+    shot(page, "credit")
     last = graded[-1]
     page.locator(f"#ranking tr[data-code='{last.enterprise_code}'] a").click()
     assert page.locator("#score").inner_text() == last.score.display()
     assert page.locator("#grade").inner_text() == last.grade
     refs = page.locator("#lines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.ref)")
     assert refs == [line.event_ref for line in last.score.lines]
-    _shot(page, "enterprise")
+    shot(page, "enterprise")
     page.context.close()
 
 

@@ -8,10 +8,6 @@ own cookies). The phone is 375 px wide. Screenshots of the main pages go to
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,36 +16,24 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.demo import build_demo
 from api.demo_governance import COMMUNITY, OPEN_VOTE
-from api.http.app import create_app
 from api.http.services import Services
 from api.web.format import yuan_text
 from api.web.identity import utc_now
 from domain.ids import vote_id
-from ledger.settings import Settings
 from projections.history.statements import fund_statement
+from tests.e2e.browser_support import (
+    PHONE,
+    chromium,
+    demo_site,
+    needs_chromium,
+    shot,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-PHONE = {"width": 375, "height": 812}
-SHOTS = os.environ.get("FUNDLEDGER_SCREENSHOTS")
 
-REQUIRE_BROWSER = os.environ.get("FUNDLEDGER_REQUIRE_BROWSER", "") not in ("", "0", "no")
-if not CHROMIUM.exists() and REQUIRE_BROWSER:
-    pytest.fail("Debian's chromium is missing (FUNDLEDGER_REQUIRE_BROWSER is set)",
-                pytrace=False)
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (.ci/run installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -65,34 +49,14 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("owners-web")
-    app = create_app(Settings(db=str(folder / "fundledger.db"),
-                              signing_key_file=folder / "signing.key"), follow_views=True)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    services: Services = app.state.services
-    build_demo(services.ledger, folder / "demo")
-    try:
+    with demo_site(folder) as (base, services):
         yield Site(base, services)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -100,12 +64,6 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1)
     yield context.new_page()
     context.close()
-
-
-def _shot(page: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 def _voters(site: Site) -> list[tuple[str, str]]:
@@ -137,7 +95,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     # The letter's link: the code rides in the fragment, the page signs in by itself.
     page.goto(f"{site.base}/web/signin#code={code}")
     page.wait_for_url("**/web/units")
-    _shot(page, "units")
+    shot(page, "units")
 
     ledger = site.services.ledger
     count = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
@@ -147,7 +105,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     page.get_by_role("link", name=f"查看明细: {building} 号楼 {unit}").click()
     assert page.locator("#balance").inner_text() == yuan_text(expected)
     assert "首次交存" in page.locator(".ledger").inner_text()  # every movement, labelled
-    _shot(page, "unit")
+    shot(page, "unit")
     page.get_by_label("查询日期").fill("2026-03-01")
     page.get_by_role("button", name="查询").click()
     as_of = fund_statement(ledger, COMMUNITY, unit_key=unit_key,
@@ -156,7 +114,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
                                                               else 0)
 
     page.get_by_role("link", name="表决", exact=True).click()
-    _shot(page, "votes")
+    shot(page, "votes")
     page.get_by_role("link", name="查看并投票").click()
     ballots_before = len(ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE)).ballots)
     page.get_by_label("反对").check()
@@ -164,7 +122,7 @@ def test_an_owner_signs_in_sees_the_balance_votes_and_gets_the_receipt(
     page.get_by_label("我已知晓投票提交后不能更改").check()
     page.get_by_role("button", name="提交投票").click()
     shown = page.locator("#receipt-value").inner_text()
-    _shot(page, "vote")
+    shot(page, "vote")
 
     after = ledger.vote_count(ledger.vote(COMMUNITY, OPEN_VOTE))
     assert len(after.ballots) == ballots_before + 1
@@ -184,17 +142,17 @@ def test_the_disclosure_and_notices_read_in_chinese_and_english(site: Site, page
     page.get_by_role("link", name="年度公示").click()
     text = page.locator("main").inner_text()
     assert "二次供水水泵" in text and "water_pump" not in text  # cost kinds by name
-    _shot(page, "disclosure")
+    shot(page, "disclosure")
     with page.expect_download() as download:
         page.get_by_role("link", name="下载表格（CSV）").click()
     csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "二次供水水泵" in csv_text and "年初余额" in csv_text
     page.get_by_role("link", name="通知").click()
     assert "表决公告：更换1号楼电梯曳引机" in page.locator("#notices").inner_text()
-    _shot(page, "notices")
+    shot(page, "notices")
     page.get_by_role("link", name="Switch to English").click()
     assert "Notices" in page.locator("h1").inner_text()
-    _shot(page, "notices-en")
+    shot(page, "notices-en")
 
 
 def test_a_second_owner_cannot_see_the_first_owners_unit(site: Site, browser: Any) -> None:
@@ -225,7 +183,7 @@ def test_a_used_or_expired_code_is_refused(site: Site, page: Any) -> None:
     expired = site.invite(owner_id, now=utc_now() - timedelta(days=10))
     _sign_in(page, site, expired)
     assert "无效" in page.locator("#signin-error").inner_text()
-    _shot(page, "signin")
+    shot(page, "signin")
 
 
 def test_a_forged_cookie_is_refused(site: Site, page: Any) -> None:
