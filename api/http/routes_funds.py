@@ -28,6 +28,7 @@ from api.http.models import (
     UnitKey,
 )
 from api.http.models import Request as Body
+from api.http.positions import AfterPosition, MinPosition
 from api.http.problems import Problem
 from api.http.schemas_funds import (
     DepositBatchPosted,
@@ -63,9 +64,6 @@ from projections.history.streams import event_position
 router = APIRouter(prefix="/v1", tags=["fund"])
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
 PartCode = Annotated[str, Path(min_length=1, max_length=100)]
-MinPosition = Annotated[int | None, Query(ge=0, description=(
-    "Read-your-writes: wait (bounded) until the view has applied this log position, the "
-    "`position` a command answered."))]
 WRITTEN: dict[int | str, dict[str, Any]] = {
     201: {"description": "Written (or found already written)"}}
 REGISTRARS = (Role.custodian, Role.official, Role.admin)
@@ -362,7 +360,7 @@ def unit_account(
 def unit_statement(
     code: CommunityCode, building: PartCode, unit: PartCode, svc: ServicesDep,
     principal: Annotated[Principal, allow(*READERS, Role.owner)],
-    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    after: AfterPosition = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,
 ) -> Page[AuditEntryPublic]:

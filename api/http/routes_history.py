@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.http.models import DAY_PATTERN, MOMENT_PATTERN
+from api.http.positions import AfterPosition
 from api.http.problems import Problem
 from api.http.schemas_history import CheckpointPublic, HistoryPagePublic, Proof, Replayed
 from api.http.security import ServicesDep, allow, community_in_scope
@@ -96,7 +97,7 @@ def latest(svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)]
 def history(
     code: Annotated[str, Path(min_length=1, max_length=100)], svc: ServicesDep,
     principal: Annotated[Principal, allow(*AUDITORS)],
-    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    after: AfterPosition = 0,
     limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 100,
 ) -> HistoryPagePublic:
     """The community's events in log order, with every field, paged by log position."""

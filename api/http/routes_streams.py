@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
+from api.http.positions import LOG_POSITION_MAX
 from api.http.problems import Problem
 from api.http.security import ServicesDep, allow
 from api.http.services import Services
@@ -67,7 +68,7 @@ async def stream(
     district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",
                                                 pattern=r"^[0-9]{1,18}$")] = None,
-    after: Annotated[int | None, Query(ge=0, description=(
+    after: Annotated[int | None, Query(ge=0, le=LOG_POSITION_MAX, description=(
         "Start after this log position (the Last-Event-ID header wins)."))] = None,
     until_caught_up: Annotated[bool, Query(description=(
         "End the stream once it has sent everything the view has applied."))] = False,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.http.models import Day, Page
+from api.http.positions import AfterPosition, MinPosition
 from api.http.problems import Problem
 from api.http.schemas_views import AuditEntryPublic, RateFigures, RatesPublic
 from api.http.security import READERS, ServicesDep, allow
@@ -16,8 +17,6 @@ from projections.audit import PAGE_SIZE_MAX, AuditFilter
 from projections.three_rates import LEVELS, RATES
 
 router = APIRouter(prefix="/v1", tags=["views"])
-MinPosition = Annotated[int | None, Query(ge=0, description=(
-    "Read-your-writes: wait (bounded) until the view has applied this log position."))]
 
 
 def _community_place(svc: Services, code: str) -> Place | None:
@@ -33,7 +32,7 @@ def audit(
     unit: Annotated[str | None, Query(max_length=100, description="BUILDING-UNIT")] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     date_from: Day | None = None, date_to: Day | None = None,
-    after: Annotated[int, Query(ge=0, description="Log position to page after.")] = 0,
+    after: AfterPosition = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 100,
     min_position: MinPosition = None,
 ) -> Page[AuditEntryPublic]:

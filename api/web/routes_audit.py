@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from api.http.positions import LOG_POSITION_MAX
 from api.web.pages import BEIJING, PageNotFound, ServicesDep, SignedIn, Viewer, render
 from api.web.routes_officials import community_names
 from domain.errors import InvalidInput, NotFound
@@ -76,7 +77,7 @@ def _replay_target(entry: AuditEntry) -> tuple[str, str]:
 def audit_trail(
     request: Request, viewer: SignedIn, svc: ServicesDep, community: Text = None,
     kind: Text = None, actor: Text = None, date_from: DayText = None, date_to: DayText = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=LOG_POSITION_MAX)] = 0,
 ) -> HTMLResponse:
     _role(viewer, TRAIL_ROLES)
     day_from, day_to = _day(date_from), _day(date_to)

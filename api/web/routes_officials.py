@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse
 
+from api.http.positions import LOG_POSITION_MAX
 from api.http.services import Services
 from api.web.pages import PageNotFound, ServicesDep, SignedIn, Viewer, beijing_today, render
 from api.web.rates import OutOfScope, dashboard
@@ -71,9 +72,10 @@ def rates_page(request: Request, viewer: SignedIn, svc: ServicesDep,
 
 
 @router.get("/rates/changes", response_class=EventSourceResponse)
-async def rates_changes(request: Request, viewer: SignedIn, svc: ServicesDep,
-                        level: LevelQuery, code: CodeQuery = None,
-                        after: Annotated[int, Query(ge=0)] = 0) -> EventSourceResponse:
+async def rates_changes(
+    request: Request, viewer: SignedIn, svc: ServicesDep, level: LevelQuery,
+    code: CodeQuery = None, after: Annotated[int, Query(ge=0, le=LOG_POSITION_MAX)] = 0,
+) -> EventSourceResponse:
     """One ``changed`` event (its id the log position) whenever the view applies an event
     in the place: the page then reloads its figures. Nothing about the event itself."""
     staff(viewer)

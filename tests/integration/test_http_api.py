@@ -284,3 +284,20 @@ def test_a_repeat_answers_for_a_first_request_that_died_before_storing_its_answe
                      {**DEPOSIT, "amount_yuan": "1.00"}, key="lost")
     _problem(other, 422, "idempotency-key")
     assert api.services.ledger.recorder.max_notification_id() == written
+
+
+@pytest.mark.parametrize(("path", "fields"), [
+    ("/v1/audit", ("after", "min_position")),
+    (f"/v1/communities/{COMMUNITY}/history", ("after",)),
+    (f"/v1/communities/{COMMUNITY}/units/1/102/statement", ("after", "min_position")),
+])
+def test_a_log_position_past_what_a_store_holds_is_refused_naming_the_field(
+        seeded: Api, path: str, fields: tuple[str, ...]) -> None:
+    """Notification ids are signed 64-bit in both stores; one past that is the caller's
+    mistake (422 naming the field), not a driver's overflow."""
+    auditor = seeded.token(Role.auditor)
+    largest = seeded.get(path, auditor, after=2**63 - 1)
+    assert largest.status_code == 200, largest.text
+    assert largest.json().get("items", largest.json().get("events")) == []
+    for field in fields:
+        assert _problem(seeded.get(path, auditor, **{field: 2**63}), 422)["field"] == field
