@@ -1,14 +1,16 @@
 """``fundledger``: the command line for fund custodians, officials and auditors.
 
 Like the HTTP app it only translates: text in, a command on the application, text out.
-Domain errors become a one-line message on stderr naming the rule and field, exit code 2.
-Each area's commands live in their own module and register on the one Typer app.
+Errors become a one-line message on stderr and a documented exit code
+(``api.cli_common.EXIT_CODES``). Each area's commands live in their own module and register
+on the one Typer app; ``api.cli_conventions`` then gives each its ``--json``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +28,8 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_serve,
     cli_verify,
 )
-from api.cli_common import cli, err, ledger, out, run
+from api.cli_common import EXIT_CHECK_FAILED, EXIT_CODES_HELP, cli, err, ledger, out, run
+from api.cli_conventions import apply_conventions
 from api.cli_enterprises import print_ranking
 from api.demo import build_demo
 from api.demo_governance import COMMUNITY, ELECTION, FUND_VOTE
@@ -103,12 +106,33 @@ BASE_URL = "http://127.0.0.1:8000"
 DEBUG_FLAG = "--debug"
 
 
-@cli.callback()
+def _version() -> str:
+    try:
+        return version("fundledger")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"fundledger {_version()}")
+        raise typer.Exit()
+
+
+@cli.callback(epilog=EXIT_CODES_HELP)
 def _options(
     debug: Annotated[bool, typer.Option(
         DEBUG_FLAG, help="On an unexpected error, print its whole traceback.")] = False,
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
 ) -> None:
-    """fundledger: residential maintenance funds, as an event-sourced ledger."""
+    """fundledger: residential maintenance funds, as an event-sourced ledger.
+
+    Settings come from FUNDLEDGER_* variables and a .env file in the working directory
+    (FUNDLEDGER_DB: a SQLite path or a postgresql:// URL). Every command that reads or
+    writes takes --json. Shell completion: --install-completion.
+    """
 
 
 def main() -> None:
@@ -127,4 +151,8 @@ def main() -> None:
         err.print(f"[red]error:[/] {type(error).__name__}"
                   + (f": {escape(message[0])}" if message else "")
                   + f" (run again with {DEBUG_FLAG} for the details)", soft_wrap=True)
-        sys.exit(1)
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+# Last, once every command (here and in the modules imported above) is registered.
+apply_conventions(cli)

@@ -1,4 +1,7 @@
-"""One settings object, read from the environment (``FUNDLEDGER_*``).
+"""One settings object, read from the environment (``FUNDLEDGER_*``) and a ``.env`` file.
+
+A ``.env`` file in the working directory (``FUNDLEDGER_DB=...`` lines) is read too; a variable
+set in the environment wins over the same line in the file, and an argument wins over both.
 
 Local policy (the rates and thresholds docs/rules.md cites) lives here with the cited defaults,
 and every event that used a policy records the value it used, so a recount years later applies
@@ -8,20 +11,29 @@ the rule then in force.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlencode, urlparse
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Our own query parameter: the schema holding the ledger's tables. Every other parameter of
+# a postgresql:// URL is a libpq one (sslmode, application_name, connect_timeout, options,
+# sslrootcert, target_session_attrs, ...) and is passed to psycopg as given.
+SCHEMA_PARAMETER = "schema"
+# The environment entry that carries those libpq parameters to the store's factory
+# (``ledger.persistence.postgres.FundPostgresFactory``), URL-encoded.
+LIBPQ_PARAMETERS_ENV = "FUNDLEDGER_LIBPQ_PARAMETERS"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FUNDLEDGER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FUNDLEDGER_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
 
     db: str = Field(
         default="./fundledger.db",
-        description="A SQLite file path, or a postgresql:// URL (add ?schema=NAME for a schema).",
+        description="A SQLite file path, or a postgresql:// URL (add ?schema=NAME for a "
+                    "schema; every other query parameter is libpq's, e.g. sslmode).",
     )
     # F2: the city sets the first-deposit rate; 200 yuan per m² is an example default.
     deposit_rate_fen_per_m2: int = Field(default=20_000, gt=0)
@@ -43,6 +55,9 @@ class Settings(BaseSettings):
     # A request waits this long for a database connection before it answers 503: long
     # enough for a reconnect, short enough that a client retries before its own timeout.
     pg_connect_timeout_s: int = Field(default=5, ge=1)
+    # libpq's connect_timeout for each new connection (unless the URL gives one): an
+    # unreachable server fails a command within this many seconds, not after TCP's minutes.
+    db_connect_timeout_s: int = Field(default=3, ge=2)  # libpq takes 2 s at the least
     # A concurrent writer on the same sub-account makes a save fail; retry this often.
     save_attempts_max: int = Field(default=20, ge=1)
 
@@ -62,7 +77,6 @@ class Settings(BaseSettings):
             env["SQLITE_LOCK_TIMEOUT"] = str(self.pg_lock_timeout_s)
             return env
         url = urlparse(self.db)
-        query = parse_qs(url.query)
         env.update(
             {
                 "PERSISTENCE_MODULE": "ledger.persistence.postgres:FundPostgresFactory",
@@ -77,6 +91,45 @@ class Settings(BaseSettings):
                 "POSTGRES_MAX_OVERFLOW": str(self.pg_pool_size),
             }
         )
-        if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        schema = self.postgres_schema
+        if schema is not None:
+            env["POSTGRES_SCHEMA"] = schema
+        env[LIBPQ_PARAMETERS_ENV] = urlencode(self.libpq_parameters())
         return env
+
+    def _query(self) -> list[tuple[str, str]]:
+        return parse_qsl(urlparse(self.db).query, keep_blank_values=True)
+
+    @property
+    def postgres_schema(self) -> str | None:
+        """The ``?schema=`` of a PostgreSQL URL, if given."""
+        found = [value for key, value in self._query() if key == SCHEMA_PARAMETER]
+        return found[0] if found else None
+
+    def libpq_parameters(self) -> dict[str, str]:
+        """Every query parameter of the URL but ``schema``, for psycopg as given, plus
+        ``connect_timeout`` (``db_connect_timeout_s``) when the URL does not set it."""
+        parameters = {key: value for key, value in self._query() if key != SCHEMA_PARAMETER}
+        parameters.setdefault("connect_timeout", str(self.db_connect_timeout_s))
+        return parameters
+
+    def connection_parameters(self) -> dict[str, str]:
+        """What psycopg connects with: the URL's host, port, database, user and password, and
+        ``libpq_parameters`` (a ``host`` or ``port`` among them wins, as in libpq)."""
+        url = urlparse(self.db)
+        return {
+            "host": url.hostname or "127.0.0.1", "port": str(url.port or 5432),
+            "dbname": url.path.lstrip("/") or "postgres",
+            "user": unquote(url.username or "postgres"),
+            "password": unquote(url.password or ""),
+            **self.libpq_parameters(),
+        }
+
+    def describe_db(self) -> str:
+        """Where the ledger is, for a message: never the password."""
+        if not self.is_postgres:
+            return f"SQLite file {self.db}"
+        parameters = self.connection_parameters()
+        schema = self.postgres_schema
+        return (f"PostgreSQL at {parameters['host']}:{parameters['port']}, database "
+                f"{parameters['dbname']}" + (f", schema {schema}" if schema else ""))

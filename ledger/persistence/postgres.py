@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qsl
 
 from eventsourcing.persistence import (
     DataError,
@@ -96,6 +97,7 @@ from ledger.persistence.pg_binary import (
 )
 from ledger.persistence.pg_datastore import FundPostgresDatastore
 from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
+from ledger.settings import LIBPQ_PARAMETERS_ENV
 
 __all__ = [
     "FundPostgresAggregateRecorder",
@@ -794,6 +796,12 @@ class FundPostgresFactory(PostgresFactory):
         # The library's factory builds a PostgresDatastore itself; ours only adds a method.
         assert type(self.datastore) is PostgresDatastore
         self.datastore.__class__ = FundPostgresDatastore
+        # The URL's libpq parameters (sslmode, application_name, connect_timeout, ...), which
+        # the library's factory has no setting for: every pooled connection is made with them.
+        pool_kwargs = self.datastore.pool.kwargs
+        assert isinstance(pool_kwargs, dict)  # the library gives a dict, not a function
+        pool_kwargs.update(
+            parse_qsl(self.env.get(LIBPQ_PARAMETERS_ENV) or "", keep_blank_values=True))
 
     def application_recorder(self) -> FundPostgresApplicationRecorder:
         recorder = super().application_recorder()

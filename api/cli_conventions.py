@@ -1,0 +1,210 @@
+"""What every ``fundledger`` command does the same way: ``--json``, exit codes, the database.
+
+``apply_conventions(cli)`` runs once, after every command is registered (end of
+``api.cli``). It wraps each command's function so that
+
+* it takes ``--json`` (unless it has its own): the human text then goes nowhere, and stdout
+  is one JSON object: what the command answered (``cli_common.answer``), and for a command
+  that wrote to the log, ``written`` (the HTTP API's word for it, ``WRITTEN``), ``position``
+  (the highest log position it wrote, null if it wrote nothing: found already there) and
+  ``events`` (how many of each kind); a refusal is ``{"error": {kind, rule, field,
+  message}}`` with the same exit code;
+* only the commands in ``MAY_CREATE`` may start a new ledger; any other one on a missing
+  SQLite file, or a PostgreSQL database/schema without the ledger's tables, exits 5 with one
+  line and creates nothing (``ledger.persistence.preflight``);
+* a database that cannot be reached, or is lost mid-command, is one line naming it, exit 5;
+  a writer that keeps losing the race (a version conflict after every retry) exits 4.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import typer
+from eventsourcing.persistence import IntegrityError, OperationalError
+from rich.markup import escape
+
+from api.cli_common import (
+    EXIT_CONFLICT,
+    EXIT_UNAVAILABLE,
+    Invocation,
+    err,
+    invocation,
+    out,
+)
+from ledger.persistence.preflight import DatabaseProblem
+from ledger.settings import Settings
+
+JSON_OPTION = "--json"
+JSON_HELP = "Answer one JSON object on stdout (what was read, or what was written and its " \
+            "log position)."
+
+# Commands that may start a new ledger: every other one needs an existing database.
+MAY_CREATE = frozenset({"demo", "import units", "tokens create", "serve"})
+
+# Commands that run until stopped, whose output is a stream of progress, not one answer:
+# a JSON object at the end would never come. (``seal --follow`` and ``projections run
+# --follow`` do too, but without ``--follow`` they answer once, so they take --json.)
+NO_JSON = frozenset({
+    "serve",  # the HTTP API: answers requests, in JSON, at /docs
+    "relay nats",  # publishes the log to NATS until Ctrl-C
+})
+
+# What each writing command wrote, in the HTTP API's ``written`` vocabulary where the API
+# has the same write (api/http/routes_*.py); a command may answer a more precise word
+# (``withdraw`` answers its posting's kind).
+WRITTEN = {
+    "demo": "demo",
+    "import units": "registration",
+    "import deposits": "deposit-batch",
+    "withdraw": "withdrawal",
+    "declare-emergency": "emergency",
+    "allocate-income": "income",
+    "sell": "sale",
+    "refund": "refund",
+    "deliver": "delivery",
+    "seal": "seal",
+    "checkpoint": "checkpoint",
+    "proof": "seal",  # sealing and signing a checkpoint first, as export does
+    "export": "seal",
+    "enterprise register": "enterprise",
+    "enterprise enter": "service-contract",
+    "enterprise self-manage": "self-management",
+    "enterprise notice": "notice",
+    "enterprise terminate": "termination",
+    "enterprise handover": "handover",
+    "enterprise check-handovers": "handover-check",
+    "enterprise credit-event": "credit-event",
+    "vote propose": "vote",
+    "vote nominate": "nomination",
+    "vote publish": "publication",
+    "vote open": "opening",
+    "vote ballot": "ballot",
+    "vote ballots": "paper-ballots",
+    "vote close": "tally",
+    "committee form": "owners-committee",
+    "committee file": "filing",
+    "committee party-coverage": "party-coverage",
+    "committee member-left": "member-left",
+    "custody decide": "custody-decision",
+    "custody complete": "custody-transfer",
+    "owners invite": "sign-in-code",
+    "owners revoke": "sign-in-revocation",
+    "tokens create": "token",
+    "tokens rotate": "token-rotation",
+    "tokens revoke": "token-revocation",
+    "projections rebuild": "view-rebuild",
+}
+
+
+def command_infos(app: typer.Typer, prefix: tuple[str, ...] = ()
+                  ) -> Iterator[tuple[str, typer.models.CommandInfo]]:
+    """Every command of ``app`` with its full name (``tokens list``), groups included."""
+    for info in app.registered_commands:
+        assert info.callback is not None
+        name = info.name or info.callback.__name__.lower().replace("_", "-")
+        yield " ".join((*prefix, name)), info
+    for group in app.registered_groups:
+        assert group.typer_instance is not None and group.name is not None
+        yield from command_infos(group.typer_instance, (*prefix, group.name))
+
+
+def has_own_json(callback: Callable[..., Any]) -> bool:
+    return "as_json" in inspect.signature(callback).parameters
+
+
+def apply_conventions(app: typer.Typer) -> None:
+    """Wrap every command of ``app`` (once) as the module docstring says."""
+    for name, info in command_infos(app):
+        assert info.callback is not None
+        if getattr(info.callback, "_conventions", False):
+            continue
+        info.callback = _wrapped(name, info.callback)
+
+
+def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    own_json = has_own_json(callback)
+    adds_json = not own_json and name not in NO_JSON
+
+    @functools.wraps(callback)
+    def command(**kwargs: Any) -> None:
+        as_json = bool(kwargs.pop("as_json", False) if adds_json else
+                       kwargs.get("as_json", False))
+        current = Invocation(name, as_json=as_json, may_create=name in MAY_CREATE)
+        token = invocation.set(current)
+        captured = io.StringIO()
+        console_file = out.file
+        if as_json and adds_json:
+            out.file = captured  # the human text; the JSON answer replaces it
+        code = 0
+        try:
+            callback(**kwargs)
+        except typer.Exit as stop:
+            code = stop.exit_code
+            raise
+        except DatabaseProblem as problem:
+            code = EXIT_UNAVAILABLE
+            _fail(current, "database-unavailable", str(problem))
+            raise typer.Exit(code) from None
+        except OperationalError as error:  # lost or unavailable during the command
+            code = EXIT_UNAVAILABLE
+            _fail(current, "database-unavailable",
+                  f"{Settings().describe_db()} became unavailable: {_first_line(error)}")
+            raise typer.Exit(code) from None
+        except IntegrityError as error:  # a version conflict that outlasted every retry
+            code = EXIT_CONFLICT
+            _fail(current, "conflict", f"a concurrent writer kept changing the same records, "
+                                       f"nothing written: {_first_line(error)}")
+            raise typer.Exit(code) from None
+        finally:
+            out.file = console_file
+            invocation.reset(token)
+            if as_json and adds_json:
+                _answer_json(current, captured.getvalue(), code)
+
+    parameters = list(inspect.signature(callback, eval_str=True).parameters.values())
+    if adds_json:
+        parameters.append(inspect.Parameter(
+            "as_json", inspect.Parameter.KEYWORD_ONLY, default=False,
+            annotation=Annotated[bool, typer.Option(JSON_OPTION, help=JSON_HELP)]))
+        command.__annotations__ = {**command.__annotations__, "as_json": Annotated[
+            bool, typer.Option(JSON_OPTION, help=JSON_HELP)]}
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command._conventions = True  # type: ignore[attr-defined]
+    return command
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _fail(current: Invocation, rule: str, message: str) -> None:
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    current.error = {"kind": "unavailable" if rule != "conflict" else "conflict",
+                     "rule": rule, "field": None, "message": message}
+
+
+def _answer_json(current: Invocation, text: str, code: int) -> None:
+    """The one JSON object a ``--json`` command prints."""
+    if current.error is not None and code != 0:
+        body: dict[str, Any] = {"error": current.error}
+    else:
+        body = {}
+        word = WRITTEN.get(current.command)
+        if word is not None:
+            body["written"] = word
+            body["position"] = max(current.positions, default=None)
+            body["events"] = dict(current.events)
+        body.update(current.answer or {})
+        if current.answer is None:
+            # No structured answer: the text a person would have read, line by line.
+            body["lines"] = [line.rstrip() for line in text.splitlines() if line.strip()]
+    sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
