@@ -151,7 +151,8 @@ def refusal_exit(error: DomainError) -> int:
     return EXIT_CONFLICT if error.kind == "conflict" else EXIT_REFUSED
 
 
-def _refused(error: DomainError, line: int | None = None) -> typer.Exit:
+def refuse(error: DomainError, line: int | None = None) -> typer.Exit:
+    """The exit for a refusal already printed; ``--json`` answers it as the error."""
     current = invocation.get()
     if current is not None:
         current.error = {"kind": error.kind, "rule": error.rule, "field": error.field,
@@ -167,11 +168,11 @@ def run(action: Callable[[], T]) -> T:
     except BatchRejected as error:
         err.print(f"[red]rejected, nothing posted:[/] line {error.line}, field "
                   f"{error.field or '-'}, rule {error.rule}: {escape(error.error.message)}")
-        raise _refused(error.error, error.line) from None
+        raise refuse(error.error, error.line) from None
     except DomainError as error:
         err.print(f"[red]refused ({error.kind}):[/] field {error.field or '-'}, rule "
                   f"{error.rule}: {escape(error.message)}")
-        raise _refused(error) from None
+        raise refuse(error) from None
 
 
 def usage(action: Callable[[], T]) -> T:
@@ -181,7 +182,7 @@ def usage(action: Callable[[], T]) -> T:
     except DomainError as error:
         err.print(f"[red]usage ({error.kind}):[/] field {error.field or '-'}, rule "
                   f"{error.rule}: {escape(error.message)}")
-        _refused(error)
+        refuse(error)
         raise typer.Exit(EXIT_USAGE) from None
 
 

@@ -46,7 +46,7 @@ JSON_HELP = "Answer one JSON object on stdout (what was read, or what was writte
             "log position)."
 
 # Commands that may start a new ledger: every other one needs an existing database.
-MAY_CREATE = frozenset({"demo", "import units", "tokens create", "serve"})
+MAY_CREATE = frozenset({"demo", "import units", "tokens create", "tokens issue", "serve"})
 
 # Commands that run until stopped, whose output is a stream of progress, not one answer:
 # a JSON object at the end would never come. (``seal --follow`` and ``projections run
@@ -97,10 +97,14 @@ WRITTEN = {
     "owners invite": "sign-in-code",
     "owners revoke": "sign-in-revocation",
     "tokens create": "token",
+    "tokens issue": "token",
     "tokens rotate": "token-rotation",
     "tokens revoke": "token-revocation",
     "projections rebuild": "view-rebuild",
 }
+# Writes beside the log (tokens, sign-in codes, a view's tables): no log position to give.
+BESIDE_THE_LOG = frozenset({"tokens create", "tokens issue", "tokens rotate", "tokens revoke",
+                            "owners invite", "owners revoke", "projections rebuild"})
 
 
 def command_infos(app: typer.Typer, prefix: tuple[str, ...] = ()
@@ -200,8 +204,9 @@ def _answer_json(current: Invocation, text: str, code: int) -> None:
         word = WRITTEN.get(current.command)
         if word is not None:
             body["written"] = word
-            body["position"] = max(current.positions, default=None)
-            body["events"] = dict(current.events)
+            if current.command not in BESIDE_THE_LOG:
+                body["position"] = max(current.positions, default=None)
+                body["events"] = dict(current.events)
         body.update(current.answer or {})
         if current.answer is None:
             # No structured answer: the text a person would have read, line by line.

@@ -51,6 +51,13 @@ class Policy:
             if principal is not None:
                 request.state.prefetched_response = (namespaced_key(principal, key), stored)
         if principal is None:
+            # Only on a refusal: one more lookup, to name an expiry rather than leave the
+            # holder guessing (an unknown or revoked token is not told apart, as before).
+            expired = svc.access.expired_at(digest)
+            if expired is not None:
+                raise Problem(401, f"the API token expired at {expired.isoformat()}: ask for "
+                              "a new one (fundledger tokens rotate)", rule="token-expired",
+                              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             raise Problem(401, "the API token is unknown or revoked", rule="authentication",
                           headers={"WWW-Authenticate": "Bearer"})
         if principal.role not in self.roles:

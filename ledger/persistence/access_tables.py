@@ -13,14 +13,21 @@ index: a rotated token shares its holder's name, and databases made before the r
 hold two holders of one name, which must still open (their keys and actors are told apart
 by principal id all the same). Such tables gain the ``principal_id`` column on opening, each
 token being its own principal.
+
+A token may expire (``expires_at``, null for never): an expired token finds no principal,
+as a revoked one, and ``expired_at`` says when it expired so that the API can say so. Tables
+made before expiry gain the nullable ``expires_at`` column on opening (``create_tables``,
+idempotent like the rest), their tokens never expiring. Rotation works on an expired token
+too (it is not revoked): the new token gets the lifetime asked for, else the old one's.
 """
+
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
@@ -47,20 +54,53 @@ class StoredResponse:
     position: int | None
 
 
+@dataclass(frozen=True)
+class TokenListing:
+    """What ``tokens list`` shows of a token: never its secret, nor its digest."""
+
+    token_id: str
+    name: str
+    principal_id: str
+    role: str
+    scope: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "live"
+
+
 class AccessTables(Protocol):
     def create_tables(self) -> None: ...
 
-    def add_token(self, digest: str, principal: Principal) -> None:
+    def add_token(self, digest: str, principal: Principal,
+                  expires_at: datetime | None = None) -> None:
         """Store a token's digest for ``principal``; ``Conflict`` (rule ``token-name``) if
         another principal has (or had) its name, ``InvalidInput`` for a malformed name."""
         ...
 
-    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
-        """Revoke a live token and give its principal a new one (same name, role, scope and
-        principal id), in one transaction; None if no live token has ``token_id``."""
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str,
+                     expires_at: datetime | None = None) -> Principal | None:
+        """Revoke a token not yet revoked (expired or not) and give its principal a new one
+        (same name, role, scope and principal id), in one transaction; None if no such
+        token has ``token_id``. The new token expires at ``expires_at``, or if None after
+        the old token's lifetime (never if it had none)."""
         ...
 
-    def principal(self, digest: str) -> Principal | None: ...
+    def principal(self, digest: str) -> Principal | None:
+        """The live (not revoked, not expired) token's principal."""
+        ...
+
+    def expired_at(self, digest: str) -> datetime | None:
+        """When the token, not revoked, expired; None if it is live, revoked or unknown."""
+        ...
+
+    def list_tokens(self) -> list[TokenListing]: ...
 
     def principal_and_response(
         self, digest: str, key: str
@@ -79,6 +119,10 @@ class AccessTables(Protocol):
 
 
 PRINCIPAL_COLUMNS = "principal, role, scope, token_id, principal_id"
+LISTING_COLUMNS = ("token_id, principal, principal_id, role, scope, created_at, expires_at, "
+                   "revoked_at")
+# A token that is neither revoked nor expired (the parameter: now).
+_LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})"
 
 
 def _principal(row: Any) -> Principal:
@@ -96,13 +140,18 @@ def namespaced_key(principal: Principal, key: str) -> str:
 _PRINCIPAL_AND_RESPONSE = (
     "SELECT t.principal, t.role, t.scope, t.token_id, t.principal_id, r.key, "
     "r.request_digest, r.status, r.body, r.position FROM {tokens} t LEFT JOIN {responses} r "
-    "ON r.key = t.principal_id || '/' || {p} WHERE t.digest = {p} AND t.revoked_at IS NULL")
+    "ON r.key = t.principal_id || '/' || {p} WHERE t.digest = {p} AND t.revoked_at IS NULL "
+    "AND (t.expires_at IS NULL OR t.expires_at > {p})")
 # Another principal's token under this name, live or revoked.
 _NAME_TAKEN = "SELECT token_id FROM {tokens} WHERE principal = {p} AND principal_id <> {p}"
 _INSERT_TOKEN = ("INSERT INTO {tokens} (digest, token_id, principal, role, scope, created_at, "
-                 "principal_id) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})")
+                 "principal_id, expires_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})")
 _REVOKE_FOR_ROTATION = ("UPDATE {tokens} SET revoked_at = {p} WHERE token_id = {p} AND "
-                        f"revoked_at IS NULL RETURNING {PRINCIPAL_COLUMNS}")
+                        f"revoked_at IS NULL RETURNING {PRINCIPAL_COLUMNS}, created_at, "
+                        "expires_at")
+_EXPIRED_AT = ("SELECT expires_at FROM {tokens} WHERE digest = {p} AND revoked_at IS NULL "
+               "AND expires_at <= {p}")
+_LIST_TOKENS = f"SELECT {LISTING_COLUMNS} FROM {{tokens}} ORDER BY created_at, token_id"
 
 
 def _name_taken(principal: Principal, taken_by: str) -> Conflict:
@@ -126,9 +175,43 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _token_row(digest: str, principal: Principal, created_at: Any) -> tuple[Any, ...]:
+def _iso(moment: datetime) -> str:
+    """A time as SQLite stores expiry: UTC, to the microsecond, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored time (SQLite's text, PostgreSQL's timestamptz) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _token_row(digest: str, principal: Principal, created_at: Any,
+               expires_at: Any) -> tuple[Any, ...]:
     return (digest, principal.token_id, principal.name, principal.role.value,
-            str(principal.scope), created_at, principal.principal_id)
+            str(principal.scope), created_at, principal.principal_id, expires_at)
+
+
+def _listing(row: Any) -> TokenListing:
+    token_id, name, principal_id, role, scope, created, expires, revoked = row
+    created_at = _moment(created)
+    assert created_at is not None
+    return TokenListing(token_id, name, principal_id, role, scope, created_at,
+                        _moment(expires), _moment(revoked))
+
+
+def _rotated_expiry(row: tuple[Any, ...], asked: datetime | None, now: datetime
+                    ) -> datetime | None:
+    """The new token's expiry: as asked, else the old token's lifetime from now."""
+    if asked is not None:
+        return asked
+    created, expires = _moment(row[5]), _moment(row[6])
+    if expires is None or created is None:
+        return None
+    lifetime: timedelta = expires - created
+    return now + lifetime
 
 
 def _add_principal_ids(cursor: Any, tokens: str) -> None:
@@ -147,58 +230,82 @@ class SQLiteAccessTables:
             c.execute("CREATE TABLE IF NOT EXISTS api_tokens (digest TEXT PRIMARY KEY, "
                       "token_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL, "
                       "role TEXT NOT NULL, scope TEXT NOT NULL, created_at TEXT NOT NULL, "
-                      "revoked_at TEXT, principal_id TEXT NOT NULL)")
+                      "revoked_at TEXT, principal_id TEXT NOT NULL, expires_at TEXT)")
             c.execute("CREATE TABLE IF NOT EXISTS api_responses (key TEXT PRIMARY KEY, "
                       "request_digest TEXT NOT NULL, status INTEGER NOT NULL, "
                       "body BLOB NOT NULL, position INTEGER, created_at TEXT NOT NULL)")
         with self.datastore.transaction(commit=False) as c:
             c.execute("PRAGMA table_info(api_tokens)")
-            migrate = "principal_id" not in {row[1] for row in c.fetchall()}
-        if migrate:
+            columns = {row[1] for row in c.fetchall()}
+        if "principal_id" not in columns:
             # Writing first: a transaction that read before writing cannot wait for the
             # lock (SQLite refuses it at once if another connection wrote since).
             with self.datastore.transaction(commit=True) as c:
                 _add_principal_ids(c, "api_tokens")
+        if "expires_at" not in columns:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute("PRAGMA table_info(api_tokens)")  # another process may have added it
+                if "expires_at" not in {row[1] for row in c.fetchall()}:
+                    c.execute("ALTER TABLE api_tokens ADD COLUMN expires_at TEXT")
 
-    def add_token(self, digest: str, principal: Principal) -> None:
+    def add_token(self, digest: str, principal: Principal,
+                  expires_at: datetime | None = None) -> None:
         check_token_name(principal.name)
         # Insert, then look: the insert takes SQLite's one write lock (waiting for it, as a
         # transaction that read first could not), so no other token is inserted between
         # the look and the commit; a name taken rolls the insert back.
         with self.datastore.transaction(commit=True) as c:
             c.execute(_INSERT_TOKEN.format(tokens="api_tokens", p="?"),
-                      _token_row(digest, principal, _now()))
+                      _token_row(digest, principal, _now(),
+                                 None if expires_at is None else _iso(expires_at)))
             c.execute(_NAME_TAKEN.format(tokens="api_tokens", p="?"),
                       (principal.name, principal.principal_id))
             taken = c.fetchone()
             if taken is not None:
                 raise _name_taken(principal, taken[0])
 
-    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
-        now = _now()
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str,
+                     expires_at: datetime | None = None) -> Principal | None:
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
         with self.datastore.transaction(commit=True) as c:
             c.execute(_REVOKE_FOR_ROTATION.format(tokens="api_tokens", p="?"), (now, token_id))
             row = c.fetchone()
             if row is None:
                 return None
-            rotated = replace(_principal(tuple(row)), token_id=new_token_id)
+            rotated = replace(_principal(tuple(row)[:5]), token_id=new_token_id)
+            expiry = _rotated_expiry(tuple(row), expires_at, moment)
             c.execute(_INSERT_TOKEN.format(tokens="api_tokens", p="?"),
-                      _token_row(digest, rotated, now))
+                      _token_row(digest, rotated, now, None if expiry is None else _iso(expiry)))
         return rotated
 
     def principal(self, digest: str) -> Principal | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {PRINCIPAL_COLUMNS} FROM api_tokens "
-                      "WHERE digest = ? AND revoked_at IS NULL", (digest,))
+                      f"WHERE digest = ? AND {_LIVE.format(p='?')}",
+                      (digest, _iso(datetime.now(UTC))))
             row = c.fetchone()
         return None if row is None else _principal(tuple(row))
+
+    def expired_at(self, digest: str) -> datetime | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_EXPIRED_AT.format(tokens="api_tokens", p="?"),
+                      (digest, _iso(datetime.now(UTC))))
+            row = c.fetchone()
+        return None if row is None else _moment(row[0])
+
+    def list_tokens(self) -> list[TokenListing]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_LIST_TOKENS.format(tokens="api_tokens"))
+            return [_listing(tuple(row)) for row in c.fetchall()]
 
     def principal_and_response(
         self, digest: str, key: str
     ) -> tuple[Principal | None, StoredResponse | None]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(_PRINCIPAL_AND_RESPONSE.format(
-                tokens="api_tokens", responses="api_responses", p="?"), (key, digest))
+                tokens="api_tokens", responses="api_responses", p="?"),
+                (key, digest, _iso(datetime.now(UTC))))
             row = c.fetchone()
         return _principal_and_response(None if row is None else tuple(row))
 
@@ -233,11 +340,13 @@ class PostgresAccessTables:
         # Rendered once: composing a statement per call costs more than the lookup's parse.
         self._select_principal = sql.SQL(
             f"SELECT {PRINCIPAL_COLUMNS} FROM {{}} "
-            "WHERE digest = %s AND revoked_at IS NULL").format(self.tokens).as_string()
+            f"WHERE digest = %s AND {_LIVE.format(p='%s')}").format(self.tokens).as_string()
         tokens = self.tokens.as_string()
         self._name_taken = _NAME_TAKEN.format(tokens=tokens, p="%s")
         self._insert_token = _INSERT_TOKEN.format(tokens=tokens, p="%s")
         self._revoke_for_rotation = _REVOKE_FOR_ROTATION.format(tokens=tokens, p="%s")
+        self._expired_at = _EXPIRED_AT.format(tokens=tokens, p="%s")
+        self._list_tokens = _LIST_TOKENS.format(tokens=tokens)
         self._insert_response = sql.SQL(
             "INSERT INTO {} (key, request_digest, status, body, position) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
@@ -257,19 +366,24 @@ class PostgresAccessTables:
                 "CREATE TABLE IF NOT EXISTS {} (digest text PRIMARY KEY, "
                 "token_id text NOT NULL UNIQUE, principal text NOT NULL, role text NOT NULL, "
                 "scope text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
-                "revoked_at timestamptz, principal_id text NOT NULL)").format(self.tokens))
+                "revoked_at timestamptz, principal_id text NOT NULL, expires_at timestamptz)"
+            ).format(self.tokens))
             c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
                       "AND table_name = 'api_tokens' AND column_name = 'principal_id'",
                       (self.datastore.schema or "public",))
             if c.fetchone() is None:
                 _add_principal_ids(c, self.tokens.as_string())
+            # Tables made before tokens expired: their tokens never expire.
+            c.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS expires_at timestamptz"
+                              ).format(self.tokens))
             c.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, "
                 "request_digest text NOT NULL, status integer NOT NULL, body bytea NOT NULL, "
                 "position bigint, created_at timestamptz NOT NULL DEFAULT now())"
             ).format(self.responses))
 
-    def add_token(self, digest: str, principal: Principal) -> None:
+    def add_token(self, digest: str, principal: Principal,
+                  expires_at: datetime | None = None) -> None:
         check_token_name(principal.name)
         with self._transaction() as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (TOKEN_NAMES_LOCK_KEY,))
@@ -277,28 +391,40 @@ class PostgresAccessTables:
             taken = c.fetchone()
             if taken is not None:
                 raise _name_taken(principal, taken[0])
-            c.execute(self._insert_token, _token_row(digest, principal, datetime.now(UTC)))
+            c.execute(self._insert_token,
+                      _token_row(digest, principal, datetime.now(UTC), expires_at))
 
-    def rotate_token(self, token_id: str, digest: str, new_token_id: str) -> Principal | None:
+    def rotate_token(self, token_id: str, digest: str, new_token_id: str,
+                     expires_at: datetime | None = None) -> Principal | None:
         now = datetime.now(UTC)
         with self._transaction() as c:
             c.execute(self._revoke_for_rotation, (now, token_id))
             row = c.fetchone()
             if row is None:
                 return None
-            rotated = replace(_principal(row), token_id=new_token_id)
-            c.execute(self._insert_token, _token_row(digest, rotated, now))
+            rotated = replace(_principal(row[:5]), token_id=new_token_id)
+            c.execute(self._insert_token, _token_row(digest, rotated, now,
+                                                     _rotated_expiry(row, expires_at, now)))
         return rotated
 
     def principal(self, digest: str) -> Principal | None:
-        row = self._one(self._select_principal, (digest,))
+        row = self._one(self._select_principal, (digest, datetime.now(UTC)))
         return None if row is None else _principal(row)
+
+    def expired_at(self, digest: str) -> datetime | None:
+        row = self._one(self._expired_at, (digest, datetime.now(UTC)))
+        return None if row is None else _moment(row[0])
+
+    def list_tokens(self) -> list[TokenListing]:
+        with self._transaction() as c:
+            c.execute(self._list_tokens)
+            return [_listing(row) for row in c.fetchall()]
 
     def principal_and_response(
         self, digest: str, key: str
     ) -> tuple[Principal | None, StoredResponse | None]:
         return _principal_and_response(self._one(self._select_principal_and_response,
-                                                 (key, digest)))
+                                                 (key, digest, datetime.now(UTC))))
 
     def revoke_token(self, token_id: str) -> bool:
         with self.datastore.transaction(commit=True) as c:
