@@ -28,7 +28,16 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_serve,
     cli_verify,
 )
-from api.cli_common import EXIT_CHECK_FAILED, EXIT_CODES_HELP, cli, err, ledger, out, run
+from api.cli_common import (
+    EXIT_CHECK_FAILED,
+    EXIT_CODES_HELP,
+    answer,
+    cli,
+    err,
+    ledger,
+    out,
+    run,
+)
 from api.cli_conventions import apply_conventions
 from api.cli_enterprises import print_ranking
 from api.demo import build_demo
@@ -62,6 +71,11 @@ def demo(
                             open_access_tables(app.recorder))
             invited = signin.invite(COMMUNITY, summary.demo_owner, issued_by="demo")
     seconds = time.perf_counter() - started
+    answer({"communities": summary.communities, "units": summary.units,
+            "deposits_posted": summary.deposits_posted,
+            "deposits_already": summary.deposits_already, "log_length": last,
+            "sealed": sealed, "checkpoint_position": checkpoint.position if checkpoint else None,
+            "sign_in_link": invited.link(BASE_URL) if invited is not None else None})
     out.print(f"[bold]fundledger demo[/] on {settings.db} in {seconds:.1f} s: "
               f"{summary.communities} communities, {summary.units} units, "
               f"{summary.deposits_posted} deposits posted "

@@ -9,7 +9,6 @@ unreachable is 5. ``api.cli_conventions`` gives every command its ``--json``.
 from __future__ import annotations
 
 import getpass
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,14 +34,16 @@ T = TypeVar("T")
 # Exit codes, the same for every command (README "Exit codes", ``fundledger --help``).
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # verify found tampering, a recount differs; or an unforeseen error
-EXIT_USAGE = 2  # a malformed option or argument: nothing was tried
-EXIT_REFUSED = 3  # the ledger refused by a rule (DomainError), or what was named is not there
+EXIT_USAGE = 2  # the command line is malformed (unknown option, missing argument, ...)
+# The ledger refused by a rule (a DomainError: a value's form too, e.g. a date or an amount),
+# or what was named is not there.
+EXIT_REFUSED = 3
 EXIT_CONFLICT = 4  # a conflict: already there differently, or a writer kept winning the race
 EXIT_UNAVAILABLE = 5  # the database is unreachable, missing, or holds no ledger
 EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_CHECK_FAILED: "a check failed (verify, recount), or an unforeseen error",
-    EXIT_USAGE: "usage: a malformed option or argument",
+    EXIT_USAGE: "usage: the command line is malformed",
     EXIT_REFUSED: "refused by a rule of the ledger, or not found",
     EXIT_CONFLICT: "conflict (already recorded differently, or a concurrent writer)",
     EXIT_UNAVAILABLE: "database unavailable: unreachable, missing, or without a ledger",
@@ -90,7 +91,7 @@ class Invocation:
     answer: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     positions: list[int] = field(default_factory=list)
-    events: Counter[str] = field(default_factory=Counter)
+    events: int = 0
 
 
 invocation: ContextVar[Invocation | None] = ContextVar("invocation", default=None)
@@ -130,17 +131,14 @@ def ledger() -> Iterator[FundLedger]:
 
 
 def _note_writes(app: FundLedger, current: Invocation) -> None:
-    """Note each save's last log position and its events' kinds, for the command's answer."""
+    """Note each save's last log position and its number of events, for the answer."""
     insert_events = app.recorder.insert_events
 
     def noting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
         ids = insert_events(stored_events, **kwargs)
         if ids:
             current.positions.append(max(ids))
-            if isinstance(stored_events, (list, tuple)):
-                current.events.update(e.topic.rpartition(".")[2] for e in stored_events)
-            else:  # a lazily mapped batch: counted, not read again
-                current.events.update({"events": len(ids)})
+            current.events += len(ids)
         return ids
 
     setattr(app.recorder, "insert_events", noting)  # noqa: B010  (an instance's method)
@@ -175,19 +173,8 @@ def run(action: Callable[[], T]) -> T:
         raise refuse(error) from None
 
 
-def usage(action: Callable[[], T]) -> T:
-    """Parse a command-line value; a malformed one is a usage error (exit 2), as typer's own."""
-    try:
-        return action()
-    except DomainError as error:
-        err.print(f"[red]usage ({error.kind}):[/] field {error.field or '-'}, rule "
-                  f"{error.rule}: {escape(error.message)}")
-        refuse(error)
-        raise typer.Exit(EXIT_USAGE) from None
-
-
 def as_date(text: str | None, field: str) -> date | None:
-    return None if text is None else usage(lambda: parse_date(text, field))
+    return None if text is None else run(lambda: parse_date(text, field))
 
 
 @contextmanager
@@ -198,5 +185,5 @@ def progress_bar() -> Iterator[Progress]:
 
 
 def required_date(text: str, field: str) -> date:
-    """A date option the command cannot do without, parsed or refused (exit 2)."""
-    return usage(lambda: parse_date(text, field))
+    """A date option the command cannot do without, parsed or refused (exit 3)."""
+    return run(lambda: parse_date(text, field))

@@ -7,7 +7,7 @@
   is one JSON object: what the command answered (``cli_common.answer``), and for a command
   that wrote to the log, ``written`` (the HTTP API's word for it, ``WRITTEN``), ``position``
   (the highest log position it wrote, null if it wrote nothing: found already there) and
-  ``events`` (how many of each kind); a refusal is ``{"error": {kind, rule, field,
+  ``events`` (how many it wrote); a refusal is ``{"error": {kind, rule, field,
   message}}`` with the same exit code;
 * only the commands in ``MAY_CREATE`` may start a new ledger; any other one on a missing
   SQLite file, or a PostgreSQL database/schema without the ledger's tables, exits 5 with one
@@ -31,8 +31,11 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from rich.markup import escape
 
 from api.cli_common import (
+    EXIT_CHECK_FAILED,
     EXIT_CONFLICT,
+    EXIT_REFUSED,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     Invocation,
     err,
     invocation,
@@ -184,6 +187,10 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+EXIT_KINDS = {EXIT_CHECK_FAILED: "check_failed", EXIT_USAGE: "usage", EXIT_REFUSED: "refused",
+              EXIT_CONFLICT: "conflict", EXIT_UNAVAILABLE: "unavailable"}
+
+
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -199,6 +206,10 @@ def _answer_json(current: Invocation, text: str, code: int) -> None:
     """The one JSON object a ``--json`` command prints."""
     if current.error is not None and code != 0:
         body: dict[str, Any] = {"error": current.error}
+    elif code != 0 and current.answer is None:
+        # Refused before anything was read (a usage error the command checked itself).
+        body = {"error": {"kind": EXIT_KINDS.get(code, "error"), "exit_code": code,
+                          "message": " ".join(text.split()) or None}}
     else:
         body = {}
         word = WRITTEN.get(current.command)
@@ -206,7 +217,7 @@ def _answer_json(current: Invocation, text: str, code: int) -> None:
             body["written"] = word
             if current.command not in BESIDE_THE_LOG:
                 body["position"] = max(current.positions, default=None)
-                body["events"] = dict(current.events)
+                body["events"] = current.events
         body.update(current.answer or {})
         if current.answer is None:
             # No structured answer: the text a person would have read, line by line.

@@ -13,6 +13,7 @@ from api.cli_common import (
     DEFAULT_ACTOR,
     ActorOption,
     Identifier,
+    answer,
     as_date,
     cli,
     id_option,
@@ -39,6 +40,8 @@ def register(credit_code: str, name: str,
     with ledger() as app:
         enterprise = run(lambda: app.register_enterprise(
             credit_code=credit_code, name=name, registered_on=on, actor=actor))
+    answer({"credit_code": enterprise.credit_code, "name": enterprise.name,
+            "registered_on": on.isoformat()})
     out.print(f"enterprise {enterprise.credit_code} {enterprise.name} registered")
 
 
@@ -63,6 +66,9 @@ def enter(
             contract_reference=contract_reference, starts_on=start, filed_on=filed,
             open_ended=end is None, ends_on=end, actor=actor,
             emergency_standin=emergency_standin, resolution_id=resolution))
+    answer({"community_code": community_code, "enterprise_code": enterprise_code,
+            "reference": contract_reference, "starts_on": start.isoformat(),
+            "ends_on": end.isoformat() if end else None})
     out.print(f"{enterprise_code} serves {community_code} from {start} ({contract_reference})")
 
 
@@ -80,6 +86,8 @@ def self_manage(
         run(lambda: app.record_self_management(
             community_code=community_code, resolution_id=resolution, started_on=on,
             actor=actor))
+    answer({"community_code": community_code, "resolution_id": resolution,
+            "started_on": on.isoformat()})
     out.print(f"{community_code} manages itself from {on} (resolution {resolution})")
 
 
@@ -95,6 +103,8 @@ def notice(community_code: Identifier, contract_reference: Identifier,
         run(lambda: app.give_contract_notice(
             community_code=community_code, contract_reference=contract_reference, given_on=on,
             reason=reason, actor=actor, resolution_id=resolution))
+    answer({"community_code": community_code, "reference": contract_reference,
+            "given_on": on.isoformat(), "reason": reason})
     out.print(f"notice given on {on} for {community_code}/{contract_reference}")
 
 
@@ -108,6 +118,8 @@ def terminate(community_code: Identifier, contract_reference: Identifier,
         run(lambda: app.terminate_contract(community_code=community_code,
                                            contract_reference=contract_reference,
                                            terminated_on=on, actor=actor))
+    answer({"community_code": community_code, "reference": contract_reference,
+            "terminated_on": on.isoformat()})
     out.print(f"{community_code}/{contract_reference} terminated on {on}")
 
 
@@ -122,6 +134,8 @@ def handover(community_code: Identifier, contract_reference: Identifier,
         run(lambda: app.check_off_handover(
             community_code=community_code, contract_reference=contract_reference, item=item,
             handed_over_on=on, actor=actor))
+    answer({"community_code": community_code, "reference": contract_reference, "item": item,
+            "handed_over_on": on.isoformat()})
     out.print(f"{item} handed over on {on}")
 
 
@@ -132,6 +146,7 @@ def check_handovers(as_of: Annotated[str, typer.Option()],
     on = required_date(as_of, "as_of")
     with ledger() as app:
         recorded = run(lambda: app.check_overdue_handovers(as_of=on, actor=actor))
+    answer({"as_of": on.isoformat(), "recorded": [str(r) for r in recorded]})
     out.print(f"{len(recorded)} overdue handover violation(s) recorded"
               + "".join(f"\n  {r}" for r in recorded))
 
@@ -169,6 +184,7 @@ def credit_event(
         raise typer.BadParameter(f"kind must be one of {', '.join(commands)}")
     with ledger() as app:
         run(lambda: app.record_credit_event(enterprise_code, commands[kind]))
+    answer({"enterprise_code": enterprise_code, "kind": kind, "on": day.isoformat()})
     out.print(f"{kind} recorded for {enterprise_code} on {day}")
 
 
@@ -224,6 +240,10 @@ def ranking(period: Annotated[str, typer.Option(help="Half-year, e.g. 2026H2.")]
         graded = app.credit_ranking(half)
         names = {e.credit_code: e.name for e in app.enterprises()}
         scheme = app.credit_scheme.name
+    answer({"period": str(half), "scheme": scheme, "ranking": [{
+        "rank": g.rank, "grade": g.grade, "score": g.score.display(),
+        "enterprise_code": g.enterprise_code, "name": names.get(g.enterprise_code, "")}
+        for g in graded]})
     print_ranking(half, graded, names, scheme)
 
 

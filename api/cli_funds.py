@@ -16,6 +16,7 @@ from api.cli_common import (
     DEFAULT_ACTOR,
     ActorOption,
     Identifier,
+    answer,
     as_date,
     cli,
     id_argument,
@@ -47,6 +48,8 @@ def import_units(
     rows = run(lambda: read_units(file))
     with ledger() as app:
         result = run(lambda: app.register_units(rows, effective_date=on, actor=actor))
+    answer({"communities_added": result.communities_added, "units_added": result.units_added,
+            "units_unchanged": result.units_unchanged})
     out.print(f"{result.communities_added} communities and {result.units_added} units "
               f"registered; {result.units_unchanged} units were already registered as given.")
 
@@ -62,6 +65,8 @@ def import_deposits(
         task = bar.add_task("posting", total=len(lines))
         result = run(lambda: app.import_deposits(
             lines, actor=actor, progress=lambda n: bar.advance(task, n)))
+    answer({"posted": result.posted, "already_posted": result.already_posted,
+            "total_fen": result.total_fen})
     if result.posted == 0 and result.already_posted:
         out.print(f"nothing posted: all {result.already_posted} lines were already posted "
                   "under their bank references.")
@@ -164,6 +169,7 @@ def withdraw(
         emergency_id=emergency, resolution_id=resolution))
     with ledger() as app:
         posted = run(lambda: app.withdraw(request, actor=actor))
+    _posted(posted, reference)
     out.print(("already posted: " if posted.already_posted else "posted: ")
               + f"{reference} ({posted.kind})")
 
@@ -184,6 +190,8 @@ def declare_emergency(
         run(lambda: app.declare_emergency(community_code=community_code,
                                           emergency_id=emergency_id, category=category,
                                           description=description, declared_on=on, actor=actor))
+    answer({"community_code": community_code, "emergency_id": emergency_id,
+            "category": category, "declared_on": on.isoformat()})
     out.print(f"emergency {emergency_id} ({category}) declared for {community_code}")
 
 
@@ -204,6 +212,7 @@ def allocate_income(
         posted = run(lambda: app.allocate_income(
             community_code=community_code, amount_fen=amount, source=source, received_on=on,
             reference=reference, actor=actor))
+    _posted(posted, reference)
     out.print(("already posted: " if posted.already_posted else "posted: ") + reference)
 
 
@@ -224,6 +233,7 @@ def sell(
         posted = run(lambda: app.sell_unit(
             community_code=community_code, building=building, unit=door, buyer_owner_ids=buyer,
             sold_on=on, reference=reference, actor=actor))
+    _posted(posted, reference)
     out.print(("already posted: " if posted.already_posted else "posted: ") + reference)
 
 
@@ -243,6 +253,7 @@ def refund(
         posted = run(lambda: app.refund_destroyed_unit(
             community_code=community_code, building=building, unit=door, destroyed_on=on,
             reference=reference, actor=actor))
+    _posted(posted, reference)
     out.print(("already posted: " if posted.already_posted else "posted: ") + reference)
 
 
@@ -260,7 +271,15 @@ def deliver(
         building, door = run(lambda: split_unit(app, community_code, unit))
         run(lambda: app.mark_delivered(community_code=community_code, building=building,
                                        unit=door, delivered_on=on, actor=actor))
+    answer({"community_code": community_code, "unit": unit, "delivered_on": on.isoformat()})
     out.print(f"unit {unit} of {community_code} delivered on {on}")
+
+
+def _posted(posted: Any, reference: str) -> None:
+    """A posting's answer: its kind (the HTTP API's ``written``), reference, and whether it
+    was found already posted under that reference (then nothing was written)."""
+    answer({"written": posted.kind, "reference": reference,
+            "already_posted": posted.already_posted})
 
 
 def split_unit(app: FundLedger, community_code: str, key: str) -> tuple[str, str]:

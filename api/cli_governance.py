@@ -16,6 +16,7 @@ from api.cli_common import (
     DEFAULT_ACTOR,
     ActorOption,
     Identifier,
+    answer,
     cli,
     id_option,
     ledger,
@@ -67,6 +68,7 @@ def propose(
             community_code=community, vote_reference=reference, matter_kind=matter, title=title,
             proposed_on=on, actor=actor, buildings=building or [], unit_keys=unit or [],
             approved_amount_fen=amount, purpose=purpose, seats=seats))
+    answer({"id": vote_id, "matter": matter, "proposed_on": on.isoformat()})
     out.print(f"vote {vote_id} proposed")
 
 
@@ -84,6 +86,7 @@ def nominate(vote_id: Identifier, candidate: Identifier,
             community_code=community, vote_reference=reference, candidate_id=candidate,
             eligible=ineligible is None, ineligibility_reason=ineligible, nominated_on=on,
             actor=actor))
+    answer({"id": vote_id, "candidate": candidate})
     out.print(f"{candidate} nominated in {vote_id}")
 
 
@@ -96,6 +99,7 @@ def publish(vote_id: Identifier, published_on: Annotated[str, typer.Option()],
     with ledger() as app:
         run(lambda: app.publish_vote(community_code=community, vote_reference=reference,
                                      published_on=on, actor=actor))
+    answer({"id": vote_id, "published_on": on.isoformat()})
     out.print(f"vote {vote_id} published on {on}")
 
 
@@ -109,6 +113,8 @@ def open_(vote_id: Identifier, opened_on: Annotated[str, typer.Option()],
         vote = run(lambda: app.open_vote(community_code=community, vote_reference=reference,
                                          opened_on=on, actor=actor))
     assert vote.electorate_area_m2_hundredths is not None
+    answer({"id": vote_id, "opened_on": on.isoformat(), "electorate_heads": vote.electorate_heads,
+            "electorate_area_m2_hundredths": vote.electorate_area_m2_hundredths})
     out.print(f"vote {vote_id} open: {vote.electorate_heads} voters, "
               f"{format_area(vote.electorate_area_m2_hundredths)} m²")
 
@@ -125,6 +131,7 @@ def ballot(vote_id: Identifier, owner: Annotated[str, id_option(help="The voting
         receipt = run(lambda: app.cast_ballot(
             community_code=community, vote_reference=reference, owner_id=owner, choice=choice,
             cast_on=on, candidates=candidate or []))
+    answer({"id": vote_id, "owner_id": owner, "choice": choice, "receipt": receipt})
     out.print(f"ballot accepted; receipt {receipt}")
 
 
@@ -141,6 +148,7 @@ def ballots(vote_id: Identifier, file: Annotated[Path, typer.Argument(exists=Tru
         receipts = run(lambda: app.cast_ballots(community_code=community,
                                                 vote_reference=reference, ballots=rows,
                                                 cast_on=on))
+    answer({"id": vote_id, "accepted": len(receipts), "receipts": list(receipts)})
     out.print(f"{len(receipts)} ballots accepted")
 
 
@@ -153,6 +161,10 @@ def receipt(vote_id: Identifier, receipt_digest: str) -> None:
         found = (app.vote_count(vote).ballot_with_receipt(receipt_digest) if vote.opened
                  else None)
         tallied = vote.result is not None
+    answer({"id": vote_id, "receipt": receipt_digest, "found": found is not None,
+            "tallied": tallied, "voter_key": found.voter_key if found else None,
+            "choice": found.choice if found else None,
+            "candidates": list(found.candidates) if found else []})
     if found is None:
         out.print(f"[red]no ballot of vote {vote_id} has receipt {receipt_digest}[/]")
         raise typer.Exit(1)
@@ -170,6 +182,7 @@ def close(vote_id: Identifier, closed_on: Annotated[str, typer.Option()],
     with ledger() as app:
         result = run(lambda: app.close_vote(community_code=community, vote_reference=reference,
                                             closed_on=on, actor=actor))
+    answer({"id": vote_id, "closed_on": on.isoformat(), "tally": tally_json(result)})
     print_tally(vote_id, result, None)
 
 
@@ -250,6 +263,8 @@ def custody_decide(community_code: Identifier, resolution: Annotated[str, id_opt
         run(lambda: app.decide_custody_transfer(community_code=community_code,
                                                 resolution_id=resolution, decided_on=on,
                                                 actor=actor))
+    answer({"community_code": community_code, "resolution_id": resolution,
+            "decided_on": on.isoformat()})
     out.print(f"custody of {community_code} passes to the owners' meeting; the balance is "
               "due to move within 30 days")
 
@@ -262,6 +277,8 @@ def custody_complete(community_code: Identifier, completed_on: Annotated[str, ty
     with ledger() as app:
         moved = run(lambda: app.complete_custody_transfer(community_code=community_code,
                                                           completed_on=on, actor=actor))
+    answer({"community_code": community_code, "completed_on": on.isoformat(),
+            "balance_moved_fen": moved})
     out.print(f"custody of {community_code} transferred with {format_fen(moved)} yuan")
 
 
@@ -278,6 +295,8 @@ def form(community_code: Identifier, election_reference: Identifier,
             community_code=community_code, election_reference=election_reference,
             committee_reference=committee_reference, term_start=start, term_end=end,
             actor=actor, party_member_ids=party_member or [], party_branch_set_up=party_branch))
+    answer({"community_code": community_code, "reference": committee_reference,
+            "member_ids": list(committee.member_ids)})
     out.print(f"owners' committee {committee_reference}: {', '.join(committee.member_ids)}")
 
 
@@ -291,6 +310,8 @@ def file(community_code: Identifier, committee_reference: Identifier,
         run(lambda: app.file_owners_committee(
             community_code=community_code, committee_reference=committee_reference,
             filed_on=on, street_office=street_office, actor=actor))
+    answer({"community_code": community_code, "reference": committee_reference,
+            "filed_on": on.isoformat(), "street_office": street_office})
     out.print(f"{committee_reference} filed with {street_office} on {on}")
 
 
@@ -306,6 +327,9 @@ def party_coverage(community_code: Identifier, committee_reference: Identifier,
             community_code=community_code, committee_reference=committee_reference,
             party_member_ids=party_member or [], party_branch_set_up=party_branch,
             recorded_on=on, actor=actor))
+    answer({"community_code": community_code, "reference": committee_reference,
+            "party_member_count": committee.party_member_count,
+            "party_branch_set_up": party_branch})
     out.print(f"{committee_reference}: {committee.party_member_count} party member(s), "
               f"party branch {'set up' if party_branch else 'not set up'}")
 
@@ -321,5 +345,8 @@ def member_left(community_code: Identifier, committee_reference: Identifier, mem
             community_code=community_code, committee_reference=committee_reference,
             member_id=member, left_on=on, actor=actor, reason=reason))
     due = committee.reelection_due_on
+    answer({"community_code": community_code, "reference": committee_reference,
+            "member_id": member, "left_on": on.isoformat(),
+            "reelection_due_on": due.isoformat() if due else None})
     out.print(f"{member} left {committee_reference}"
               + (f"; re-election due since {due} (C2)" if due else ""))

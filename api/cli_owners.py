@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import DEFAULT_ACTOR, ActorOption, cli, err, ledger, out, run
+from api.cli_common import (
+    DEFAULT_ACTOR,
+    ActorOption,
+    answer,
+    cli,
+    err,
+    json_mode,
+    ledger,
+    out,
+    run,
+)
 from api.web.identity import CODE_VALID_DEFAULT, SignIn
 from ledger.persistence.access_tables import open_access_tables
 from ledger.persistence.web_tables import open_web_tables
@@ -41,7 +51,11 @@ def invite(
     err.print(f"sign-in code for {owner_id} ({', '.join(issued.unit_keys)} in "
               f"{community_code}), valid once until {issued.expires_at:%Y-%m-%d %H:%M} UTC; "
               "it is shown only now:")
-    typer.echo(issued.code)  # plain: a script captures it
+    answer({"code": issued.code, "owner_id": owner_id, "community_code": community_code,
+            "unit_keys": list(issued.unit_keys), "expires_at": issued.expires_at.isoformat(),
+            "link": issued.link(base_url)})
+    if not json_mode():
+        typer.echo(issued.code)  # plain: a script captures it
     err.print(f"link: {issued.link(base_url)}")
 
 
@@ -51,4 +65,5 @@ def revoke(owner_id: str) -> None:
     with ledger() as app:
         signin = SignIn(app, open_web_tables(app.recorder), open_access_tables(app.recorder))
         codes, sessions = signin.revoke_owner(owner_id)
+    answer({"owner_id": owner_id, "codes_ended": codes, "sessions_ended": sessions})
     out.print(f"{owner_id}: {codes} unused code(s) and {sessions} session(s) ended")

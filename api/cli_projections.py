@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli_common import cli, err, ledger, out, progress_bar
+from api.cli_common import answer, cli, err, invocation, ledger, out, progress_bar
 from projections.runner import (
     BatchingProjection,
     Followers,
@@ -37,6 +37,11 @@ def _view_class(name: str) -> type[BatchingProjection[Any]]:
         raise typer.Exit(2) from None
 
 
+def _answered() -> dict[str, Any]:
+    current = invocation.get()
+    return (current.answer or {}) if current is not None else {}
+
+
 def _report_failure(error: ProjectionFailed | ViewBusy) -> None:
     if isinstance(error, ViewBusy):
         err.print(f"[red]{escape(str(error))}[/]")
@@ -62,8 +67,10 @@ def run_views(
             for projection in projections:
                 with runners_lock(projection):
                     read = runner.catch_up(projection)
-                out.print(f"{projection.view.view_name}: applied {read:,} events, at "
-                          f"{runner.position(projection):,}")
+                at = runner.position(projection)
+                answer({"views": [*(_answered().get("views") or []), {
+                    "view": projection.view.view_name, "applied": read, "position": at}]})
+                out.print(f"{projection.view.view_name}: applied {read:,} events, at {at:,}")
         except (ProjectionFailed, ViewBusy) as error:
             _report_failure(error)
             raise typer.Exit(1) from None
@@ -90,13 +97,21 @@ def status() -> None:
     with ledger() as app:
         runner = Runner(app)
         table = Table("view", "position", "log", "lag", "failure")
+        states = []
         for view_class in VIEWS.values():
             state = view_status(runner, open_projection(app, view_class))
+            states.append({
+                "view": state.view_name, "position": state.position,
+                "log_position": state.log_position, "lag": state.lag,
+                "failure": None if state.failure is None else {
+                    "position": state.failure.notification_id, "topic": state.failure.topic,
+                    "error": (state.failure.error.strip().splitlines()[-1:] or [""])[0]}})
             failure = ("-" if state.failure is None else
                        f"at {state.failure.notification_id} ({state.failure.topic}): "
                        + (state.failure.error.strip().splitlines()[-1:] or [""])[0])
             table.add_row(state.view_name, f"{state.position:,}", f"{state.log_position:,}",
                           f"{state.lag:,}", escape(failure))
+        answer({"views": states})
         out.print(table)
 
 
@@ -120,8 +135,9 @@ def rebuild_view(view: ViewArgument) -> None:
             except (ProjectionFailed, ViewBusy) as error:
                 _report_failure(error)
                 raise typer.Exit(1) from None
-        out.print(f"{view}: rebuilt from {read:,} events; checksum "
-                  f"{projection.view.checksum()}")
+        digest = projection.view.checksum()
+        answer({"view": view, "events": read, "checksum": digest})
+        out.print(f"{view}: rebuilt from {read:,} events; checksum {digest}")
 
 
 @projections_cli.command()
@@ -130,5 +146,6 @@ def checksum(view: ViewArgument) -> None:
     view_class = _view_class(view)
     with ledger() as app:
         projection = open_projection(app, view_class)
-        out.print(f"{view} at {Runner(app).position(projection):,}: "
-                  f"{projection.view.checksum()}")
+        at, digest = Runner(app).position(projection), projection.view.checksum()
+    answer({"view": view, "position": at, "checksum": digest})
+    out.print(f"{view} at {at:,}: {digest}")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from api.cli_common import cli, err, ledger, out, run
+from api.cli_common import answer, cli, err, ledger, out, run
 from api.render.disclosure_csv import to_csv
 from api.render.disclosure_html import to_html
 from domain.money import format_fen
@@ -123,6 +123,14 @@ def disclosure_command(
         if path is not None:
             out.print(escape(f"written: {path}"))
     problems = result.problems()
+    answer({"community_code": result.community_code, "year": year,
+            "opening_balance_fen": result.total("opening_balance_fen"),
+            "deposits_fen": result.total("deposits_fen"), "income_fen": result.total("income_fen"),
+            "use_fen": result.total("use_fen"), "refunds_fen": result.total("refunds_fen"),
+            "balance_fen": result.balance_fen, "bank_balance_fen": result.bank_balance_fen,
+            "projects": len(result.projects), "units": len(result.units),
+            "files": [str(p) for p in (csv_file, html_file) if p is not None],
+            "problems": list(problems)})
     for problem in problems:
         err.print(f"[red]does not add up:[/] {escape(problem)}")
     if problems:

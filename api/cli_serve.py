@@ -23,7 +23,6 @@ from api.cli_common import (
     out,
     refuse,
     run,
-    usage,
 )
 from domain.errors import NotFound
 from ledger.access import Principal, Role, Scope, new_token, token_digest
@@ -155,7 +154,7 @@ def create_token(
 
     Without --expires-in or --expires-on it never expires (revoke it, or rotate it).
     """
-    parsed = usage(lambda: Scope.parse(scope))
+    parsed = run(lambda: Scope.parse(scope))
     expires_at = _expiry(expires_in, expires_on)
     token, token_id = new_token()
     principal = Principal(name or f"{role.value}:{token_id}", role, parsed, token_id)

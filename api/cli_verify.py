@@ -16,7 +16,7 @@ from uuid import UUID
 import typer
 from rich.markup import escape
 
-from api.cli_common import cli, err, ledger, out, progress_bar
+from api.cli_common import answer, cli, err, ledger, out, progress_bar
 from ledger.application import FundLedger
 from projections.runner import Followers, ProjectionFailed
 from projections.seal.evidence import export_community, prove_event, verify_ledger
@@ -49,6 +49,7 @@ def _seal_and_checkpoint(app: FundLedger) -> Checkpoint | None:
         f"; checkpoint at position {made.position:,} ({made.events:,} events, "
         f"{made.streams:,} streams)")
     err.print(f"sealed {sealed:,} new events{where}")
+    answer({"sealed": sealed, "checkpoint": None if made is None else made.to_json()})
     return made
 
 
@@ -101,6 +102,7 @@ def checkpoint(
         err.print("[red]the log is empty: nothing to checkpoint[/]")
         raise typer.Exit(2)
     text = json.dumps(made.to_json(), indent=2)
+    answer({"file": None if out_file is None else str(out_file)})
     if out_file is None:
         out.print_json(text)
     else:
@@ -111,7 +113,9 @@ def checkpoint(
 @cli.command("public-key")
 def public_key() -> None:
     """The ledger's public key (hex): what an auditor pins to check checkpoints and proofs."""
-    out.print(public_key_bytes(load_signing_key()).hex())
+    key = public_key_bytes(load_signing_key()).hex()
+    answer({"public_key": key})
+    out.print(key)
 
 
 def _trusted_key(given: str | None, external: Checkpoint | None) -> bytes | str | None:
@@ -150,6 +154,16 @@ def verify(
         report = verify_ledger(app, trusted_key=trusted, external=external,
                                progress=lambda n: bar.advance(task, n),
                                all_roots=all_checkpoints)
+    answer({"verified": report.problem is None, "events": report.events,
+            "streams": report.streams, "unsealed": report.unsealed,
+            "sealed_position": report.sealed_position,
+            "checkpoint": None if report.checkpoint is None else report.checkpoint.to_json(),
+            "trusted_key_given": trusted is not None,
+            "problem": None if report.problem is None else {
+                "kind": report.problem.kind, "message": report.problem.message,
+                "originator_id": None if report.problem.originator_id is None
+                else str(report.problem.originator_id),
+                "version": report.problem.version, "position": report.problem.position}})
     if report.problem is not None:
         p = report.problem
         err.print(f"[red]TAMPERED ({p.kind}):[/] {escape(p.message)}")
@@ -179,7 +193,11 @@ def _verify_bundle(path: Path, key: str | None) -> None:
         raise _refuse(SealError(f"cannot read {path}: {error}")) from None
     except SealError as error:
         err.print(f"[red]TAMPERED:[/] {escape(str(error))}")
+        answer({"verified": False, "bundle": str(path), "problem": str(error)})
         raise typer.Exit(1) from None
+    answer({"verified": True, "bundle": str(path), "community_code": report.community,
+            "events": report.events, "streams": report.streams,
+            "checkpoint": report.checkpoint.to_json(), "trusted_key_given": key is not None})
     out.print(f"bundle {path}: community {report.community}, {report.events:,} events in "
               f"{report.streams:,} streams, checkpoint at position "
               f"{report.checkpoint.position:,} signed by {report.checkpoint.public_key.hex()}")
@@ -207,6 +225,7 @@ def proof(
         except SealError as error:
             raise _refuse(error) from None
     text = json.dumps(made, indent=2, ensure_ascii=False)
+    answer({"proof": made, "file": None if out_file is None else str(out_file)})
     if out_file is None:
         out.print_json(text)
     else:
@@ -228,6 +247,9 @@ def export(
         except SealError as error:
             out_file.unlink(missing_ok=True)
             raise _refuse(error) from None
+    answer({"community_code": community_code, "events": exported.events,
+            "streams": exported.streams, "checkpoint_position": exported.checkpoint.position,
+            "file": str(out_file)})
     out.print(f"{community_code}: {exported.events:,} events in {exported.streams:,} streams, "
               f"up to position {exported.checkpoint.position:,}, written to {out_file}; check "
               f"it with: fundledger verify --bundle {out_file}")
