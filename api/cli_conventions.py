@@ -146,7 +146,9 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         current = Invocation(name, as_json=as_json, may_create=name in MAY_CREATE)
         token = invocation.set(current)
         captured = io.StringIO()
-        console_file = out.file
+        # Rich's own attribute: None means "sys.stdout when printing", which must stay so
+        # (a test runner swaps sys.stdout per invocation).
+        console_file = out._file
         if as_json and adds_json:
             out.file = captured  # the human text; the JSON answer replaces it
         code = 0
@@ -170,7 +172,7 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
                                        f"nothing written: {_first_line(error)}")
             raise typer.Exit(code) from None
         finally:
-            out.file = console_file
+            out._file = console_file
             invocation.reset(token)
             if as_json and adds_json:
                 _answer_json(current, captured.getvalue(), code)

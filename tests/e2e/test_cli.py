@@ -106,9 +106,9 @@ def test_importing_the_same_deposits_again_posts_nothing(ledger_dir: Path) -> No
     assert what_is_stored(ledger_dir) == before
 
 
-def test_a_bad_file_exits_2_names_line_and_field_and_posts_nothing(ledger_dir: Path) -> None:
+def test_a_bad_file_exits_3_names_line_and_field_and_posts_nothing(ledger_dir: Path) -> None:
     before = what_is_stored(ledger_dir)
-    rejected = fundledger(ledger_dir, "import", "deposits", "bad.csv", expect=2)
+    rejected = fundledger(ledger_dir, "import", "deposits", "bad.csv", expect=3)
     message = said(rejected.stderr)
     assert "nothing posted" in message
     assert "line 3" in message
@@ -144,6 +144,6 @@ def test_f10_statement_of_one_unit_as_of_a_date(ledger_dir: Path) -> None:
 
 
 def test_statement_refuses_a_date_that_does_not_parse(ledger_dir: Path) -> None:
-    refused = fundledger(ledger_dir, "statement", "CY-E2E", "--as-of", "2024-02-30", expect=2)
+    refused = fundledger(ledger_dir, "statement", "CY-E2E", "--as-of", "2024-02-30", expect=3)
     assert "field as_of" in said(refused.stderr)
     assert "date-format" in said(refused.stderr)

@@ -22,23 +22,25 @@ def log_length(cwd: Path) -> int:
         app.close()
 
 
-def test_a_non_utf8_bank_file_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+def test_a_non_utf8_bank_file_is_one_line_exit_3_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
     fundledger(tmp_path, "import", "units", "units.csv", "--registered-on", "2026-01-01")
     before = log_length(tmp_path)
     (tmp_path / "gbk.csv").write_bytes(DEPOSITS.encode("gbk"))
-    done = fundledger(tmp_path, "import", "deposits", "gbk.csv", expect=2)
+    done = fundledger(tmp_path, "import", "deposits", "gbk.csv", expect=3)
     assert "Traceback" not in done.stderr
     assert "line 4" in done.stderr and "not UTF-8" in done.stderr
     assert log_length(tmp_path) == before
 
 
 def test_an_unexpected_error_is_one_line_and_the_traceback_needs_debug(tmp_path: Path) -> None:
-    # A directory where the SQLite file should be: an error no command foresees.
+    # A directory where the SQLite file should be: an error no command foresees (a command
+    # that may start a ledger: the others refuse a missing file first, exit 5).
     (tmp_path / "ledger.db").mkdir()
-    done = fundledger(tmp_path, "statement", "CY-1", expect=1)
+    (tmp_path / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    done = fundledger(tmp_path, "import", "units", "units.csv", expect=1)
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "--debug" in done.stderr
-    debug = fundledger(tmp_path, "--debug", "statement", "CY-1", expect=1)
+    debug = fundledger(tmp_path, "--debug", "import", "units", "units.csv", expect=1)
     assert "Traceback" in debug.stderr

@@ -102,7 +102,7 @@ def test_a_vote_and_an_enterprise_through_the_cli(fundledger: Fundledger, tmp_pa
     fundledger("vote", "ballot", VOTE, "--owner", "chen", "--choice", "agree",
                "--cast-on", "2026-03-20")
     refused = fundledger("vote", "ballot", VOTE, "--owner", "bo", "--choice", "disagree",
-                         "--cast-on", "2026-03-21", expect=2)
+                         "--cast-on", "2026-03-21", expect=4)  # a conflict
     assert "V5" in refused.stderr and "already voted" in refused.stderr
     running = fundledger("vote", "tally", VOTE).stdout
     assert "PROVISIONAL" in running and "PASSED" not in running and "FAILED" not in running

@@ -15,7 +15,7 @@ from tests.e2e.test_cli_errors import log_length
 def test_tokens_create_refuses_a_malformed_scope_with_the_expected_form(
         tmp_path: Path, scope: str) -> None:
     done = fundledger(tmp_path, "tokens", "create", "--role", "official", "--scope", scope,
-                      expect=2)
+                      expect=3)
     assert "rule scope" in done.stderr and "community:<code>" in done.stderr
     assert "flt_" not in done.stdout
 

@@ -61,9 +61,9 @@ def test_replay_as_of_a_date_as_json_and_refusals(db: Path) -> None:
     assert answer["last_event"]["business_date"] == "2026-03-01"
     assert isinstance(answer["last_event"]["position"], int)
     text = runner.invoke(cli, ["replay", "fund", CODE, "--known-at", "2000-01-01"])
-    assert text.exit_code == 2 and "known_at" in text.output
+    assert text.exit_code == 3 and "known_at" in text.output
     unknown = runner.invoke(cli, ["replay", "vote", f"{CODE}/NOPE"])
-    assert unknown.exit_code == 2 and "vote_reference" in unknown.output
+    assert unknown.exit_code == 3 and "vote_reference" in unknown.output
 
 
 def test_history_pages_as_json(db: Path) -> None:

@@ -12,14 +12,14 @@ def test_a_second_token_with_a_name_in_use_is_refused_in_one_line(tmp_path: Path
                       "district:110105", "--name", "office")
     token_id = made.stdout.strip().removeprefix("flt_").split("_", 1)[0]
     again = fundledger(tmp_path, "tokens", "create", "--role", "custodian", "--scope",
-                       "district:110108", "--name", "office", expect=2)
+                       "district:110108", "--name", "office", expect=4)  # a conflict
     assert not again.stdout  # no token printed
     assert len(again.stderr.strip().splitlines()) == 1, again.stderr
     assert "rule token-name" in said(again.stderr) and "field name" in said(again.stderr)
     fundledger(tmp_path, "tokens", "revoke", token_id)
-    fundledger(tmp_path, "tokens", "create", "--role", "auditor", "--name", "office", expect=2)
+    fundledger(tmp_path, "tokens", "create", "--role", "auditor", "--name", "office", expect=4)
     malformed = fundledger(tmp_path, "tokens", "create", "--role", "auditor", "--name",
-                           "街道办 王", expect=2)
+                           "街道办 王", expect=3)  # a rule of its form
     assert "rule token-name" in said(malformed.stderr)
 
 
@@ -30,5 +30,5 @@ def test_rotating_a_token_gives_its_holder_a_new_one(tmp_path: Path) -> None:
     new = rotated.stdout.strip()
     assert new.startswith("flt_") and old_id not in new
     assert f"replaces {old_id}" in said(rotated.stderr) and "office" in rotated.stderr
-    gone = fundledger(tmp_path, "tokens", "rotate", old_id, expect=2)  # revoked by rotation
+    gone = fundledger(tmp_path, "tokens", "rotate", old_id, expect=3)  # revoked by rotation
     assert f"no live token {old_id}" in said(gone.stderr)
