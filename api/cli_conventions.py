@@ -176,6 +176,9 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
             invocation.reset(token)
             if as_json and adds_json:
                 _answer_json(current, captured.getvalue(), code)
+            elif as_json and code != 0 and current.error is not None:
+                # A command with its own --json answers its data; a refusal is ours to say.
+                _write_json({"error": current.error})
 
     parameters = list(inspect.signature(callback, eval_str=True).parameters.values())
     if adds_json:
@@ -223,6 +226,10 @@ def _answer_json(current: Invocation, text: str, code: int) -> None:
         body.update(current.answer or {})
         if current.answer is None:
             # No structured answer: the text a person would have read, line by line.
-            body["lines"] = [line.rstrip() for line in text.splitlines() if line.strip()]
+            body["text"] = [line.rstrip() for line in text.splitlines() if line.strip()]
+    _write_json(body)
+
+
+def _write_json(body: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
