@@ -9,7 +9,8 @@
   (the highest log position it wrote, null if it wrote nothing: found already there) and
   ``events`` (how many it wrote); a refusal is ``{"error": {kind, rule, field,
   message}}`` with the same exit code;
-* only the commands in ``MAY_CREATE`` may start a new ledger; any other one on a missing
+* only the commands in ``MAY_CREATE`` (and ``MAY_CREATE_WHEN_FOLLOWING`` with ``--follow``)
+  may start a new ledger; any other one on a missing
   SQLite file, or a PostgreSQL database/schema without the ledger's tables, exits 5 with one
   line and creates nothing (``ledger.persistence.preflight``);
 * a database that cannot be reached, or is lost mid-command, is one line naming it, exit 5;
@@ -48,8 +49,12 @@ JSON_OPTION = "--json"
 JSON_HELP = "Answer one JSON object on stdout (what was read, or what was written and its " \
             "log position)."
 
-# Commands that may start a new ledger: every other one needs an existing database.
-MAY_CREATE = frozenset({"demo", "import units", "tokens create", "tokens issue", "serve"})
+# Commands that may start a new ledger: every other one needs an existing database. The
+# services of a deployment (the API, the views' runner, the sealer, the relay) may start in
+# any order on a fresh database, so those that run until stopped may create it too.
+MAY_CREATE = frozenset({"demo", "import units", "tokens create", "tokens issue", "serve",
+                        "relay nats"})
+MAY_CREATE_WHEN_FOLLOWING = frozenset({"projections run", "seal"})  # with --follow
 
 # Commands that run until stopped, whose output is a stream of progress, not one answer:
 # a JSON object at the end would never come. (``seal --follow`` and ``projections run
@@ -143,7 +148,9 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
     def command(**kwargs: Any) -> None:
         as_json = bool(kwargs.pop("as_json", False) if adds_json else
                        kwargs.get("as_json", False))
-        current = Invocation(name, as_json=as_json, may_create=name in MAY_CREATE)
+        may_create = name in MAY_CREATE or (
+            name in MAY_CREATE_WHEN_FOLLOWING and bool(kwargs.get("follow")))
+        current = Invocation(name, as_json=as_json, may_create=may_create)
         token = invocation.set(current)
         captured = io.StringIO()
         # Rich's own attribute: None means "sys.stdout when printing", which must stay so
