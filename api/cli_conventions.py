@@ -46,6 +46,7 @@ from ledger.persistence.preflight import DatabaseProblem
 from ledger.settings import Settings
 
 JSON_OPTION = "--json"
+DEBUG_FLAG = "--debug"
 JSON_HELP = "Answer one JSON object on stdout (what was read, or what was written and its " \
             "log position)."
 
@@ -53,7 +54,7 @@ JSON_HELP = "Answer one JSON object on stdout (what was read, or what was writte
 # services of a deployment (the API, the views' runner, the sealer, the relay) may start in
 # any order on a fresh database, so those that run until stopped may create it too.
 MAY_CREATE = frozenset({"demo", "import units", "tokens create", "tokens issue", "serve",
-                        "relay nats"})
+                        "relay nats", "migrate"})
 MAY_CREATE_WHEN_FOLLOWING = frozenset({"projections run", "seal"})  # with --follow
 
 # Commands that run until stopped, whose output is a stream of progress, not one answer:
@@ -109,10 +110,11 @@ WRITTEN = {
     "tokens rotate": "token-rotation",
     "tokens revoke": "token-revocation",
     "projections rebuild": "view-rebuild",
+    "migrate": "migration",  # api/cli_migrate.py: the schema, not the log
 }
 # Writes beside the log (tokens, sign-in codes, a view's tables): no log position to give.
 BESIDE_THE_LOG = frozenset({"tokens create", "tokens issue", "tokens rotate", "tokens revoke",
-                            "owners invite", "owners revoke", "projections rebuild"})
+                            "owners invite", "owners revoke", "projections rebuild", "migrate"})
 
 
 def command_infos(app: typer.Typer, prefix: tuple[str, ...] = ()
@@ -164,19 +166,11 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         except typer.Exit as stop:
             code = stop.exit_code
             raise
-        except DatabaseProblem as problem:
-            code = EXIT_UNAVAILABLE
-            _fail(current, "database-unavailable", str(problem))
-            raise typer.Exit(code) from None
-        except OperationalError as error:  # lost or unavailable during the command
-            code = EXIT_UNAVAILABLE
-            _fail(current, "database-unavailable",
-                  f"{Settings().describe_db()} became unavailable: {_first_line(error)}")
-            raise typer.Exit(code) from None
-        except IntegrityError as error:  # a version conflict that outlasted every retry
-            code = EXIT_CONFLICT
-            _fail(current, "conflict", f"a concurrent writer kept changing the same records, "
-                                       f"nothing written: {_first_line(error)}")
+        except (DatabaseProblem, OperationalError, IntegrityError) as error:
+            if DEBUG_FLAG in sys.argv[1:]:
+                code = EXIT_CHECK_FAILED
+                raise  # the whole traceback, as ``api.cli.main`` gives for any error
+            code = _one_line(current, error)
             raise typer.Exit(code) from None
         finally:
             out._file = console_file
@@ -201,6 +195,21 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
 
 EXIT_KINDS = {EXIT_CHECK_FAILED: "check_failed", EXIT_USAGE: "usage", EXIT_REFUSED: "refused",
               EXIT_CONFLICT: "conflict", EXIT_UNAVAILABLE: "unavailable"}
+
+
+def _one_line(current: Invocation, error: Exception) -> int:
+    """Say a database error in one line; its exit code."""
+    if isinstance(error, DatabaseProblem):
+        _fail(current, "database-unavailable", str(error))
+        return EXIT_UNAVAILABLE
+    if isinstance(error, IntegrityError):  # a version conflict that outlasted every retry
+        _fail(current, "conflict", "a concurrent writer kept changing the same records, "
+                                   f"nothing written: {_first_line(error)}")
+        return EXIT_CONFLICT
+    # An OperationalError: the database was lost or became unavailable mid-command.
+    _fail(current, "database-unavailable",
+          f"{Settings().describe_db()} became unavailable: {_first_line(error)}")
+    return EXIT_UNAVAILABLE
 
 
 def _first_line(error: BaseException) -> str:
