@@ -225,6 +225,22 @@ def test_help_and_version_say_the_exit_codes_and_the_version() -> None:
     assert version.stdout.split()[1][0].isdigit()
 
 
+def test_shell_completion_completes_commands_and_subcommands(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "fundledger"  # the installed entry point
+    if not script.exists():
+        pytest.skip("fundledger is not installed in this environment")
+    shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert shown.returncode == 0 and "_FUNDLEDGER_COMPLETE" in shown.stdout
+    for words, cword, expected in (("fundledger tok", "1", "tokens"),
+                                   ("fundledger tokens l", "2", "list")):
+        completed = subprocess.run([str(script)], capture_output=True, text=True, timeout=60,
+                                   check=False, cwd=tmp_path, env={
+                                       **os.environ, "_FUNDLEDGER_COMPLETE": "complete_bash",
+                                       "COMP_WORDS": words, "COMP_CWORD": cword})
+        assert completed.stdout.split() == [expected], completed.stdout
+
+
 # -- the database: never created by a read, found or refused in seconds ---------------------
 
 def test_no_read_command_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
