@@ -91,11 +91,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> tuple[str, Path]:
-    """A few units and one bank batch, through the CLI."""
+def small(db_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """A few units and one bank batch, through the CLI, on each store."""
     (tmp_path / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
     (tmp_path / "deposits.csv").write_text(DEPOSITS_CSV, encoding="utf-8")
-    db = str(tmp_path / "small.db")
+    db = db_url
     invoke(db, tmp_path, "import", "units", str(tmp_path / "units.csv"),
            "--registered-on", "2024-01-01")
     posted = answered(invoke(db, tmp_path, "import", "deposits", str(tmp_path / "deposits.csv"),
@@ -110,6 +110,18 @@ def log_length(db: str) -> int:
         return app.recorder.max_notification_id() or 0
     finally:
         app.close()
+
+
+def delete_last_event(db: str) -> None:
+    if db.startswith("postgresql"):
+        base, schema = db.split("?schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DELETE FROM "{schema}".fundledger_events WHERE notification_id = '
+                         f'(SELECT max(notification_id) FROM "{schema}".fundledger_events)')
+    else:
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM stored_events WHERE rowid = (SELECT max(rowid) FROM "
+                         "stored_events)")
 
 
 # -- --json on every command ------------------------------------------------------------
@@ -199,14 +211,12 @@ def test_each_exit_code_is_the_case_it_names(small: tuple[str, Path]) -> None:
                       "--json")
     assert answered(conflict, EXIT_CONFLICT)["error"]["rule"] == "token-name"
 
-    missing = invoke(str(folder / "typo.db"), folder, "statement", "CY-E2E")
+    missing = invoke(str(folder / "typo.db"), folder, "statement", "CY-E2E")  # SQLite here
     assert missing.exit_code == EXIT_UNAVAILABLE and "typo.db" in missing.stderr
 
     assert invoke(db, folder, "seal").exit_code == EXIT_OK
     assert invoke(db, folder, "verify").exit_code == EXIT_OK
-    with sqlite3.connect(db) as conn:  # someone with file access deletes the last event
-        conn.execute("DELETE FROM stored_events WHERE rowid = (SELECT max(rowid) FROM "
-                     "stored_events)")
+    delete_last_event(db)  # someone with access to the database
     tampered = invoke(db, folder, "verify", "--json")
     assert answered(tampered, EXIT_CHECK_FAILED)["verified"] is False
     assert "TAMPERED" in tampered.stderr
