@@ -112,8 +112,10 @@ WRITTEN = {
     "projections rebuild": "view-rebuild",
     "migrate": "migration",  # api/cli_migrate.py: the schema, not the log
 }
-# Writes beside the log (tokens, sign-in codes, a view's tables): no log position to give.
-BESIDE_THE_LOG = frozenset({"tokens create", "tokens issue", "tokens rotate", "tokens revoke",
+# Writes beside the log (seals and checkpoints, tokens, sign-in codes, a view's tables, the
+# schema): no log position to give.
+BESIDE_THE_LOG = frozenset({"seal", "checkpoint", "proof", "export",
+                            "tokens create", "tokens issue", "tokens rotate", "tokens revoke",
                             "owners invite", "owners revoke", "projections rebuild", "migrate"})
 
 
