@@ -27,6 +27,7 @@ from api.cli_common import (
 from domain.errors import NotFound
 from ledger.access import Principal, Role, Scope, new_token, token_digest
 from ledger.persistence.access_tables import open_access_tables
+from ledger.persistence.preflight import check_database
 from ledger.settings import Settings
 
 tokens_cli = typer.Typer(no_args_is_help=True,
@@ -55,6 +56,10 @@ def serve(
     from api.http.app import create_app
 
     settings = Settings()
+    # Unreachable: one line naming host and port within the connect timeout (exit 5), rather
+    # than the pool's wait and uvicorn's startup failure. A fresh database is fine: the
+    # API creates the ledger's tables.
+    check_database(settings, may_create=True)
     if workers > 1:
         if not settings.is_postgres:
             err.print("[red]--workers above 1 needs PostgreSQL[/]: on the embedded store one "

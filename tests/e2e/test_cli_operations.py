@@ -331,10 +331,11 @@ def test_an_unreachable_database_fails_in_seconds_with_one_line(silent_port: int
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    done, took = _subprocess(tmp_path, "tokens", "list",
-                             FUNDLEDGER_DB=f"postgresql://postgres@127.0.0.1:{closed}/x")
-    assert done.returncode == EXIT_UNAVAILABLE and f"127.0.0.1:{closed}" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and took < FAST_FAIL_S
+    for args in (("tokens", "list"), ("serve", "--port", "1")):  # a service says it too
+        done, took = _subprocess(tmp_path, *args,
+                                 FUNDLEDGER_DB=f"postgresql://postgres@127.0.0.1:{closed}/x")
+        assert done.returncode == EXIT_UNAVAILABLE and f"127.0.0.1:{closed}" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and took < FAST_FAIL_S, done.stderr
 
 
 def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
