@@ -43,7 +43,7 @@ from typing import Any
 
 SCHEMA_TABLE = "fundledger_schema"
 BASELINE_VERSION = 1
-BASELINE_DESCRIPTION = "baseline: the tables as the releases before schema versions made them"
+BASELINE_DESCRIPTION = "the baseline: the tables as made before schema versions"
 
 # Shared with ledger.persistence.postgres.SerializedTableCreation: "fund" in ASCII.
 SCHEMA_LOCK_KEY = 0x66756E64
@@ -171,7 +171,7 @@ def _apply(db: SchemaDb, found: int) -> list[Migration]:
     """Every migration after ``found``, each with its version row; the ones applied."""
     _create_version_table(db)
     if found == BASELINE_VERSION and not db.history():
-        _record(db, BASELINE_VERSION, f"recognised (made before versions): {BASELINE_DESCRIPTION}")
+        _record(db, BASELINE_VERSION, f"recognised: {BASELINE_DESCRIPTION}")
     applied = [m for m in MIGRATIONS if m.version > found]
     for migration in applied:
         migration.apply(db)
