@@ -304,3 +304,15 @@ def test_the_old_fixture_holds_reraise_demands_in_their_first_shape() -> None:
     text = (FIXTURES / "schema_v0_sqlite.sql").read_text(encoding="utf-8")
     assert text.count("UnitAccount.ReraiseDemanded") == 3
     assert UnitAccount.ReraiseDemanded.class_version == 2
+
+
+def test_a_command_on_an_unmigrated_database_answers_one_line(v0: Store, tmp_path: Path) -> None:
+    env = {**os.environ, **cli_env(v0.url, tmp_path), "FUNDLEDGER_AUTO_MIGRATE": "no"}
+    answer = subprocess.run([sys.executable, "-m", "ledger", "statement", "CY-0009"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 1 and answer.stdout == ""
+    lines = answer.stderr.strip().splitlines()
+    assert len(lines) == 1, answer.stderr
+    assert f"schema version 1, this code needs {SCHEMA_VERSION}: run fundledger migrate" in (
+        lines[0])
+    assert not v0.has_table(SCHEMA_TABLE)
