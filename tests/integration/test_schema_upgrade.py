@@ -30,6 +30,7 @@ from api.cli import cli
 from domain.unit_account import UnitAccount, reraise_threshold_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine
+from ledger.persistence import migrations
 from ledger.persistence.migrations import (
     MIGRATIONS,
     SCHEMA_TABLE,
@@ -316,3 +317,21 @@ def test_a_command_on_an_unmigrated_database_answers_one_line(v0: Store, tmp_pat
     assert f"schema version 1, this code needs {SCHEMA_VERSION}: run fundledger migrate" in (
         lines[0])
     assert not v0.has_table(SCHEMA_TABLE)
+
+
+def test_a_failing_migration_leaves_the_previous_version_whole(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    FundLedger(Settings(db=db_url)).close()
+    store = Store(db_url)
+
+    def half_done(db: migrations.SchemaDb) -> None:
+        db.execute(f"CREATE TABLE {db.table('half_done')} (x INTEGER)")
+        raise RuntimeError("the disk filled up")
+
+    failing = migrations.Migration(SCHEMA_VERSION + 1, "a change that fails", half_done)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, failing))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(RuntimeError, match="the disk filled up"):
+        FundLedger(Settings(db=db_url, auto_migrate=True))
+    assert store.versions() == list(range(1, SCHEMA_VERSION + 1))
+    assert not store.has_table("half_done")
