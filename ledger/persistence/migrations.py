@@ -195,13 +195,14 @@ def record_creation(db: SchemaDb, *, fresh: bool) -> None:
 
 
 def _schema_db(recorder: Any, cursor: Any) -> SchemaDb:
+    # Duck-typed, so this module imports no driver: only the PostgreSQL datastore has a
+    # schema (the library makes it "public" when none is given).
+    return SchemaDb(cursor, schema=_pg_schema(recorder), events_table=recorder.events_table_name)
+
+
+def _pg_schema(recorder: Any) -> str | None:
     schema = getattr(recorder.datastore, "schema", None)
-    return SchemaDb(cursor, schema=schema or ("public" if _is_postgres(recorder) else None),
-                    events_table=recorder.events_table_name)
-
-
-def _is_postgres(recorder: Any) -> bool:
-    return type(recorder.datastore).__module__ != "eventsourcing.sqlite"
+    return None if schema is None else schema or "public"
 
 
 @contextmanager
@@ -213,10 +214,9 @@ def _reading(recorder: Any) -> Iterator[SchemaDb]:
 @contextmanager
 def _locked(recorder: Any) -> Iterator[SchemaDb]:
     """One committed transaction holding the schema lock (rolled back on an error)."""
-    postgres = _is_postgres(recorder)
     with recorder.datastore.transaction(commit=True) as cursor:
         db = _schema_db(recorder, cursor)
-        if postgres:
+        if db.postgres:
             db.execute("SELECT pg_advisory_xact_lock({p})", (SCHEMA_LOCK_KEY,))
         else:
             # The library's BEGIN is deferred: a write takes SQLite's write lock now, before
