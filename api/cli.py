@@ -21,6 +21,7 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_enterprises,
     cli_funds,
     cli_governance,
+    cli_migrate,
     cli_owners,
     cli_projections,
     cli_relay,

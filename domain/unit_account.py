@@ -31,6 +31,12 @@ def first_deposit_due_fen(area_m2_hundredths: int, rate_fen_per_m2: int) -> int:
     return (area_m2_hundredths * rate_fen_per_m2 + 50) // 100
 
 
+def reraise_threshold_fen(first_deposit_fen: int, threshold_percent: int) -> int:
+    """F4: the least balance that is not below ``threshold_percent`` of the first deposit
+    (rounded up to the fen: a balance one fen short of the exact fraction is below it)."""
+    return -(-first_deposit_fen * threshold_percent // 100)
+
+
 def check_owner_ids(owner_ids: list[str], field: str = "owner_id") -> None:
     if not owner_ids or not all(o.strip() for o in owner_ids):
         raise InvalidInput("a unit needs at least one owner id", rule="F1", field=field)
@@ -325,13 +331,15 @@ class UnitAccount(Aggregate):
     def _review_reraise(self, effective_date: date, threshold_percent: int) -> None:
         if self.first_deposit_fen is None:
             return
-        below = self.balance_fen * 100 < self.first_deposit_fen * threshold_percent
+        threshold_fen = reraise_threshold_fen(self.first_deposit_fen, threshold_percent)
+        below = self.balance_fen < threshold_fen
         if below and not self.reraise_demanded:
             self.trigger_event(
                 self.ReraiseDemanded,
                 threshold_percent=threshold_percent,
                 balance_fen=self.balance_fen,
                 first_deposit_fen=self.first_deposit_fen,
+                threshold_fen=threshold_fen,
                 effective_date=effective_date,
             )
         elif not below and self.reraise_demanded:
@@ -343,10 +351,26 @@ class UnitAccount(Aggregate):
             )
 
     class ReraiseDemanded(Aggregate.Event):
+        """F4: the balance fell below ``threshold_percent`` of the first deposit.
+
+        Version 2 records ``threshold_fen``, the balance the owner must restore (what a
+        re-raise notice asks for), so no reader redoes the percentage and its rounding.
+        A version-1 event (stored before it) is upcast on reading by the same rule, from its
+        own ``first_deposit_fen`` and ``threshold_percent``; its stored bytes, which the seal
+        hashes, are never rewritten (docs/upgrades.md, "Changing an event's shape").
+        """
+
+        class_version = 2
         threshold_percent: int
         balance_fen: int
         first_deposit_fen: int
+        threshold_fen: int
         effective_date: date
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["threshold_fen"] = reraise_threshold_fen(
+                state["first_deposit_fen"], state["threshold_percent"])
 
         def apply(self, aggregate: UnitAccount) -> None:
             aggregate.reraise_demanded = True

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: int = Field(default=3, ge=2)  # libpq takes 2 s at the least
     # A concurrent writer on the same sub-account makes a save fail; retry this often.
     save_attempts_max: int = Field(default=20, ge=1)
+    # An older schema is migrated on opening (else refused: run `fundledger migrate`);
+    # unset: yes on SQLite, no on PostgreSQL (docs/upgrades.md).
+    auto_migrate: bool | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -71,6 +74,8 @@ class Settings(BaseSettings):
             "IS_SNAPSHOTTING_ENABLED": "y",
             "TRANSCODER_TOPIC": "ledger.persistence.transcoder:OrjsonTranscoder",
         }
+        if self.auto_migrate is not None:
+            env["FUNDLEDGER_AUTO_MIGRATE"] = "y" if self.auto_migrate else "n"
         if not self.is_postgres:
             env["PERSISTENCE_MODULE"] = "ledger.persistence.sqlite:FundSQLiteFactory"
             env["SQLITE_DBNAME"] = self.db

@@ -83,11 +83,18 @@ from psycopg.rows import DictRow, TupleRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.eventsourcing_internals import build_frozen
+from ledger.persistence import migrations
 from ledger.persistence.connection_loss import (
     LOST_CONNECTION_ATTEMPTS_MAX,
     ConnectionLost,
     DatabaseUnavailable,
     retry_if_lost,
+)
+from ledger.persistence.migrations import (
+    SchemaDb,
+    auto_migrate_setting,
+    open_schema,
+    record_creation,
 )
 from ledger.persistence.pg_binary import (
     PACK_ERRORS,
@@ -256,7 +263,7 @@ class _PostgresBulkReads:
         return streams
 
 
-SCHEMA_LOCK_KEY = 0x66756E64  # "fund": one advisory lock for every fundledger CREATE
+SCHEMA_LOCK_KEY = migrations.SCHEMA_LOCK_KEY  # "fund": one advisory lock for every CREATE
 
 
 class SerializedTableCreation:
@@ -389,6 +396,16 @@ class FundPostgresApplicationRecorder(
             "SELECT reference, kind, digest, originator_id, originator_version "
             "FROM {schema}.{table} WHERE reference = ANY(%b::text[])"
         ).format(schema=schema, table=table)
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # A database without the event log is new: it is made at the code's schema version
+        # and says so, in this transaction, under the lock (ledger.persistence.migrations).
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,), prepare=False)
+        db = SchemaDb(curs, schema=self.datastore.schema or "public",
+                      events_table=self.events_table_name)
+        fresh = not db.exists(self.events_table_name)
+        super()._create_table(curs)
+        record_creation(db, fresh=fresh)
 
     def _init_insert_function(
         self, schema: Identifier, references_table: Identifier, id_type: Identifier
@@ -808,4 +825,7 @@ class FundPostgresFactory(PostgresFactory):
         assert isinstance(recorder, FundPostgresApplicationRecorder), (
             "APPLICATION_RECORDER_TOPIC must name a FundPostgresApplicationRecorder subclass"
         )
+        if self.env.get("CHECK_SCHEMA", "y") != "n":
+            open_schema(recorder, auto_migrate=self.env_create_table() and auto_migrate_setting(
+                self.env.get("AUTO_MIGRATE"), postgres=True))
         return recorder

@@ -31,6 +31,12 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
+from ledger.persistence.migrations import (
+    SchemaDb,
+    auto_migrate_setting,
+    open_schema,
+    record_creation,
+)
 from ledger.persistence.references import REFERENCES_TABLE_NAME, PostingReference
 
 __all__ = [
@@ -160,6 +166,14 @@ class FundSQLiteApplicationRecorder(_SQLiteBulkReads, SQLiteApplicationRecorder)
         )
         return statements
 
+    def _create_table(self, c: SQLiteCursor) -> None:
+        # A database without the event log is new: it is made at the code's schema version
+        # and says so, in this transaction (ledger.persistence.migrations).
+        db = SchemaDb(c, schema=None, events_table=self.events_table_name)
+        fresh = not db.exists(self.events_table_name)
+        super()._create_table(c)
+        record_creation(db, fresh=fresh)
+
     def insert_events(
         self,
         stored_events: Sequence[StoredEvent],
@@ -245,4 +259,7 @@ class FundSQLiteFactory(SQLiteFactory):
         assert isinstance(recorder, FundSQLiteApplicationRecorder), (
             "APPLICATION_RECORDER_TOPIC must name a FundSQLiteApplicationRecorder subclass"
         )
+        if self.env.get("CHECK_SCHEMA", "y") != "n":
+            open_schema(recorder, auto_migrate=self.env_create_table() and auto_migrate_setting(
+                self.env.get("AUTO_MIGRATE"), postgres=False))
         return recorder

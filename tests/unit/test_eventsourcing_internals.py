@@ -32,6 +32,7 @@ from eventsourcing.postgres import (
 from eventsourcing.sqlite import (
     SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
+    SQLiteRecorder,
     SQLiteTrackingRecorder,
 )
 
@@ -307,6 +308,7 @@ HOOKS: list[tuple[type[Any], str, tuple[str, ...], str]] = [
      "ledger/persistence/sqlite.py"),
     (SQLiteApplicationRecorder, "_max_notification_id", ("self", "c"),
      "ledger/persistence/sqlite.py"),
+    (SQLiteRecorder, "_create_table", ("self", "c"), "ledger/persistence/sqlite.py"),
 ]
 
 
@@ -325,8 +327,9 @@ def test_each_library_hook_we_use_exists_with_its_parameters(
 @pytest.mark.parametrize("caller, hook", [
     (Application.save, "self._take_snapshots(processing_event)"),
     (PostgresRecorder.create_table, "self._create_table(curs)"),
+    (SQLiteRecorder.create_table, "self._create_table(c)"),
     (SQLiteAggregateRecorder.insert_events, "self._insert_events(c, stored_events, **kwargs)"),
-], ids=["save", "create_table", "insert_events"])
+], ids=["save", "create_table", "sqlite_create_table", "insert_events"])
 def test_the_library_still_calls_the_hooks_we_override(caller: Any, hook: str) -> None:
     assert hook in inspect.getsource(caller)
 
