@@ -42,6 +42,7 @@ from api.cli_common import (
     invocation,
     out,
 )
+from ledger.persistence.migrations import SchemaVersionError
 from ledger.persistence.preflight import DatabaseProblem
 from ledger.settings import Settings
 
@@ -168,7 +169,7 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         except typer.Exit as stop:
             code = stop.exit_code
             raise
-        except (DatabaseProblem, OperationalError, IntegrityError) as error:
+        except (DatabaseProblem, SchemaVersionError, OperationalError, IntegrityError) as error:
             if DEBUG_FLAG in sys.argv[1:]:
                 code = EXIT_CHECK_FAILED
                 raise  # the whole traceback, as ``api.cli.main`` gives for any error
@@ -204,6 +205,9 @@ def _one_line(current: Invocation, error: Exception) -> int:
     if isinstance(error, DatabaseProblem):
         _fail(current, "database-unavailable", str(error))
         return EXIT_UNAVAILABLE
+    if isinstance(error, SchemaVersionError):  # usable once migrated (or by newer code)
+        _fail(current, "schema-version", str(error))
+        return EXIT_UNAVAILABLE
     if isinstance(error, IntegrityError):  # a version conflict that outlasted every retry
         _fail(current, "conflict", "a concurrent writer kept changing the same records, "
                                    f"nothing written: {_first_line(error)}")
@@ -221,7 +225,7 @@ def _first_line(error: BaseException) -> str:
 
 def _fail(current: Invocation, rule: str, message: str) -> None:
     err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
-    current.error = {"kind": "unavailable" if rule != "conflict" else "conflict",
+    current.error = {"kind": "conflict" if rule == "conflict" else "unavailable",
                      "rule": rule, "field": None, "message": message}
 
 

@@ -31,6 +31,7 @@ from ledger.persistence.migrations import (
     schema_history,
     schema_version,
 )
+from ledger.persistence.preflight import check_database
 from ledger.settings import Settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Answer in JSON.")]
@@ -42,10 +43,8 @@ def _refuse(message: str, code: int = 2) -> typer.Exit:
 
 
 def _existing_sqlite(settings: Settings) -> Path:
-    path = Path(settings.db)
-    if not path.is_file():
-        raise _refuse(f"no database at {settings.db} (FUNDLEDGER_DB): nothing to do")
-    return path
+    check_database(settings, may_create=False)  # a missing file: one line, exit 5
+    return Path(settings.db)
 
 
 @contextmanager

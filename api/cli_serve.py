@@ -26,6 +26,7 @@ from api.cli_common import (
 )
 from domain.errors import NotFound
 from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.persistence.preflight import check_database
 from ledger.settings import Settings
@@ -60,6 +61,9 @@ def serve(
     # than the pool's wait and uvicorn's startup failure. A fresh database is fine: the
     # API creates the ledger's tables.
     check_database(settings, may_create=True)
+    # Opening the ledger once checks its schema (migrating it where allowed), so an old
+    # database is one line here, not a traceback from inside uvicorn's startup.
+    FundLedger(settings).close()
     if workers > 1:
         if not settings.is_postgres:
             err.print("[red]--workers above 1 needs PostgreSQL[/]: on the embedded store one "

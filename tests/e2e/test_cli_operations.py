@@ -56,6 +56,7 @@ READ_ARGS: dict[str, tuple[list[str], int]] = {
     "projections status": ([], EXIT_OK),
     "projections checksum": (["balance"], EXIT_OK),
     "tokens list": (["--all"], EXIT_OK),
+    "backup": (["{folder}/copy.db"], EXIT_OK),  # reads the log, writes a file beside it
 }
 # Reads that never open the database (the signing key is a file of its own).
 NO_DATABASE = frozenset({"public-key"})
@@ -151,7 +152,8 @@ def test_every_read_commands_json_parses(demo: tuple[str, Path]) -> None:
     enterprise = ranking["ranking"][0]["enterprise_code"]
     before = log_length(db)
     for name, (args, code) in READ_ARGS.items():
-        argv = [*name.split(), *(a.format(enterprise=enterprise) for a in args), "--json"]
+        argv = [*name.split(),
+                *(a.format(enterprise=enterprise, folder=folder) for a in args), "--json"]
         parsed = answered(invoke(db, folder, *argv), code)
         assert isinstance(parsed, dict) and parsed, name
         assert "text" not in parsed, f"{name} answers structured JSON, not its text"
@@ -256,7 +258,8 @@ def test_shell_completion_completes_commands_and_subcommands(tmp_path: Path) -> 
 def test_no_read_command_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
     typo = tmp_path / "fundleger.db"
     for name, (args, _) in READ_ARGS.items():
-        argv = [*name.split(), *(a.format(enterprise="91110105MA01ABCD00") for a in args)]
+        argv = [*name.split(), *(a.format(enterprise="91110105MA01ABCD00", folder=tmp_path)
+                         for a in args)]
         done = invoke(str(typo), tmp_path, *argv)
         assert not typo.exists(), f"{name} created {typo}"
         if name not in NO_DATABASE:

@@ -27,6 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import cli
+from api.cli_common import EXIT_UNAVAILABLE
 from domain.unit_account import UnitAccount, reraise_threshold_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine
@@ -296,7 +297,7 @@ def test_a_new_database_records_its_version_when_made(db_url: str, tmp_path: Pat
 def test_migrate_never_makes_a_database_at_a_mistyped_path(tmp_path: Path) -> None:
     missing = tmp_path / "fundledgr.db"
     refused = run_cli(str(missing), tmp_path, "migrate")
-    assert refused.exit_code == 2 and "no database at" in refused.output
+    assert refused.exit_code == EXIT_UNAVAILABLE and "no ledger at" in refused.output
     assert not missing.exists()
 
 
@@ -307,11 +308,15 @@ def test_the_old_fixture_holds_reraise_demands_in_their_first_shape() -> None:
     assert UnitAccount.ReraiseDemanded.class_version == 2
 
 
-def test_a_command_on_an_unmigrated_database_answers_one_line(v0: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["statement", "CY-0009"], ["serve", "--port", "0"]])
+def test_a_command_on_an_unmigrated_database_answers_one_line(
+        v0: Store, tmp_path: Path, command: list[str]) -> None:
+    """Exit 5 (unavailable until migrated), one line; ``serve`` says it before uvicorn
+    starts, not as a traceback from the app's startup."""
     env = {**os.environ, **cli_env(v0.url, tmp_path), "FUNDLEDGER_AUTO_MIGRATE": "no"}
-    answer = subprocess.run([sys.executable, "-m", "ledger", "statement", "CY-0009"], env=env,
+    answer = subprocess.run([sys.executable, "-m", "ledger", *command], env=env,
                             capture_output=True, text=True, timeout=120)
-    assert answer.returncode == 1 and answer.stdout == ""
+    assert answer.returncode == EXIT_UNAVAILABLE and answer.stdout == ""
     lines = answer.stderr.strip().splitlines()
     assert len(lines) == 1, answer.stderr
     assert f"schema version 1, this code needs {SCHEMA_VERSION}: run fundledger migrate" in (
