@@ -123,14 +123,18 @@ def digest_rows(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> str:
 
 
 def _advance_tracking(cursor: Any, statement: Any, tracking: Tracking,
-                      page_start: int | None, **execute_options: Any) -> None:
+                      page_start: int | None, *, view_name: str | None = None,
+                      **execute_options: Any) -> None:
     """Move the view's position to the page's last event, or refuse (IntegrityError) if the
     view has reached the page's first event already (see ``ViewRecorder.commit_batch``)."""
-    cursor.execute(statement, {
+    params = {
         "application_name": tracking.application_name,
         "notification_id": tracking.notification_id,
         "page_start": tracking.notification_id if page_start is None else page_start,
-    }, **execute_options)
+    }
+    if view_name is not None:
+        params["view_name"] = view_name
+    cursor.execute(statement, params, **execute_options)
     if cursor.fetchone() is None:
         raise IntegrityError(f"the view is at or past position {page_start or 0} already: "
                              f"tracking {tracking.application_name} "
@@ -184,9 +188,6 @@ class PostgresViewRecorder(
         self.settings_statement = SQL("SELECT {}").format(SQL(", ").join(
             SQL("set_config({}, {}, true)").format(Literal(name), Literal(value))
             for name, value in self.transaction_settings.items()))
-        self.clear_failure_statement = SQL(
-            "DELETE FROM {schema}.{status} WHERE view_name = %s AND notification_id <= %s"
-        ).format(schema=self.schema, status=status)
         self.record_failure_statement = SQL(
             "INSERT INTO {schema}.{status} "
             "(view_name, application_name, notification_id, topic, error) "
@@ -204,6 +205,20 @@ class PostgresViewRecorder(
             "ON CONFLICT (application_name) DO UPDATE SET notification_id = %(notification_id)s "
             "WHERE {0}.{1}.notification_id < %(page_start)s RETURNING notification_id"
         ).format(self.schema, Identifier(self.tracking_table_name))
+        # A batch's first statement, in one round trip: the transaction's settings, the
+        # failure cleared that this batch gets past, and the guarded move of the position
+        # (a refusal rolls all of it back). Three round trips before.
+        self.begin_batch_statement = SQL(
+            "WITH settings AS ({settings}), cleared AS ({clear}) "
+            "INSERT INTO {schema}.{tracking} "
+            "SELECT %(application_name)s, %(notification_id)s FROM settings "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = %(notification_id)s "
+            "WHERE {schema}.{tracking}.notification_id < %(page_start)s RETURNING notification_id"
+        ).format(settings=self.settings_statement, schema=self.schema,
+                 tracking=Identifier(self.tracking_table_name),
+                 clear=SQL("DELETE FROM {schema}.{status} WHERE view_name = %(view_name)s "
+                           "AND notification_id <= %(notification_id)s").format(
+                               schema=self.schema, status=status))
 
     def table(self, name: str) -> Composed:
         """``schema.name`` as a quoted identifier pair."""
@@ -239,12 +254,9 @@ class PostgresViewRecorder(
     def commit_batch(self, batch: TBatch, tracking: Tracking, *,
                      page_start: int | None = None) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self.settings_statement, prepare=True)
-            _advance_tracking(curs, self.advance_tracking_statement, tracking, page_start,
-                              prepare=True)
+            _advance_tracking(curs, self.begin_batch_statement, tracking, page_start,
+                              view_name=self.view_name, prepare=True)
             self._write_batch(curs, batch)
-            curs.execute(self.clear_failure_statement,
-                         (self.view_name, tracking.notification_id), prepare=True)
 
     @_retrying
     def record_failure(self, failure: Failure) -> None:
