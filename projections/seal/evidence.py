@@ -11,6 +11,7 @@ checkpoint file), and stops at the first problem, naming the stream, version and
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 
 from domain.ids import community_id
-from projections.runner import Progress
+from projections.runner import GC_ALLOCATIONS_WHILE_WALKING, Progress, fewer_collections
 from projections.seal.proofs import (
     BUNDLE_FORMAT,
     PROOF_FORMAT,
@@ -146,7 +147,8 @@ def verify_ledger(
         if report is not None:
             return report
         # Something is wrong: walk again in one pass, which names the first problem.
-    problem = walk.run(ordered)
+    with fewer_collections():
+        problem = walk.run(ordered)
     return walk.report(stored, problem)
 
 
@@ -244,6 +246,7 @@ def _walk_part(part: int) -> _PartResult:
 
     waiting = iter(due)
     next_due = next(waiting, None)
+    gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
     with store.connect_for_parts() as conn:
         after = -(2**63)
         while page := store.read_sealed_part(conn, after, READ_PAGE_ROWS, part, parts):
