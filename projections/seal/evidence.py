@@ -152,7 +152,7 @@ def verify_ledger(
     return walk.report(stored, problem)
 
 
-# -- the walk in parallel, one set of streams per process -------------------------------------
+# -- the walk in parallel: the log in ranges of positions, one process each -----------------
 
 # Below this many events a walk takes well under a second: forking is not worth it.
 PARALLEL_MIN_EVENTS = 50_000
@@ -170,48 +170,66 @@ def verify_workers() -> int:
 
 
 @dataclass(frozen=True)
-class _PartResult:
-    """One set of streams walked: ``problem`` if anything at all was wrong in it; else its
-    totals, and at each checkpoint (in position order) its events, streams and, where the
-    root is checked, its heads."""
+class _RangeResult:
+    """One range walked: ``problem`` if anything at all was wrong in it; else its events,
+    the streams it starts (their version 1), its unsealed events, and at each checkpoint
+    (in position order) its events and streams started at or before that position."""
 
     problem: bool
     events: int = 0
     streams: int = 0
     unsealed: int = 0
-    at_checkpoints: tuple[tuple[int, int, list[tuple[str, int, bytes]] | None], ...] = ()
+    at_checkpoints: tuple[tuple[int, int], ...] = ()
 
 
-# What a forked walker needs, set by the parent just before it forks (under the lock).
-_fork_state: tuple[PostgresSealRecorder, int, int, list[tuple[int, bool]]] | None = None
+# What a forked walker needs, set by the parent just before it forks (under the lock):
+# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions.
+_fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]], list[int]] | None
+_fork_state = None
 _fork_lock = threading.Lock()
 
 
 def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkpoint],
                    targets: list[tuple[Checkpoint, bool]], workers: int,
                    progress: Progress | None) -> VerifyReport | None:
-    """The walk split by stream across ``workers`` forked processes, each reading its own
-    streams' events (a hash of the stream id, on the server) on a connection of its own.
+    """The walk split into ``workers`` ranges of positions, each walked by a forked process
+    on a connection of its own.
 
-    A stream's chain only ever depends on the stream's own events, so each process checks
-    whole chains; the checkpoints' counts are sums over the processes, their roots are over
-    the union of the processes' heads. None when any process found anything wrong: the
-    caller walks again in one pass, which names the first problem in log order exactly as
-    it always has (tampering is the rare case; the fast path is for a clean log).
+    A range starts from each stream's head as sealed before it (``heads_at``); the process
+    owning each of those positions checks that very digest against the chain it recomputes,
+    so every chain is checked end to end. A
+    stream is counted where its version 1 is, so the checkpoints' counts are sums over the
+    ranges. Once every range checked out (every sealed digest equal to the recomputed one,
+    none left without its event), the heads a checkpoint signed are the sealed digests at
+    its position (``heads_at``), and their root is computed here.
+
+    None when anything at all is wrong: the caller walks again in one pass, which names
+    the first problem in log order exactly as it always has (tampering is the rare case;
+    this is the fast path for a clean log).
     """
     global _fork_state
+    if sealed == 0 or any(c.position > sealed for c, _ in targets):
+        return None
     if store.first_deleted() is not None:
         return None
-    due = [(checkpoint.position, full) for checkpoint, full in targets]
+    bounds = [sealed * i // workers for i in range(workers + 1)]
+    ranges: list[tuple[int, int | None]] = [
+        (-(2**63) if i == 0 else bounds[i], None if i == workers - 1 else bounds[i + 1])
+        for i in range(workers)]
+    due = [checkpoint.position for checkpoint, _ in targets]
     with _fork_lock:
-        _fork_state = (store, sealed, workers, due)
+        _fork_state = (store, sealed, ranges, due)
+        # The parent's objects out of the collector's reach in the children: a collection
+        # there would touch (and so copy) every page of the parent's heap.
+        gc.freeze()
         try:
             pool = get_context(FORK).Pool(workers)
         finally:
+            gc.unfreeze()
             _fork_state = None
-    results: list[_PartResult] = []
+    results: list[_RangeResult] = []
     with pool:
-        for result in pool.imap_unordered(_walk_part, range(workers)):
+        for result in pool.imap_unordered(_walk_range, range(workers)):
             if result.problem:
                 pool.terminate()
                 return None
@@ -223,59 +241,58 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
         streams = sum(r.at_checkpoints[index][1] for r in results)
         if (events, streams) != (checkpoint.events, checkpoint.streams):
             return None
-        if full:
-            heads = [head for r in results for head in r.at_checkpoints[index][2] or ()]
-            if heads_root(heads)[0] != checkpoint.heads_root:
-                return None
+        if full and heads_root(store.heads_at(checkpoint.position))[0] != checkpoint.heads_root:
+            return None
     return VerifyReport(sum(r.events for r in results), sum(r.streams for r in results),
                         sealed, stored[-1] if stored else None,
                         sum(r.unsealed for r in results), None)
 
 
-def _walk_part(part: int) -> _PartResult:
-    """In a forked process: the walk of one set of streams (``_Walk.run``'s checks)."""
+def _walk_range(index: int) -> _RangeResult:
+    """In a forked process: ``_Walk.run``'s checks over one range of positions."""
     assert _fork_state is not None
-    store, sealed, parts, due = _fork_state
+    store, sealed, ranges, due = _fork_state
+    low, high = ranges[index]
+    gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
     heads: dict[str, tuple[int, bytes]] = {}
-    events = unsealed = 0
-    at_checkpoints: list[tuple[int, int, list[tuple[str, int, bytes]] | None]] = []
-
-    def passed(full: bool) -> None:
-        at_checkpoints.append((events, len(heads), [(k, v, d) for k, (v, d) in heads.items()]
-                               if full else None))
-
+    events = unsealed = streams = 0
+    at_checkpoints: list[tuple[int, int]] = []
     waiting = iter(due)
     next_due = next(waiting, None)
-    gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
-    with store.connect_for_parts() as conn:
-        after = -(2**63)
-        while page := store.read_sealed_part(conn, after, READ_PAGE_ROWS, part, parts):
+    with store.connect() as conn:
+        # Each stream's chain as sealed up to the range, which the ranges before check.
+        heads = {} if index == 0 else {key: (version, digest)
+                                       for key, version, digest in store.heads_on(conn, low)}
+        after = low
+        while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS):
             for position, key, version, topic, state, s_key, s_version, s_digest in page:
-                while next_due is not None and next_due[0] < position:
-                    passed(next_due[1])
+                while next_due is not None and next_due < position:
+                    at_checkpoints.append((events, streams))
                     next_due = next(waiting, None)
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
-                    return _PartResult(True)
+                    return _RangeResult(True)
                 try:
                     computed = chain_digest(previous, content_hash(position, key, version,
                                                                    topic, state))
                 except (TypeError, AttributeError):
-                    return _PartResult(True)
+                    return _RangeResult(True)
                 if s_digest is not None:
                     if s_key != key or s_version != version or s_digest != computed:
-                        return _PartResult(True)
+                        return _RangeResult(True)
                 elif position <= sealed:
-                    return _PartResult(True)
+                    return _RangeResult(True)
                 else:
                     unsealed += 1
                 heads[key] = (version, computed)
                 events += 1
+                if version == 1:
+                    streams += 1
             after = page[-1][0]
     while next_due is not None:
-        passed(next_due[1])
+        at_checkpoints.append((events, streams))
         next_due = next(waiting, None)
-    return _PartResult(False, events, len(heads), unsealed, tuple(at_checkpoints))
+    return _RangeResult(False, events, streams, unsealed, tuple(at_checkpoints))
 
 
 class _Walk:

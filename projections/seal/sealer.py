@@ -233,36 +233,38 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
                 "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
                 "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
-                "ON d.notification_id = e.notification_id "
-                "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
-            ).format(self._events(), self.table(DIGESTS)), (after, limit), binary=True,
-                prepare=True)
+                # The digests bounded too: a merge join then starts both scans at the page,
+                # where the generic plan's scan of the digests started at position one.
+                "ON d.notification_id = e.notification_id AND d.notification_id > %(after)s "
+                "WHERE e.notification_id > %(after)s ORDER BY e.notification_id "
+                "LIMIT %(limit)s"
+            ).format(self._events(), self.table(DIGESTS)), {"after": after, "limit": limit},
+                binary=True, prepare=True)
             return curs.fetchall()
 
-    def read_sealed_part(self, conn: Connection[Any], after: int, limit: int, part: int,
-                         parts: int) -> list[SealedRow]:
-        """``read_sealed`` of one of ``parts`` disjoint sets of streams (every stream in
-        exactly one: a hash of its id), on a connection of the caller's own
-        (``connect_for_parts``). Not prepared: a generic plan cannot see the page's start."""
+    def read_sealed_range(self, conn: Connection[Any], after: int, upto: int | None,
+                          limit: int) -> list[SealedRow]:
+        """``read_sealed`` up to position ``upto`` (None: the log's end), on a connection of
+        the caller's own (``connect``): what one of the processes of a verify reads."""
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
                 "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
                 "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
-                "ON d.notification_id = e.notification_id AND d.notification_id > %s "
-                "WHERE e.notification_id > %s AND {} %% %s = %s "
-                "ORDER BY e.notification_id LIMIT %s"
-            ).format(self._events(), self.table(DIGESTS), self._stream_hash()),
-                (after, after, parts, part, limit),
+                "ON d.notification_id = e.notification_id "
+                "AND d.notification_id > %(after)s AND d.notification_id <= %(upto)s "
+                "WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s "
+                "ORDER BY e.notification_id LIMIT %(limit)s"
+            ).format(self._events(), self.table(DIGESTS)),
+                {"after": after, "upto": 2**63 - 1 if upto is None else upto, "limit": limit},
                 binary=True, prepare=False)
             return curs.fetchall()
 
-    def _stream_hash(self) -> SQL:
-        """A non-negative number from a stream's id, the same for all its events: a UUID's
-        last byte (random in a UUID4, a hash in a UUID5), or a hash of a text id."""
-        if self.datastore.originator_id_type == "uuid":
-            return SQL("get_byte(uuid_send(e.originator_id), 15)")
-        return SQL("(hashtext(e.originator_id) & 2147483647)")
+    def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
+        """``heads_at``, on a connection of the caller's own."""
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.select_heads_statement, (position,), binary=True)
+            return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
 
     def connect(self) -> Connection[Any]:
         """A new connection to the ledger's database, of its own (not from the pool): what
@@ -272,18 +274,8 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         if pool.get_password_func is not None:
             kwargs["password"] = pool.get_password_func()
         conn: Connection[Any] = Connection.connect(pool.conninfo, **kwargs)
-        # The caller splits the work itself; the planner, misjudging how many rows a hash
-        # filter keeps, would otherwise gather each page from parallel workers of its own.
+        # The caller splits the work itself: no parallel workers of the planner's too.
         conn.execute("SET max_parallel_workers_per_gather = 0")
-        return conn
-
-    def connect_for_parts(self) -> Connection[Any]:
-        """``connect``, set for ``read_sealed_part``: the planner takes a hash filter to keep
-        one row in 200 and would look each event's digest up by its key; a merge join of the
-        two tables' position indexes reads a page in two thirds of the time."""
-        conn = self.connect()
-        conn.execute("SET enable_nestloop = off")
-        conn.execute("SET enable_hashjoin = off")
         return conn
 
     def first_deleted(self) -> DigestRow | None:

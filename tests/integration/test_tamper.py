@@ -38,7 +38,13 @@ from projections.seal.proofs import (
     verify_bundle,
     verify_proof,
 )
-from projections.seal.sealer import make_checkpoint, open_sealer, seal, seal_and_checkpoint
+from projections.seal.sealer import (
+    checkpoints,
+    make_checkpoint,
+    open_sealer,
+    seal,
+    seal_and_checkpoint,
+)
 
 CODES = ("CY-A", "CY-B")
 UNITS = (("1", "101"), ("1", "102"), ("2", "101"))
@@ -173,8 +179,12 @@ def test_the_walk_split_across_processes_gives_the_one_pass_report(
         sealed: FundLedger, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite walks in one pass")
+    # Checkpoints at two positions, streams crossing every range boundary, and an
+    # unsealed tail.
+    sealed.import_deposits(deposits("CY-B", 8), actor="t")
+    seal(sealed)
     make_checkpoint(sealed, open_sealer(sealed))
-    sealed.import_deposits(deposits("CY-A", 9), actor="t")  # an unsealed tail too
+    sealed.import_deposits(deposits("CY-A", 9), actor="t")
     walked: list[VerifyReport | None] = []
     parallel_walk = evidence._parallel_walk
 
@@ -185,7 +195,8 @@ def test_the_walk_split_across_processes_gives_the_one_pass_report(
     monkeypatch.setattr(evidence, "_parallel_walk", spy)
     one_pass = verify_ledger(sealed, workers=1, all_roots=True)
     assert one_pass.ok and one_pass.unsealed == len(UNITS) and not walked
-    for workers in (2, 3, 5):
+    assert len({c.position for c in checkpoints(sealed, open_sealer(sealed).store)}) == 2
+    for workers in (2, 3, 5, 11):
         assert verify_ledger(sealed, workers=workers, all_roots=True) == one_pass
         assert walked[-1] == one_pass  # the processes' own report, not the fallback's
 
