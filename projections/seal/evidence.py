@@ -111,8 +111,8 @@ def verify_ledger(
     The latest covers every earlier event; the others matter against someone holding the
     signing key who re-sealed an altered log, which only a checkpoint kept outside proves.
     ``sealer``: one opened before (``open_sealer``), for a long-lived caller (an HTTP app).
-    ``workers``: processes to walk in on PostgreSQL (streams split between them); by default
-    one per core for a log of ``PARALLEL_MIN_EVENTS`` or more, else one.
+    ``workers``: processes to walk in on PostgreSQL (the log split into ranges of positions);
+    by default ``verify_workers()`` for a log of ``PARALLEL_MIN_EVENTS`` or more, else one.
     """
     store = (sealer or open_sealer(app)).store
     sealed = store.max_tracking_id(app.name) or 0
@@ -161,12 +161,17 @@ FORK = "fork"
 
 
 def verify_workers() -> int:
-    """The processes a verify walks in: one per core this process may run on (at most 8)."""
+    """The processes a verify walks in by default: one per core this process may run on,
+    less one left to the database server, which answers every walker's reads (at most 8).
+
+    Measured on 2 shared cores (benchmarks/verify.py), two walkers were slower than one:
+    each read waits on a server that has no core of its own, so 2 cores walk in one pass.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, WORKERS_MAX))
+    return max(1, min(cores - 1, WORKERS_MAX))
 
 
 @dataclass(frozen=True)

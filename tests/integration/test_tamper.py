@@ -52,11 +52,11 @@ RATE = 20_000  # the default deposit rate, fen per m²
 TOP_UPS = 3  # each unit account: Registered, FirstDepositPaid, then top-ups
 
 
-@pytest.fixture(autouse=True, params=["one pass", "streams in parallel"])
+@pytest.fixture(autouse=True, params=["one pass", "ranges in parallel"])
 def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every check twice: the walk in one pass, and split by stream across processes (on
+    """Every check twice: the walk in one pass, and split into ranges across processes (on
     PostgreSQL; SQLite walks in one pass either way), which must find the same."""
-    if request.param == "streams in parallel":
+    if request.param == "ranges in parallel":
         monkeypatch.setattr(evidence, "PARALLEL_MIN_EVENTS", 0)
         monkeypatch.setattr(evidence, "verify_workers", lambda: 3)
     else:
