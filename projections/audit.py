@@ -52,7 +52,6 @@ from projections.columns import (
     to_sqlite,
     transposed,
     unnest,
-    values_getter,
 )
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
@@ -69,27 +68,12 @@ UNIT_MONEY_KINDS = ("FirstDepositPaid", "ToppedUp", "IncomeCredited", "WorksShar
 KINDS = (*UNIT_MONEY_KINDS, "Sold", "WorksWithdrawalPaid", "FundIncomeAllocated", "Tallied")
 
 
-@dataclass
-class _Row:
-    """An entry being staged; ``community_code``, ``unit_key`` and ``cites`` may be resolved
-    at commit from ``unit_id`` / ``vote_id`` / the cited withdrawal's reference. A unit is
-    named by its id's ``UUID.int``: UUID's own ``__hash__`` and ``__eq__`` are Python code, and
-    a batch looks each of its units up several times."""
-
-    notification_id: int
-    kind: str
-    community_code: str | None
-    unit_key: str | None
-    units: str | None
-    amount_fen: int | None
-    actor: str
-    business_date: date
-    recorded_at: datetime
-    reference: str | None
-    cites: str | None
-    unit_id: int | None = None
-    vote_id: UUID | None = None
-    cites_withdrawal: str | None = None
+# An entry being staged: its values in ENTRY_COLUMNS order, in a list, so that what a unit
+# money event or a tally does not carry (community, unit key, a vote's reference and amount,
+# a share's authority) is filled in at commit from the lookups, in place (``_resolve``).
+_Entry = list[Any]
+# Where those go in an entry.
+_COMMUNITY, _UNIT_KEY, _AMOUNT, _REFERENCE, _CITES = 2, 3, 5, 9, 10
 
 
 class UnitPlace(NamedTuple):
@@ -114,7 +98,15 @@ UUID_ORDER = attrgetter("int")  # UUIDs' order, compared in C rather than by UUI
 
 @dataclass
 class AuditBatch:
-    rows: list[_Row] = field(default_factory=list)
+    """A batch's entries in log order; units are named by their id's ``UUID.int``: UUID's
+    own ``__hash__`` and ``__eq__`` are Python code, and a batch looks each unit up several
+    times."""
+
+    rows: list[_Entry] = field(default_factory=list)
+    # Entries still to be resolved at commit: (entry, unit, the withdrawal whose authority
+    # a share cites or None), and (entry, vote).
+    unit_rows: list[tuple[_Entry, int, str | None]] = field(default_factory=list)
+    vote_rows: list[tuple[_Entry, UUID]] = field(default_factory=list)
     units: dict[int, UnitPlace] = field(default_factory=dict)  # by UUID.int
     votes: dict[UUID, VoteFacts] = field(default_factory=dict)
     authorities: dict[str, str] = field(default_factory=dict)
@@ -142,9 +134,9 @@ ENTRY_COLUMNS = (
     Column("amount_fen", BIGINT, nullable=True), Column("actor", TEXT),
     Column("business_date", DATE), Column("recorded_at", TIMESTAMPTZ),
     Column("reference", TEXT, nullable=True), Column("cites", TEXT, nullable=True))
-assert {c.name for c in ENTRY_COLUMNS} == {f.name for f in fields(AuditEntry)}
-# A staged row's values in ENTRY_COLUMNS order.
-_entry_values = values_getter(ENTRY_COLUMNS)
+assert [c.name for c in ENTRY_COLUMNS] == [f.name for f in fields(AuditEntry)]
+assert [ENTRY_COLUMNS[i].name for i in (_COMMUNITY, _UNIT_KEY, _AMOUNT, _REFERENCE, _CITES)] \
+    == ["community_code", "unit_key", "amount_fen", "reference", "cites"]
 
 # The lookup tables: each row a key, then a named tuple's fields.
 UNIT_ID = Column("unit_id", UUID_INT)
@@ -208,6 +200,7 @@ def _share_keys(shares: list[list[Any]]) -> str:
 
 class AuditProjection(BatchingProjection[AuditBatch]):
     name = VIEW_NAME
+    tracking_is_transient = True  # read during the call, never kept
 
     def new_batch(self) -> AuditBatch:
         return AuditBatch()
@@ -231,31 +224,33 @@ class AuditProjection(BatchingProjection[AuditBatch]):
 
     def process_unit_money(self, event: Any, tracking: Tracking) -> None:
         kind = type(event).__name__
-        self.batch.rows.append(_Row(
-            tracking.notification_id, kind, None, None, None, event.amount_fen, event.actor,
-            event.effective_date, event.timestamp, event.reference, None,
-            unit_id=event.originator_id.int,
-            cites_withdrawal=event.reference if kind == "WorksShareCharged" else None))
+        entry = [tracking.notification_id, kind, None, None, None, event.amount_fen,
+                 event.actor, event.effective_date, event.timestamp, event.reference, None]
+        batch = self.batch
+        batch.rows.append(entry)
+        batch.unit_rows.append((entry, event.originator_id.int,
+                                event.reference if kind == "WorksShareCharged" else None))
 
     def process_sold(self, event: Any, tracking: Tracking) -> None:
-        self.batch.rows.append(_Row(
-            tracking.notification_id, "Sold", None, None, None, event.balance_transferred_fen,
-            event.actor, event.effective_date, event.timestamp, event.reference,
-            None, unit_id=event.originator_id.int))
+        entry = [tracking.notification_id, "Sold", None, None, None,
+                 event.balance_transferred_fen, event.actor, event.effective_date,
+                 event.timestamp, event.reference, None]
+        self.batch.rows.append(entry)
+        self.batch.unit_rows.append((entry, event.originator_id.int, None))
 
     def process_withdrawal(self, event: Any, tracking: Tracking) -> None:
         authority = _authority(event)
         self.batch.authorities[event.reference] = authority
-        self.batch.rows.append(_Row(
+        self.batch.rows.append([
             tracking.notification_id, "WorksWithdrawalPaid", event.community_code, None,
             _share_keys(event.shares), event.invoice_fen, event.actor, event.effective_date,
-            event.timestamp, event.reference, authority))
+            event.timestamp, event.reference, authority])
 
     def process_income_allocated(self, event: Any, tracking: Tracking) -> None:
-        self.batch.rows.append(_Row(
+        self.batch.rows.append([
             tracking.notification_id, "FundIncomeAllocated", event.community_code, None,
             _share_keys(event.shares), event.amount_fen, event.actor, event.effective_date,
-            event.timestamp, event.reference, f"income {event.source}"))
+            event.timestamp, event.reference, f"income {event.source}"])
 
     def process_vote_proposed(self, event: Any, tracking: Tracking) -> None:
         self.batch.votes[event.originator_id] = VoteFacts(
@@ -264,10 +259,10 @@ class AuditProjection(BatchingProjection[AuditBatch]):
 
     def process_tallied(self, event: Any, tracking: Tracking) -> None:
         outcome = "passed" if event.passed else "failed"
-        self.batch.rows.append(_Row(
-            tracking.notification_id, "Tallied", None, None, None, None, event.actor,
-            event.effective_date, event.timestamp, None, f"{event.matter_kind} {outcome}",
-            vote_id=event.originator_id))
+        entry = [tracking.notification_id, "Tallied", None, None, None, None, event.actor,
+                 event.effective_date, event.timestamp, None, f"{event.matter_kind} {outcome}"]
+        self.batch.rows.append(entry)
+        self.batch.vote_rows.append((entry, event.originator_id))
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -286,37 +281,33 @@ class AuditProjection(BatchingProjection[AuditBatch]):
 
 
 def _resolve(batch: AuditBatch, units: dict[int, UnitPlace], votes: dict[UUID, VoteFacts],
-             authorities: dict[str, str]) -> list[tuple[Any, ...]]:
-    """Fill in each staged row from the batch's lookups, then the view's stored ones; the
-    rows' values in ENTRY_COLUMNS order."""
-    rows = []
-    for row in batch.rows:
-        if row.unit_id is not None:
-            found = batch.units.get(row.unit_id) or units.get(row.unit_id)
-            if found is None:
-                raise ProgrammingError(
-                    f"audit view: unit {UUID(int=row.unit_id)} was never registered")
-            row.community_code = found.community_code
-            row.unit_key = found.unit_key
-        if row.vote_id is not None:
-            vote = batch.votes.get(row.vote_id) or votes.get(row.vote_id)
-            if vote is None:
-                raise ProgrammingError(f"audit view: vote {row.vote_id} was never proposed")
-            row.community_code = vote.community_code
-            row.reference = vote.vote_reference
-            row.amount_fen = vote.approved_amount_fen
-        if row.cites_withdrawal is not None:
-            row.cites = (batch.authorities.get(row.cites_withdrawal)
-                         or authorities.get(row.cites_withdrawal))
-        rows.append(_entry_values(row))
-    return rows
+             authorities: dict[str, str]) -> list[_Entry]:
+    """Fill in each staged entry from the batch's lookups, then the view's stored ones; the
+    entries' values in ENTRY_COLUMNS order, in log order."""
+    batch_units, batch_authorities = batch.units, batch.authorities
+    for entry, unit_id, cites_withdrawal in batch.unit_rows:
+        found = batch_units.get(unit_id) or units.get(unit_id)
+        if found is None:
+            raise ProgrammingError(f"audit view: unit {UUID(int=unit_id)} was never registered")
+        entry[_COMMUNITY], entry[_UNIT_KEY] = found
+        if cites_withdrawal is not None:
+            entry[_CITES] = (batch_authorities.get(cites_withdrawal)
+                             or authorities.get(cites_withdrawal))
+    for entry, vote_id in batch.vote_rows:
+        vote = batch.votes.get(vote_id) or votes.get(vote_id)
+        if vote is None:
+            raise ProgrammingError(f"audit view: vote {vote_id} was never proposed")
+        entry[_COMMUNITY] = vote.community_code
+        entry[_REFERENCE] = vote.vote_reference
+        entry[_AMOUNT] = vote.approved_amount_fen
+    return batch.rows
 
 
 def _missing(batch: AuditBatch) -> tuple[list[int], list[UUID], list[str]]:
-    units = {r.unit_id for r in batch.rows if r.unit_id is not None} - set(batch.units)
-    votes = {r.vote_id for r in batch.rows if r.vote_id is not None} - set(batch.votes)
-    withdrawals = {r.cites_withdrawal for r in batch.rows
-                   if r.cites_withdrawal is not None} - set(batch.authorities)
+    units = {unit_id for _, unit_id, _ in batch.unit_rows}.difference(batch.units)
+    votes = {vote_id for _, vote_id in batch.vote_rows}.difference(batch.votes)
+    withdrawals = {w for _, _, w in batch.unit_rows if w is not None}.difference(
+        batch.authorities)
     return sorted(units), sorted(votes, key=UUID_ORDER), sorted(withdrawals)
 
 
@@ -344,6 +335,11 @@ _LIST_VOTES_SQLITE = (
     f"SELECT community_code, vote_reference, vote_id FROM {VOTES} "
     "WHERE (? IS NULL OR community_code = ?) AND (community_code, vote_reference) > (?, ?) "
     "ORDER BY community_code, vote_reference LIMIT ?")
+
+
+# The entries' indexes for the audit pages (by community, by unit): name suffix, columns.
+_ENTRY_INDEXES = (("_community", "community_code, notification_id"),
+                  ("_unit", "community_code, unit_key, notification_id"))
 
 
 def _insert_sql(columns: Sequence[Column]) -> str:
@@ -397,14 +393,16 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         return [
             SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(ENTRY_COLUMNS)})"
                 ).format(entries),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, notification_id)").format(
-                Identifier(ENTRIES + "_community"), entries),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, unit_key, "
-                "notification_id)").format(Identifier(ENTRIES + "_unit"), entries),
             *(SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(columns)})").format(table)
               for table, columns in ((units, UNIT_COLUMNS), (votes, VOTE_COLUMNS),
                                      (authorities, AUTHORITY_COLUMNS))),
         ]
+
+    def view_index_statements(self) -> list[tuple[str, Composed]]:
+        entries = self.table(ENTRIES)
+        return [(ENTRIES + suffix, SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    Identifier(ENTRIES + suffix), entries, SQL(columns)))
+                for suffix, columns in _ENTRY_INDEXES]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
         register_array_dumpers(curs)
@@ -481,14 +479,14 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
     def view_create_statements(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {ENTRIES} ({definitions(ENTRY_COLUMNS, sqlite=True)})",
-            f"CREATE INDEX IF NOT EXISTS {ENTRIES}_community ON {ENTRIES} "
-            "(community_code, notification_id)",
-            f"CREATE INDEX IF NOT EXISTS {ENTRIES}_unit ON {ENTRIES} "
-            "(community_code, unit_key, notification_id)",
             *(f"CREATE TABLE IF NOT EXISTS {table} ({definitions(columns, sqlite=True)})"
               for table, columns in ((UNITS, UNIT_COLUMNS), (VOTES, VOTE_COLUMNS),
                                      (AUTHORITIES, AUTHORITY_COLUMNS))),
         ]
+
+    def view_index_statements(self) -> list[tuple[str, str]]:
+        return [(ENTRIES + suffix, f"CREATE INDEX IF NOT EXISTS {ENTRIES}{suffix} "
+                 f"ON {ENTRIES} ({columns})") for suffix, columns in _ENTRY_INDEXES]
 
     def _write_batch(self, c: SQLiteCursor, batch: AuditBatch) -> None:
         self._insert(c, UNITS, UNIT_COLUMNS, [(f"{k:032x}", *v) for k, v in batch.units.items()])

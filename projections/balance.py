@@ -212,6 +212,7 @@ class BalanceQueries(Protocol):
 
 class BalanceProjection(BatchingProjection[BalanceBatch]):
     name = VIEW_NAME
+    tracking_is_transient = True  # read during the call, never kept
 
     def new_batch(self) -> BalanceBatch:
         return BalanceBatch()
@@ -379,15 +380,19 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
         return [
             SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(COMMUNITY_COLUMNS)})"
                 ).format(communities),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (district, street)").format(
-                Identifier(COMMUNITIES + "_place"), communities),
             SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(UNIT_COLUMNS)}) "
                 # Room on each page for the row's next version: a batch's UPDATE then stays
                 # on the page (a HOT update) and leaves both indexes alone.
                 "WITH (fillfactor = 50)").format(units),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, unit_key)").format(
-                Identifier(UNITS + "_community"), units),
         ]
+
+    def view_index_statements(self) -> list[tuple[str, Composed]]:
+        communities, units = self.table(COMMUNITIES), self.table(UNITS)
+        return [(name, SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    Identifier(name), table, SQL(columns)))
+                for name, table, columns in (
+                    (COMMUNITIES + "_place", communities, "district, street"),
+                    (UNITS + "_community", units, "community_code, unit_key"))]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BalanceBatch) -> None:
         # Each column goes as a binary array built in C (pg_binary): psycopg's own list
@@ -432,12 +437,14 @@ class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
         return [
             f"CREATE TABLE IF NOT EXISTS {COMMUNITIES} "
             f"({definitions(COMMUNITY_COLUMNS, sqlite=True)})",
-            f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place ON {COMMUNITIES} "
-            "(district, street)",
             f"CREATE TABLE IF NOT EXISTS {UNITS} ({definitions(UNIT_COLUMNS, sqlite=True)})",
-            f"CREATE INDEX IF NOT EXISTS {UNITS}_community ON {UNITS} "
-            "(community_code, unit_key)",
         ]
+
+    def view_index_statements(self) -> list[tuple[str, str]]:
+        return [(f"{COMMUNITIES}_place", f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place "
+                 f"ON {COMMUNITIES} (district, street)"),
+                (f"{UNITS}_community", f"CREATE INDEX IF NOT EXISTS {UNITS}_community "
+                 f"ON {UNITS} (community_code, unit_key)")]
 
     def _write_batch(self, c: SQLiteCursor, batch: BalanceBatch) -> None:
         if batch.communities:

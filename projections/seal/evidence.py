@@ -11,11 +11,15 @@ checkpoint file), and stops at the first problem, naming the stream, version and
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import threading
 from bisect import bisect_left
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
 from typing import IO, Any
 from uuid import UUID
 
@@ -23,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 
 from domain.ids import community_id
-from projections.runner import Progress
+from projections.runner import GC_ALLOCATIONS_WHILE_WALKING, Progress, fewer_collections
 from projections.seal.proofs import (
     BUNDLE_FORMAT,
     PROOF_FORMAT,
@@ -44,6 +48,7 @@ from projections.seal.sealer import (
     READ_PAGE_ROWS,
     DigestRow,
     EventRow,
+    PostgresSealRecorder,
     SealedRow,
     Sealer,
     SealStore,
@@ -92,6 +97,7 @@ def verify_ledger(
     progress: Progress | None = None,
     sealer: Sealer | None = None,
     all_roots: bool = False,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Recompute every chain and the covering checkpoints from the stored events.
 
@@ -105,6 +111,8 @@ def verify_ledger(
     The latest covers every earlier event; the others matter against someone holding the
     signing key who re-sealed an altered log, which only a checkpoint kept outside proves.
     ``sealer``: one opened before (``open_sealer``), for a long-lived caller (an HTTP app).
+    ``workers``: processes to walk in on PostgreSQL (the log split into ranges of positions);
+    by default ``verify_workers()`` for a log of ``PARALLEL_MIN_EVENTS`` or more, else one.
     """
     store = (sealer or open_sealer(app)).store
     sealed = store.max_tracking_id(app.name) or 0
@@ -129,8 +137,167 @@ def verify_ledger(
                 "checkpoint", f"the ledger's checkpoint at position {external.position} is "
                 "missing or differs from the auditor's copy", position=external.position))
         targets[external.position] = (external, True)
-    problem = walk.run(sorted(targets.values(), key=lambda t: t[0].position))
+    ordered = sorted(targets.values(), key=lambda t: t[0].position)
+    if workers is None:
+        workers = verify_workers()
+        if (app.recorder.max_notification_id() or 0) < PARALLEL_MIN_EVENTS:
+            workers = 1
+    if workers > 1 and isinstance(store, PostgresSealRecorder) and FORK in get_all_start_methods():
+        report = _parallel_walk(store, sealed, stored, ordered, workers, progress)
+        if report is not None:
+            return report
+        # Something is wrong: walk again in one pass, which names the first problem.
+    with fewer_collections():
+        problem = walk.run(ordered)
     return walk.report(stored, problem)
+
+
+# -- the walk in parallel: the log in ranges of positions, one process each -----------------
+
+# Below this many events a walk takes well under a second: forking is not worth it.
+PARALLEL_MIN_EVENTS = 50_000
+WORKERS_MAX = 8
+FORK = "fork"
+
+
+def verify_workers() -> int:
+    """The processes a verify walks in by default: one per core this process may run on,
+    less one left to the database server, which answers every walker's reads (at most 8).
+
+    Measured on 2 shared cores (benchmarks/verify.py), two walkers were slower than one:
+    each read waits on a server that has no core of its own, so 2 cores walk in one pass.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, WORKERS_MAX))
+
+
+@dataclass(frozen=True)
+class _RangeResult:
+    """One range walked: ``problem`` if anything at all was wrong in it; else its events,
+    the streams it starts (their version 1), its unsealed events, and at each checkpoint
+    (in position order) its events and streams started at or before that position."""
+
+    problem: bool
+    events: int = 0
+    streams: int = 0
+    unsealed: int = 0
+    at_checkpoints: tuple[tuple[int, int], ...] = ()
+
+
+# What a forked walker needs, set by the parent just before it forks (under the lock):
+# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions.
+_fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]], list[int]] | None
+_fork_state = None
+_fork_lock = threading.Lock()
+
+
+def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkpoint],
+                   targets: list[tuple[Checkpoint, bool]], workers: int,
+                   progress: Progress | None) -> VerifyReport | None:
+    """The walk split into ``workers`` ranges of positions, each walked by a forked process
+    on a connection of its own.
+
+    A range starts from each stream's head as sealed before it (``heads_at``); the process
+    owning each of those positions checks that very digest against the chain it recomputes,
+    so every chain is checked end to end. A
+    stream is counted where its version 1 is, so the checkpoints' counts are sums over the
+    ranges. Once every range checked out (every sealed digest equal to the recomputed one,
+    none left without its event), the heads a checkpoint signed are the sealed digests at
+    its position (``heads_at``), and their root is computed here.
+
+    None when anything at all is wrong: the caller walks again in one pass, which names
+    the first problem in log order exactly as it always has (tampering is the rare case;
+    this is the fast path for a clean log).
+    """
+    global _fork_state
+    if sealed == 0 or any(c.position > sealed for c, _ in targets):
+        return None
+    if store.first_deleted() is not None:
+        return None
+    bounds = [sealed * i // workers for i in range(workers + 1)]
+    ranges: list[tuple[int, int | None]] = [
+        (-(2**63) if i == 0 else bounds[i], None if i == workers - 1 else bounds[i + 1])
+        for i in range(workers)]
+    due = [checkpoint.position for checkpoint, _ in targets]
+    with _fork_lock:
+        _fork_state = (store, sealed, ranges, due)
+        # The parent's objects out of the collector's reach in the children: a collection
+        # there would touch (and so copy) every page of the parent's heap.
+        gc.freeze()
+        try:
+            pool = get_context(FORK).Pool(workers)
+        finally:
+            gc.unfreeze()
+            _fork_state = None
+    results: list[_RangeResult] = []
+    with pool:
+        for result in pool.imap_unordered(_walk_range, range(workers)):
+            if result.problem:
+                pool.terminate()
+                return None
+            results.append(result)
+            if progress is not None:
+                progress(result.events)
+    for index, (checkpoint, full) in enumerate(targets):
+        events = sum(r.at_checkpoints[index][0] for r in results)
+        streams = sum(r.at_checkpoints[index][1] for r in results)
+        if (events, streams) != (checkpoint.events, checkpoint.streams):
+            return None
+        if full and heads_root(store.heads_at(checkpoint.position))[0] != checkpoint.heads_root:
+            return None
+    return VerifyReport(sum(r.events for r in results), sum(r.streams for r in results),
+                        sealed, stored[-1] if stored else None,
+                        sum(r.unsealed for r in results), None)
+
+
+def _walk_range(index: int) -> _RangeResult:
+    """In a forked process: ``_Walk.run``'s checks over one range of positions."""
+    assert _fork_state is not None
+    store, sealed, ranges, due = _fork_state
+    low, high = ranges[index]
+    gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
+    heads: dict[str, tuple[int, bytes]] = {}
+    events = unsealed = streams = 0
+    at_checkpoints: list[tuple[int, int]] = []
+    waiting = iter(due)
+    next_due = next(waiting, None)
+    with store.connect() as conn:
+        # Each stream's chain as sealed up to the range, which the ranges before check.
+        heads = {} if index == 0 else {key: (version, digest)
+                                       for key, version, digest in store.heads_on(conn, low)}
+        after = low
+        while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS):
+            for position, key, version, topic, state, s_key, s_version, s_digest in page:
+                while next_due is not None and next_due < position:
+                    at_checkpoints.append((events, streams))
+                    next_due = next(waiting, None)
+                previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
+                if version != previous_version + 1:
+                    return _RangeResult(True)
+                try:
+                    computed = chain_digest(previous, content_hash(position, key, version,
+                                                                   topic, state))
+                except (TypeError, AttributeError):
+                    return _RangeResult(True)
+                if s_digest is not None:
+                    if s_key != key or s_version != version or s_digest != computed:
+                        return _RangeResult(True)
+                elif position <= sealed:
+                    return _RangeResult(True)
+                else:
+                    unsealed += 1
+                heads[key] = (version, computed)
+                events += 1
+                if version == 1:
+                    streams += 1
+            after = page[-1][0]
+    while next_due is not None:
+        at_checkpoints.append((events, streams))
+        next_due = next(waiting, None)
+    return _RangeResult(False, events, streams, unsealed, tuple(at_checkpoints))
 
 
 class _Walk:

@@ -31,7 +31,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -233,11 +233,50 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
                 "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
                 "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
-                "ON d.notification_id = e.notification_id "
-                "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
-            ).format(self._events(), self.table(DIGESTS)), (after, limit), binary=True,
-                prepare=True)
+                # The digests bounded too: a merge join then starts both scans at the page,
+                # where the generic plan's scan of the digests started at position one.
+                "ON d.notification_id = e.notification_id AND d.notification_id > %(after)s "
+                "WHERE e.notification_id > %(after)s ORDER BY e.notification_id "
+                "LIMIT %(limit)s"
+            ).format(self._events(), self.table(DIGESTS)), {"after": after, "limit": limit},
+                binary=True, prepare=True)
             return curs.fetchall()
+
+    def read_sealed_range(self, conn: Connection[Any], after: int, upto: int | None,
+                          limit: int) -> list[SealedRow]:
+        """``read_sealed`` up to position ``upto`` (None: the log's end), on a connection of
+        the caller's own (``connect``): what one of the processes of a verify reads."""
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(SQL(
+                "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
+                "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
+                "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
+                "ON d.notification_id = e.notification_id "
+                "AND d.notification_id > %(after)s AND d.notification_id <= %(upto)s "
+                "WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s "
+                "ORDER BY e.notification_id LIMIT %(limit)s"
+            ).format(self._events(), self.table(DIGESTS)),
+                {"after": after, "upto": 2**63 - 1 if upto is None else upto, "limit": limit},
+                binary=True, prepare=False)
+            return curs.fetchall()
+
+    def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
+        """``heads_at``, on a connection of the caller's own."""
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.select_heads_statement, (position,), binary=True)
+            return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
+
+    def connect(self) -> Connection[Any]:
+        """A new connection to the ledger's database, of its own (not from the pool): what
+        a forked process reads on."""
+        pool: Any = self.datastore.pool
+        kwargs = {k: v for k, v in dict(pool.kwargs or {}).items() if k != "row_factory"}
+        if pool.get_password_func is not None:
+            kwargs["password"] = pool.get_password_func()
+        conn: Connection[Any] = Connection.connect(pool.conninfo, **kwargs)
+        # The caller splits the work itself: no parallel workers of the planner's too.
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        return conn
 
     def first_deleted(self) -> DigestRow | None:
         with self._reading() as curs:

@@ -471,3 +471,45 @@ def test_the_cli_refuses_to_rebuild_a_view_a_runner_holds(
         assert before in rebuilt.output
     finally:
         ledger.close()
+
+
+def view_indexes(projection: BalanceProjection | AuditProjection) -> set[str]:
+    """The names of the indexes on the view's own tables, as the store lists them."""
+    view: Any = projection.view
+    tables = [name for name, _ in view.view_tables]
+    with view.datastore.transaction(commit=False) as cursor:
+        if hasattr(view, "schema"):  # PostgreSQL
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s "
+                           "AND tablename = ANY(%s)", (view.datastore.schema, tables))
+            return {row["indexname"] for row in cursor.fetchall()}
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
+                       f"({','.join('?' * len(tables))})", tables)
+        return {row["name"] for row in cursor.fetchall()}
+
+
+def test_a_rebuild_builds_the_read_indexes_at_its_end_even_when_it_fails(
+    app: FundLedger, views: tuple[Runner, BalanceProjection, AuditProjection],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner, balance, audit = views
+    build(app)
+    for projection in (balance, audit):
+        runner.catch_up(projection)
+        indexes, live = view_indexes(projection), projection.view.checksum()
+        assert len(indexes) > len(projection.view.view_tables)  # more than the primary keys
+        rebuild(runner, projection)
+        assert view_indexes(projection) == indexes
+        assert projection.view.checksum() == live
+
+    def broken(self: AuditProjection, event: Any, tracking: Tracking) -> None:
+        raise ValueError("tally handler is broken")
+
+    indexes = view_indexes(audit)
+    with monkeypatch.context() as patch:
+        patch.setattr(AuditProjection, "process_tallied", broken)
+        failing = open_projection(app, AuditProjection)
+        with pytest.raises(ProjectionFailed):
+            rebuild(runner, failing)
+    assert view_indexes(audit) == indexes
+    assert [e.kind for e in audit.entries(AuditFilter(community="PJ-1", unit="1-102"))] == [
+        "FirstDepositPaid", "ToppedUp", "IncomeCredited", "WorksShareCharged"]

@@ -29,6 +29,7 @@ from domain.ids import community_id, unit_account_id
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
+from projections.seal import evidence
 from projections.seal.evidence import VerifyReport, export_community, prove_event, verify_ledger
 from projections.seal.proofs import (
     SealError,
@@ -37,12 +38,30 @@ from projections.seal.proofs import (
     verify_bundle,
     verify_proof,
 )
-from projections.seal.sealer import make_checkpoint, open_sealer, seal, seal_and_checkpoint
+from projections.seal.sealer import (
+    checkpoints,
+    make_checkpoint,
+    open_sealer,
+    seal,
+    seal_and_checkpoint,
+)
 
 CODES = ("CY-A", "CY-B")
 UNITS = (("1", "101"), ("1", "102"), ("2", "101"))
 RATE = 20_000  # the default deposit rate, fen per m²
 TOP_UPS = 3  # each unit account: Registered, FirstDepositPaid, then top-ups
+
+
+@pytest.fixture(autouse=True, params=["one pass", "ranges in parallel"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every check twice: the walk in one pass, and split into ranges across processes (on
+    PostgreSQL; SQLite walks in one pass either way), which must find the same."""
+    if request.param == "ranges in parallel":
+        monkeypatch.setattr(evidence, "PARALLEL_MIN_EVENTS", 0)
+        monkeypatch.setattr(evidence, "verify_workers", lambda: 3)
+    else:
+        monkeypatch.setattr(evidence, "verify_workers", lambda: 1)
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -154,6 +173,32 @@ def test_a_clean_history_verifies_and_later_events_are_reported_unsealed(
     assert later.ok and later.unsealed == len(UNITS)
     seal(sealed)
     assert verify_ledger(sealed).unsealed == 0
+
+
+def test_the_walk_split_across_processes_gives_the_one_pass_report(
+        sealed: FundLedger, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite walks in one pass")
+    # Checkpoints at two positions, streams crossing every range boundary, and an
+    # unsealed tail.
+    sealed.import_deposits(deposits("CY-B", 8), actor="t")
+    seal(sealed)
+    make_checkpoint(sealed, open_sealer(sealed))
+    sealed.import_deposits(deposits("CY-A", 9), actor="t")
+    walked: list[VerifyReport | None] = []
+    parallel_walk = evidence._parallel_walk
+
+    def spy(*args: Any, **kwargs: Any) -> VerifyReport | None:
+        walked.append(parallel_walk(*args, **kwargs))
+        return walked[-1]
+
+    monkeypatch.setattr(evidence, "_parallel_walk", spy)
+    one_pass = verify_ledger(sealed, workers=1, all_roots=True)
+    assert one_pass.ok and one_pass.unsealed == len(UNITS) and not walked
+    assert len({c.position for c in checkpoints(sealed, open_sealer(sealed).store)}) == 2
+    for workers in (2, 3, 5, 11):
+        assert verify_ledger(sealed, workers=workers, all_roots=True) == one_pass
+        assert walked[-1] == one_pass  # the processes' own report, not the fallback's
 
 
 # -- tampering, one kind at a time ----------------------------------------------------------
