@@ -1,0 +1,229 @@
+"""Operating the API (issue 19): /healthz, /readyz, /metrics and the request log, on both stores.
+
+Readiness follows the views: written past with no runner, a view is named as behind (503);
+caught up, the process is ready again. Metrics move with the requests and writes that made
+them, and only a monitor's or an admin's token reads them. A request's log line is JSON
+naming its request id (the one recorded in its events) and its principal, never its token.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.http.app import create_app
+from api.http.request_log import LOGGER_NAME, JsonFormatter
+from ledger.access import Role, token_digest
+from ledger.settings import Settings
+from projections.seal.sealer import seal_and_checkpoint
+from projections.views import VIEWS
+from tests.integration.http_support import COMMUNITY, DISTRICT, STREET, Api, community_body
+
+DEPOSITS = f"/v1/communities/{COMMUNITY}/deposits"
+
+
+def _api(db_url: str, *, follow: bool, **settings: Any) -> Iterator[Api]:
+    app = create_app(Settings(db=db_url, **settings), follow_views=follow)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(app, client)
+
+
+@pytest.fixture
+def stopped(db_url: str) -> Iterator[Api]:
+    """An API whose views nobody follows (a stopped runner), with no lag allowed."""
+    yield from _api(db_url, follow=False, ready_view_lag_events_max=0, ready_cache_s=0)
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    yield from _api(db_url, follow=True, ready_cache_s=0)
+
+
+def _register(api: Api) -> str:
+    """The test community, registered; returns a custodian's token."""
+    admin = api.token(Role.admin)
+    assert api.post("/v1/communities", admin,
+                    community_body(COMMUNITY, DISTRICT, STREET)).status_code == 201
+    return api.token(Role.custodian)
+
+
+def _deposit(api: Api, custodian: str, n: int, key: str | None = None) -> Any:
+    """Unit n's first deposit (n from 0 to 3), as ``http_support.seed`` posts it."""
+    response = api.post(DEPOSITS, custodian, {
+        "reference": f"OPS-{n}", "building": "1", "unit": f"{101 + n}",
+        "amount_yuan": f"{16100 + 2000 * n}.00", "paid_on": "2026-02-01", "kind": "first"},
+        key=key)
+    assert response.status_code == 201, response.text
+    return response
+
+
+def test_readiness_names_a_stopped_view_behind_the_log_and_recovers_when_it_catches_up(
+        stopped: Api) -> None:
+    api = stopped
+    assert api.client.get("/readyz").status_code == 200  # an empty log: nothing is behind
+    _register(api)
+    svc = api.services
+    log_position = svc.runner.log_position()
+    behind = api.client.get("/readyz")
+    assert behind.status_code == 503
+    body = behind.json()
+    assert body["status"] == "not ready" and body["database"] == "ok"
+    assert set(body["views"]) == set(VIEWS)
+    for name, view in body["views"].items():
+        assert view["ready"] is False
+        assert view["lag_events"] == log_position - view["position"] > 0
+        assert view["lag_s"] >= 0
+        assert any(line.startswith(f"view {name}:") for line in body["not_ready"])
+    assert api.client.get("/healthz").json() == {"status": "alive"}  # alive all along
+
+    balance = svc.views["balance"]
+    svc.runner.catch_up(balance)  # one view caught up: the others still hold it back
+    partly = api.client.get("/readyz").json()
+    assert partly["views"]["balance"] == {"position": log_position, "lag_events": 0,
+                                          "lag_s": 0.0, "failure": None, "ready": True}
+    assert not partly["ready"]
+    assert not any(line.startswith("view balance:") for line in partly["not_ready"])
+
+    for view in svc.views.values():
+        svc.runner.catch_up(view)
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["not_ready"] == []
+    assert all(v["lag_events"] == 0 for v in ready.json()["views"].values())
+
+
+def test_readiness_waits_for_a_signed_checkpoint_when_asked_to(db_url: str) -> None:
+    for api in _api(db_url, follow=False, ready_unsigned_s_max=0, ready_cache_s=0):
+        _register(api)
+        for view in api.services.views.values():
+            api.services.runner.catch_up(view)
+        unsigned = api.client.get("/readyz")
+        assert unsigned.status_code == 503
+        sealer = unsigned.json()["sealer"]
+        assert sealer["last_checkpoint_position"] is None
+        assert sealer["unsigned_events"] == api.services.runner.log_position()
+        assert [line.split(":")[0] for line in unsigned.json()["not_ready"]] == ["sealer"]
+        seal_and_checkpoint(api.services.ledger, api.services.sealer())
+        signed = api.client.get("/readyz")
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["sealer"]["last_checkpoint_position"] == \
+            api.services.runner.log_position()
+        assert signed.json()["sealer"]["last_checkpoint_age_s"] >= 0
+
+
+def _metrics(api: Api, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = api.client.get("/metrics", headers=api.headers(token))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples}
+
+
+def test_metrics_count_a_deposit_its_event_kind_and_a_replay(api: Api) -> None:
+    custodian = _register(api)
+    monitor = api.token(Role.monitor)
+    route = (("method", "POST"), ("route", "/v1/communities/{code}/deposits"),
+             ("status", "201"))
+    before = _metrics(api, monitor)
+    _deposit(api, custodian, 1, key="ops-dep-1")
+    last = api.services.ledger.recorder.select_notifications(
+        start=api.services.runner.log_position(), limit=1)[0]
+    kind = (("kind", last.topic.rpartition(":")[2]),)
+    after = _metrics(api, monitor)
+    requests = ("fundledger_http_requests_total", route)
+    assert after[requests] - before.get(requests, 0) == 1
+    written = ("fundledger_events_written_total", kind)
+    assert after[written] - before.get(written, 0) == 1
+    count = ("fundledger_http_request_duration_seconds_count", route)
+    assert after[count] - before.get(count, 0) == 1
+    replays = ("fundledger_idempotent_replays_total", ())
+
+    again = _deposit(api, custodian, 1, key="ops-dep-1")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    replayed = _metrics(api, monitor)
+    assert replayed[replays] - after[replays] == 1
+    assert replayed[written] == after[written]  # a replay writes nothing
+    assert replayed[requests] - after[requests] == 1
+
+    api.settle()
+    settled = _metrics(api, monitor)
+    for name in VIEWS:
+        assert settled[("fundledger_view_lag_events", (("view", name),))] == 0
+        assert settled[("fundledger_view_failed", (("view", name),))] == 0
+    assert settled[("fundledger_log_position", ())] == api.services.runner.log_position()
+    pools = [key for key in settled if key[0] == "fundledger_db_pool_connections"]
+    assert len(pools) == (1 if api.services.ledger.settings.is_postgres else 0)
+
+
+def test_metrics_need_a_monitor_or_admin_token(api: Api) -> None:
+    anonymous = api.client.get("/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["rule"] == "authentication"
+    for role in Role:
+        token = api.token(role, "city" if role is not Role.owner else "owner:o-1")
+        response = api.client.get("/metrics", headers=api.headers(token))
+        if role in (Role.monitor, Role.admin):
+            assert response.status_code == 200, (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert response.json()["rule"] == "role"
+    # The probes need no token: a load balancer has none.
+    assert api.client.get("/healthz").status_code == 200
+    assert api.client.get("/readyz").status_code in (200, 503)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the request log writes, formatted as ``serve`` formats it by default."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_a_request_log_line_is_json_with_the_request_id_and_principal_never_the_token(
+        api: Api, log_lines: io.StringIO) -> None:
+    custodian = _register(api)
+    response = _deposit(api, custodian, 2)
+    request_id = response.headers["X-Request-Id"]
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    mine = [line for line in lines if line["request_id"] == request_id]
+    assert len(mine) == 1
+    line = mine[0]
+    principal = api.services.access.principal(token_digest(custodian))
+    assert principal is not None
+    assert line["principal"] == principal.principal_id
+    assert (line["method"], line["route"], line["status"]) == (
+        "POST", "/v1/communities/{code}/deposits", 201)
+    assert line["duration_ms"] > 0
+    assert line["level"] == "info" and line["logger"] == LOGGER_NAME
+    for token in (custodian, token_digest(custodian)):
+        assert token not in log_lines.getvalue()
+    # The same request id is the one recorded in the event the deposit wrote.
+    event = api.services.ledger.recorder.select_notifications(
+        start=response.json()["position"], limit=1)[0]
+    assert f"+req:{request_id}".encode() in event.state
+    # An unauthenticated request is logged with no principal; an unknown path by no path.
+    api.client.get("/healthz")
+    api.client.get("/no/such/path/CY-SECRET")
+    tail = [json.loads(line) for line in log_lines.getvalue().splitlines()][-2:]
+    assert [(t["route"], t["status"], t["principal"]) for t in tail] == [
+        ("/healthz", 200, None), ("<unmatched>", 404, None)]
+    assert "CY-SECRET" not in log_lines.getvalue()
