@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -21,6 +22,14 @@ from ledger.settings import Settings
 
 tokens_cli = typer.Typer(no_args_is_help=True, help="API tokens: create, rotate and revoke.")
 cli.add_typer(tokens_cli, name="tokens")
+
+
+def _without_password(db: str) -> str:
+    """The database as a log may show it: a URL's password replaced by ``***``."""
+    url = urlsplit(db)
+    if not url.password:
+        return db
+    return urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@", 1)))
 
 
 class LogFormatChoice(StrEnum):
@@ -51,7 +60,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the configured store."""
     from api.http.app import create_app
-    from api.http.request_log import log_config, resolve_format
+    from api.http.request_log import announce, log_config, resolve_format
 
     settings = Settings()
     if workers > 1:
@@ -63,10 +72,10 @@ def serve(
             err.print("[red]--follow-views runs in one process[/]: with --workers, run "
                       "`fundledger projections run --follow` beside the API")
             raise typer.Exit(2)
-    logging = log_config(resolve_format(log_format.value if log_format else settings.log_format),
-                         request_lines=access_log)
-    err.print(f"fundledger API on {settings.db}: http://{host}:{port}/docs"
-              + (f" ({workers} workers)" if workers > 1 else ""))
+    resolved = resolve_format(log_format.value if log_format else settings.log_format)
+    logging = log_config(resolved, request_lines=access_log)
+    announce(resolved, f"fundledger API on {_without_password(settings.db)}: "
+             f"http://{host}:{port}/docs" + (f" ({workers} workers)" if workers > 1 else ""))
     if workers > 1:
         with _shared_metrics_dir():
             _serve_workers(workers, host, port, logging)

@@ -120,6 +120,7 @@ class JsonFormatter(logging.Formatter):
                 timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which of `serve --workers N` wrote it
             "message": record.getMessage(),
         }
         line.update(getattr(record, "fields", {}))
@@ -147,6 +148,16 @@ def resolve_format(configured: str | None) -> LogFormat:
     if configured in ("json", "human"):
         return configured  # type: ignore[return-value]
     return "human" if sys.stderr.isatty() else "json"
+
+
+def announce(log_format: LogFormat, message: str) -> None:
+    """A line before the server starts, in the log's format (a JSON log stays all JSON)."""
+    if log_format == "human":
+        print(message, file=sys.stderr)
+        return
+    record = logging.makeLogRecord({"name": "fundledger", "levelname": "INFO",
+                                    "msg": message})
+    print(JsonFormatter().format(record), file=sys.stderr)
 
 
 def log_config(log_format: LogFormat, *, request_lines: bool = True) -> dict[str, Any]:
