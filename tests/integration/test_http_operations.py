@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.http.app import create_app
 from api.http.request_log import LOGGER_NAME, JsonFormatter
@@ -24,6 +26,7 @@ from ledger.settings import Settings
 from projections.seal.sealer import seal_and_checkpoint
 from projections.views import VIEWS
 from tests.integration.http_support import COMMUNITY, DISTRICT, STREET, Api, community_body
+from tests.integration.pg_proxy import pg_proxy
 
 DEPOSITS = f"/v1/communities/{COMMUNITY}/deposits"
 
@@ -118,8 +121,6 @@ def test_readiness_waits_for_a_signed_checkpoint_when_asked_to(db_url: str) -> N
 
 
 def _metrics(api: Api, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
     response = api.client.get("/metrics", headers=api.headers(token))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
@@ -227,3 +228,28 @@ def test_a_request_log_line_is_json_with_the_request_id_and_principal_never_the_
     assert [(t["route"], t["status"], t["principal"]) for t in tail] == [
         ("/healthz", 200, None), ("<unmatched>", 404, None)]
     assert "CY-SECRET" not in log_lines.getvalue()
+
+
+@pytest.mark.postgres
+def test_an_unreachable_database_is_not_ready_within_the_timeout_and_alive_all_along(
+        pg_url: str) -> None:
+    timeout_s = 1.0
+    with pg_proxy() as proxy:
+        for api in _api(proxy.url(pg_url), follow=False, ready_timeout_s=timeout_s,
+                        ready_cache_s=0, pg_connect_timeout_s=1):
+            assert api.client.get("/readyz").status_code == 200
+            proxy.stop()
+            started = time.monotonic()
+            down = api.client.get("/readyz")
+            elapsed_s = time.monotonic() - started
+            assert down.status_code == 503, down.text
+            assert down.json()["database"] != "ok"
+            assert down.json()["not_ready"][0].startswith("database: ")
+            assert elapsed_s < timeout_s + 1.5, elapsed_s
+            assert api.client.get("/healthz").status_code == 200  # alive: no restart
+            proxy.start()
+            deadline = time.monotonic() + 20
+            while (back := api.client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, back.text
+                time.sleep(0.2)
+            assert back.json()["database"] == "ok"
