@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # One line per request: JSON lines, or a line for people; unset, JSON unless stderr is
     # a terminal (`fundledger serve --log-format` overrides it).
     log_format: Literal["json", "human"] | None = None
+    # The JetStream server and stream `fundledger relay nats` publishes to (its --url reads
+    # FUNDLEDGER_NATS_URL too); set, /metrics reports how far the relay is behind the log.
+    nats_url: str | None = None
+    nats_stream: str = "FUNDLEDGER"
 
     @property
     def is_postgres(self) -> bool:

@@ -120,7 +120,7 @@ class ReadinessProbe:
         position = self.svc.runner.position(view)
         failure = view.view.failure()
         lag = max(0, log_position - position)
-        lag_s = self._waited_s(position, now) if lag else 0.0
+        lag_s = self.waited_s(position, now) if lag else 0.0
         failed = None if failure is None else (
             f"stopped at {failure.notification_id} ({failure.topic}): "
             + _first_line(failure.error.strip().splitlines()[-1] if failure.error.strip()
@@ -135,11 +135,11 @@ class ReadinessProbe:
         age_s = None if last is None else round(
             (now - datetime.fromisoformat(last[1])).total_seconds(), 3)
         unsigned = max(0, log_position - position)
-        waited_s = self._waited_s(position, now) if unsigned else 0.0
+        waited_s = self.waited_s(position, now) if unsigned else 0.0
         return SealReadiness(last[0] if last else None, age_s, unsigned, round(waited_s, 3),
                              waited_s <= self.settings.ready_unsigned_s_max)
 
-    def _waited_s(self, position: int, now: datetime) -> float:
+    def waited_s(self, position: int, now: datetime) -> float:
         """How long ago the event after ``position`` was written (0 if there is none)."""
         ledger = self.svc.ledger
         found = ledger.recorder.select_notifications(start=position, limit=1,

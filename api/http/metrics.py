@@ -14,20 +14,28 @@ and a scrape, whichever worker answers it, sums every worker's counters and hist
 (``prometheus_client``'s multiprocess mode). The pool gauges are the answering worker's own,
 labelled with its pid; the lags are read from the database and are the same in every worker.
 
-The relay's lag is not here: the relay's position lives in the JetStream stream, not in the
-database, and reading it would cost a NATS round trip per scrape (see docs/operations.md).
+The relay's lag, with ``FUNDLEDGER_NATS_URL`` set: its position lives in the JetStream
+stream, not in the database, so a scrape asks the stream for its last message (a connection
+and two requests, bounded by ``RELAY_TIMEOUT_S``); unset, or unreachable, the relay's gauges
+say so (``fundledger_relay_up`` 0) and the rest of the scrape is unaffected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import nats
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials
+from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError as StreamNotFound
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -46,11 +54,13 @@ from api.http.health import Readiness, ReadinessProbe
 from api.http.security import Policy, bearer
 from api.http.services import Services
 from ledger.access import Role
+from projections.nats_relay import NatsRelay, RelayTarget
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_READERS = (Role.monitor, Role.admin)
 # Seconds: a deposit takes a few milliseconds; a bank batch or an SSE stream, far longer.
 LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+RELAY_TIMEOUT_S = 1.0
 UNMATCHED = "<unmatched>"  # a path no route serves (404): one series, whatever the path
 
 REQUESTS = Counter("fundledger_http_requests", "HTTP requests answered, by route template "
@@ -107,9 +117,11 @@ def count_writes(recorder: Any) -> None:
 class LiveCollector(Collector):
     """What a scrape reads now: view lags, unsigned events, this process's pool."""
 
-    def __init__(self, readiness: Readiness, svc: Services) -> None:
+    def __init__(self, readiness: Readiness, svc: Services,
+                 relay: RelayLag | None = None) -> None:
         self.readiness = readiness
         self.svc = svc
+        self.relay = relay
 
     def collect(self) -> Iterator[Metric]:
         found = self.readiness
@@ -137,6 +149,14 @@ class LiveCollector(Collector):
             yield _gauge("fundledger_unsigned_seconds", "How long the oldest event after "
                          "the last signed checkpoint has waited.", found.sealer.unsigned_s)
         yield from _pool_metrics(self.svc)
+        if self.relay is not None:
+            yield _gauge("fundledger_relay_up", "1 when the relay's stream answered this "
+                         "scrape.", 0.0 if self.relay.events is None else 1.0)
+            if self.relay.events is not None:
+                yield _gauge("fundledger_relay_lag_events", "Events in the log the NATS "
+                             "relay has not published yet.", self.relay.events)
+                yield _gauge("fundledger_relay_lag_seconds", "How long the oldest event the "
+                             "relay has not published has waited.", self.relay.seconds)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -166,14 +186,55 @@ def _pool_metrics(svc: Services) -> Iterable[Metric]:
     yield gauge
 
 
-def exposition(readiness: Readiness, svc: Services) -> bytes:
+@dataclass(frozen=True)
+class RelayLag:
+    events: int | None  # None: the stream did not answer
+    seconds: float = 0.0
+
+
+async def relay_lag(svc: Services, probe: ReadinessProbe, log_position: int | None,
+                    url: str, stream: str) -> RelayLag:
+    """How far the stream's last message is behind the log (``NatsRelay``'s own reading)."""
+    if log_position is None:
+        return RelayLag(None)
+    try:
+        # Bounded from outside: the client retries a refused first connection forever.
+        connection = await asyncio.wait_for(nats.connect(
+            url, connect_timeout=RELAY_TIMEOUT_S, allow_reconnect=False, error_cb=_quiet),
+            RELAY_TIMEOUT_S)
+    except (OSError, TimeoutError, NatsError):
+        return RelayLag(None)
+    try:
+        js = connection.jetstream(timeout=RELAY_TIMEOUT_S)
+        relay = NatsRelay(svc.ledger, RelayTarget(url=url, stream=stream))
+        position, inside = await relay.published_position(js)
+    except StreamNotFound:  # the relay has not run yet: nothing is published
+        position, inside = None, None
+    except (OSError, TimeoutError, NatsError):
+        return RelayLag(None)
+    finally:
+        await connection.close()
+    # Stopped inside a position: that position's event is not out yet.
+    published = (position or 0) - (1 if inside is not None else 0)
+    events = max(0, log_position - published)
+    waited_s = await run_in_threadpool(probe.waited_s, published, datetime.now(UTC)) \
+        if events else 0.0
+    return RelayLag(events, round(waited_s, 3))
+
+
+async def _quiet(error: Exception) -> None:
+    """The client's own report of a failed connection (a traceback per retry): the scrape
+    says ``fundledger_relay_up 0`` instead."""
+
+
+def exposition(readiness: Readiness, svc: Services, relay: RelayLag | None = None) -> bytes:
     if MULTIPROCESS_DIR_ENV in os.environ:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Default())
-    registry.register(LiveCollector(readiness, svc))
+    registry.register(LiveCollector(readiness, svc, relay))
     return generate_latest(registry)
 
 
@@ -193,5 +254,9 @@ async def metrics(request: Request) -> Response:
     credentials: HTTPAuthorizationCredentials | None = await bearer(request)
     await run_in_threadpool(_policy, request, svc, credentials)
     probe: ReadinessProbe = request.app.state.readiness
-    body = exposition(await probe.readiness(), svc)
+    readiness = await probe.readiness()
+    settings = svc.ledger.settings
+    relay = None if settings.nats_url is None else await relay_lag(
+        svc, probe, readiness.log_position, settings.nats_url, settings.nats_stream)
+    body = await run_in_threadpool(exposition, readiness, svc, relay)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

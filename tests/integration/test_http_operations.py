@@ -8,13 +8,17 @@ naming its request id (the one recorded in its events) and its principal, never 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import socket
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import nats
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,10 +27,12 @@ from api.http.app import create_app
 from api.http.request_log import LOGGER_NAME, JsonFormatter
 from ledger.access import Role, token_digest
 from ledger.settings import Settings
+from projections.nats_relay import NatsRelay, RelayTarget
 from projections.seal.sealer import seal_and_checkpoint
 from projections.views import VIEWS
 from tests.integration.http_support import COMMUNITY, DISTRICT, STREET, Api, community_body
 from tests.integration.pg_proxy import pg_proxy
+from tests.integration.test_nats_relay import NATS_URL, REQUIRE_NATS, _delete_stream
 
 DEPOSITS = f"/v1/communities/{COMMUNITY}/deposits"
 
@@ -253,3 +259,55 @@ def test_an_unreachable_database_is_not_ready_within_the_timeout_and_alive_all_a
                 assert time.monotonic() < deadline, back.text
                 time.sleep(0.2)
             assert back.json()["database"] == "ok"
+
+
+@pytest.fixture
+def target() -> Iterator[RelayTarget]:
+    """A stream of its own on the test NATS server (skipped without one, as the relay's)."""
+    async def reachable() -> None:
+        connection = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
+        await connection.close()
+
+    try:
+        asyncio.run(reachable())
+    except (OSError, TimeoutError, nats.errors.Error) as error:
+        if REQUIRE_NATS:
+            pytest.fail(f"NATS not reachable at {NATS_URL}: {error!r}")
+        pytest.skip(f"NATS not reachable at {NATS_URL}: {error!r}")
+    tag = uuid.uuid4().hex[:10]
+    made = RelayTarget(url=NATS_URL, stream=f"FLOPS_{tag}", subject_prefix=f"flops{tag}")
+    yield made
+    asyncio.run(_delete_stream(made))
+
+
+def test_metrics_report_the_relays_lag_when_its_stream_is_named(
+        db_url: str, target: RelayTarget) -> None:
+    for api in _api(db_url, follow=True, ready_cache_s=0, nats_url=target.url,
+                    nats_stream=target.stream):
+        custodian = _register(api)
+        monitor = api.token(Role.monitor)
+        _deposit(api, custodian, 0)
+        log_position = api.services.runner.log_position()
+        unpublished = _metrics(api, monitor)
+        assert unpublished[("fundledger_relay_up", ())] == 1
+        assert unpublished[("fundledger_relay_lag_events", ())] == log_position
+        assert unpublished[("fundledger_relay_lag_seconds", ())] >= 0
+        asyncio.run(NatsRelay(api.services.ledger, target).relay())
+        published = _metrics(api, monitor)
+        assert published[("fundledger_relay_lag_events", ())] == 0
+        assert published[("fundledger_relay_lag_seconds", ())] == 0
+        _deposit(api, custodian, 1)
+        behind = _metrics(api, monitor)
+        assert behind[("fundledger_relay_lag_events", ())] == \
+            api.services.runner.log_position() - log_position > 0
+
+
+def test_an_unreachable_relay_stream_is_reported_not_fatal(db_url: str) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"nats://127.0.0.1:{probe.getsockname()[1]}"
+    for api in _api(db_url, follow=True, ready_cache_s=0, nats_url=nowhere):
+        found = _metrics(api, api.token(Role.monitor))
+        assert found[("fundledger_relay_up", ())] == 0
+        assert ("fundledger_relay_lag_events", ()) not in found
+        assert ("fundledger_view_lag_events", (("view", "balance"),)) in found
