@@ -20,6 +20,7 @@ from typing import Any
 
 import nats
 import pytest
+from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,7 +28,9 @@ from api.http.app import create_app
 from api.http.request_log import LOGGER_NAME, JsonFormatter
 from ledger.access import Role, token_digest
 from ledger.settings import Settings
+from projections.balance import BalanceProjection
 from projections.nats_relay import NatsRelay, RelayTarget
+from projections.runner import ProjectionFailed, open_projection
 from projections.seal.sealer import seal_and_checkpoint
 from projections.views import VIEWS
 from tests.integration.http_support import COMMUNITY, DISTRICT, STREET, Api, community_body
@@ -311,3 +314,37 @@ def test_an_unreachable_relay_stream_is_reported_not_fatal(db_url: str) -> None:
         assert found[("fundledger_relay_up", ())] == 0
         assert ("fundledger_relay_lag_events", ()) not in found
         assert ("fundledger_view_lag_events", (("view", "balance"),)) in found
+
+
+def test_a_failed_view_is_named_with_its_event_until_a_fixed_runner_passes_it(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for api in _api(db_url, follow=False, ready_cache_s=0):
+        custodian = _register(api)
+        _deposit(api, custodian, 0)
+        svc = api.services
+        for view in svc.views.values():
+            if view is not svc.balance:
+                svc.runner.catch_up(view)
+
+        def broken(self: BalanceProjection, event: Any, tracking: Tracking) -> None:
+            raise ValueError("first-deposit handler is broken")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(BalanceProjection, "process_first_deposit", broken)
+            failing = open_projection(svc.ledger, BalanceProjection)
+            with pytest.raises(ProjectionFailed) as raised:
+                svc.runner.catch_up(failing)
+        position = raised.value.failure.notification_id
+        failed = api.client.get("/readyz")
+        assert failed.status_code == 503
+        balance = failed.json()["views"]["balance"]
+        assert balance["ready"] is False and balance["position"] == position - 1
+        assert balance["failure"].startswith(f"stopped at {position} ")
+        assert "first-deposit handler is broken" in balance["failure"]
+        assert [line.split(":")[0] for line in failed.json()["not_ready"]] == ["view balance"]
+        monitor = api.token(Role.monitor)
+        assert _metrics(api, monitor)[("fundledger_view_failed", (("view", "balance"),))] == 1
+
+        svc.runner.catch_up(svc.balance)  # a restarted runner, with the fix
+        assert api.client.get("/readyz").status_code == 200
+        assert _metrics(api, monitor)[("fundledger_view_failed", (("view", "balance"),))] == 0
