@@ -20,7 +20,7 @@ from typing import Any
 
 import nats
 import pytest
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -348,3 +348,24 @@ def test_a_failed_view_is_named_with_its_event_until_a_fixed_runner_passes_it(
         svc.runner.catch_up(svc.balance)  # a restarted runner, with the fix
         assert api.client.get("/readyz").status_code == 200
         assert _metrics(api, monitor)[("fundledger_view_failed", (("view", "balance"),))] == 0
+
+
+def test_a_save_that_loses_its_race_counts_a_conflict_and_writes_nothing(api: Api) -> None:
+    """What a concurrent writer does to a save (its version already taken), done directly:
+    the ledger's recorder refuses it, and the conflict is counted, not a write."""
+    custodian = _register(api)
+    _deposit(api, custodian, 0)
+    monitor = api.token(Role.monitor)
+    before = _metrics(api, monitor)
+    recorder = api.services.ledger.recorder
+    last = recorder.select_notifications(start=api.services.runner.log_position(), limit=1)[0]
+    taken = StoredEvent(originator_id=last.originator_id,
+                        originator_version=last.originator_version, topic=last.topic,
+                        state=last.state)
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([taken])
+    after = _metrics(api, monitor)
+    conflicts = ("fundledger_write_conflicts_total", ())
+    assert after[conflicts] - before.get(conflicts, 0) == 1
+    written = [key for key in after if key[0] == "fundledger_events_written_total"]
+    assert {key: after[key] for key in written} == {key: before[key] for key in written}
