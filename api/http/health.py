@@ -18,11 +18,13 @@ time, and its answer serves every request within ``ready_cache_s``.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import PersistenceError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,6 +32,9 @@ from starlette.responses import JSONResponse
 from api.http.services import Services
 from ledger.settings import Settings
 from projections.runner import BatchingProjection
+
+# What an unreachable or failing database raises, wrapped by the library or not.
+DATABASE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error, OSError)
 
 
 @dataclass(frozen=True)
@@ -93,10 +98,11 @@ class ReadinessProbe:
             found = await asyncio.wait_for(asyncio.shield(running), self.settings.ready_timeout_s)
         except TimeoutError:
             found = unreachable(f"no answer within {self.settings.ready_timeout_s:g} s")
-        except (PersistenceError, OSError) as error:
+        except DATABASE_ERRORS as error:
             found = unreachable(f"{type(error).__name__}: {_first_line(str(error))}")
-        if running.done():
-            self._running = None
+        finally:
+            if running.done():  # else the next request waits for the same measurement
+                self._running = None
         self._last = (time.monotonic(), found)
         return found
 

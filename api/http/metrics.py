@@ -62,6 +62,7 @@ METRICS_READERS = (Role.monitor, Role.admin)
 LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RELAY_TIMEOUT_S = 1.0
 UNMATCHED = "<unmatched>"  # a path no route serves (404): one series, whatever the path
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("fundledger_http_requests", "HTTP requests answered, by route template "
                    "and status.", ["method", "route", "status"])
@@ -81,7 +82,8 @@ _children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 def observe_request(method: str, route: str, status: int, duration_s: float,
                     replayed: bool) -> None:
-    key = (method, route, str(status))
+    # A client names the method: one it made up must not make a series of its own.
+    key = (method if method in METHODS else "other", route, str(status))
     children = _children.get(key)
     if children is None:  # labels() takes a lock and builds a tuple: once per series
         children = _children[key] = (REQUESTS.labels(*key), LATENCY.labels(*key))

@@ -164,6 +164,11 @@ def test_metrics_count_a_deposit_its_event_kind_and_a_replay(api: Api) -> None:
     assert replayed[written] == after[written]  # a replay writes nothing
     assert replayed[requests] - after[requests] == 1
 
+    api.client.request("BREW", "/healthz")  # a made-up method makes no series of its own
+    brewed = _metrics(api, monitor)
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in brewed)
+    assert any(dict(labels).get("method") == "other" for _, labels in brewed)
+
     api.settle()
     settled = _metrics(api, monitor)
     for name in VIEWS:
