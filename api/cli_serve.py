@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -36,6 +42,19 @@ tokens_cli = typer.Typer(no_args_is_help=True,
 cli.add_typer(tokens_cli, name="tokens")
 
 
+def _without_password(db: str) -> str:
+    """The database as a log may show it: a URL's password replaced by ``***``."""
+    url = urlsplit(db)
+    if not url.password:
+        return db
+    return urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@", 1)))
+
+
+class LogFormatChoice(StrEnum):
+    json = "json"
+    human = "human"
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -46,8 +65,12 @@ def serve(
              "only; on PostgreSQL run `fundledger projections run --follow`).")] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log",
-        help="Log a line per request (uvicorn's access log). Every response carries its "
-             "X-Request-Id either way.")] = True,
+        help="Log a line per request (request id, principal id, route, status, duration; "
+             "uvicorn's own access log stays off). Every response carries its X-Request-Id "
+             "either way.")] = True,
+    log_format: Annotated[LogFormatChoice | None, typer.Option(
+        help="json (one object per line) or human; default FUNDLEDGER_LOG_FORMAT, else json "
+             "unless stderr is a terminal.")] = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes sharing the port (PostgreSQL only; each has its own "
                     "connection pool, and the views run in `fundledger projections run "
@@ -55,6 +78,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the configured store."""
     from api.http.app import create_app
+    from api.http.request_log import announce, log_config, resolve_format
 
     settings = Settings()
     # Unreachable: one line naming host and port within the connect timeout (exit 5), rather
@@ -73,16 +97,38 @@ def serve(
             err.print("[red]--follow-views runs in one process[/]: with --workers, run "
                       "`fundledger projections run --follow` beside the API")
             raise typer.Exit(2)
-    err.print(f"fundledger API on {settings.db}: http://{host}:{port}/docs"
-              + (f" ({workers} workers)" if workers > 1 else ""))
+    resolved = resolve_format(log_format.value if log_format else settings.log_format)
+    logging = log_config(resolved, request_lines=access_log)
+    announce(resolved, f"fundledger API on {_without_password(settings.db)}: "
+             f"http://{host}:{port}/docs" + (f" ({workers} workers)" if workers > 1 else ""))
     if workers > 1:
-        _serve_workers(workers, host, port, access_log)
+        with _shared_metrics_dir():
+            _serve_workers(workers, host, port, logging)
         return
     uvicorn.run(create_app(settings, follow_views=follow_views), host=host, port=port,
-                log_level="info", access_log=access_log)
+                log_config=logging, access_log=False)
 
 
-def _serve_workers(workers: int, host: str, port: int, access_log: bool) -> None:
+@contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """One directory where every worker keeps its metrics, so that a scrape answered by any
+    of them sums them all (``prometheus_client``'s multiprocess mode). It must be set before
+    a worker imports the client; workers start as fresh interpreters with this environment.
+    A directory set by the operator is used as it is (and must be emptied between runs)."""
+    from api.http.metrics import MULTIPROCESS_DIR_ENV
+
+    if MULTIPROCESS_DIR_ENV in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="fundledger-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR_ENV]
+
+
+def _serve_workers(workers: int, host: str, port: int, logging: dict[str, Any]) -> None:
     """What ``uvicorn.run(..., workers=N)`` does, with TCP_NODELAY on the shared socket.
 
     uvicorn makes the socket its workers share without naming the protocol (proto 0), so
@@ -93,8 +139,8 @@ def _serve_workers(workers: int, host: str, port: int, access_log: bool) -> None
     environment.
     """
     config = uvicorn.Config("api.http.app:create_app_without_followers", factory=True,
-                            workers=workers, host=host, port=port, log_level="info",
-                            access_log=access_log)
+                            workers=workers, host=host, port=port, log_config=logging,
+                            access_log=False)
     sock = config.bind_socket()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[sock]).run()

@@ -44,6 +44,7 @@ class Role(StrEnum):
     auditor = "auditor"  # reads everything in scope, replays history
     owner = "owner"  # own units' statements and ballots
     subscriber = "subscriber"  # streams in scope
+    monitor = "monitor"  # reads /metrics and nothing else (a scraper's token)
     admin = "admin"
 
 

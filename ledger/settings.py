@@ -11,6 +11,7 @@ the rule then in force.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlparse
 
 from pydantic import Field
@@ -63,6 +64,23 @@ class Settings(BaseSettings):
     # An older schema is migrated on opening (else refused: run `fundledger migrate`);
     # unset: yes on SQLite, no on PostgreSQL (docs/upgrades.md).
     auto_migrate: bool | None = None
+    # Issue 19, /readyz (docs/operations.md): a view this many events or seconds behind the
+    # log serves stale reads, so the process answers 503 until it catches up; events left
+    # unsigned longer than ready_unsigned_s_max mean the sealer has stopped (it signs a
+    # checkpoint every 60 s). The database must answer the probe within ready_timeout_s, and
+    # a probe's answer is reused for ready_cache_s so that a busy balancer costs nothing.
+    ready_view_lag_events_max: int = Field(default=10_000, ge=0)
+    ready_view_lag_s_max: float = Field(default=30.0, ge=0)
+    ready_unsigned_s_max: float = Field(default=300.0, ge=0)
+    ready_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    ready_cache_s: float = Field(default=1.0, ge=0, le=60)
+    # One line per request: JSON lines, or a line for people; unset, JSON unless stderr is
+    # a terminal (`fundledger serve --log-format` overrides it).
+    log_format: Literal["json", "human"] | None = None
+    # The JetStream server and stream `fundledger relay nats` publishes to (its --url reads
+    # FUNDLEDGER_NATS_URL too); set, /metrics reports how far the relay is behind the log.
+    nats_url: str | None = None
+    nats_stream: str = "FUNDLEDGER"
 
     @property
     def is_postgres(self) -> bool:

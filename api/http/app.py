@@ -30,6 +30,8 @@ from api.http import (
     routes_votes,
 )
 from api.http.docs import serve_docs_offline
+from api.http.health import ReadinessProbe, healthz, readyz
+from api.http.metrics import count_writes, metrics
 from api.http.problems import (
     PROBLEM_RESPONSES,
     Problem,
@@ -37,6 +39,7 @@ from api.http.problems import (
     install_problem_handlers,
     problem,
 )
+from api.http.request_log import RequestTelemetry
 from api.http.routing import api_routes
 from api.http.security import Policy
 from api.http.services import Services
@@ -135,6 +138,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
                 sealing = SealFollower(ledger).start()
                 svc._sealer = sealing.sealer
             app.state.services = svc
+            app.state.readiness = ReadinessProbe(svc, settings)
+            count_writes(ledger.recorder)
             yield
             if svc.followers is not None:
                 svc.followers.stop()
@@ -154,6 +159,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
 
     app.add_middleware(RequestId)
     app.add_middleware(BodyLimit)
+    # Outermost: it logs and counts the other middleware's refusals too.
+    app.add_middleware(RequestTelemetry, routes=lambda: app.routes)
     # routes_votes before routes_governance: its GET /v1/votes beside POST /v1/votes.
     for router in (routes_funds.router, routes_votes.router, routes_governance.router,
                    routes_enterprises.router, routes_views.router, routes_streams.router,
@@ -167,6 +174,11 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
         return RedirectResponse(f"{WEB_PREFIX}/", status_code=307)
 
     app.add_route("/", front_door, include_in_schema=False)
+    # Operations (docs/operations.md): unauthenticated probes, and metrics for a scraper's
+    # token; not in the OpenAPI document, which describes the ledger's API.
+    app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
+    app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     return app
 
 

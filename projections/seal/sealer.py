@@ -101,6 +101,10 @@ class SealStore(ViewRecorder[SealBatch]):
     def select_checkpoints(self) -> list[Checkpoint]: ...
 
     @abstractmethod
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        """The last checkpoint's position and time (one row by its key: for /readyz)."""
+
+    @abstractmethod
     def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         """The sealed position, the number of sealed events and every stream's head."""
 
@@ -212,6 +216,13 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                              "public_key, created FROM {} ORDER BY position").format(
                 self.table(CHECKPOINTS)))
             return [_checkpoint(row, "") for row in curs.fetchall()]
+
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        with self._reading() as curs:
+            curs.execute(SQL("SELECT position, created FROM {} ORDER BY position DESC LIMIT 1"
+                             ).format(self.table(CHECKPOINTS)))
+            row = curs.fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         with self._reading() as curs:
@@ -379,6 +390,13 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
             c.execute(f"SELECT position, events, streams, heads_digest, signature, public_key, "
                       f"created FROM {CHECKPOINTS} ORDER BY position")
             return [_checkpoint(tuple(row), "") for row in c.fetchall()]
+
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        with self._reading() as c:
+            c.execute(f"SELECT position, created FROM {CHECKPOINTS} ORDER BY position DESC "
+                      "LIMIT 1")
+            row = c.fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
         with self._reading() as c:
