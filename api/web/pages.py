@@ -87,6 +87,7 @@ def current_viewer(request: Request) -> Viewer | None:
     session = services(request).signin().session(session_id)
     if session is None or session_id is None:
         return None
+    request.state.principal = session.principal  # the request log names who asked
     return Viewer(session_id, session)
 
 
