@@ -21,11 +21,23 @@ Rates are exact ``Fraction`` s (and whole basis points, rounded down, for displa
 are compared in integers: ``count * 100 >= percent * communities``.
 
 Each batch folds its events in memory per key, then writes each touched row once.
+
+The history (``three_rates_history``) is what a trend across years reads: per community, a
+row at its registration (all three false) and a row after every event that changed any of
+its three flags, with the event's business date and log position. A scope's figures at the
+end of a year are its communities with a row dated by then, each as its last such row says
+(latest business date, then latest position), so a committee appointed in 2021 counts from
+2021 on even when it is recorded after later facts. The flags are read from the view's
+facts after each event that may change them (a batch is cut into steps, each with at most
+one such event), so the history is the same from any batching, and rebuilds identically.
+A fact recorded out of business-date order is dated by its own event; the flags stored with
+it are those after it in log order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, cast
 from uuid import UUID
@@ -51,6 +63,8 @@ COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
 SELF_MANAGED = "three_rates_self_managed"
+HISTORY = "three_rates_history"
+TREND_YEARS_MAX = 30  # a trend reads one count per year: a bound on the statements
 
 Level = Literal["community", "street", "district", "city"]
 LEVELS: tuple[Level, ...] = ("community", "street", "district", "city")
@@ -153,7 +167,9 @@ class CommitteeChange:
 
 
 @dataclass
-class ThreeRatesBatch:
+class FactChanges:
+    """The facts a step of a batch changes, folded per key."""
+
     communities: list[tuple[str, str, str]] = field(default_factory=list)
     # (community, kind) -> committee reference, None once it is gone
     slots: dict[tuple[str, str], str | None] = field(default_factory=dict)
@@ -169,6 +185,45 @@ class ThreeRatesBatch:
         if found is None:
             found = self.committees[committee_id] = CommitteeChange()
         return found
+
+
+class Touch(NamedTuple):
+    """The event of a step that may change one community's flags: the aggregate it is on
+    (the community, one of its committees or contracts), its business date and its log
+    position. The community is found from the key in the view's own tables."""
+
+    key: Literal["community", "committee", "contract"]
+    aggregate_id: UUID
+    effective_date: date
+    position: int
+
+
+@dataclass
+class Step:
+    """Events applied together: any number of registrations and at most one event that may
+    change a community's flags, so the flags are read after every such event whatever the
+    batch size, and the history comes out the same from any batching."""
+
+    facts: FactChanges = field(default_factory=FactChanges)
+    touch: Touch | None = None
+    # (code, log position, business date): each community's first history row, all false
+    registered: list[tuple[str, int, date]] = field(default_factory=list)
+
+
+@dataclass
+class ThreeRatesBatch:
+    steps: list[Step] = field(default_factory=lambda: [Step()])
+
+    def facts(self, touch: Touch | None = None) -> FactChanges:
+        """The facts of the open step; an event that may change flags opens a new step when
+        the open one has one already."""
+        step = self.steps[-1]
+        if touch is not None:
+            if step.touch is not None:
+                step = Step()
+                self.steps.append(step)
+            step.touch = touch
+        return step.facts
 
 
 class RateCounts(NamedTuple):
@@ -209,6 +264,9 @@ class ThreeRatesQueries(Protocol):
 
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]: ...
 
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        ...
+
 
 def _scope(level: str, code: str | None) -> tuple[str | None, str | None, str | None]:
     """(community, street, district) filters for a level."""
@@ -244,48 +302,57 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
         }
 
     def process_community_registered(self, event: Any, tracking: Tracking) -> None:
-        self.batch.communities.append((event.code, event.district, event.street))
+        step = self.batch.steps[-1]
+        step.facts.communities.append((event.code, event.district, event.street))
+        step.registered.append((event.code, tracking.notification_id,
+                                _day(event.effective_date)))
+
+    def _facts(self, key: Literal["community", "committee", "contract"], event: Any,
+               tracking: Tracking) -> FactChanges:
+        return self.batch.facts(Touch(key, event.originator_id, _day(event.effective_date),
+                                      tracking.notification_id))
 
     def process_committee_recorded(self, event: Any, tracking: Tracking) -> None:
         # The event carries no code: the slot is keyed by the community's aggregate id,
         # which the communities table keeps beside the code.
-        self.batch.slots[(event.originator_id.hex, event.kind)] = event.committee_reference
+        facts = self._facts("community", event, tracking)
+        facts.slots[(event.originator_id.hex, event.kind)] = event.committee_reference
 
     def process_committee_formed(self, event: Any, tracking: Tracking) -> None:
-        change = self.batch.committee(event.originator_id)
+        change = self._facts("committee", event, tracking).committee(event.originator_id)
         change.formed = CommitteeFormed(event.community_code, event.committee_reference,
                                         event.kind)
         change.party = set(event.party_member_ids)
         change.branch = bool(event.party_branch_set_up)
 
     def process_party_coverage(self, event: Any, tracking: Tracking) -> None:
-        change = self.batch.committee(event.originator_id)
+        change = self._facts("committee", event, tracking).committee(event.originator_id)
         change.party = set(event.party_member_ids)
         change.left.clear()
         change.branch = bool(event.party_branch_set_up)
 
     def process_member_left(self, event: Any, tracking: Tracking) -> None:
-        change = self.batch.committee(event.originator_id)
+        change = self._facts("committee", event, tracking).committee(event.originator_id)
         if change.party is not None:
             change.party.discard(event.member_id)
         else:
             change.left.add(event.member_id)
 
     def process_dissolved(self, event: Any, tracking: Tracking) -> None:
-        self.batch.committee(event.originator_id).dissolved = True
+        self._facts("committee", event, tracking).committee(event.originator_id).dissolved = True
 
     def process_contract_started(self, event: Any, tracking: Tracking) -> None:
-        self.batch.started[event.originator_id] = (event.community_code,
-                                                   event.contract_reference)
+        self._facts("contract", event, tracking).started[event.originator_id] = (
+            event.community_code, event.contract_reference)
 
     def process_contract_terminated(self, event: Any, tracking: Tracking) -> None:
-        self.batch.terminated.add(event.originator_id)
+        self._facts("contract", event, tracking).terminated.add(event.originator_id)
 
     def process_self_managed(self, event: Any, tracking: Tracking) -> None:
-        self.batch.self_managed[event.originator_id.hex] = True
+        self._facts("community", event, tracking).self_managed[event.originator_id.hex] = True
 
     def process_self_management_ended(self, event: Any, tracking: Tracking) -> None:
-        self.batch.self_managed[event.originator_id.hex] = False
+        self._facts("community", event, tracking).self_managed[event.originator_id.hex] = False
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -299,6 +366,20 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
         """Each community of a scope with its place and flags, in place order: the rows
         ``rates`` counts, so a drill-down always adds up to its parent."""
         return cast(ThreeRatesQueries, self.view).select_communities(*_scope(level, code))
+
+    def trend(self, level: Level | str, code: str | None = None, *,
+              years: list[int]) -> list[ThreeRates]:
+        """The scope's counts as they stood at the end of each year, by business date: the
+        communities with a history row dated by then, each with the flags of its last row
+        dated by then (the latest business date, then the latest log position)."""
+        if not 0 < len(years) <= TREND_YEARS_MAX:
+            raise InvalidInput(f"a trend spans 1 to {TREND_YEARS_MAX} years", rule="R1",
+                               field="years")
+        scope = _scope(level, code)
+        counts = cast(ThreeRatesQueries, self.view).select_year_end_counts(
+            [date(year, 12, 31) for year in years], *scope)
+        return [ThreeRates(level, None if level == "city" else code, year, **c._asdict())
+                for year, c in zip(years, counts, strict=True)]
 
 
 # Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
@@ -328,6 +409,36 @@ _ROWS = (
     "FROM {c} AS c WHERE "
 )
 _ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
+# Year-end counts (``trend``): each community of the scope with a history row dated by the
+# year's end, joined to its last such row. ``{h}`` is the history table.
+_YEAR_END = (
+    "SELECT count(*) AS communities, "
+    "coalesce(sum(CASE WHEN h.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
+    "coalesce(sum(CASE WHEN h.service THEN 1 ELSE 0 END), 0) AS with_service, "
+    "coalesce(sum(CASE WHEN h.party THEN 1 ELSE 0 END), 0) AS with_party "
+    "FROM {c} AS c JOIN {h} AS h ON h.community_code = c.community_code "
+    "WHERE h.position = (SELECT l.position FROM {h} AS l "
+    "WHERE l.community_code = c.community_code AND l.effective_date <= {end} "
+    "ORDER BY l.effective_date DESC, l.position DESC LIMIT 1) AND "
+)
+# Where the community of a touched aggregate is found: (table, key column).
+_COMMUNITY_OF = {"community": (COMMUNITIES, "community_id"),
+                 "committee": (COMMITTEES, "committee_id"),
+                 "contract": (CONTRACTS, "contract_id")}
+
+
+def _day(value: date | str) -> date:
+    """An event's business date (decoded as a date, or ISO text from an older encoding)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _one(row: Any) -> Any:
+    assert row is not None, "a touched community is registered in the view"
+    return row
+
+
+def _flags(flags: CommunityFlags) -> tuple[bool, bool, bool]:
+    return (flags.committee, flags.service, flags.party)
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
 _SCOPE_SQLITE = ("(? IS NULL OR c.community_code = ?) AND (? IS NULL OR c.street = ?) "
@@ -339,13 +450,13 @@ def _scope_params(community: str | None, street: str | None,
     return (community, community, street, street, district, district)
 
 
-def _community_rows(batch: ThreeRatesBatch) -> list[tuple[str, str, str, str]]:
+def _community_rows(batch: FactChanges) -> list[tuple[str, str, str, str]]:
     """(community id hex, code, district, street): the id joins the committee slots."""
     return [(Community.create_id(code).hex, code, district, street)
             for code, district, street in batch.communities]
 
 
-def _slot_changes(batch: ThreeRatesBatch) -> tuple[list[tuple[str, str, str]],
+def _slot_changes(batch: FactChanges) -> tuple[list[tuple[str, str, str]],
                                                    list[tuple[str, str]]]:
     """Slots to set (community id, kind, reference) and to clear (community id, kind)."""
     sets = [(cid, kind, ref) for (cid, kind), ref in batch.slots.items() if ref is not None]
@@ -354,14 +465,14 @@ def _slot_changes(batch: ThreeRatesBatch) -> tuple[list[tuple[str, str, str]],
 
 
 def _self_management_changes(
-    batch: ThreeRatesBatch,
+    batch: FactChanges,
 ) -> tuple[list[tuple[str]], list[tuple[str]]]:
     """Communities whose owners now manage them, and those no longer doing so."""
     changes = sorted(batch.self_managed.items())
     return ([(cid,) for cid, on in changes if on], [(cid,) for cid, on in changes if not on])
 
 
-def _new_contracts(batch: ThreeRatesBatch) -> list[tuple[UUID, str, str, bool]]:
+def _new_contracts(batch: FactChanges) -> list[tuple[UUID, str, str, bool]]:
     return [(cid, community, ref, cid in batch.terminated)
             for cid, (community, ref) in batch.started.items()]
 
@@ -371,12 +482,25 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
-        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
+        (HISTORY, "community_code,position"))
 
     def view_create_statements(self) -> list[Composed]:
         c, s, m, p, k = (self.table(t) for t in (COMMUNITIES, SLOTS, COMMITTEES, PARTY,
                                                   CONTRACTS))
-        o = self.table(SELF_MANAGED)
+        o, h = self.table(SELF_MANAGED), self.table(HISTORY)
+        self.insert_history_statement = SQL(
+            "INSERT INTO {} (community_code, position, effective_date, committee, service, "
+            "party) VALUES (%s, %s, %s, %s, %s, %s)").format(h)
+        self.select_last_history_statement = SQL(
+            "SELECT committee, service, party FROM {} WHERE community_code = %s "
+            "ORDER BY position DESC LIMIT 1").format(h)
+        self.community_of_statements = {
+            key: SQL("SELECT community_code FROM {} WHERE {} = %s").format(
+                self.table(table), Identifier(column))
+            for key, (table, column) in _COMMUNITY_OF.items()}
+        self.select_year_end_statement = SQL(
+            _YEAR_END.format(c="{c}", h="{h}", end="%s") + _SCOPE).format(c=c, h=h)
         self.insert_self_managed_statement = SQL(
             "INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(o)
         self.delete_self_managed_statement = SQL(
@@ -433,9 +557,41 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code)").format(
                 Identifier(CONTRACTS + "_community"), k),
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY)").format(o),
+            SQL("CREATE TABLE IF NOT EXISTS {} (community_code text NOT NULL, "
+                "position bigint NOT NULL, effective_date date NOT NULL, "
+                "committee boolean NOT NULL, service boolean NOT NULL, "
+                "party boolean NOT NULL, PRIMARY KEY (community_code, position))").format(h),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, effective_date, position)"
+                ).format(Identifier(HISTORY + "_day"), h),
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
+        for step in batch.steps:
+            self._write_facts(curs, step.facts)
+            if step.registered:
+                curs.executemany(self.insert_history_statement,
+                                 [(code, position, day, False, False, False)
+                                  for code, position, day in step.registered])
+            if step.touch is not None:
+                self._record_flags(curs, step.touch)
+
+    def _record_flags(self, curs: Cursor[DictRow], touch: Touch) -> None:
+        """After an event that may change a community's flags: a history row if it did."""
+        key = touch.aggregate_id.hex if touch.key == "community" else touch.aggregate_id
+        curs.execute(self.community_of_statements[touch.key], (key,))
+        found = curs.fetchone()
+        if found is None:
+            return
+        code = str(found["community_code"])
+        curs.execute(self.select_communities_statement, _scope_params(code, None, None))
+        now = CommunityFlags.from_row(_one(curs.fetchone()))
+        curs.execute(self.select_last_history_statement, (code,))
+        last = curs.fetchone()
+        if last is None or _flags(now) != tuple(bool(last[r]) for r in RATES):
+            curs.execute(self.insert_history_statement,
+                         (code, touch.position, touch.effective_date, *_flags(now)))
+
+    def _write_facts(self, curs: Cursor[DictRow], batch: FactChanges) -> None:
         if batch.communities:
             curs.executemany(self.insert_communities_statement, _community_rows(batch))
         sets, clears = _slot_changes(batch)
@@ -486,6 +642,17 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             curs.execute(self.select_communities_statement, _scope_params(*scope))
             return [CommunityFlags.from_row(row) for row in curs.fetchall()]
 
+    @retry_if_lost
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        """One count per year's end, all read in one snapshot."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            counts = []
+            for end in ends:
+                curs.execute(self.select_year_end_statement, (end, *_scope_params(*scope)))
+                counts.append(RateCounts.from_row(_one(curs.fetchone())))
+            return counts
+
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
     if updated != 1:
@@ -498,7 +665,8 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
-        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
+        (HISTORY, "community_code, position"))
 
     def view_create_statements(self) -> list[str]:
         return [
@@ -523,9 +691,44 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             "terminated INTEGER NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CONTRACTS}_community ON {CONTRACTS} (community_code)",
             f"CREATE TABLE IF NOT EXISTS {SELF_MANAGED} (community_id TEXT PRIMARY KEY)",
+            f"CREATE TABLE IF NOT EXISTS {HISTORY} (community_code TEXT NOT NULL, "
+            "position INTEGER NOT NULL, effective_date TEXT NOT NULL, "
+            "committee INTEGER NOT NULL, service INTEGER NOT NULL, party INTEGER NOT NULL, "
+            "PRIMARY KEY (community_code, position))",
+            f"CREATE INDEX IF NOT EXISTS {HISTORY}_day ON {HISTORY} "
+            "(community_code, effective_date, position)",
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
+        for step in batch.steps:
+            self._write_facts(c, step.facts)
+            if step.registered:
+                c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, 0, 0, 0)",
+                              [(code, position, day.isoformat())
+                               for code, position, day in step.registered])
+            if step.touch is not None:
+                self._record_flags(c, step.touch)
+
+    def _record_flags(self, c: SQLiteCursor, touch: Touch) -> None:
+        """After an event that may change a community's flags: a history row if it did."""
+        table, column = _COMMUNITY_OF[touch.key]
+        c.execute(f"SELECT community_code FROM {table} WHERE {column} = ?",
+                  (touch.aggregate_id.hex,))
+        found = c.fetchone()
+        if found is None:
+            return
+        code = str(found["community_code"])
+        c.execute(_ROWS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY, k=CONTRACTS,
+                               o=SELF_MANAGED) + _SCOPE_SQLITE, _scope_params(code, None, None))
+        now = CommunityFlags.from_row(_one(c.fetchone()))
+        c.execute(f"SELECT committee, service, party FROM {HISTORY} WHERE community_code = ? "
+                  "ORDER BY position DESC LIMIT 1", (code,))
+        last = c.fetchone()
+        if last is None or _flags(now) != tuple(bool(last[r]) for r in RATES):
+            c.execute(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?, ?)",
+                      (code, touch.position, touch.effective_date.isoformat(), *_flags(now)))
+
+    def _write_facts(self, c: SQLiteCursor, batch: FactChanges) -> None:
         if batch.communities:
             c.executemany(f"INSERT INTO {COMMUNITIES} VALUES (?, ?, ?, ?)",
                           _community_rows(batch))
@@ -584,6 +787,17 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, _scope_params(*scope))
             return [CommunityFlags.from_row(row) for row in c.fetchall()]
+
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        """One count per year's end, all read in one transaction (one snapshot)."""
+        statement = _YEAR_END.format(c=COMMUNITIES, h=HISTORY, end="?") + _SCOPE_SQLITE
+        with self.datastore.transaction(commit=False) as c:
+            counts = []
+            for end in ends:
+                c.execute(statement, (end.isoformat(), *_scope_params(*scope)))
+                counts.append(RateCounts.from_row(_one(c.fetchone())))
+            return counts
+
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder
 ThreeRatesProjection.sqlite_recorder = SQLiteThreeRatesRecorder
