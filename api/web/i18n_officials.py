@@ -23,11 +23,16 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "rates_lacking_none": ("本范围内每个社区三项均已具备。",
                            "Every community here has all three."),
     "rates_lacks": ("缺少", "Lacks"),
-    "rates_trend": ("逐年目标与当前比率", "Targets by year beside the current rate"),
-    "rates_trend_note": ("视图保存的是当前状态：各年目标与现时比率对照。",
-                         "The view keeps the present: each year's target beside today's rate."),
+    "rates_trend": ("逐年比率与目标", "The rates year by year against the targets"),
+    "rates_trend_note": ("每年年末的比率（按各事项的生效日期计），与当年目标对照；"
+                         "虚线为目标。",
+                         "Each rate at the end of each year (by the business date of each "
+                         "fact) against that year's target; targets are dashed."),
+    "rates_trend_year": ("年份", "Year"),
+    "rates_trend_target": ("目标", "target"),
     "rates_chart_label": ("各下级地区三率柱状图", "Bar chart of the three rates one level down"),
-    "rates_trend_label": ("逐年目标折线图", "Line chart of the targets by year"),
+    "rates_trend_label": ("逐年三率与目标折线图",
+                          "Line chart of the three rates and their targets by year"),
     "rates_updated": ("已更新（日志位置 {position}）", "Updated (log position {position})"),
     "rates_up": ("上一级", "Up"),
     # proofs

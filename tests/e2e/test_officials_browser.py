@@ -87,6 +87,35 @@ def _api_rates(site: Site, token: str, level: str, code: str | None) -> dict[str
     return dict(answer.json())
 
 
+def _api_trend(site: Site, token: str, level: str, code: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"to_year": beijing_today().year, "level": level}
+    if code:
+        params["code"] = code
+    answer = httpx.get(f"{site.base}/v1/rates/trend", params=params,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+TrendFigures = dict[int, tuple[int, dict[str, tuple[int, int | None]]]]
+
+
+def _shown_trend(page: Any) -> TrendFigures:
+    """Per year as the trend table shows it: (communities, rate -> (count, basis points))."""
+    rows = page.locator("#trend tbody tr").evaluate_all("""rows => rows.map(r => [
+        Number(r.dataset.year), Number(r.querySelector('.total').textContent),
+        Array.from(r.querySelectorAll('[data-rate]')).map(c => [c.dataset.rate,
+          Number(c.dataset.count), c.dataset.basisPoints])])""")
+    return {year: (total, {rate: (count, None if bp == "None" else int(bp))
+                           for rate, count, bp in cells}) for year, total, cells in rows}
+
+
+def _expected_trend(api: dict[str, Any]) -> TrendFigures:
+    return {y["year"]: (y["communities"], {rate: (f["count"], f["basis_points"])
+                                            for rate, f in y["rates"].items()})
+            for y in api["years"]}
+
+
 def _shown(page: Any) -> dict[str, tuple[int, int, str]]:
     """Per rate as the page shows it: (count, communities, percent text)."""
     shown = {}
@@ -133,6 +162,7 @@ def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser
 
     page.goto(f"{site.base}/web/rates")
     page.wait_for_selector("#rows-chart svg")
+    trend_before = _api_trend(site, token, "street", STREET)
     site.services.ledger.appoint_property_management_committee(
         community_code="CY-0002", committee_reference="PMC-1", appointed_on=date(2026, 4, 1),
         members=[PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
@@ -147,6 +177,15 @@ def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser
     after = _api_rates(site, token, "street", STREET)
     assert after["rates"]["committee"]["count"] == 2
     assert _shown(page) == _expected(after)
+    # The trend moved from the committee's year (2026) on, no earlier, as the view says.
+    page.wait_for_function(
+        "() => document.querySelector('#trend [data-year=\"2026\"] [data-rate=committee]')"
+        ".dataset.count === '2'", timeout=10_000)
+    trend = _api_trend(site, token, "street", STREET)
+    assert _shown_trend(page) == _expected_trend(trend)
+    moved = [now["rates"]["committee"]["count"] - then["rates"]["committee"]["count"]
+             for now, then in zip(trend["years"], trend_before["years"], strict=True)]
+    assert moved == [int(y["year"] >= 2026) for y in trend["years"]]
     assert page.locator("#lacking [data-code=CY-0002]").count() == 0 or (
         "无业委会或物管会" not in page.locator("#lacking [data-code=CY-0002]").inner_text())
     assert "已更新" in page.locator("#live").inner_text()
@@ -161,6 +200,13 @@ def test_the_city_drills_down_to_a_community(site: Site, browser: Any) -> None:
     page.goto(f"{site.base}/web/rates")
     page.wait_for_selector("#trend-chart svg")
     assert _shown(page) == _expected(_api_rates(site, token, "city", None))
+    # The trend: each year's end as GET /v1/rates/trend gives it, years of the demo's
+    # history (communities taken on since 2019) with the rates moving across them.
+    trend = _api_trend(site, token, "city", None)
+    assert _shown_trend(page) == _expected_trend(trend)
+    assert len({(y["communities"], *(f["count"] for f in y["rates"].values()))
+                for y in trend["years"]}) >= 3
+    assert all(y["targets"] is not None for y in trend["years"])
     page.get_by_role("link", name="110105", exact=True).click()
     page.get_by_role("link", name="110105003", exact=True).click()
     assert _shown(page) == _expected(_api_rates(site, token, "street", "110105003"))
