@@ -98,6 +98,21 @@ def targets_for(year: int) -> dict[str, Target] | None:
     return TARGETS[max(known)] if known else None
 
 
+def target_percents(year: int) -> dict[str, int] | None:
+    """The year's target per rate in percent; None before the first target year."""
+    targets = targets_for(year)
+    return {r: targets[r].percent for r in RATES} if targets else None
+
+
+def trend_years(to_year: int, from_year: int | None = None) -> list[int]:
+    """The years a trend shows: from ``from_year`` to ``to_year``; when not given, from the
+    first target year (or ``to_year`` itself, when earlier), at most ``TREND_YEARS_MAX``
+    years. Empty when the range is reversed."""
+    first = from_year if from_year is not None else max(
+        min(min(TARGETS), to_year), to_year - TREND_YEARS_MAX + 1)
+    return list(range(first, to_year + 1))
+
+
 @dataclass(frozen=True)
 class ThreeRates:
     """One scope's counts, rates and target flags for one year."""
