@@ -416,8 +416,47 @@ def test_an_official_reads_the_ranking_and_every_line_of_a_score(
     assert page.locator("#grade").inner_text() == last.grade
     refs = page.locator("#lines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.ref)")
     assert refs == [line.event_ref for line in last.score.lines]
+    _check_lines_in_words(page, site, last.score)
     shot(page, "enterprise")
+    # Every enterprise's page says every line in Chinese, naming what the event says.
+    for other in graded[:-1]:
+        page.goto(f"{site.base}/web/credit/{other.enterprise_code}?period=2026H2")
+        _check_lines_in_words(page, site, other.score)
+    # In English on request, the same lines in English.
+    page.context.add_cookies([{"name": "fl_lang", "value": "en", "url": site.base}])
+    page.goto(f"{site.base}/web/credit/{last.enterprise_code}?period=2026H2")
+    english = page.locator("#lines tbody td.why").all_inner_texts()
+    assert english[0].startswith(
+        f"base points: {site.services.ledger.credit_scheme.base_points}")
+    # (authorities' names are the records' own, in Chinese; the sentences are English)
+    assert not any(re.search("扣|加权|基础分|接诉即办|全额计入|表彰", text) for text in english)
+    assert len(english) == len(last.score.lines)
     page.context.close()
+
+
+def _check_lines_in_words(page: Any, site: Site, score: Any) -> None:
+    """Each line in Chinese, with the facts of the event behind it and its own points."""
+    scheme = site.services.ledger.credit_scheme
+    events = {e.ref: e for e in site.services.ledger.enterprise(
+        score.enterprise_code).credit_events()}
+    texts = page.locator("#lines tbody td.why").all_inner_texts()
+    assert len(texts) == len(score.lines)
+    for line, text in zip(score.lines, texts, strict=True):
+        assert re.search(r"[\u4e00-\u9fff]", text), text
+        assert not re.search(r"\b(points|commendation|violation|complaint|ticket|fine of|"
+                             r"responded|weighted)\b", text), text
+        event = events.get(line.event_ref)
+        if event is None:
+            assert text.startswith(f"基础分 {scheme.base_points} 分"), text
+            continue
+        assert event.effective_date.isoformat() in text or line.kind == "complaint", text
+        if getattr(event, "community_code", None):
+            assert event.community_code in text, text
+        if line.kind == "fine":
+            whole, frac = divmod(event.amount_fen, 100)
+            assert f"{whole:,}.{frac:02d} 元" in text, text
+        if line.kind == "complaint":
+            assert event.ticket_id in text, text
 
 
 # -- the disclosure fit to publish ----------------------------------------------------------
