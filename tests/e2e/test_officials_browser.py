@@ -499,6 +499,18 @@ def test_the_disclosure_publishes_in_chinese_with_its_checkpoint_and_renders_as_
         assert dark > 0.01 * grey.width * grey.height  # text and the QR code, not a blank page
     if SHOTS:
         png.replace(Path(SHOTS) / "disclosure-pdf.png")
+    # The demo's large estate (CY-0004) prints its units summed per building, each building
+    # once, the sums adding up to the closing balance, and names where each unit's line is.
+    from api.demo import COMMUNITIES
+    buildings = next(b for code, _, _, b, _, _ in COMMUNITIES if code == "CY-0004")
+    page.goto(f"{site.base}/web/disclosure/publish?community=CY-0004&year=2026")
+    rows = page.locator("#buildings tbody tr")
+    assert rows.count() == buildings and page.locator("#units").count() == 0
+    closing = [int(re.sub(r"[^0-9]", "", t)) for t in
+               rows.locator("td:last-child").all_inner_texts()]
+    assert sum(closing) == int(re.sub(r"[^0-9]", "", page.locator("#closing").inner_text()))
+    assert "/web/disclosure.csv?community=CY-0004&year=2026" in page.locator(
+        "#units-summed").inner_text()
     page.context.close()
 
 
