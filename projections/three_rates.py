@@ -22,20 +22,14 @@ are compared in integers: ``count * 100 >= percent * communities``.
 
 Each batch folds its events in memory per key, then writes each touched row once.
 
-The history (``three_rates_history``) is what a trend across years reads: per community, a
-row at its registration (all three false) and a row after every event that changed any of
-its three flags, with the event's business date and log position. A scope's figures at the
-end of a year are its communities with a row dated by then, each as its last such row says
-(latest business date, then latest position), so a committee appointed in 2021 counts from
-2021 on even when it is recorded after later facts. The flags are read from the view's
-facts after each event that may change them (a batch is cut into steps, each with at most
-one such event), so the history is the same from any batching, and rebuilds identically.
-A fact recorded out of business-date order is dated by its own event; the flags stored with
-it are those after it in log order.
+The history across years (``trend``) is kept beside the facts: every handled event is also
+stored as a dated fact of its community, and each touched community's flags by business
+date are folded again from all its facts (``projections/three_rates_history.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -55,6 +49,16 @@ from domain.service_contract import ServiceContract
 from ledger.persistence.connection_loss import retry_if_lost
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
+from projections.three_rates_history import (
+    FACTS,
+    HISTORY,
+    Fact,
+    StagedFact,
+    Via,
+    formed_value,
+    party_value,
+    timeline,
+)
 
 VIEW_NAME = "three_rates"
 COMMUNITIES = "three_rates_communities"
@@ -63,7 +67,6 @@ COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
 SELF_MANAGED = "three_rates_self_managed"
-HISTORY = "three_rates_history"
 TREND_YEARS_MAX = 30  # a trend reads one count per year: a bound on the statements
 
 Level = Literal["community", "street", "district", "city"]
@@ -182,8 +185,7 @@ class CommitteeChange:
 
 
 @dataclass
-class FactChanges:
-    """The facts a step of a batch changes, folded per key."""
+class ThreeRatesBatch:
 
     communities: list[tuple[str, str, str]] = field(default_factory=list)
     # (community, kind) -> committee reference, None once it is gone
@@ -194,51 +196,14 @@ class FactChanges:
     terminated: set[UUID] = field(default_factory=set)
     # community id hex -> whether the owners manage it themselves, as the batch leaves it
     self_managed: dict[str, bool] = field(default_factory=dict)
+    # every event as a dated fact of its community, for the history (three_rates_history)
+    dated: list[StagedFact] = field(default_factory=list)
 
     def committee(self, committee_id: UUID) -> CommitteeChange:
         found = self.committees.get(committee_id)
         if found is None:
             found = self.committees[committee_id] = CommitteeChange()
         return found
-
-
-class Touch(NamedTuple):
-    """The event of a step that may change one community's flags: the aggregate it is on
-    (the community, one of its committees or contracts), its business date and its log
-    position. The community is found from the key in the view's own tables."""
-
-    key: Literal["community", "committee", "contract"]
-    aggregate_id: UUID
-    effective_date: date
-    position: int
-
-
-@dataclass
-class Step:
-    """Events applied together: any number of registrations and at most one event that may
-    change a community's flags, so the flags are read after every such event whatever the
-    batch size, and the history comes out the same from any batching."""
-
-    facts: FactChanges = field(default_factory=FactChanges)
-    touch: Touch | None = None
-    # (code, log position, business date): each community's first history row, all false
-    registered: list[tuple[str, int, date]] = field(default_factory=list)
-
-
-@dataclass
-class ThreeRatesBatch:
-    steps: list[Step] = field(default_factory=lambda: [Step()])
-
-    def facts(self, touch: Touch | None = None) -> FactChanges:
-        """The facts of the open step; an event that may change flags opens a new step when
-        the open one has one already."""
-        step = self.steps[-1]
-        if touch is not None:
-            if step.touch is not None:
-                step = Step()
-                self.steps.append(step)
-            step.touch = touch
-        return step.facts
 
 
 class RateCounts(NamedTuple):
@@ -316,58 +281,72 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
             event_topic(Community, "SelfManagementEnded"): self.process_self_management_ended,
         }
 
-    def process_community_registered(self, event: Any, tracking: Tracking) -> None:
-        step = self.batch.steps[-1]
-        step.facts.communities.append((event.code, event.district, event.street))
-        step.registered.append((event.code, tracking.notification_id,
-                                _day(event.effective_date)))
+    def _date(self, via: Via, ref: str, event: Any, tracking: Tracking, kind: str,
+              key: str = "", value: str = "") -> None:
+        self.batch.dated.append(StagedFact(via, ref, Fact(
+            tracking.notification_id, _day(event.effective_date), kind, key, value)))
 
-    def _facts(self, key: Literal["community", "committee", "contract"], event: Any,
-               tracking: Tracking) -> FactChanges:
-        return self.batch.facts(Touch(key, event.originator_id, _day(event.effective_date),
-                                      tracking.notification_id))
+    def process_community_registered(self, event: Any, tracking: Tracking) -> None:
+        self.batch.communities.append((event.code, event.district, event.street))
+        self._date("code", event.code, event, tracking, "registered")
 
     def process_committee_recorded(self, event: Any, tracking: Tracking) -> None:
         # The event carries no code: the slot is keyed by the community's aggregate id,
         # which the communities table keeps beside the code.
-        facts = self._facts("community", event, tracking)
-        facts.slots[(event.originator_id.hex, event.kind)] = event.committee_reference
+        self.batch.slots[(event.originator_id.hex, event.kind)] = event.committee_reference
+        self._date("community_id", event.originator_id.hex, event, tracking, "slot",
+                   event.kind, event.committee_reference or "")
 
     def process_committee_formed(self, event: Any, tracking: Tracking) -> None:
-        change = self._facts("committee", event, tracking).committee(event.originator_id)
+        change = self.batch.committee(event.originator_id)
         change.formed = CommitteeFormed(event.community_code, event.committee_reference,
                                         event.kind)
         change.party = set(event.party_member_ids)
         change.branch = bool(event.party_branch_set_up)
+        self._date("code", event.community_code, event, tracking, "formed",
+                   event.originator_id.hex, formed_value(
+                       event.committee_reference, change.party, change.branch))
 
     def process_party_coverage(self, event: Any, tracking: Tracking) -> None:
-        change = self._facts("committee", event, tracking).committee(event.originator_id)
+        change = self.batch.committee(event.originator_id)
         change.party = set(event.party_member_ids)
         change.left.clear()
         change.branch = bool(event.party_branch_set_up)
+        self._date("committee_id", event.originator_id.hex, event, tracking, "party",
+                   event.originator_id.hex, party_value(change.party, change.branch))
 
     def process_member_left(self, event: Any, tracking: Tracking) -> None:
-        change = self._facts("committee", event, tracking).committee(event.originator_id)
+        change = self.batch.committee(event.originator_id)
         if change.party is not None:
             change.party.discard(event.member_id)
         else:
             change.left.add(event.member_id)
+        self._date("committee_id", event.originator_id.hex, event, tracking, "left",
+                   event.originator_id.hex, event.member_id)
 
     def process_dissolved(self, event: Any, tracking: Tracking) -> None:
-        self._facts("committee", event, tracking).committee(event.originator_id).dissolved = True
+        self.batch.committee(event.originator_id).dissolved = True
+        self._date("committee_id", event.originator_id.hex, event, tracking, "dissolved",
+                   event.originator_id.hex)
 
     def process_contract_started(self, event: Any, tracking: Tracking) -> None:
-        self._facts("contract", event, tracking).started[event.originator_id] = (
-            event.community_code, event.contract_reference)
+        self.batch.started[event.originator_id] = (event.community_code,
+                                                   event.contract_reference)
+        self._date("code", event.community_code, event, tracking, "started",
+                   event.originator_id.hex)
 
     def process_contract_terminated(self, event: Any, tracking: Tracking) -> None:
-        self._facts("contract", event, tracking).terminated.add(event.originator_id)
+        self.batch.terminated.add(event.originator_id)
+        self._date("contract_id", event.originator_id.hex, event, tracking, "terminated",
+                   event.originator_id.hex)
 
     def process_self_managed(self, event: Any, tracking: Tracking) -> None:
-        self._facts("community", event, tracking).self_managed[event.originator_id.hex] = True
+        self.batch.self_managed[event.originator_id.hex] = True
+        self._date("community_id", event.originator_id.hex, event, tracking, "self", "", "1")
 
     def process_self_management_ended(self, event: Any, tracking: Tracking) -> None:
-        self._facts("community", event, tracking).self_managed[event.originator_id.hex] = False
+        self.batch.self_managed[event.originator_id.hex] = False
+        self._date("community_id", event.originator_id.hex, event, tracking, "self", "", "0")
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -432,16 +411,9 @@ _YEAR_END = (
     "coalesce(sum(CASE WHEN h.service THEN 1 ELSE 0 END), 0) AS with_service, "
     "coalesce(sum(CASE WHEN h.party THEN 1 ELSE 0 END), 0) AS with_party "
     "FROM {c} AS c JOIN {h} AS h ON h.community_code = c.community_code "
-    "WHERE h.position = (SELECT l.position FROM {h} AS l "
-    "WHERE l.community_code = c.community_code AND l.effective_date <= {end} "
-    "ORDER BY l.effective_date DESC, l.position DESC LIMIT 1) AND "
+    "WHERE h.effective_date = (SELECT max(l.effective_date) FROM {h} AS l "
+    "WHERE l.community_code = c.community_code AND l.effective_date <= {end}) AND "
 )
-# Where the community of a touched aggregate is found: (table, key column).
-_COMMUNITY_OF = {"community": (COMMUNITIES, "community_id"),
-                 "committee": (COMMITTEES, "committee_id"),
-                 "contract": (CONTRACTS, "contract_id")}
-
-
 def _day(value: date | str) -> date:
     """An event's business date (decoded as a date, or ISO text from an older encoding)."""
     return value if isinstance(value, date) else date.fromisoformat(value)
@@ -452,8 +424,6 @@ def _one(row: Any) -> Any:
     return row
 
 
-def _flags(flags: CommunityFlags) -> tuple[bool, bool, bool]:
-    return (flags.committee, flags.service, flags.party)
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
 _SCOPE_SQLITE = ("(? IS NULL OR c.community_code = ?) AND (? IS NULL OR c.street = ?) "
@@ -465,13 +435,13 @@ def _scope_params(community: str | None, street: str | None,
     return (community, community, street, street, district, district)
 
 
-def _community_rows(batch: FactChanges) -> list[tuple[str, str, str, str]]:
+def _community_rows(batch: ThreeRatesBatch) -> list[tuple[str, str, str, str]]:
     """(community id hex, code, district, street): the id joins the committee slots."""
     return [(Community.create_id(code).hex, code, district, street)
             for code, district, street in batch.communities]
 
 
-def _slot_changes(batch: FactChanges) -> tuple[list[tuple[str, str, str]],
+def _slot_changes(batch: ThreeRatesBatch) -> tuple[list[tuple[str, str, str]],
                                                    list[tuple[str, str]]]:
     """Slots to set (community id, kind, reference) and to clear (community id, kind)."""
     sets = [(cid, kind, ref) for (cid, kind), ref in batch.slots.items() if ref is not None]
@@ -480,16 +450,78 @@ def _slot_changes(batch: FactChanges) -> tuple[list[tuple[str, str, str]],
 
 
 def _self_management_changes(
-    batch: FactChanges,
+    batch: ThreeRatesBatch,
 ) -> tuple[list[tuple[str]], list[tuple[str]]]:
     """Communities whose owners now manage them, and those no longer doing so."""
     changes = sorted(batch.self_managed.items())
     return ([(cid,) for cid, on in changes if on], [(cid,) for cid, on in changes if not on])
 
 
-def _new_contracts(batch: FactChanges) -> list[tuple[UUID, str, str, bool]]:
+def _new_contracts(batch: ThreeRatesBatch) -> list[tuple[UUID, str, str, bool]]:
     return [(cid, community, ref, cid in batch.terminated)
             for cid, (community, ref) in batch.started.items()]
+
+
+Lookup = Callable[[Via, list[str]], dict[str, str]]
+HistoryRow = tuple[str, date, bool, bool, bool]
+
+
+def _known_communities(batch: ThreeRatesBatch) -> dict[tuple[str, str], str]:
+    """The communities the batch itself tells, by (via, ref): those it registers, and those
+    of the committees it forms and the contracts it starts."""
+    known = {("community_id", Community.create_id(code).hex): code
+             for code, _, _ in batch.communities}
+    known.update({("committee_id", cid.hex): change.formed.community_code
+                  for cid, change in batch.committees.items() if change.formed is not None})
+    known.update({("contract_id", cid.hex): code for cid, (code, _) in batch.started.items()})
+    return known
+
+
+def _dated_facts(batch: ThreeRatesBatch, lookup: Lookup) -> list[tuple[str, Fact]]:
+    """Each staged fact with its community's code; ``lookup`` finds the rest in the view
+    (called once per kind of reference, after the batch's facts are written)."""
+    known = _known_communities(batch)
+    missing: dict[Via, set[str]] = {}
+    for staged in batch.dated:
+        if staged.via != "code" and (staged.via, staged.ref) not in known:
+            missing.setdefault(staged.via, set()).add(staged.ref)
+    for via, refs in missing.items():
+        known.update({(via, ref): code for ref, code in lookup(via, sorted(refs)).items()})
+    out = []
+    for staged in batch.dated:
+        code = staged.ref if staged.via == "code" else known.get((staged.via, staged.ref))
+        if code is None:
+            raise ProgrammingError(f"three-rates view: no community for {staged.via} "
+                                   f"{staged.ref} ({staged.fact.kind})")
+        out.append((code, staged.fact))
+    return out
+
+
+def _history_rows(facts: Iterable[tuple[str, Fact]]) -> list[HistoryRow]:
+    """Every community's history, folded from all its facts (see three_rates_history)."""
+    by_code: dict[str, list[Fact]] = {}
+    for code, fact in facts:
+        by_code.setdefault(code, []).append(fact)
+    return [(code, day, *flags) for code in sorted(by_code)
+            for day, flags in timeline(by_code[code])]
+
+
+def _fact_from_row(row: Any) -> tuple[str, Fact]:
+    day = row["effective_date"]
+    return (str(row["community_code"]), Fact(int(row["position"]), _day(day), str(row["kind"]),
+                                             str(row["key"]), str(row["value"])))
+
+
+# Where a staged fact's community is found: (table, id column).
+_LOOKUP_TABLES: dict[str, tuple[str, str]] = {
+    "community_id": (COMMUNITIES, "community_id"), "committee_id": (COMMITTEES, "committee_id"),
+    "contract_id": (CONTRACTS, "contract_id")}
+_CHUNK_MAX = 500  # values in one SQLite IN list
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK_MAX):
+        yield values[start:start + _CHUNK_MAX]
 
 
 class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
@@ -498,22 +530,27 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         (COMMUNITIES, "community_code"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
-        (HISTORY, "community_code,position"))
+        (FACTS, "community_code,position"), (HISTORY, "community_code,effective_date"))
 
     def view_create_statements(self) -> list[Composed]:
         c, s, m, p, k = (self.table(t) for t in (COMMUNITIES, SLOTS, COMMITTEES, PARTY,
                                                   CONTRACTS))
-        o, h = self.table(SELF_MANAGED), self.table(HISTORY)
+        o, h, f = self.table(SELF_MANAGED), self.table(HISTORY), self.table(FACTS)
+        self.insert_fact_statement = SQL(
+            "INSERT INTO {} (community_code, position, effective_date, kind, key, value) "
+            "VALUES (%s, %s, %s, %s, %s, %s)").format(f)
+        self.select_facts_statement = SQL(
+            "SELECT community_code, position, effective_date, kind, key, value FROM {} "
+            "WHERE community_code = ANY(%s)").format(f)
+        self.delete_history_statement = SQL(
+            "DELETE FROM {} WHERE community_code = ANY(%s)").format(h)
         self.insert_history_statement = SQL(
-            "INSERT INTO {} (community_code, position, effective_date, committee, service, "
-            "party) VALUES (%s, %s, %s, %s, %s, %s)").format(h)
-        self.select_last_history_statement = SQL(
-            "SELECT committee, service, party FROM {} WHERE community_code = %s "
-            "ORDER BY position DESC LIMIT 1").format(h)
-        self.community_of_statements = {
-            key: SQL("SELECT community_code FROM {} WHERE {} = %s").format(
-                self.table(table), Identifier(column))
-            for key, (table, column) in _COMMUNITY_OF.items()}
+            "INSERT INTO {} (community_code, effective_date, committee, service, party) "
+            "VALUES (%s, %s, %s, %s, %s)").format(h)
+        self.lookup_statements = {
+            via: SQL("SELECT {0} AS ref, community_code FROM {1} WHERE {0} = ANY(%s)").format(
+                Identifier(column), self.table(table))
+            for via, (table, column) in _LOOKUP_TABLES.items()}
         self.select_year_end_statement = SQL(
             _YEAR_END.format(c="{c}", h="{h}", end="%s") + _SCOPE).format(c=c, h=h)
         self.insert_self_managed_statement = SQL(
@@ -573,40 +610,38 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
                 Identifier(CONTRACTS + "_community"), k),
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY)").format(o),
             SQL("CREATE TABLE IF NOT EXISTS {} (community_code text NOT NULL, "
-                "position bigint NOT NULL, effective_date date NOT NULL, "
-                "committee boolean NOT NULL, service boolean NOT NULL, "
-                "party boolean NOT NULL, PRIMARY KEY (community_code, position))").format(h),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code, effective_date, position)"
-                ).format(Identifier(HISTORY + "_day"), h),
+                "position bigint NOT NULL, effective_date date NOT NULL, kind text NOT NULL, "
+                "key text NOT NULL, value text NOT NULL, "
+                "PRIMARY KEY (community_code, position))").format(f),
+            SQL("CREATE TABLE IF NOT EXISTS {} (community_code text NOT NULL, "
+                "effective_date date NOT NULL, committee boolean NOT NULL, "
+                "service boolean NOT NULL, party boolean NOT NULL, "
+                "PRIMARY KEY (community_code, effective_date))").format(h),
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
-        for step in batch.steps:
-            self._write_facts(curs, step.facts)
-            if step.registered:
-                curs.executemany(self.insert_history_statement,
-                                 [(code, position, day, False, False, False)
-                                  for code, position, day in step.registered])
-            if step.touch is not None:
-                self._record_flags(curs, step.touch)
+        self._write_facts(curs, batch)
+        if batch.dated:
+            self._write_history(curs, batch)
 
-    def _record_flags(self, curs: Cursor[DictRow], touch: Touch) -> None:
-        """After an event that may change a community's flags: a history row if it did."""
-        key = touch.aggregate_id.hex if touch.key == "community" else touch.aggregate_id
-        curs.execute(self.community_of_statements[touch.key], (key,))
-        found = curs.fetchone()
-        if found is None:
-            return
-        code = str(found["community_code"])
-        curs.execute(self.select_communities_statement, _scope_params(code, None, None))
-        now = CommunityFlags.from_row(_one(curs.fetchone()))
-        curs.execute(self.select_last_history_statement, (code,))
-        last = curs.fetchone()
-        if last is None or _flags(now) != tuple(bool(last[r]) for r in RATES):
-            curs.execute(self.insert_history_statement,
-                         (code, touch.position, touch.effective_date, *_flags(now)))
+    def _write_history(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
+        """The batch's dated facts, then the history of each community they touch, folded
+        again from all its facts (see three_rates_history)."""
+        def lookup(via: Via, refs: list[str]) -> dict[str, str]:
+            keys: list[Any] = refs if via == "community_id" else [UUID(r) for r in refs]
+            curs.execute(self.lookup_statements[via], (keys,))
+            return {r["ref"] if isinstance(r["ref"], str) else r["ref"].hex:
+                    str(r["community_code"]) for r in curs.fetchall()}
 
-    def _write_facts(self, curs: Cursor[DictRow], batch: FactChanges) -> None:
+        dated = _dated_facts(batch, lookup)
+        curs.executemany(self.insert_fact_statement, [(code, *fact) for code, fact in dated])
+        codes = sorted({code for code, _ in dated})
+        curs.execute(self.select_facts_statement, (codes,))
+        history = _history_rows(_fact_from_row(row) for row in curs.fetchall())
+        curs.execute(self.delete_history_statement, (codes,))
+        curs.executemany(self.insert_history_statement, history)
+
+    def _write_facts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
         if batch.communities:
             curs.executemany(self.insert_communities_statement, _community_rows(batch))
         sets, clears = _slot_changes(batch)
@@ -681,7 +716,7 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         (COMMUNITIES, "community_code"), (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
-        (HISTORY, "community_code, position"))
+        (FACTS, "community_code, position"), (HISTORY, "community_code, effective_date"))
 
     def view_create_statements(self) -> list[str]:
         return [
@@ -706,44 +741,49 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             "terminated INTEGER NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CONTRACTS}_community ON {CONTRACTS} (community_code)",
             f"CREATE TABLE IF NOT EXISTS {SELF_MANAGED} (community_id TEXT PRIMARY KEY)",
+            f"CREATE TABLE IF NOT EXISTS {FACTS} (community_code TEXT NOT NULL, "
+            "position INTEGER NOT NULL, effective_date TEXT NOT NULL, kind TEXT NOT NULL, "
+            "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (community_code, position))",
             f"CREATE TABLE IF NOT EXISTS {HISTORY} (community_code TEXT NOT NULL, "
-            "position INTEGER NOT NULL, effective_date TEXT NOT NULL, "
-            "committee INTEGER NOT NULL, service INTEGER NOT NULL, party INTEGER NOT NULL, "
-            "PRIMARY KEY (community_code, position))",
-            f"CREATE INDEX IF NOT EXISTS {HISTORY}_day ON {HISTORY} "
-            "(community_code, effective_date, position)",
+            "effective_date TEXT NOT NULL, committee INTEGER NOT NULL, "
+            "service INTEGER NOT NULL, party INTEGER NOT NULL, "
+            "PRIMARY KEY (community_code, effective_date))",
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
-        for step in batch.steps:
-            self._write_facts(c, step.facts)
-            if step.registered:
-                c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, 0, 0, 0)",
-                              [(code, position, day.isoformat())
-                               for code, position, day in step.registered])
-            if step.touch is not None:
-                self._record_flags(c, step.touch)
+        self._write_facts(c, batch)
+        if batch.dated:
+            self._write_history(c, batch)
 
-    def _record_flags(self, c: SQLiteCursor, touch: Touch) -> None:
-        """After an event that may change a community's flags: a history row if it did."""
-        table, column = _COMMUNITY_OF[touch.key]
-        c.execute(f"SELECT community_code FROM {table} WHERE {column} = ?",
-                  (touch.aggregate_id.hex,))
-        found = c.fetchone()
-        if found is None:
-            return
-        code = str(found["community_code"])
-        c.execute(_ROWS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY, k=CONTRACTS,
-                               o=SELF_MANAGED) + _SCOPE_SQLITE, _scope_params(code, None, None))
-        now = CommunityFlags.from_row(_one(c.fetchone()))
-        c.execute(f"SELECT committee, service, party FROM {HISTORY} WHERE community_code = ? "
-                  "ORDER BY position DESC LIMIT 1", (code,))
-        last = c.fetchone()
-        if last is None or _flags(now) != tuple(bool(last[r]) for r in RATES):
-            c.execute(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?, ?)",
-                      (code, touch.position, touch.effective_date.isoformat(), *_flags(now)))
+    def _write_history(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
+        """The batch's dated facts, then the history of each community they touch, folded
+        again from all its facts (see three_rates_history)."""
+        def lookup(via: Via, refs: list[str]) -> dict[str, str]:
+            table, column = _LOOKUP_TABLES[via]
+            found: dict[str, str] = {}
+            for chunk in _chunks(refs):
+                c.execute(f"SELECT {column} AS ref, community_code FROM {table} "
+                          f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+                found.update({str(r["ref"]): str(r["community_code"]) for r in c.fetchall()})
+            return found
 
-    def _write_facts(self, c: SQLiteCursor, batch: FactChanges) -> None:
+        dated = _dated_facts(batch, lookup)
+        c.executemany(f"INSERT INTO {FACTS} VALUES (?, ?, ?, ?, ?, ?)",
+                      [(code, fact.position, fact.effective_date.isoformat(), fact.kind,
+                        fact.key, fact.value) for code, fact in dated])
+        codes = sorted({code for code, _ in dated})
+        facts: list[tuple[str, Fact]] = []
+        for chunk in _chunks(codes):
+            marks = ",".join("?" * len(chunk))
+            c.execute(f"SELECT community_code, position, effective_date, kind, key, value "
+                      f"FROM {FACTS} WHERE community_code IN ({marks})", chunk)
+            facts += [_fact_from_row(row) for row in c.fetchall()]
+            c.execute(f"DELETE FROM {HISTORY} WHERE community_code IN ({marks})", chunk)
+        c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?)",
+                      [(code, day.isoformat(), *flags)
+                       for code, day, *flags in _history_rows(facts)])
+
+    def _write_facts(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
         if batch.communities:
             c.executemany(f"INSERT INTO {COMMUNITIES} VALUES (?, ?, ?, ?)",
                           _community_rows(batch))

@@ -97,6 +97,22 @@ def test_r1_a_fact_moves_its_business_year_and_later_never_earlier(app: FundLedg
         2021: (0, 0, 0, 0), 2022: (1, 0, 0, 0)}
     assert view.trend("community", "TT-2", years=[2021])[0].with_committee == 1
 
+    # Out of business-date order the other way: TT-3's contract (from 2025) is recorded
+    # first, its committee (from 2023) after it. The committee's years do not get the
+    # contract that came later in business time.
+    app.start_service_contract(
+        community_code="TT-3", enterprise_code=ENTERPRISE, contract_reference="C-3",
+        starts_on=date(2025, 2, 1), filed_on=date(2025, 2, 5), open_ended=True, ends_on=None,
+        actor=ACTOR)
+    appoint(app, "TT-3", date(2023, 1, 1), party=[])
+    runner.catch_up(view)
+    tt3 = counts(view.trend("community", "TT-3", years=YEARS))
+    assert [tt3[y] for y in (2022, 2023, 2024, 2025)] == [
+        (1, 0, 0, 0), (1, 1, 0, 0), (1, 1, 0, 0), (1, 1, 1, 0)]
+    present = view.rates("city", year=2025)
+    assert counts(view.trend("city", years=[2025]))[2025] == (
+        present.communities, present.with_committee, present.with_service, present.with_party)
+
     live, trend = view.view.checksum(), view.trend("city", years=YEARS)
     rebuild(runner, view)
     assert (view.view.checksum(), view.trend("city", years=YEARS)) == (live, trend)
