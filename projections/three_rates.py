@@ -186,7 +186,6 @@ class CommitteeChange:
 
 @dataclass
 class ThreeRatesBatch:
-
     communities: list[tuple[str, str, str]] = field(default_factory=list)
     # (community, kind) -> committee reference, None once it is gone
     slots: dict[tuple[str, str], str | None] = field(default_factory=dict)
@@ -365,7 +364,7 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
               years: list[int]) -> list[ThreeRates]:
         """The scope's counts as they stood at the end of each year, by business date: the
         communities with a history row dated by then, each with the flags of its last row
-        dated by then (the latest business date, then the latest log position)."""
+        dated by then (see ``projections/three_rates_history.py``)."""
         if not 0 < len(years) <= TREND_YEARS_MAX:
             raise InvalidInput(f"a trend spans 1 to {TREND_YEARS_MAX} years", rule="R1",
                                field="years")
@@ -414,13 +413,15 @@ _YEAR_END = (
     "WHERE h.effective_date = (SELECT max(l.effective_date) FROM {h} AS l "
     "WHERE l.community_code = c.community_code AND l.effective_date <= {end}) AND "
 )
+
+
 def _day(value: date | str) -> date:
     """An event's business date (decoded as a date, or ISO text from an older encoding)."""
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _one(row: Any) -> Any:
-    assert row is not None, "a touched community is registered in the view"
+    assert row is not None, "a count without GROUP BY has one row"
     return row
 
 
