@@ -170,6 +170,8 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "credit_handed_over": ("已交接", "Handed over"),
     # a score's lines, each from its event (api/web/credit_lines.py)
     "credit_why_base": ("基础分 {points} 分", "base points: {points}"),
+    "credit_base_record": ("评分方案（每家企业相同）",
+                           "the scheme (the same for every enterprise)"),
     "credit_why_commendation": ("{on} 获{authority}表彰（{kind}）{where}：加 {points} 分",
                                 "commendation ({kind}) by {authority} on {on}{where}: "
                                 "+{points}"),
