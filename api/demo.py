@@ -33,6 +33,10 @@ COMMUNITIES = (
 )
 YEAR = 2026
 ACTOR = "demo:fund-office"
+# When the fund office took each community on: the old walk-up first, the new estate this
+# year, so the three-rates trend has years behind it.
+REGISTERED_ON = {"CY-0003": date(2019, 9, 1), "CY-0001": date(2021, 5, 1),
+                 "CY-0002": date(2023, 3, 1), "CY-0004": date(YEAR, 1, 1)}
 
 
 @dataclass
@@ -109,10 +113,12 @@ def build_demo(app: FundLedger, folder: Path,
     summary.files = [units_file, deposits_file]
 
     progress("registering units")
-    registered = app.register_units(read_units(units_file), effective_date=date(YEAR, 1, 1),
-                                    actor=ACTOR)
+    rows = read_units(units_file)
+    for code, *_ in COMMUNITIES:
+        registered = app.register_units([r for r in rows if r.community_code == code],
+                                        effective_date=REGISTERED_ON[code], actor=ACTOR)
+        summary.units += registered.units_added + registered.units_unchanged
     summary.communities = len(COMMUNITIES)
-    summary.units = registered.units_added + registered.units_unchanged
 
     progress("posting a year of bank deposits")
     batch = app.import_deposits(read_deposits(deposits_file), actor=ACTOR)

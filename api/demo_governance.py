@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
+from domain.committee import PmcMember
 from domain.credit import Graded, Period
 from domain.credit_code import with_check_character
 from domain.errors import NotFound
@@ -144,8 +145,23 @@ def run_enterprises(app: FundLedger) -> list[Graded]:
                                 actor=ACTOR)
     if app.community("CY-0004").service_contract is None:
         _contracts(app, codes)
+        _property_management_committee(app)
     app.check_overdue_handovers(as_of=date(YEAR, 12, 31), actor=ACTOR)
     return app.credit_ranking(Period.parse(f"{YEAR}H2"))
+
+
+def _property_management_committee(app: FundLedger) -> None:
+    """CY-0001 has had no owners' committee: the street office appointed a property
+    management committee in 2024, with a party member among its owners (C3, C4)."""
+    appointed_on = date(2024, 3, 1)
+    members = [PmcMember("pmc-rc-chair", is_owner=False, residents_committee_representative=True),
+               PmcMember("pmc-street-1", is_owner=False),
+               PmcMember("pmc-street-2", is_owner=False),
+               *(PmcMember(f"pmc-owner-{n}", is_owner=True) for n in range(1, 5))]
+    app.appoint_property_management_committee(
+        community_code="CY-0001", committee_reference="PMC-2024-01", appointed_on=appointed_on,
+        members=members, chair_id="pmc-rc-chair", term_start=appointed_on,
+        term_end=date(2027, 2, 28), actor=ACTOR, party_member_ids=["pmc-owner-1"])
 
 
 def _contracts(app: FundLedger, codes: list[str]) -> None:

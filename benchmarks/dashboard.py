@@ -6,7 +6,9 @@ It builds ``fundledger demo``'s city in a throwaway folder, serves it as ``fundl
 does (views followed), signs a city auditor in by exchanging a token, then measures:
   (a) the server: GET /web/rates (the whole city, every figure from the view), p50 and max;
   (b) the browser (Debian's Chromium, headless, unless --no-browser): from navigation to both
-      charts drawn, p50 and max, with the static files cached as a returning reader's are.
+      charts drawn, p50 and max, with the static files cached as a returning reader's are;
+  (c) the trend alone: the city's year-end counts from the view's history, one read per year
+      from the first target year, p50 and max (part of (a)).
 The budget is 1 s for (b); the script says whether it held.
 """
 
@@ -31,8 +33,10 @@ import uvicorn  # noqa: E402
 from api.demo import build_demo  # noqa: E402
 from api.http.app import create_app  # noqa: E402
 from api.http.services import Services  # noqa: E402
+from api.web.pages import beijing_today  # noqa: E402
 from ledger.access import Principal, Role, Scope, new_token, token_digest  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
+from projections.three_rates import trend_years  # noqa: E402
 
 BUDGET_S = 1.0
 CHROMIUM = Path("/usr/bin/chromium")
@@ -84,6 +88,13 @@ def main() -> int:
                     client.get(f"{base}/rates").raise_for_status()
                     server_s.append(time.perf_counter() - started)
             _summary("(a) server GET /web/rates", server_s)
+            years = trend_years(beijing_today().year)
+            trend_s = []
+            for _ in range(args.rounds):
+                started = time.perf_counter()
+                services.three_rates.trend("city", years=years)
+                trend_s.append(time.perf_counter() - started)
+            _summary(f"(c) the city's trend, {len(years)} years", trend_s)
             if args.no_browser or not CHROMIUM.exists():
                 return 0
             p50 = _browser(base, session_id, args.rounds)

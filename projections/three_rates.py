@@ -21,11 +21,17 @@ Rates are exact ``Fraction`` s (and whole basis points, rounded down, for displa
 are compared in integers: ``count * 100 >= percent * communities``.
 
 Each batch folds its events in memory per key, then writes each touched row once.
+
+The history across years (``trend``) is kept beside the facts: every handled event is also
+stored as a dated fact of its community, and each touched community's flags by business
+date are folded again from all its facts (``projections/three_rates_history.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, cast
 from uuid import UUID
@@ -43,6 +49,16 @@ from domain.service_contract import ServiceContract
 from ledger.persistence.connection_loss import retry_if_lost
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
+from projections.three_rates_history import (
+    FACTS,
+    HISTORY,
+    Fact,
+    StagedFact,
+    Via,
+    formed_value,
+    party_value,
+    timeline,
+)
 
 VIEW_NAME = "three_rates"
 COMMUNITIES = "three_rates_communities"
@@ -51,6 +67,7 @@ COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
 SELF_MANAGED = "three_rates_self_managed"
+TREND_YEARS_MAX = 30  # a trend reads one count per year: a bound on the statements
 
 Level = Literal["community", "street", "district", "city"]
 LEVELS: tuple[Level, ...] = ("community", "street", "district", "city")
@@ -82,6 +99,21 @@ TARGETS: dict[int, dict[str, Target]] = {
 def targets_for(year: int) -> dict[str, Target] | None:
     known = [y for y in TARGETS if y <= year]
     return TARGETS[max(known)] if known else None
+
+
+def target_percents(year: int) -> dict[str, int] | None:
+    """The year's target per rate in percent; None before the first target year."""
+    targets = targets_for(year)
+    return {r: targets[r].percent for r in RATES} if targets else None
+
+
+def trend_years(to_year: int, from_year: int | None = None) -> list[int]:
+    """The years a trend shows: from ``from_year`` to ``to_year``; when not given, from the
+    first target year (or ``to_year`` itself, when earlier), at most ``TREND_YEARS_MAX``
+    years. Empty when the range is reversed."""
+    first = from_year if from_year is not None else max(
+        min(min(TARGETS), to_year), to_year - TREND_YEARS_MAX + 1)
+    return list(range(first, to_year + 1))
 
 
 @dataclass(frozen=True)
@@ -163,6 +195,8 @@ class ThreeRatesBatch:
     terminated: set[UUID] = field(default_factory=set)
     # community id hex -> whether the owners manage it themselves, as the batch leaves it
     self_managed: dict[str, bool] = field(default_factory=dict)
+    # every event as a dated fact of its community, for the history (three_rates_history)
+    dated: list[StagedFact] = field(default_factory=list)
 
     def committee(self, committee_id: UUID) -> CommitteeChange:
         found = self.committees.get(committee_id)
@@ -209,6 +243,9 @@ class ThreeRatesQueries(Protocol):
 
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]: ...
 
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        ...
+
 
 def _scope(level: str, code: str | None) -> tuple[str | None, str | None, str | None]:
     """(community, street, district) filters for a level."""
@@ -243,13 +280,21 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
             event_topic(Community, "SelfManagementEnded"): self.process_self_management_ended,
         }
 
+    def _date(self, via: Via, ref: str, event: Any, tracking: Tracking, kind: str,
+              key: str = "", value: str = "") -> None:
+        self.batch.dated.append(StagedFact(via, ref, Fact(
+            tracking.notification_id, _day(event.effective_date), kind, key, value)))
+
     def process_community_registered(self, event: Any, tracking: Tracking) -> None:
         self.batch.communities.append((event.code, event.district, event.street))
+        self._date("code", event.code, event, tracking, "registered")
 
     def process_committee_recorded(self, event: Any, tracking: Tracking) -> None:
         # The event carries no code: the slot is keyed by the community's aggregate id,
         # which the communities table keeps beside the code.
         self.batch.slots[(event.originator_id.hex, event.kind)] = event.committee_reference
+        self._date("community_id", event.originator_id.hex, event, tracking, "slot",
+                   event.kind, event.committee_reference or "")
 
     def process_committee_formed(self, event: Any, tracking: Tracking) -> None:
         change = self.batch.committee(event.originator_id)
@@ -257,12 +302,17 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
                                         event.kind)
         change.party = set(event.party_member_ids)
         change.branch = bool(event.party_branch_set_up)
+        self._date("code", event.community_code, event, tracking, "formed",
+                   event.originator_id.hex, formed_value(
+                       event.committee_reference, change.party, change.branch))
 
     def process_party_coverage(self, event: Any, tracking: Tracking) -> None:
         change = self.batch.committee(event.originator_id)
         change.party = set(event.party_member_ids)
         change.left.clear()
         change.branch = bool(event.party_branch_set_up)
+        self._date("committee_id", event.originator_id.hex, event, tracking, "party",
+                   event.originator_id.hex, party_value(change.party, change.branch))
 
     def process_member_left(self, event: Any, tracking: Tracking) -> None:
         change = self.batch.committee(event.originator_id)
@@ -270,22 +320,32 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
             change.party.discard(event.member_id)
         else:
             change.left.add(event.member_id)
+        self._date("committee_id", event.originator_id.hex, event, tracking, "left",
+                   event.originator_id.hex, event.member_id)
 
     def process_dissolved(self, event: Any, tracking: Tracking) -> None:
         self.batch.committee(event.originator_id).dissolved = True
+        self._date("committee_id", event.originator_id.hex, event, tracking, "dissolved",
+                   event.originator_id.hex)
 
     def process_contract_started(self, event: Any, tracking: Tracking) -> None:
         self.batch.started[event.originator_id] = (event.community_code,
                                                    event.contract_reference)
+        self._date("code", event.community_code, event, tracking, "started",
+                   event.originator_id.hex)
 
     def process_contract_terminated(self, event: Any, tracking: Tracking) -> None:
         self.batch.terminated.add(event.originator_id)
+        self._date("contract_id", event.originator_id.hex, event, tracking, "terminated",
+                   event.originator_id.hex)
 
     def process_self_managed(self, event: Any, tracking: Tracking) -> None:
         self.batch.self_managed[event.originator_id.hex] = True
+        self._date("community_id", event.originator_id.hex, event, tracking, "self", "", "1")
 
     def process_self_management_ended(self, event: Any, tracking: Tracking) -> None:
         self.batch.self_managed[event.originator_id.hex] = False
+        self._date("community_id", event.originator_id.hex, event, tracking, "self", "", "0")
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -299,6 +359,20 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
         """Each community of a scope with its place and flags, in place order: the rows
         ``rates`` counts, so a drill-down always adds up to its parent."""
         return cast(ThreeRatesQueries, self.view).select_communities(*_scope(level, code))
+
+    def trend(self, level: Level | str, code: str | None = None, *,
+              years: list[int]) -> list[ThreeRates]:
+        """The scope's counts as they stood at the end of each year, by business date: the
+        communities with a history row dated by then, each with the flags of its last row
+        dated by then (see ``projections/three_rates_history.py``)."""
+        if not 0 < len(years) <= TREND_YEARS_MAX:
+            raise InvalidInput(f"a trend spans 1 to {TREND_YEARS_MAX} years", rule="R1",
+                               field="years")
+        scope = _scope(level, code)
+        counts = cast(ThreeRatesQueries, self.view).select_year_end_counts(
+            [date(year, 12, 31) for year in years], *scope)
+        return [ThreeRates(level, None if level == "city" else code, year, **c._asdict())
+                for year, c in zip(years, counts, strict=True)]
 
 
 # Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
@@ -328,6 +402,29 @@ _ROWS = (
     "FROM {c} AS c WHERE "
 )
 _ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
+# Year-end counts (``trend``): each community of the scope with a history row dated by the
+# year's end, joined to its last such row. ``{h}`` is the history table.
+_YEAR_END = (
+    "SELECT count(*) AS communities, "
+    "coalesce(sum(CASE WHEN h.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
+    "coalesce(sum(CASE WHEN h.service THEN 1 ELSE 0 END), 0) AS with_service, "
+    "coalesce(sum(CASE WHEN h.party THEN 1 ELSE 0 END), 0) AS with_party "
+    "FROM {c} AS c JOIN {h} AS h ON h.community_code = c.community_code "
+    "WHERE h.effective_date = (SELECT max(l.effective_date) FROM {h} AS l "
+    "WHERE l.community_code = c.community_code AND l.effective_date <= {end}) AND "
+)
+
+
+def _day(value: date | str) -> date:
+    """An event's business date (decoded as a date, or ISO text from an older encoding)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _one(row: Any) -> Any:
+    assert row is not None, "a count without GROUP BY has one row"
+    return row
+
+
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
 _SCOPE_SQLITE = ("(? IS NULL OR c.community_code = ?) AND (? IS NULL OR c.street = ?) "
@@ -366,17 +463,97 @@ def _new_contracts(batch: ThreeRatesBatch) -> list[tuple[UUID, str, str, bool]]:
             for cid, (community, ref) in batch.started.items()]
 
 
+Lookup = Callable[[Via, list[str]], dict[str, str]]
+HistoryRow = tuple[str, date, bool, bool, bool]
+
+
+def _known_communities(batch: ThreeRatesBatch) -> dict[tuple[str, str], str]:
+    """The communities the batch itself tells, by (via, ref): those it registers, and those
+    of the committees it forms and the contracts it starts."""
+    known = {("community_id", Community.create_id(code).hex): code
+             for code, _, _ in batch.communities}
+    known.update({("committee_id", cid.hex): change.formed.community_code
+                  for cid, change in batch.committees.items() if change.formed is not None})
+    known.update({("contract_id", cid.hex): code for cid, (code, _) in batch.started.items()})
+    return known
+
+
+def _dated_facts(batch: ThreeRatesBatch, lookup: Lookup) -> list[tuple[str, Fact]]:
+    """Each staged fact with its community's code; ``lookup`` finds the rest in the view
+    (called once per kind of reference, after the batch's facts are written)."""
+    known = _known_communities(batch)
+    missing: dict[Via, set[str]] = {}
+    for staged in batch.dated:
+        if staged.via != "code" and (staged.via, staged.ref) not in known:
+            missing.setdefault(staged.via, set()).add(staged.ref)
+    for via, refs in missing.items():
+        known.update({(via, ref): code for ref, code in lookup(via, sorted(refs)).items()})
+    out = []
+    for staged in batch.dated:
+        code = staged.ref if staged.via == "code" else known.get((staged.via, staged.ref))
+        if code is None:
+            raise ProgrammingError(f"three-rates view: no community for {staged.via} "
+                                   f"{staged.ref} ({staged.fact.kind})")
+        out.append((code, staged.fact))
+    return out
+
+
+def _history_rows(facts: Iterable[tuple[str, Fact]]) -> list[HistoryRow]:
+    """Every community's history, folded from all its facts (see three_rates_history)."""
+    by_code: dict[str, list[Fact]] = {}
+    for code, fact in facts:
+        by_code.setdefault(code, []).append(fact)
+    return [(code, day, *flags) for code in sorted(by_code)
+            for day, flags in timeline(by_code[code])]
+
+
+def _fact_from_row(row: Any) -> tuple[str, Fact]:
+    day = row["effective_date"]
+    return (str(row["community_code"]), Fact(int(row["position"]), _day(day), str(row["kind"]),
+                                             str(row["key"]), str(row["value"])))
+
+
+# Where a staged fact's community is found: (table, id column).
+_LOOKUP_TABLES: dict[str, tuple[str, str]] = {
+    "community_id": (COMMUNITIES, "community_id"), "committee_id": (COMMITTEES, "committee_id"),
+    "contract_id": (CONTRACTS, "contract_id")}
+_CHUNK_MAX = 500  # values in one SQLite IN list
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK_MAX):
+        yield values[start:start + _CHUNK_MAX]
+
+
 class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
-        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
+        (FACTS, "community_code,position"), (HISTORY, "community_code,effective_date"))
 
     def view_create_statements(self) -> list[Composed]:
         c, s, m, p, k = (self.table(t) for t in (COMMUNITIES, SLOTS, COMMITTEES, PARTY,
                                                   CONTRACTS))
-        o = self.table(SELF_MANAGED)
+        o, h, f = self.table(SELF_MANAGED), self.table(HISTORY), self.table(FACTS)
+        self.insert_fact_statement = SQL(
+            "INSERT INTO {} (community_code, position, effective_date, kind, key, value) "
+            "VALUES (%s, %s, %s, %s, %s, %s)").format(f)
+        self.select_facts_statement = SQL(
+            "SELECT community_code, position, effective_date, kind, key, value FROM {} "
+            "WHERE community_code = ANY(%s)").format(f)
+        self.delete_history_statement = SQL(
+            "DELETE FROM {} WHERE community_code = ANY(%s)").format(h)
+        self.insert_history_statement = SQL(
+            "INSERT INTO {} (community_code, effective_date, committee, service, party) "
+            "VALUES (%s, %s, %s, %s, %s)").format(h)
+        self.lookup_statements = {
+            via: SQL("SELECT {0} AS ref, community_code FROM {1} WHERE {0} = ANY(%s)").format(
+                Identifier(column), self.table(table))
+            for via, (table, column) in _LOOKUP_TABLES.items()}
+        self.select_year_end_statement = SQL(
+            _YEAR_END.format(c="{c}", h="{h}", end="%s") + _SCOPE).format(c=c, h=h)
         self.insert_self_managed_statement = SQL(
             "INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(o)
         self.delete_self_managed_statement = SQL(
@@ -433,9 +610,39 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (community_code)").format(
                 Identifier(CONTRACTS + "_community"), k),
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY)").format(o),
+            SQL("CREATE TABLE IF NOT EXISTS {} (community_code text NOT NULL, "
+                "position bigint NOT NULL, effective_date date NOT NULL, kind text NOT NULL, "
+                "key text NOT NULL, value text NOT NULL, "
+                "PRIMARY KEY (community_code, position))").format(f),
+            SQL("CREATE TABLE IF NOT EXISTS {} (community_code text NOT NULL, "
+                "effective_date date NOT NULL, committee boolean NOT NULL, "
+                "service boolean NOT NULL, party boolean NOT NULL, "
+                "PRIMARY KEY (community_code, effective_date))").format(h),
         ]
 
     def _write_batch(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
+        self._write_facts(curs, batch)
+        if batch.dated:
+            self._write_history(curs, batch)
+
+    def _write_history(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
+        """The batch's dated facts, then the history of each community they touch, folded
+        again from all its facts (see three_rates_history)."""
+        def lookup(via: Via, refs: list[str]) -> dict[str, str]:
+            keys: list[Any] = refs if via == "community_id" else [UUID(r) for r in refs]
+            curs.execute(self.lookup_statements[via], (keys,))
+            return {r["ref"] if isinstance(r["ref"], str) else r["ref"].hex:
+                    str(r["community_code"]) for r in curs.fetchall()}
+
+        dated = _dated_facts(batch, lookup)
+        curs.executemany(self.insert_fact_statement, [(code, *fact) for code, fact in dated])
+        codes = sorted({code for code, _ in dated})
+        curs.execute(self.select_facts_statement, (codes,))
+        history = _history_rows(_fact_from_row(row) for row in curs.fetchall())
+        curs.execute(self.delete_history_statement, (codes,))
+        curs.executemany(self.insert_history_statement, history)
+
+    def _write_facts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
         if batch.communities:
             curs.executemany(self.insert_communities_statement, _community_rows(batch))
         sets, clears = _slot_changes(batch)
@@ -486,6 +693,17 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             curs.execute(self.select_communities_statement, _scope_params(*scope))
             return [CommunityFlags.from_row(row) for row in curs.fetchall()]
 
+    @retry_if_lost
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        """One count per year's end, all read in one snapshot."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            counts = []
+            for end in ends:
+                curs.execute(self.select_year_end_statement, (end, *_scope_params(*scope)))
+                counts.append(RateCounts.from_row(_one(curs.fetchone())))
+            return counts
+
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
     if updated != 1:
@@ -498,7 +716,8 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
-        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"))
+        (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
+        (FACTS, "community_code, position"), (HISTORY, "community_code, effective_date"))
 
     def view_create_statements(self) -> list[str]:
         return [
@@ -523,9 +742,49 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             "terminated INTEGER NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CONTRACTS}_community ON {CONTRACTS} (community_code)",
             f"CREATE TABLE IF NOT EXISTS {SELF_MANAGED} (community_id TEXT PRIMARY KEY)",
+            f"CREATE TABLE IF NOT EXISTS {FACTS} (community_code TEXT NOT NULL, "
+            "position INTEGER NOT NULL, effective_date TEXT NOT NULL, kind TEXT NOT NULL, "
+            "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (community_code, position))",
+            f"CREATE TABLE IF NOT EXISTS {HISTORY} (community_code TEXT NOT NULL, "
+            "effective_date TEXT NOT NULL, committee INTEGER NOT NULL, "
+            "service INTEGER NOT NULL, party INTEGER NOT NULL, "
+            "PRIMARY KEY (community_code, effective_date))",
         ]
 
     def _write_batch(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
+        self._write_facts(c, batch)
+        if batch.dated:
+            self._write_history(c, batch)
+
+    def _write_history(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
+        """The batch's dated facts, then the history of each community they touch, folded
+        again from all its facts (see three_rates_history)."""
+        def lookup(via: Via, refs: list[str]) -> dict[str, str]:
+            table, column = _LOOKUP_TABLES[via]
+            found: dict[str, str] = {}
+            for chunk in _chunks(refs):
+                c.execute(f"SELECT {column} AS ref, community_code FROM {table} "
+                          f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+                found.update({str(r["ref"]): str(r["community_code"]) for r in c.fetchall()})
+            return found
+
+        dated = _dated_facts(batch, lookup)
+        c.executemany(f"INSERT INTO {FACTS} VALUES (?, ?, ?, ?, ?, ?)",
+                      [(code, fact.position, fact.effective_date.isoformat(), fact.kind,
+                        fact.key, fact.value) for code, fact in dated])
+        codes = sorted({code for code, _ in dated})
+        facts: list[tuple[str, Fact]] = []
+        for chunk in _chunks(codes):
+            marks = ",".join("?" * len(chunk))
+            c.execute(f"SELECT community_code, position, effective_date, kind, key, value "
+                      f"FROM {FACTS} WHERE community_code IN ({marks})", chunk)
+            facts += [_fact_from_row(row) for row in c.fetchall()]
+            c.execute(f"DELETE FROM {HISTORY} WHERE community_code IN ({marks})", chunk)
+        c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?)",
+                      [(code, day.isoformat(), *flags)
+                       for code, day, *flags in _history_rows(facts)])
+
+    def _write_facts(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
         if batch.communities:
             c.executemany(f"INSERT INTO {COMMUNITIES} VALUES (?, ?, ?, ?)",
                           _community_rows(batch))
@@ -584,6 +843,17 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, _scope_params(*scope))
             return [CommunityFlags.from_row(row) for row in c.fetchall()]
+
+    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
+        """One count per year's end, all read in one transaction (one snapshot)."""
+        statement = _YEAR_END.format(c=COMMUNITIES, h=HISTORY, end="?") + _SCOPE_SQLITE
+        with self.datastore.transaction(commit=False) as c:
+            counts = []
+            for end in ends:
+                c.execute(statement, (end.isoformat(), *_scope_params(*scope)))
+                counts.append(RateCounts.from_row(_one(c.fetchone())))
+            return counts
+
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder
 ThreeRatesProjection.sqlite_recorder = SQLiteThreeRatesRecorder

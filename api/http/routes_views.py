@@ -9,12 +9,25 @@ from fastapi import APIRouter, Query
 from api.http.models import Day, Page
 from api.http.positions import AfterPosition, MinPosition
 from api.http.problems import Problem
-from api.http.schemas_views import AuditEntryPublic, RateFigures, RatesPublic
+from api.http.schemas_views import (
+    AuditEntryPublic,
+    RateFigures,
+    RatesPublic,
+    RatesTrendPublic,
+    YearRates,
+)
 from api.http.security import READERS, ServicesDep, allow
 from api.http.services import Services
 from ledger.access import Place, Principal, Role
 from projections.audit import PAGE_SIZE_MAX, AuditFilter
-from projections.three_rates import LEVELS, RATES
+from projections.three_rates import (
+    LEVELS,
+    RATES,
+    TREND_YEARS_MAX,
+    ThreeRates,
+    target_percents,
+    trend_years,
+)
 
 router = APIRouter(prefix="/v1", tags=["views"])
 
@@ -53,15 +66,9 @@ def audit(
         next_after=entries[-1].notification_id if len(entries) == limit else None)
 
 
-@router.get("/rates")
-def rates(
-    svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
-    year: Annotated[int, Query(ge=2000, le=2100)],
-    level: Annotated[str, Query(pattern="^(" + "|".join(LEVELS) + ")$")] = "city",
-    code: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    min_position: MinPosition = None,
-) -> RatesPublic:
-    """R1's three rates (committee, service, party) of a scope, with counts and targets."""
+def _check_rates_scope(svc: Services, principal: Principal, level: str,
+                       code: str | None) -> None:
+    """A place the caller may read the rates of, or the problem to answer instead."""
     if (level == "city") != (code is None):
         raise Problem(422, "give a code for a community, street or district, none for the city",
                       rule="scope", field="code")
@@ -72,12 +79,52 @@ def rates(
                    and scope.holds(place)))
     if not allowed:
         raise Problem(404, f"no {level} {code!r} in your scope", rule="scope", field="code")
+
+
+def _figures(result: ThreeRates) -> dict[str, RateFigures]:
+    return {rate: RateFigures(count=result.count(rate), basis_points=result.basis_points(rate),
+                              target_met=result.target_met(rate)) for rate in RATES}
+
+
+LevelQuery = Annotated[str, Query(pattern="^(" + "|".join(LEVELS) + ")$")]
+CodeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
+
+
+@router.get("/rates")
+def rates(
+    svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    level: LevelQuery = "city", code: CodeQuery = None, min_position: MinPosition = None,
+) -> RatesPublic:
+    """R1's three rates (committee, service, party) of a scope, with counts and targets."""
+    _check_rates_scope(svc, principal, level, code)
     svc.caught_up(svc.three_rates, min_position)
     result = svc.three_rates.rates(level, code, year=year)
     return RatesPublic(
         level=result.level, code=result.code, year=result.year,
-        communities=result.communities,
-        rates={rate: RateFigures(count=result.count(rate),
-                                 basis_points=result.basis_points(rate),
-                                 target_met=result.target_met(rate)) for rate in RATES},
+        communities=result.communities, rates=_figures(result),
         all_targets_met=result.all_targets_met)
+
+
+@router.get("/rates/trend")
+def rates_trend(
+    svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
+    to_year: Annotated[int, Query(ge=2000, le=2100, description="the last year shown")],
+    from_year: Annotated[int | None, Query(
+        ge=2000, le=2100, description="the first year shown; the first target year (2020) "
+        "when not given")] = None,
+    level: LevelQuery = "city", code: CodeQuery = None, min_position: MinPosition = None,
+) -> RatesTrendPublic:
+    """R1's three rates of a scope at the end of each year, by business date, each against
+    that year's targets."""
+    _check_rates_scope(svc, principal, level, code)
+    years = trend_years(to_year, from_year)
+    if not years or len(years) > TREND_YEARS_MAX:
+        raise Problem(422, f"from_year must be at most to_year, and at most {TREND_YEARS_MAX} "
+                      "years before it", rule="R1", field="from_year")
+    svc.caught_up(svc.three_rates, min_position)
+    trend = svc.three_rates.trend(level, code, years=years)
+    return RatesTrendPublic(level=level, code=code, years=[
+        YearRates(year=t.year, communities=t.communities, rates=_figures(t),
+                  targets=target_percents(t.year), all_targets_met=t.all_targets_met)
+        for t in trend])

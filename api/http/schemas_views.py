@@ -43,3 +43,22 @@ class RatesPublic(BaseModel):
     communities: int
     rates: dict[str, RateFigures]
     all_targets_met: bool | None
+
+
+class YearRates(BaseModel):
+    """A scope's three rates at the end of one year (by business date), with the year's
+    target per rate in percent (none before the first target year)."""
+
+    year: int
+    communities: int
+    rates: dict[str, RateFigures]
+    targets: dict[str, int] | None
+    all_targets_met: bool | None
+
+
+class RatesTrendPublic(BaseModel):
+    """R1's three rates of a scope across years, oldest first."""
+
+    level: str
+    code: str | None
+    years: list[YearRates]

@@ -23,11 +23,16 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "rates_lacking_none": ("本范围内每个社区三项均已具备。",
                            "Every community here has all three."),
     "rates_lacks": ("缺少", "Lacks"),
-    "rates_trend": ("逐年目标与当前比率", "Targets by year beside the current rate"),
-    "rates_trend_note": ("视图保存的是当前状态：各年目标与现时比率对照。",
-                         "The view keeps the present: each year's target beside today's rate."),
+    "rates_trend": ("逐年比率与目标", "The rates year by year against the targets"),
+    "rates_trend_note": ("每年年末的比率（按各事项的生效日期计），与当年目标对照；"
+                         "虚线为目标。",
+                         "Each rate at the end of each year (by the business date of each "
+                         "fact) against that year's target; targets are dashed."),
+    "rates_trend_year": ("年份", "Year"),
+    "rates_trend_target": ("目标", "target"),
     "rates_chart_label": ("各下级地区三率柱状图", "Bar chart of the three rates one level down"),
-    "rates_trend_label": ("逐年目标折线图", "Line chart of the targets by year"),
+    "rates_trend_label": ("逐年三率与目标折线图",
+                          "Line chart of the three rates and their targets by year"),
     "rates_updated": ("已更新（日志位置 {position}）", "Updated (log position {position})"),
     "rates_up": ("上一级", "Up"),
     # proofs
@@ -163,6 +168,45 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
                                 "Overdue (due {deadline}); outstanding: {items}"),
     "credit_handover_due": ("交接期限 {deadline}", "Due {deadline}"),
     "credit_handed_over": ("已交接", "Handed over"),
+    # a score's lines, each from its event (api/web/credit_lines.py)
+    "credit_why_base": ("基础分 {points} 分", "base points: {points}"),
+    "credit_base_record": ("评分方案（每家企业相同）",
+                           "the scheme (the same for every enterprise)"),
+    "credit_why_commendation": ("{on} 获{authority}表彰（{kind}）{where}：加 {points} 分",
+                                "commendation ({kind}) by {authority} on {on}{where}: "
+                                "+{points}"),
+    "credit_why_commendation_unknown": (
+        "{on} 获表彰（{kind}）{where}：评分方案未列此类表彰，计 0 分",
+        "commendation ({kind}) on {on}{where}: not a kind the scheme scores, 0"),
+    "credit_why_violation": ("{on} 经{authority}查实违规（{kind}）{where}，依据 {source}："
+                             "扣 {points} 分{default}",
+                             "violation ({kind}) found by {authority} on {on}{where}, "
+                             "source {source}: -{points}{default}"),
+    "credit_default_deduction": ("（评分方案未列此类违规，按默认扣分）",
+                                 " (default deduction)"),
+    "credit_why_fine": ("{on} 被{authority}罚款 {amount}{where}，适用 {band}起一档："
+                        "扣 {points} 分",
+                        "fine of {amount} by {authority} on {on}{where}, band from {band}: "
+                        "-{points}"),
+    "credit_why_ticket": ("{on} 接诉即办工单 {ticket}{where}：{failed}；"
+                          "按本期 {tickets} 张工单分摊，扣 {points} 分",
+                          "complaint ticket {ticket}{where} on {on}: {failed}, shared over "
+                          "{tickets} ticket(s): -{points}"),
+    "credit_why_ticket_ok": ("接诉即办工单 {ticket}{where}：已响应、已解决、群众满意，0 分",
+                             "complaint ticket {ticket}{where}: responded, resolved, "
+                             "satisfied: 0"),
+    "credit_not_responded": ("未响应（权重 {weight}）", "not responded ({weight})"),
+    "credit_not_resolved": ("未解决（权重 {weight}）", "not resolved ({weight})"),
+    "credit_not_satisfied": ("不满意（权重 {weight}）", "not satisfied ({weight})"),
+    "credit_yes": ("是", "yes"),
+    "credit_no": ("否", "no"),
+    "credit_where_community": ("（小区 {community}）", " in {community}"),
+    "credit_where_enterprise": ("（全企业）", " (enterprise-wide)"),
+    "credit_in_full": ("；在全部 {count} 个服务项目中相同，全额计入",
+                       " (in full: the same in all {count} projects)"),
+    "credit_project_share": ("〔小区 {community}：面积 {area} / {total} m²〕",
+                             " [{community}: {area} of {total} m²]"),
+    "credit_weighted": ("，按服务面积加权合计 {points} 分", " => area-weighted {points}"),
     # the disclosure fit to publish
     "publish_label": ("可发布版本：", "For publication:"),
     "publish_year": ("{year} 年度", "year {year}"),
@@ -183,6 +227,36 @@ OFFICIALS_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "committee": ("业委会（物管会）组建率", "Committee established"),
         "service": ("物业服务覆盖率", "Property service covered"),
         "party": ("党的组织覆盖率", "Party organisation covered"),
+    },
+    "credit_commendation": {
+        "city": ("市级", "city"),
+        "district": ("区级", "district"),
+        "street": ("街道级", "street"),
+    },
+    "credit_violation": {
+        "overdue_handover": ("退出后逾期未完成交接", "handover overdue after exit"),
+        "safety": ("安全隐患", "safety"),
+    },
+    "credit_field": {
+        "kind": ("类别", "kind"),
+        "authority": ("机关", "authority"),
+        "note": ("说明", "note"),
+        "source_ref": ("依据", "source"),
+        "community_code": ("小区", "community"),
+        "amount_fen": ("金额", "amount"),
+        "ticket_id": ("工单号", "ticket"),
+        "responded": ("已响应", "responded"),
+        "resolved": ("已解决", "resolved"),
+        "satisfied": ("群众满意", "satisfied"),
+    },
+    "credit_handover_item": {
+        "common_parts": ("共用部位", "common parts"),
+        "records": ("档案资料", "records"),
+        "prepaid_fees": ("预收费用", "prepaid fees"),
+    },
+    "credit_authority": {
+        "fundledger E2 handover deadline check": ("本系统交接期限核查（E2）",
+                                                  "fundledger E2 handover deadline check"),
     },
     "lacks": {
         "committee": ("无业委会或物管会", "no owners' or management committee"),

@@ -3,7 +3,8 @@ communities that keep a rate below its target, with what each lacks.
 
 Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads: the scope's
 own counts from ``rates`` and the drill-down from ``communities``, the same rows counted one by
-one, so a street's figure is always the sum of its communities'. A place outside the viewer's
+one, so a street's figure is always the sum of its communities'; the trend is the view's
+year-end history (``trend``), the one ``GET /v1/rates/trend`` reads. A place outside the viewer's
 scope is answered as one that does not exist.
 """
 
@@ -16,11 +17,11 @@ from ledger.access import Scope
 from projections.three_rates import (
     LEVELS,
     RATES,
-    TARGETS,
     CommunityFlags,
     ThreeRates,
     ThreeRatesProjection,
-    targets_for,
+    target_percents,
+    trend_years,
 )
 
 # One level down from each level: the city's districts, a district's streets, ...
@@ -69,6 +70,7 @@ class Dashboard:
     rows: list[Row]
     lacking: list[Lacking]
     names: dict[str, str]  # community code -> name
+    trend: list[ThreeRates]  # the place at each year's end, oldest first
 
     def below_target(self) -> list[str]:
         return [r for r in RATES if self.figures.target_met(r) is False]
@@ -82,7 +84,9 @@ class Dashboard:
             "rows": [{"code": row.place.code, "name": row.name,
                       "basis_points": {r: row.figures.basis_points(r) for r in RATES}}
                      for row in self.rows],
-            "trend": trend(self.figures, self.year),
+            "trend": [{"year": t.year, "targets": target_percents(t.year),
+                       "basis_points": {r: t.basis_points(r) for r in RATES}}
+                      for t in self.trend],
         }
 
 
@@ -94,18 +98,6 @@ def _counts(level: str, code: str | None, year: int,
             communities: list[CommunityFlags]) -> ThreeRates:
     return ThreeRates(level, code, year, len(communities),
                       *(sum(c.has(r) for c in communities) for r in RATES))
-
-
-def trend(figures: ThreeRates, year: int) -> list[dict[str, Any]]:
-    """Each target year up to ``year``: the year's target per rate and the scope's rate as the
-    view holds it now (the view keeps the present, not a rate per past year)."""
-    years = sorted({y for y in TARGETS if y <= year} | {year})
-    out = []
-    for y in years:
-        targets = targets_for(y)
-        out.append({"year": y, "targets": {r: targets[r].percent for r in RATES}
-                    if targets else None})
-    return out
 
 
 def viewer_root(scope: Scope) -> Place:
@@ -130,10 +122,9 @@ def dashboard(view: ThreeRatesProjection, known_names: dict[str, str], scope: Sc
     lacking = [Lacking(c.community_code, names[c.community_code], c.street,
                        tuple(r for r in RATES if not c.has(r))) for c in mine
                if not all(c.has(r) for r in RATES)]
-    targets = targets_for(year)
-    return Dashboard(place, year, figures,
-                     {r: targets[r].percent for r in RATES} if targets else None,
-                     _trail(root, place, mine), rows, lacking, names)
+    trend = view.trend(level, place.code, years=trend_years(year))
+    return Dashboard(place, year, figures, target_percents(year),
+                     _trail(root, place, mine), rows, lacking, names, trend)
 
 
 def _rows(place: Place, mine: list[CommunityFlags], names: dict[str, str],

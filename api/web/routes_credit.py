@@ -7,14 +7,22 @@ the same readers (officials and auditors: the enterprise registry is the city's)
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.web.pages import PageNotFound, ServicesDep, SignedIn, Viewer, beijing_today, render
+from api.web.credit_lines import CreditWords
+from api.web.pages import (
+    PageNotFound,
+    ServicesDep,
+    SignedIn,
+    Viewer,
+    beijing_today,
+    lang_of,
+    render,
+)
 from domain.credit import Period
 from domain.errors import InvalidInput, NotFound
 from domain.service_contract import ServiceContract
@@ -84,10 +92,11 @@ def enterprise_page(request: Request, viewer: SignedIn, svc: ServicesDep,
     contracts = _contracts(svc, list(enterprise.engaged_contract_ids))
     overdue = [c for c in contracts if c.handover_deadline is not None
                and c.handover_deadline < today and c.outstanding_handover_items]
+    words = CreditWords(svc.ledger.credit_scheme, lang_of(request))
+    why = words.explain(score, events)
     return render(request, "enterprise.html", {
         "enterprise": enterprise, "period": str(half), "periods": _periods(half),
         "score": score, "graded": graded, "events": events, "contracts": contracts,
-        "overdue": overdue, "today": today,
-        "event_fields": lambda event: {k: v for k, v in dataclasses.asdict(event).items()
-                                       if k not in ("ref", "effective_date") and v not in
-                                       (None, "")}}, viewer=viewer)
+        "why": why,
+        "overdue": overdue, "today": today, "event_fields": words.fields,
+        "handover_items": words.handover_items}, viewer=viewer)

@@ -49,7 +49,8 @@ def _page(request: Request, viewer: Viewer, svc: ServicesDep, community: str | N
         issuer=_issuer(viewer), issued_on=beijing_today(),
         log_position=svc.ledger.recorder.max_notification_id() or 0, checkpoint=checkpoint,
         fingerprint=fingerprint(checkpoint.public_key) if checkpoint else None,
-        proof_url=f"{base}{WEB_PREFIX}/proofs?community={code}")
+        proof_url=f"{base}{WEB_PREFIX}/proofs?community={code}",
+        details_url=f"{base}{WEB_PREFIX}/disclosure.csv?community={code}&year={year}")
     name = f"disclosure-{code}-{year}" + (f"Q{quarter}" if quarter else "")
     href = None if for_pdf else f"{WEB_PREFIX}/disclosure/publish.css"
     return print_html(found, issue, href), name

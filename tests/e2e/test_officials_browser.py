@@ -87,6 +87,35 @@ def _api_rates(site: Site, token: str, level: str, code: str | None) -> dict[str
     return dict(answer.json())
 
 
+def _api_trend(site: Site, token: str, level: str, code: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"to_year": beijing_today().year, "level": level}
+    if code:
+        params["code"] = code
+    answer = httpx.get(f"{site.base}/v1/rates/trend", params=params,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+TrendFigures = dict[int, tuple[int, dict[str, tuple[int, int | None]]]]
+
+
+def _shown_trend(page: Any) -> TrendFigures:
+    """Per year as the trend table shows it: (communities, rate -> (count, basis points))."""
+    rows = page.locator("#trend tbody tr").evaluate_all("""rows => rows.map(r => [
+        Number(r.dataset.year), Number(r.querySelector('.total').textContent),
+        Array.from(r.querySelectorAll('[data-rate]')).map(c => [c.dataset.rate,
+          Number(c.dataset.count), c.dataset.basisPoints])])""")
+    return {year: (total, {rate: (count, None if bp == "None" else int(bp))
+                           for rate, count, bp in cells}) for year, total, cells in rows}
+
+
+def _expected_trend(api: dict[str, Any]) -> TrendFigures:
+    return {y["year"]: (y["communities"], {rate: (f["count"], f["basis_points"])
+                                            for rate, f in y["rates"].items()})
+            for y in api["years"]}
+
+
 def _shown(page: Any) -> dict[str, tuple[int, int, str]]:
     """Per rate as the page shows it: (count, communities, percent text)."""
     shown = {}
@@ -133,6 +162,7 @@ def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser
 
     page.goto(f"{site.base}/web/rates")
     page.wait_for_selector("#rows-chart svg")
+    trend_before = _api_trend(site, token, "street", STREET)
     site.services.ledger.appoint_property_management_committee(
         community_code="CY-0002", committee_reference="PMC-1", appointed_on=date(2026, 4, 1),
         members=[PmcMember("rc-chair", is_owner=False, residents_committee_representative=True),
@@ -147,6 +177,15 @@ def test_a_street_official_sees_its_street_and_it_moves_live(site: Site, browser
     after = _api_rates(site, token, "street", STREET)
     assert after["rates"]["committee"]["count"] == 2
     assert _shown(page) == _expected(after)
+    # The trend moved from the committee's year (2026) on, no earlier, as the view says.
+    page.wait_for_function(
+        "() => document.querySelector('#trend [data-year=\"2026\"] [data-rate=committee]')"
+        ".dataset.count === '2'", timeout=10_000)
+    trend = _api_trend(site, token, "street", STREET)
+    assert _shown_trend(page) == _expected_trend(trend)
+    moved = [now["rates"]["committee"]["count"] - then["rates"]["committee"]["count"]
+             for now, then in zip(trend["years"], trend_before["years"], strict=True)]
+    assert moved == [int(y["year"] >= 2026) for y in trend["years"]]
     assert page.locator("#lacking [data-code=CY-0002]").count() == 0 or (
         "无业委会或物管会" not in page.locator("#lacking [data-code=CY-0002]").inner_text())
     assert "已更新" in page.locator("#live").inner_text()
@@ -161,6 +200,13 @@ def test_the_city_drills_down_to_a_community(site: Site, browser: Any) -> None:
     page.goto(f"{site.base}/web/rates")
     page.wait_for_selector("#trend-chart svg")
     assert _shown(page) == _expected(_api_rates(site, token, "city", None))
+    # The trend: each year's end as GET /v1/rates/trend gives it, years of the demo's
+    # history (communities taken on since 2019) with the rates moving across them.
+    trend = _api_trend(site, token, "city", None)
+    assert _shown_trend(page) == _expected_trend(trend)
+    assert len({(y["communities"], *(f["count"] for f in y["rates"].values()))
+                for y in trend["years"]}) >= 3
+    assert all(y["targets"] is not None for y in trend["years"])
     page.get_by_role("link", name="110105", exact=True).click()
     page.get_by_role("link", name="110105003", exact=True).click()
     assert _shown(page) == _expected(_api_rates(site, token, "street", "110105003"))
@@ -370,8 +416,47 @@ def test_an_official_reads_the_ranking_and_every_line_of_a_score(
     assert page.locator("#grade").inner_text() == last.grade
     refs = page.locator("#lines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.ref)")
     assert refs == [line.event_ref for line in last.score.lines]
+    _check_lines_in_words(page, site, last.score)
     shot(page, "enterprise")
+    # Every enterprise's page says every line in Chinese, naming what the event says.
+    for other in graded[:-1]:
+        page.goto(f"{site.base}/web/credit/{other.enterprise_code}?period=2026H2")
+        _check_lines_in_words(page, site, other.score)
+    # In English on request, the same lines in English.
+    page.context.add_cookies([{"name": "fl_lang", "value": "en", "url": site.base}])
+    page.goto(f"{site.base}/web/credit/{last.enterprise_code}?period=2026H2")
+    english = page.locator("#lines tbody td.why").all_inner_texts()
+    assert english[0].startswith(
+        f"base points: {site.services.ledger.credit_scheme.base_points}")
+    # (authorities' names are the records' own, in Chinese; the sentences are English)
+    assert not any(re.search("扣|加权|基础分|接诉即办|全额计入|表彰", text) for text in english)
+    assert len(english) == len(last.score.lines)
     page.context.close()
+
+
+def _check_lines_in_words(page: Any, site: Site, score: Any) -> None:
+    """Each line in Chinese, with the facts of the event behind it and its own points."""
+    scheme = site.services.ledger.credit_scheme
+    events = {e.ref: e for e in site.services.ledger.enterprise(
+        score.enterprise_code).credit_events()}
+    texts = page.locator("#lines tbody td.why").all_inner_texts()
+    assert len(texts) == len(score.lines)
+    for line, text in zip(score.lines, texts, strict=True):
+        assert re.search(r"[\u4e00-\u9fff]", text), text
+        assert not re.search(r"\b(points|commendation|violation|complaint|ticket|fine of|"
+                             r"responded|weighted)\b", text), text
+        event = events.get(line.event_ref)
+        if event is None:
+            assert text.startswith(f"基础分 {scheme.base_points} 分"), text
+            continue
+        assert event.effective_date.isoformat() in text or line.kind == "complaint", text
+        if getattr(event, "community_code", None):
+            assert event.community_code in text, text
+        if line.kind == "fine":
+            whole, frac = divmod(event.amount_fen, 100)
+            assert f"{whole:,}.{frac:02d} 元" in text, text
+        if line.kind == "complaint":
+            assert event.ticket_id in text, text
 
 
 # -- the disclosure fit to publish ----------------------------------------------------------
@@ -414,6 +499,18 @@ def test_the_disclosure_publishes_in_chinese_with_its_checkpoint_and_renders_as_
         assert dark > 0.01 * grey.width * grey.height  # text and the QR code, not a blank page
     if SHOTS:
         png.replace(Path(SHOTS) / "disclosure-pdf.png")
+    # The demo's large estate (CY-0004) prints its units summed per building, each building
+    # once, the sums adding up to the closing balance, and names where each unit's line is.
+    from api.demo import COMMUNITIES
+    buildings = next(b for code, _, _, b, _, _ in COMMUNITIES if code == "CY-0004")
+    page.goto(f"{site.base}/web/disclosure/publish?community=CY-0004&year=2026")
+    rows = page.locator("#buildings tbody tr")
+    assert rows.count() == buildings and page.locator("#units").count() == 0
+    closing = [int(re.sub(r"[^0-9]", "", t)) for t in
+               rows.locator("td:last-child").all_inner_texts()]
+    assert sum(closing) == int(re.sub(r"[^0-9]", "", page.locator("#closing").inner_text()))
+    assert "/web/disclosure.csv?community=CY-0004&year=2026" in page.locator(
+        "#units-summed").inner_text()
     page.context.close()
 
 

@@ -41,19 +41,19 @@
     var trendEl = document.getElementById("trend-chart");
     if (trendEl) {
       var years = data.trend.map(function (t) { return String(t.year); });
-      // One colour per rate: its target as a step line, its present rate dashed beside it.
+      // One colour per rate: its year-end rate as a line, its target as a dashed step.
       var series = [];
       data.rates.forEach(function (rate, i) {
-        series.push({ name: w.rates[i], type: "line", step: "end", color: COLOURS[i],
+        series.push({ name: w.rates[i], type: "line", color: COLOURS[i],
+                      data: data.trend.map(function (t) { return pct(t.basis_points[rate]); }) });
+        series.push({ name: w.rates[i] + w.target, type: "line", step: "end", color: COLOURS[i],
+                      symbol: "none", lineStyle: { type: "dashed", width: 1 },
                       data: data.trend.map(function (t) { return t.targets ? t.targets[rate] : null; }) });
-        series.push({ name: w.rates[i], type: "line", color: COLOURS[i], symbol: "none",
-                      lineStyle: { type: "dashed" },
-                      data: data.trend.map(function () { return pct(data.current[rate]); }) });
       });
       var trendChart = echarts.init(trendEl, null, { renderer: "svg" });
       trendChart.setOption({
         animation: false,
-        legend: { top: 0 },
+        legend: { top: 0, data: w.rates },
         grid: { left: 44, right: 36, top: 56, bottom: 30 },
         tooltip: { trigger: "axis" },
         xAxis: { type: "category", data: years },
@@ -72,7 +72,7 @@
           .getElementById("dashboard");
         var board = document.getElementById("dashboard");
         if (!fresh || !board) { return; }
-        ["figures", "rows", "lacking", "chart-data"].forEach(function (id) {
+        ["figures", "rows", "lacking", "trend", "chart-data"].forEach(function (id) {
           var now = document.getElementById(id), next = fresh.querySelector("#" + id);
           if (now && next) { now.replaceWith(next); }
         });
