@@ -11,21 +11,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import nats
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.http.app import create_app
-from api.http.request_log import LOGGER_NAME, JsonFormatter
+from api.http.request_log import LOGGER_NAME
 from ledger.access import Role, token_digest
 from ledger.settings import Settings
 from projections.balance import BalanceProjection
@@ -35,7 +32,6 @@ from projections.seal.sealer import seal_and_checkpoint
 from projections.views import VIEWS
 from tests.integration.http_support import COMMUNITY, DISTRICT, STREET, Api, community_body
 from tests.integration.pg_proxy import pg_proxy
-from tests.integration.test_nats_relay import NATS_URL, REQUIRE_NATS, _delete_stream
 
 DEPOSITS = f"/v1/communities/{COMMUNITY}/deposits"
 
@@ -196,23 +192,6 @@ def test_metrics_need_a_monitor_or_admin_token(api: Api) -> None:
     assert api.client.get("/readyz").status_code in (200, 503)
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """What the request log writes, formatted as ``serve`` formats it by default."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def test_a_request_log_line_is_json_with_the_request_id_and_principal_never_the_token(
         api: Api, log_lines: io.StringIO) -> None:
     custodian = _register(api)
@@ -267,25 +246,6 @@ def test_an_unreachable_database_is_not_ready_within_the_timeout_and_alive_all_a
                 assert time.monotonic() < deadline, back.text
                 time.sleep(0.2)
             assert back.json()["database"] == "ok"
-
-
-@pytest.fixture
-def target() -> Iterator[RelayTarget]:
-    """A stream of its own on the test NATS server (skipped without one, as the relay's)."""
-    async def reachable() -> None:
-        connection = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
-        await connection.close()
-
-    try:
-        asyncio.run(reachable())
-    except (OSError, TimeoutError, nats.errors.Error) as error:
-        if REQUIRE_NATS:
-            pytest.fail(f"NATS not reachable at {NATS_URL}: {error!r}")
-        pytest.skip(f"NATS not reachable at {NATS_URL}: {error!r}")
-    tag = uuid.uuid4().hex[:10]
-    made = RelayTarget(url=NATS_URL, stream=f"FLOPS_{tag}", subject_prefix=f"flops{tag}")
-    yield made
-    asyncio.run(_delete_stream(made))
 
 
 def test_metrics_report_the_relays_lag_when_its_stream_is_named(

@@ -13,14 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 from nats.js.errors import NotFoundError
 
 from domain.unit_account import first_deposit_due_fen
@@ -30,8 +27,6 @@ from ledger.settings import Settings
 from projections.nats_relay import NatsRelay, RelayTarget
 from projections.views import VIEWS
 
-NATS_URL = os.environ.get("FUNDLEDGER_TEST_NATS_URL", "nats://127.0.0.1:4222")
-REQUIRE_NATS = os.environ.get("FUNDLEDGER_REQUIRE_NATS", "") not in ("", "0", "no")
 CODE = "NR-1"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,34 +50,6 @@ async def _messages(target: RelayTarget) -> list[tuple[str, dict[str, object], s
         return found
     finally:
         await connection.close()
-
-
-async def _delete_stream(target: RelayTarget) -> None:
-    connection = await nats.connect(target.url)
-    try:
-        await connection.jetstream().delete_stream(target.stream)
-    except NotFoundError:
-        pass
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-def target() -> Iterator[RelayTarget]:
-    async def reachable() -> None:
-        connection = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
-        await connection.close()
-
-    try:
-        asyncio.run(reachable())
-    except Exception as error:
-        if REQUIRE_NATS:
-            pytest.fail(f"NATS not reachable at {NATS_URL}: {error!r}")
-        pytest.skip(f"NATS not reachable at {NATS_URL}: {error!r}")
-    tag = uuid.uuid4().hex[:10]
-    relay_target = RelayTarget(url=NATS_URL, stream=f"FLTEST_{tag}", subject_prefix=f"fl{tag}")
-    yield relay_target
-    asyncio.run(_delete_stream(relay_target))
 
 
 def _ledger_with_units(db: str, units: int = 12) -> FundLedger:

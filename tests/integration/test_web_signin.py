@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from api.http.request_log import LOGGER_NAME, JsonFormatter
 from api.web.identity import FAILURES_MAX, utc_now
 from domain.ids import vote_id
 from ledger.access import Role
@@ -172,25 +170,15 @@ def test_an_owner_sees_only_their_own_units_and_votes(api: Api) -> None:
 
 
 def test_a_signed_in_pages_request_log_line_names_the_owner_not_the_session(
-        api: Api) -> None:
+        api: Api, log_lines: io.StringIO) -> None:
     assert _sign_in(api, _invite(api, "owner-CY-A-3")).status_code == 303
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        assert api.client.get("/web/units/1/104").status_code == 200
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    before = len(log_lines.getvalue().splitlines())
+    assert api.client.get("/web/units/1/104").status_code == 200
+    [line] = [json.loads(text) for text in log_lines.getvalue().splitlines()[before:]]
     assert line["route"] == "/web/units/{building}/{unit}" and line["status"] == 200
-    assert line["principal"] is not None and "owner-CY-A-3" not in stream.getvalue()
+    assert line["principal"] is not None and "owner-CY-A-3" not in log_lines.getvalue()
     for cookie in api.client.cookies.values():
-        assert cookie not in stream.getvalue()
+        assert cookie not in log_lines.getvalue()
 
 
 def test_staff_exchange_a_token_for_a_session_and_owners_cannot(api: Api) -> None:
