@@ -142,9 +142,36 @@ def _index_stream_starts(db: SchemaDb) -> None:
                f"({column}) WHERE originator_version = 1")
 
 
+def _drop_view(view_name: str) -> Callable[[SchemaDb], None]:
+    """A view whose tables this release reshapes and that must be read from event one to
+    fill them: drop its tables, tracking and status row, so its next run (``projections run``,
+    ``serve``) makes them in the new shape and catches up from the first event: a rebuild.
+    Views are always rebuildable; the log is untouched."""
+    def drop(db: SchemaDb) -> None:
+        pattern = view_name.replace("_", "\\_") + "\\_%"
+        if db.postgres:
+            rows = db.execute("SELECT table_name AS name FROM information_schema.tables WHERE "
+                              "table_schema = {p} AND table_name LIKE {p} ESCAPE '\\'",
+                              (db.schema, pattern))
+        else:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                              "name LIKE {p} ESCAPE '\\'", (pattern,))
+        for row in rows:
+            db.execute(f"DROP TABLE IF EXISTS {db.table(str(row['name']))}")
+        if db.exists(VIEW_STATUS_TABLE):
+            db.execute(f"DELETE FROM {db.table(VIEW_STATUS_TABLE)} WHERE view_name = {{p}}",
+                       (view_name,))
+    return drop
+
+
+# projections.recorders.STATUS_TABLE_NAME (the write side does not import the read side).
+VIEW_STATUS_TABLE = "projection_status"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "index of each stream's first event (exporting a community's history)",
               _index_stream_starts),
+    Migration(3, "three-rates view dropped, rebuilt by its next run with its year history",
+              _drop_view("three_rates")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version if MIGRATIONS else BASELINE_VERSION
 assert [m.version for m in MIGRATIONS] == list(
