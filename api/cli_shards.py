@@ -16,8 +16,8 @@ import asyncio
 import signal
 from typing import Annotated, Any
 
-import click
 import typer
+from typer._click.globals import get_current_context as _click_context
 
 from api.cli_common import (
     DEFAULT_ACTOR,
@@ -26,6 +26,7 @@ from api.cli_common import (
     answer,
     cli,
     err,
+    invocation,
     out,
     required_date,
     run,
@@ -48,18 +49,17 @@ def routed_settings(settings: Settings) -> Settings:
     """The settings of the shard the running command belongs to."""
     shards = load_shard_map(settings.shards or "")
     router = ShardRouter(shards, settings)
+    current = invocation.get()
+    context = _click_context(silent=True)
     try:
-        name = _route(router, click.get_current_context(silent=True))
+        name = _route(router, current.command if current else "",
+                      dict(context.params) if context is not None else {})
         return router.settings_for(shards.shards[name])
     finally:
         router.close()
 
 
-def _route(router: ShardRouter, context: click.Context | None) -> str:
-    if context is None:
-        return router.map.default
-    command = " ".join(context.command_path.split()[1:])
-    params: dict[str, Any] = context.params
+def _route(router: ShardRouter, command: str, params: dict[str, Any]) -> str:
     if command in HOME_COMMANDS:
         return router.map.default
     code = params.get("community_code") or params.get("community")
@@ -79,11 +79,11 @@ def _route(router: ShardRouter, context: click.Context | None) -> str:
             router.map.default
     if command == "import deposits":
         lines = read_deposits(params["file"])
-        names = {router.shard_of_community(line.community_code) for line in lines}
-        if len(names) > 1:
-            raise InvalidInput(f"the batch holds communities of shards {sorted(names)}: "
+        found = {router.shard_of_community(line.community_code) for line in lines}
+        if len(found) > 1:
+            raise InvalidInput(f"the batch holds communities of shards {sorted(found)}: "
                                "split it by district", rule="shards", field="community_code")
-        return names.pop() if names else router.map.default
+        return found.pop() if found else router.map.default
     return router.map.default
 
 
