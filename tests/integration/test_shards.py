@@ -41,12 +41,12 @@ from domain.committee import PmcMember
 from domain.credit import Period
 from domain.credit_code import with_check_character
 from domain.enterprise import Enterprise
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import UnitRow
 from ledger.persistence.scratch import scratch_database
 from ledger.settings import Settings
-from ledger.shards import ShardMap, ShardRouter
+from ledger.shards import ShardMap, ShardRouter, load_shard_map
 from projections.city_reader import open_city_views
 from projections.credit import CreditProjection, open_credit_projection
 from projections.runner import BatchingProjection, Runner, open_projection
@@ -327,9 +327,33 @@ def test_city_views_over_two_shards_equal_one_log_after_a_killed_reader(
         router.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def local_map(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShardMap]:
+    """A city, east and west on SQLite files or PostgreSQL schemas (no relay needed)."""
+    if request.param == "sqlite":
+        yield ShardMap(city=str(tmp_path / "city.db"), default="east",
+                       shards={"east": str(tmp_path / "east.db"),
+                               "west": str(tmp_path / "west.db")}, districts={WEST: "west"})
+        return
+    database = str(request.getfixturevalue("pg_database"))
+    schemas = [f"{name}_{uuid.uuid4().hex[:10]}" for name in ("city", "east", "west")]
+    with psycopg.connect(database, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        city, east, west = (f"{database}?schema={schema}" for schema in schemas)
+        yield ShardMap(city=city, default="east", shards={"east": east, "west": west},
+                       districts={WEST: "west"})
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def test_a_community_stays_in_its_district_and_a_command_finds_its_shard(
-    shard_map: ShardMap, tmp_path: Path
+    local_map: ShardMap, tmp_path: Path
 ) -> None:
+    shard_map = local_map
     router = ShardRouter(shard_map, Settings())
     try:
         router.record_directory([("SX-1", WEST)])
@@ -360,3 +384,38 @@ def test_a_community_stays_in_its_district_and_a_command_finds_its_shard(
             router.shard("east").community("SX-3")
     finally:
         router.close()
+
+
+def test_the_http_api_refuses_a_shard_map_it_cannot_route(tmp_path: Path) -> None:
+    from api.http.app import create_app
+
+    shards = ShardMap(city=str(tmp_path / "city.db"), default="one",
+                      shards={"one": str(tmp_path / "one.db")}).model_dump_json()
+    with pytest.raises(InvalidInput) as refused:
+        create_app(Settings(db=str(tmp_path / "one.db"), shards=shards))
+    assert refused.value.field == "FUNDLEDGER_SHARDS"
+    assert not (tmp_path / "one.db").exists()  # nothing opened
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ('{"city": "c.db", "default": "north", "shards": {"east": "e.db"}}', "north"),
+    ('{"city": "c.db", "default": "east", "shards": {"East": "e.db"}}', "East"),
+    ('{"city": "c.db", "default": "east"', "FUNDLEDGER_SHARDS"),
+    ("/nowhere/shards.toml", "shards.toml"),
+])
+def test_a_shard_map_that_cannot_be_used_is_refused_naming_the_setting(
+    value: str, says: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        load_shard_map(value)
+    assert refused.value.field == "FUNDLEDGER_SHARDS"
+    assert says in refused.value.message
+
+
+def test_a_toml_shard_map_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "shards.toml"
+    path.write_text('city = "city.db"\ndefault = "east"\n[shards]\neast = "e.db"\n'
+                    'west = "w.db"\n[districts]\n"110105" = "west"\n', encoding="utf-8")
+    shards = load_shard_map(str(path))
+    assert shards.shard_of_district(WEST) == "west"
+    assert shards.shard_of_district(EAST) == "east"  # not listed: the default
