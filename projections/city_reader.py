@@ -25,6 +25,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -39,7 +40,7 @@ from ledger.application import FundLedger
 from ledger.persistence.transcoder import event_decoder
 from projections.credit import CreditProjection, open_credit_projection
 from projections.nats_relay import STORED_STATE, STORED_TOPIC, RelayTarget
-from projections.runner import BatchingProjection, open_projection
+from projections.runner import BatchingProjection, open_projection, runners_lock
 from projections.three_rates import ThreeRatesProjection
 
 PAGE_SIZE = 500
@@ -92,12 +93,16 @@ class CityReader:
     async def read(self, *, progress: Callable[[str, int], None] | None = None) -> int:
         """Apply every event each shard's stream holds now; returns how many were read."""
         total = 0
-        for upstream in self.upstreams:
-            connection = await nats.connect(upstream.target.url, connect_timeout=5)
-            try:
-                total += await self._read_upstream(connection.jetstream(), upstream, progress)
-            finally:
-                await connection.close()
+        with ExitStack() as locks:
+            for view in self.views:  # shared with other readers; a rebuild waits (ViewBusy)
+                locks.enter_context(runners_lock(view))
+            for upstream in self.upstreams:
+                connection = await nats.connect(upstream.target.url, connect_timeout=5)
+                try:
+                    total += await self._read_upstream(connection.jetstream(), upstream,
+                                                       progress)
+                finally:
+                    await connection.close()
         return total
 
     async def _read_upstream(self, js: JetStreamContext, upstream: Upstream,
