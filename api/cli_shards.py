@@ -4,7 +4,8 @@ Every command that opens the ledger is routed here when a shard map is set: a co
 a community (``community_code``, ``--community``, a vote id ``CODE/REF``) goes to that
 community's shard, found in the city's community directory; ``import units`` to the shard of
 its file's district (one district per file: the directory is written first); ``import
-deposits`` to the one shard of its lines' communities; an enterprise's credit record
+deposits`` to the one shard of its lines' communities; ``enterprise register`` is refused
+(``shards register-enterprise`` registers on every shard); an enterprise's credit record
 (``enterprise credit-event``, ``credit``, ``ranking``) and anything else to the default
 shard. ``fundledger shards ...`` adds what a sharded city needs besides: where a community
 is, an enterprise registered on every shard, each shard's relay, and the city reader.
@@ -62,6 +63,10 @@ def routed_settings(settings: Settings) -> Settings:
 def _route(router: ShardRouter, command: str, params: dict[str, Any]) -> str:
     if command in HOME_COMMANDS:
         return router.map.default
+    if command == "enterprise register":  # on one shard only, it could enter no other
+        raise InvalidInput("with shards, an enterprise is registered on every shard: use "
+                           "fundledger shards register-enterprise", rule="shards",
+                           field="credit_code")
     code = params.get("community_code") or params.get("community")
     if not code and isinstance(params.get("vote_id"), str):
         code = params["vote_id"].partition("/")[0]

@@ -240,11 +240,15 @@ def _cli(shards: ShardMap, *args: str, log: Path | None = None) -> subprocess.Po
                             stdout=sink, stderr=subprocess.STDOUT)
 
 
-def _run_cli(shards: ShardMap, *args: str) -> str:
+def _cli_result(shards: ShardMap, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FUNDLEDGER_SHARDS": shards.model_dump_json()}
     env.pop("FUNDLEDGER_DB", None)
-    done = subprocess.run([sys.executable, "-m", "ledger", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "ledger", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
+
+
+def _run_cli(shards: ShardMap, *args: str) -> str:
+    done = _cli_result(shards, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -377,8 +381,18 @@ def test_a_community_stays_in_its_district_and_a_command_finds_its_shard(
     _run_cli(shard_map, "import", "units", str(units), "--registered-on", "2026-01-05")
     statement = json.loads(_run_cli(shard_map, "statement", "SX-3", "--json"))
     assert statement["district"] == WEST  # found: the command went to the west shard
+    # An enterprise on one shard could enter no community of another: refused, pointing
+    # at the command that registers it on every shard.
+    refused = _cli_result(shard_map, "enterprise", "register", EA, "Alpha",
+                          "--registered-on", "2026-01-05")
+    assert refused.returncode == 3
+    assert "shards register-enterprise" in " ".join(refused.stderr.split())
+    _run_cli(shard_map, "shards", "register-enterprise", EA, "Alpha",
+             "--registered-on", "2026-01-05")
     router = ShardRouter(shard_map, Settings())
     try:
+        assert {router.shard(name).enterprise(EA).name for name in ("east", "west")} == {
+            "Alpha"}
         assert router.shard("west").community("SX-3").district == WEST
         with pytest.raises(NotFound):
             router.shard("east").community("SX-3")
