@@ -26,7 +26,6 @@ from api.cli_common import (
     Identifier,
     answer,
     cli,
-    err,
     invocation,
     out,
     required_date,
@@ -95,9 +94,13 @@ def _route(router: ShardRouter, command: str, params: dict[str, Any]) -> str:
 def _router() -> ShardRouter:
     settings = Settings()
     if not settings.shards:
-        err.print("[red]FUNDLEDGER_SHARDS is not set:[/] the ledger is one database")
-        raise typer.Exit(2)
+        run(lambda: _no_shard_map())
     return ShardRouter(run(lambda: load_shard_map(settings.shards or "")), settings)
+
+
+def _no_shard_map() -> None:
+    raise InvalidInput("FUNDLEDGER_SHARDS is not set: the ledger is one database",
+                       rule="shards", field="FUNDLEDGER_SHARDS")
 
 
 def relay_target(shards: ShardMap, name: str) -> RelayTarget:
