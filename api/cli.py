@@ -27,6 +27,7 @@ from api import (  # noqa: F401  (each registers its commands)
     cli_relay,
     cli_replay,
     cli_serve,
+    cli_shards,
     cli_verify,
 )
 from api.cli_common import (

@@ -119,6 +119,10 @@ def ledger() -> Iterator[FundLedger]:
     timeout (exit 5). What the command writes to the log is noted for its ``--json``.
     """
     settings = Settings()
+    if settings.shards:  # issue 20: this command's shard (api.cli_shards)
+        from api.cli_shards import routed_settings
+
+        settings = run(lambda: routed_settings(settings))
     current = invocation.get()
     check_database(settings, may_create=current is None or current.may_create)
     app = FundLedger(settings)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # FUNDLEDGER_NATS_URL too); set, /metrics reports how far the relay is behind the log.
     nats_url: str | None = None
     nats_stream: str = "FUNDLEDGER"
+    # Issue 20: districts on their own databases (ledger/shards.py): the shard map as JSON,
+    # or a .json/.toml file's path. Unset: one database, FUNDLEDGER_DB, as ever.
+    shards: str | None = None
 
     @property
     def is_postgres(self) -> bool:

@@ -20,6 +20,7 @@ published in log order and the stream keeps that order.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ VIEW_TOPICS: dict[str, frozenset[str]] = {
     for name, view_class in VIEWS.items()}
 DUPLICATE_WINDOW_S = 600.0
 ACK_TIMEOUT_S = 30.0
+STORED_TOPIC = "storedtopic"  # CloudEvents extension attributes (lower-case letters only)
+STORED_STATE = "storedstate"
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -49,6 +52,10 @@ class RelayTarget:
     url: str = "nats://127.0.0.1:4222"
     stream: str = "FUNDLEDGER"
     subject_prefix: str = "fundledger"
+    # Each event message also carries its stored topic and state (base64), so a reader in
+    # another process decodes it exactly as the log's own runner does: the city reader of
+    # a sharded deployment (projections/city_reader.py) needs it; off by default.
+    carry_stored: bool = False
 
 
 def subject_token(text: str) -> str:
@@ -137,6 +144,9 @@ class NatsRelay:
         out = [(f"{notification.id}:{name}",
                 ".".join((self.target.subject_prefix, "view", name, community)),
                 encode({**message, "view": name})) for name in views]
+        if self.target.carry_stored:
+            message = {**message, STORED_TOPIC: notification.topic,
+                       STORED_STATE: base64.b64encode(notification.state).decode()}
         out.append((str(notification.id),
                     ".".join((self.target.subject_prefix, "event", subject_token(aggregate),
                               subject_token(kind), community)), encode(message)))

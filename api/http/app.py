@@ -45,6 +45,7 @@ from api.http.security import Policy
 from api.http.services import Services
 from api.web.app import create_web_app
 from api.web.pages import WEB_PREFIX
+from domain.errors import InvalidInput
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.settings import Settings
@@ -123,6 +124,10 @@ def create_app_without_followers() -> FastAPI:
 
 def create_app(settings: Settings | None = None, *, follow_views: bool | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.shards:  # issue 20: the API does not route to shards yet (README, shards)
+        raise InvalidInput("the HTTP API serves one database: unset FUNDLEDGER_SHARDS and "
+                           "serve each shard with its own FUNDLEDGER_DB", rule="shards",
+                           field="FUNDLEDGER_SHARDS")
     follow = (not settings.is_postgres) if follow_views is None else follow_views
 
     @asynccontextmanager
