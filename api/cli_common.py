@@ -88,6 +88,7 @@ class Invocation:
     command: str
     as_json: bool = False
     may_create: bool = False
+    params: dict[str, Any] = field(default_factory=dict)  # its arguments, by parameter name
     answer: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     positions: list[int] = field(default_factory=list)

@@ -155,7 +155,8 @@ def _wrapped(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
                        kwargs.get("as_json", False))
         may_create = name in MAY_CREATE or (
             name in MAY_CREATE_WHEN_FOLLOWING and bool(kwargs.get("follow")))
-        current = Invocation(name, as_json=as_json, may_create=may_create)
+        current = Invocation(name, as_json=as_json, may_create=may_create,
+                             params=dict(kwargs))
         token = invocation.set(current)
         captured = io.StringIO()
         # Rich's own attribute: None means "sys.stdout when printing", which must stay so

@@ -18,7 +18,6 @@ import signal
 from typing import Annotated, Any
 
 import typer
-from typer._click.globals import get_current_context as _click_context
 
 from api.cli_common import (
     DEFAULT_ACTOR,
@@ -50,10 +49,9 @@ def routed_settings(settings: Settings) -> Settings:
     shards = load_shard_map(settings.shards or "")
     router = ShardRouter(shards, settings)
     current = invocation.get()
-    context = _click_context(silent=True)
     try:
         name = _route(router, current.command if current else "",
-                      dict(context.params) if context is not None else {})
+                      current.params if current else {})
         return router.settings_for(shards.shards[name])
     finally:
         router.close()

@@ -52,7 +52,7 @@ from projections.credit import CreditProjection, open_credit_projection
 from projections.runner import BatchingProjection, Runner, open_projection
 from projections.three_rates import ThreeRatesProjection
 from tests.conftest import PG_ADMIN_URL
-from tests.integration.test_nats_relay import NATS_URL, REQUIRE_NATS
+from tests.integration.conftest import NATS_URL, REQUIRE_NATS
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTOR = "test:shards"
