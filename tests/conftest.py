@@ -77,3 +77,34 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+# -- tests leave nothing behind -------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+# What running the tools makes and .gitignore expects: caches, not a test's leftovers.
+RUN_LEFTOVERS = frozenset({".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+
+
+def _root_entries() -> set[str]:
+    return {entry.name for entry in REPOSITORY.iterdir()} - RUN_LEFTOVERS
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_ROOT_BEFORE] = _root_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that writes into the working directory (a database, a signing key) instead
+    of its own temporary folder fails the run, naming what it left."""
+    before = session.config.stash.get(_ROOT_BEFORE, None)
+    if before is None or hasattr(session.config, "workerinput"):
+        return
+    left = sorted(_root_entries() - before)
+    if left:
+        session.config.get_terminal_writer().line(
+            f"tests left files in {REPOSITORY}: {', '.join(left)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_ROOT_BEFORE = pytest.StashKey[set[str]]()

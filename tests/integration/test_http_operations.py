@@ -12,8 +12,10 @@ import asyncio
 import io
 import json
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,9 +39,12 @@ DEPOSITS = f"/v1/communities/{COMMUNITY}/deposits"
 
 
 def _api(db_url: str, *, follow: bool, **settings: Any) -> Iterator[Api]:
-    app = create_app(Settings(db=db_url, **settings), follow_views=follow)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(app, client)
+    # The sealer's key goes to a folder of the test's own, not the working directory.
+    with tempfile.TemporaryDirectory(prefix="fundledger-ops-") as folder:
+        app = create_app(Settings(db=db_url, signing_key_file=Path(folder) / "signing.key",
+                                  **settings), follow_views=follow)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Api(app, client)
 
 
 @pytest.fixture
