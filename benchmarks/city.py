@@ -18,7 +18,14 @@ import_deposits batch per 50,000 lines). It then measures, at that size:
     and for a street, a page of a community's audit trail.
 and prints, per size, the cost per unit and per event, then one table of all sizes, so that
 growth reads at a glance: per-event costs and read latencies should stay flat.
-Not generated (yet): votes, enterprises and contracts; the statement read.
+It also runs one owners' vote per community (delivery, proposed, published, opened, ballots
+from 70-85 % of the owners cast as batches of --ballot-batch paper ballots, closed and
+tallied), registers a property service enterprise for every six communities, files each
+community's contract citing its passed vote, and has one community in ten change enterprise
+with the handover checked off; it prints ballots/s, close and tally time per vote, and the
+enterprise work per community. The reads also time a unit's statement (fund_statement, as
+`fundledger statement --unit`) and GET /v1/rates for the city and a street over HTTP, the
+app served in-process through fastapi's TestClient (no socket).
 """
 
 from __future__ import annotations
@@ -65,6 +72,15 @@ class Figures:
     verify_rate: float = 0.0
     db_bytes: int = 0
     reads: dict[str, tuple[float, float]] = field(default_factory=dict)  # ms p50, p99
+    votes: int = 0
+    ballots: int = 0
+    ballots_s: float = 0.0  # casting every ballot, in batches
+    votes_passed: int = 0
+    close_s: list[float] = field(default_factory=list)  # close and tally, each vote
+    enterprises: int = 0
+    contracts: int = 0
+    exits: int = 0
+    enterprises_s: float = 0.0  # registering, entering, exits with handover
 
 
 def community_code(n: int) -> str:
@@ -110,6 +126,92 @@ def deposit_month(app: FundLedger, rows: list[UnitRow], month: int) -> int:
     return len(lines)
 
 
+def run_votes(app: FundLedger, rows: list[UnitRow], per_community: int, batch: int,
+               figures: Figures) -> list[str]:
+    """One owners' vote per community, to hire a property service enterprise: delivered
+    units (F2), proposed, published, opened, ballots from 70-85 % of owners (most agree)
+    cast as batches of paper ballots, closed and tallied. Returns the passed votes' ids."""
+    rng = random.Random(16)
+    passed = []
+    ballots_s = 0.0
+    for c in range(figures.communities):
+        code, reference = community_code(c), f"V-{YEAR}-{c}"
+        owners = [r.owner_ids[0] for r in rows[c * per_community:(c + 1) * per_community]]
+        app.deliver_units(community_code=code, delivered_on=date(YEAR, 1, 20), actor="city")
+        app.propose_vote(community_code=code, vote_reference=reference,
+                         matter_kind="hire_enterprise",
+                         title="Hire a property service enterprise",
+                         proposed_on=date(YEAR, 2, 1), actor="city")
+        app.publish_vote(community_code=code, vote_reference=reference,
+                         published_on=date(YEAR, 2, 2), actor="city")
+        app.open_vote(community_code=code, vote_reference=reference,
+                      opened_on=date(YEAR, 2, 20), actor="city")
+        voters = rng.sample(owners, round(len(owners) * rng.uniform(0.70, 0.85)))
+        choices = rng.choices(["agree", "disagree", "abstain"], [85, 10, 5], k=len(voters))
+        ballots = [(owner, choice, ()) for owner, choice in zip(voters, choices, strict=True)]
+        started = time.perf_counter()
+        for start in range(0, len(ballots), batch):
+            app.cast_ballots(community_code=code, vote_reference=reference,
+                             ballots=ballots[start:start + batch], cast_on=date(YEAR, 2, 21))
+        ballots_s += time.perf_counter() - started
+        started = time.perf_counter()
+        result = app.close_vote(community_code=code, vote_reference=reference,
+                                closed_on=date(YEAR, 3, 10), actor="city")
+        figures.close_s.append(time.perf_counter() - started)
+        assert result.participating_heads == len(voters), (code, result)
+        figures.ballots += len(voters)
+        if result.passed:
+            passed.append(reference)
+    figures.votes = figures.communities
+    figures.votes_passed = len(passed)
+    figures.ballots_s = ballots_s
+    return passed
+
+
+def run_enterprises(app: FundLedger, communities: int, passed: set[str],
+                    figures: Figures) -> None:
+    """A few hundred property service enterprises (one for every six communities, at least
+    3) registered; each community's contract (citing its passed vote, E1); one community in
+    ten sees its enterprise give notice, leave with the three handover items checked off
+    (E2) and another enter."""
+    from domain.credit_code import with_check_character
+    from domain.service_contract import HANDOVER_ITEMS
+
+    count = max(3, communities // 6)
+    codes = [with_check_character(f"91{110101 + n % DISTRICTS}MA{n:07d}"[:17])
+             for n in range(count)]
+    started = time.perf_counter()
+    for n, code in enumerate(codes):
+        app.register_enterprise(credit_code=code, name=f"Property Service {n}",
+                                registered_on=date(YEAR, 1, 1), actor="city")
+    for c in range(communities):
+        code, resolution = community_code(c), f"V-{YEAR}-{c}"
+        app.start_service_contract(
+            community_code=code, enterprise_code=codes[c % count],
+            contract_reference=f"K-{c}", starts_on=date(YEAR, 4, 1),
+            filed_on=date(YEAR, 4, 10), open_ended=False, ends_on=date(YEAR + 2, 3, 31),
+            actor="city", resolution_id=resolution if resolution in passed else None)
+        figures.contracts += 1
+        if c % 10 != 9:
+            continue
+        app.give_contract_notice(community_code=code, contract_reference=f"K-{c}",
+                                 given_on=date(YEAR, 6, 1), reason="not_renewing",
+                                 actor="city")
+        app.terminate_contract(community_code=code, contract_reference=f"K-{c}",
+                               terminated_on=date(YEAR, 8, 31), actor="city")
+        for item in HANDOVER_ITEMS:
+            app.check_off_handover(community_code=code, contract_reference=f"K-{c}",
+                                   item=item, handed_over_on=date(YEAR, 9, 15), actor="city")
+        app.start_service_contract(
+            community_code=code, enterprise_code=codes[(c + 1) % count],
+            contract_reference=f"K-{c}-2", starts_on=date(YEAR, 9, 1),
+            filed_on=date(YEAR, 9, 5), open_ended=True, ends_on=None, actor="city")
+        figures.contracts += 1
+        figures.exits += 1
+    figures.enterprises = count
+    figures.enterprises_s = time.perf_counter() - started
+
+
 def settle(url: str) -> None:
     """VACUUM ANALYZE and a CHECKPOINT: the bulk load's aftermath done before the figures."""
     import psycopg
@@ -129,12 +231,14 @@ def percentiles(action: Callable[[int], Any], samples: int) -> tuple[float, floa
     return cuts[49], cuts[98]
 
 
-def measure_size(pg_url: str, units: int, per_community: int, reads: int) -> Figures:
+def measure_size(pg_url: str, units: int, per_community: int, reads: int,
+                 ballot_batch: int) -> Figures:
     from ledger.application import FundLedger
     from ledger.persistence.scratch import scratch_database
     from ledger.settings import Settings
     from projections.audit import AuditFilter, AuditProjection
     from projections.balance import BalanceProjection
+    from projections.history.statements import fund_statement
     from projections.runner import Runner, open_projection, rebuild
     from projections.seal.evidence import verify_ledger
     from projections.seal.sealer import make_checkpoint, open_sealer, seal
@@ -158,6 +262,13 @@ def measure_size(pg_url: str, units: int, per_community: int, reads: int) -> Fig
             print(f"  {units:,} units in {communities:,} communities: "
                   f"{figures.import_events:,} events imported in {figures.import_s:.1f} s "
                   f"({figures.import_events / figures.import_s:,.0f}/s)", flush=True)
+            passed = run_votes(app, rows, per_community, ballot_batch, figures)
+            print(f"  {figures.votes:,} votes ({figures.votes_passed:,} passed), "
+                  f"{figures.ballots:,} ballots in {figures.ballots_s:.1f} s", flush=True)
+            run_enterprises(app, communities, set(passed), figures)
+            print(f"  {figures.enterprises:,} enterprises, {figures.contracts:,} contracts, "
+                  f"{figures.exits:,} exits with handover in {figures.enterprises_s:.1f} s",
+                  flush=True)
             settle(url)
             runner = Runner(app)
             projections = {name: open_projection(app, cls) for name, cls in VIEWS.items()}
@@ -210,10 +321,47 @@ def measure_size(pg_url: str, units: int, per_community: int, reads: int) -> Fig
                     "street", place(picks[i] // per_community)[1], year=YEAR), reads),
                 "audit page": percentiles(lambda i: audit.entries(
                     AuditFilter(community=unit_of(i)[0]), limit=100), reads),
+                "unit statement": percentiles(lambda i: fund_statement(
+                    app, unit_of(i)[0], unit_key=unit_of(i)[1]), reads),
             }
+            figures.reads.update(http_rates(url, reads, [
+                place(picks[i] // per_community)[1] for i in range(reads)]))
         finally:
             app.close()
     return figures
+
+
+def http_rates(url: str, reads: int, streets: list[str]) -> dict[str, tuple[float, float]]:
+    """p50/p99 of GET /v1/rates for the city and for a street, over HTTP to the app served
+    in-process (fastapi's TestClient: no socket, but the whole middleware, token check and
+    JSON path), with a city-wide official's token made as the tests make theirs."""
+    from fastapi.testclient import TestClient
+
+    from api.http.app import create_app
+    from ledger.access import Principal, Role, Scope, new_token, token_digest
+    from ledger.settings import Settings
+
+    app = create_app(Settings(db=url), follow_views=False)
+    with TestClient(app) as client:
+        token, token_id = new_token()
+        app.state.services.access.add_token(
+            token_digest(token), Principal("city-bench", Role.official, Scope.parse("city"),
+                                           token_id))
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def get(params: dict[str, Any]) -> None:
+            answer = client.get("/v1/rates", params=params, headers=headers)
+            assert answer.status_code == 200, answer.text
+
+        answer = client.get("/v1/rates", params={"year": YEAR}, headers=headers).json()
+        print("  GET /v1/rates, city: " + ", ".join(
+            f"{rate} {(figures['basis_points'] or 0) / 100:.1f} %"
+            for rate, figures in answer["rates"].items()), flush=True)
+        return {
+            "HTTP rates, city": percentiles(lambda i: get({"year": YEAR}), reads),
+            "HTTP rates, a street": percentiles(lambda i: get(
+                {"year": YEAR, "level": "street", "code": streets[i]}), reads),
+        }
 
 
 def report(f: Figures) -> None:
@@ -226,8 +374,15 @@ def report(f: Figures) -> None:
               f"{f.catch_up[name]:>9,.0f}/s")
     print(f"  seal {f.seal_rate:,.0f}/s ({1e6 / f.seal_rate:.1f} µs/event), verify "
           f"{f.verify_rate:,.0f}/s ({1e6 / f.verify_rate:.1f} µs/event)")
+    print(f"  votes: {f.votes:,} ({f.votes_passed:,} passed), {f.ballots:,} ballots at "
+          f"{f.ballots / f.ballots_s:,.0f}/s (batches of paper ballots); close and tally "
+          f"per vote median {statistics.median(f.close_s):.2f} s, max {max(f.close_s):.2f} s")
+    print(f"  enterprises: {f.enterprises:,} registered, {f.contracts:,} contracts, "
+          f"{f.exits:,} exits with handover, {f.enterprises_s:.1f} s "
+          f"({f.enterprises_s * 1e3 / f.communities:.1f} ms per community)")
     for name, (p50, p99) in f.reads.items():
-        print(f"  read {name:<18} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+        print(f"  read {name:<20} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+    print("  (HTTP reads: the app in-process through fastapi's TestClient, no socket)")
 
 
 def table(all_figures: list[Figures]) -> None:
@@ -235,7 +390,8 @@ def table(all_figures: list[Figures]) -> None:
     reads = list(all_figures[0].reads)
     head = (["units", "events", "B/event", "import µs/ev"]
             + [f"{v} µs/ev" for v in views] + ["seal µs/ev", "verify µs/ev"]
-            + [f"{r} p50/p99 ms" for r in reads])
+            + [f"{r} p50/p99 ms" for r in reads]
+            + ["ballots/s", "close+tally s/vote", "enterprise work ms/community"])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for f in all_figures:
@@ -243,7 +399,9 @@ def table(all_figures: list[Figures]) -> None:
                  f"{f.import_s * 1e6 / f.import_events:.1f}",
                  *(f"{1e6 / f.rebuild[v]:.1f}" for v in views),
                  f"{1e6 / f.seal_rate:.1f}", f"{1e6 / f.verify_rate:.1f}",
-                 *(f"{f.reads[r][0]:.1f}/{f.reads[r][1]:.1f}" for r in reads)]
+                 *(f"{f.reads[r][0]:.1f}/{f.reads[r][1]:.1f}" for r in reads),
+                 f"{f.ballots / f.ballots_s:,.0f}", f"{statistics.median(f.close_s):.2f}",
+                 f"{f.enterprises_s * 1e3 / f.communities:.1f}"]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -253,6 +411,8 @@ def main() -> None:
                         help="units at each size, comma-separated (1000000 takes long)")
     parser.add_argument("--units-per-community", type=int, default=500)
     parser.add_argument("--reads", type=int, default=200, help="samples per read")
+    parser.add_argument("--ballot-batch", type=int, default=100,
+                        help="paper ballots saved per transaction (FundLedger.cast_ballots)")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -262,7 +422,8 @@ def main() -> None:
         os.environ.setdefault("FUNDLEDGER_SIGNING_KEY_FILE", str(Path(folder) / "city.key"))
         for units in sizes:
             print(f"city of {units:,} units (PostgreSQL, {os.cpu_count()} cores)", flush=True)
-            figures = measure_size(args.pg_url, units, args.units_per_community, args.reads)
+            figures = measure_size(args.pg_url, units, args.units_per_community,
+                                   args.reads, args.ballot_batch)
             report(figures)
             results.append(figures)
     table(results)
