@@ -70,10 +70,8 @@ async def _delete_stream(target: RelayTarget) -> None:
         await connection.close()
 
 
-@pytest.fixture
-def target() -> Iterator[RelayTarget]:
-    """A JetStream stream of the test's own on the test NATS server, deleted afterwards
-    (skipped without a server, failed when FUNDLEDGER_REQUIRE_NATS is set)."""
+def require_nats() -> None:
+    """The test NATS server answers, or the test skips (fails when FUNDLEDGER_REQUIRE_NATS)."""
     async def reachable() -> None:
         connection = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
         await connection.close()
@@ -84,6 +82,13 @@ def target() -> Iterator[RelayTarget]:
         if REQUIRE_NATS:
             pytest.fail(f"NATS not reachable at {NATS_URL}: {error!r}")
         pytest.skip(f"NATS not reachable at {NATS_URL}: {error!r}")
+
+
+@pytest.fixture
+def target() -> Iterator[RelayTarget]:
+    """A JetStream stream of the test's own on the test NATS server, deleted afterwards
+    (skipped without a server, failed when FUNDLEDGER_REQUIRE_NATS is set)."""
+    require_nats()
     tag = uuid.uuid4().hex[:10]
     relay_target = RelayTarget(url=NATS_URL, stream=f"FLTEST_{tag}", subject_prefix=f"fl{tag}")
     yield relay_target

@@ -52,7 +52,7 @@ from projections.credit import CreditProjection, open_credit_projection
 from projections.runner import BatchingProjection, Runner, open_projection
 from projections.three_rates import ThreeRatesProjection
 from tests.conftest import PG_ADMIN_URL
-from tests.integration.conftest import NATS_URL, REQUIRE_NATS
+from tests.integration.conftest import NATS_URL, require_nats
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTOR = "test:shards"
@@ -186,16 +186,7 @@ def credit_rows(view: CreditProjection) -> dict[str, Any]:
 
 @pytest.fixture
 def nats_tag() -> Iterator[str]:
-    async def reachable() -> None:
-        connection = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
-        await connection.close()
-
-    try:
-        asyncio.run(reachable())
-    except Exception as error:
-        if REQUIRE_NATS:
-            pytest.fail(f"NATS not reachable at {NATS_URL}: {error!r}")
-        pytest.skip(f"NATS not reachable at {NATS_URL}: {error!r}")
+    require_nats()
     tag = uuid.uuid4().hex[:10]
     yield tag
     asyncio.run(_delete_streams(f"FLSHARD_{tag}_"))
