@@ -93,7 +93,9 @@ CodeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
 @router.get("/rates")
 def rates(
     svc: ServicesDep, principal: Annotated[Principal, allow(*READERS)],
-    year: Annotated[int, Query(ge=2000, le=2100)],
+    year: Annotated[int, Query(ge=2000, le=2100, description=(
+        "The year whose targets the present counts are compared with; the counts as they "
+        "stood at a past year's end are GET /v1/rates/trend's."))],
     level: LevelQuery = "city", code: CodeQuery = None, min_position: MinPosition = None,
 ) -> RatesPublic:
     """R1's three rates (committee, service, party) of a scope, with counts and targets."""
