@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -40,14 +39,6 @@ from ledger.settings import Settings
 tokens_cli = typer.Typer(no_args_is_help=True,
                          help="API tokens: create, list, rotate and revoke.")
 cli.add_typer(tokens_cli, name="tokens")
-
-
-def _without_password(db: str) -> str:
-    """The database as a log may show it: a URL's password replaced by ``***``."""
-    url = urlsplit(db)
-    if not url.password:
-        return db
-    return urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@", 1)))
 
 
 class LogFormatChoice(StrEnum):
@@ -99,7 +90,7 @@ def serve(
             raise typer.Exit(2)
     resolved = resolve_format(log_format.value if log_format else settings.log_format)
     logging = log_config(resolved, request_lines=access_log)
-    announce(resolved, f"fundledger API on {_without_password(settings.db)}: "
+    announce(resolved, f"fundledger API on {settings.describe_db()}: "
              f"http://{host}:{port}/docs" + (f" ({workers} workers)" if workers > 1 else ""))
     if workers > 1:
         with _shared_metrics_dir():
