@@ -22,7 +22,7 @@ from ledger.access import Principal, Role
 from ledger.loading import load_many
 from projections.history.community_events import community_history
 from projections.history.disclosure import disclosure
-from projections.history.replay import KINDS, parse_cut, replay
+from projections.history.replay import KEY_HELP, KINDS, parse_cut, replay
 from projections.seal.evidence import prove_event
 from projections.seal.proofs import SealError
 from projections.seal.sealer import latest_checkpoint
@@ -42,7 +42,10 @@ def _community_of(kind: str, key: str) -> str | None:
 @router.get("/history/{kind}/{key:path}")
 def replay_aggregate(
     kind: Annotated[str, Path(pattern="^(" + "|".join(KINDS) + ")$")],
-    key: Annotated[str, Path(min_length=1, max_length=300)],
+    key: Annotated[str, Path(min_length=1, max_length=300, description=(
+        "The aggregate's natural key, whose parts its kind decides: " + "; ".join(
+            f"{kind} {shape}" for kind, shape in KEY_HELP.items())
+        + ". Another shape is refused (422, rule key-shape)."))],
     svc: ServicesDep, principal: Annotated[Principal, allow(*AUDITORS)],
     as_of: Annotated[str | None, Query(
         max_length=10, pattern=DAY_PATTERN, json_schema_extra={"format": "date"},

@@ -253,7 +253,7 @@ def _not_yet(
 def _parts(kind: str, key: str, count: int) -> list[str]:
     parts = key.split("/")
     if len(parts) != count or not all(parts):
-        raise InvalidInput(f"a {kind} is named {KEY_HELP[kind]}, not {key!r}", rule="replay",
+        raise InvalidInput(f"a {kind} is named {KEY_HELP[kind]}, not {key!r}", rule="key-shape",
                            field="key")
     return parts
 

@@ -42,6 +42,17 @@ def test_a_unit_replayed_on_both_axes_names_its_last_event(api: Api) -> None:
     assert hidden.status_code == 404
 
 
+def test_a_key_of_the_wrong_shape_for_its_kind_is_refused_naming_the_shape(api: Api) -> None:
+    seed(api)
+    auditor = api.token(Role.auditor, "city")
+    wrong = api.get(f"/v1/history/committee/{COMMUNITY}", auditor)
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["rule"] == "key-shape" and wrong.json()["field"] == "key"
+    assert "COMMUNITY/COMMITTEE_REFERENCE" in wrong.json()["detail"]
+    too_many = api.get(f"/v1/history/vote/{COMMUNITY}/V1/extra", auditor)
+    assert too_many.status_code == 422 and too_many.json()["rule"] == "key-shape"
+
+
 def test_a_community_history_pages_in_log_order(api: Api) -> None:
     seed(api)
     auditor = api.token(Role.auditor)

@@ -60,6 +60,8 @@ DOCUMENTED_REFUSALS = {
     "idempotency-key": "a key this client already used with another body (schemathesis "
                        "draws keys from a small space; no schema knows past requests)",
     "read-your-writes": "a min_position beyond the log's last position",
+    "key-shape": "how many parts a replay key has depends on its kind (a unit's three, a "
+                 "vote's two): a rule between two parameters",
     "scope": "a rates level and its code go together (a code for a district, none for the "
              "city): a rule between two parameters",
 }
