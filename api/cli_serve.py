@@ -35,6 +35,7 @@ from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.persistence.preflight import check_database
 from ledger.settings import Settings
+from ledger.shards import ShardRouter, load_shard_map
 
 tokens_cli = typer.Typer(no_args_is_help=True,
                          help="API tokens: create, list, rotate and revoke.")
@@ -70,15 +71,19 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs) on the configured store."""
     from api.http.app import create_app
     from api.http.request_log import announce, log_config, resolve_format
+    from api.http.shard_gateway import create_gateway
 
     settings = Settings()
-    # Unreachable: one line naming host and port within the connect timeout (exit 5), rather
-    # than the pool's wait and uvicorn's startup failure. A fresh database is fine: the
-    # API creates the ledger's tables.
-    check_database(settings, may_create=True)
-    # Opening the ledger once checks its schema (migrating it where allowed), so an old
-    # database is one line here, not a traceback from inside uvicorn's startup.
-    FundLedger(settings).close()
+    # With a shard map, every shard's database and the city's (api.http.shard_gateway).
+    databases = _databases(settings)
+    for each in databases:
+        # Unreachable: one line naming host and port within the connect timeout (exit 5),
+        # rather than the pool's wait and uvicorn's startup failure. A fresh database is
+        # fine: the API creates the ledger's tables.
+        check_database(each, may_create=True)
+        # Opening the ledger once checks its schema (migrating it where allowed), so an old
+        # database is one line here, not a traceback from inside uvicorn's startup.
+        FundLedger(each).close()
     if workers > 1:
         if not settings.is_postgres:
             err.print("[red]--workers above 1 needs PostgreSQL[/]: on the embedded store one "
@@ -90,14 +95,26 @@ def serve(
             raise typer.Exit(2)
     resolved = resolve_format(log_format.value if log_format else settings.log_format)
     logging = log_config(resolved, request_lines=access_log)
-    announce(resolved, f"fundledger API on {settings.describe_db()}: "
+    where = (f"{len(databases) - 1} shards and the city database" if settings.shards
+             else settings.describe_db())
+    announce(resolved, f"fundledger API on {where}: "
              f"http://{host}:{port}/docs" + (f" ({workers} workers)" if workers > 1 else ""))
     if workers > 1:
         with _shared_metrics_dir():
             _serve_workers(workers, host, port, logging)
         return
-    uvicorn.run(create_app(settings, follow_views=follow_views), host=host, port=port,
-                log_config=logging, access_log=False)
+    app = (create_gateway(settings, follow_views=follow_views) if settings.shards
+           else create_app(settings, follow_views=follow_views))
+    uvicorn.run(app, host=host, port=port, log_config=logging, access_log=False)
+
+
+def _databases(settings: Settings) -> list[Settings]:
+    """The settings of each database the API serves: one, or each shard's and the city's."""
+    if not settings.shards:
+        return [settings]
+    shards = run(lambda: load_shard_map(settings.shards or ""))
+    router = ShardRouter(shards, settings)
+    return [router.settings_for(url) for url in [*shards.shards.values(), shards.city]]
 
 
 @contextmanager
@@ -129,7 +146,9 @@ def _serve_workers(workers: int, host: str, port: int, logging: dict[str, Any]) 
     listening one. Each worker imports the app and reads the same settings from the
     environment.
     """
-    config = uvicorn.Config("api.http.app:create_app_without_followers", factory=True,
+    factory = ("api.http.shard_gateway:create_gateway_without_followers"
+               if Settings().shards else "api.http.app:create_app_without_followers")
+    config = uvicorn.Config(factory, factory=True,
                             workers=workers, host=host, port=port, log_config=logging,
                             access_log=False)
     sock = config.bind_socket()

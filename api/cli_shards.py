@@ -7,8 +7,10 @@ its file's district (one district per file: the directory is written first); ``i
 deposits`` to the one shard of its lines' communities; ``enterprise register`` is refused
 (``shards register-enterprise`` registers on every shard); an enterprise's credit record
 (``enterprise credit-event``, ``credit``, ``ranking``) and anything else to the default
-shard. ``fundledger shards ...`` adds what a sharded city needs besides: where a community
-is, an enterprise registered on every shard, each shard's relay, and the city reader.
+shard; ``tokens ...`` to the city database, whose tokens the HTTP gateway
+(``api.http.shard_gateway``) checks for every shard. ``fundledger shards ...`` adds what a
+sharded city needs besides: where a community is, an enterprise registered on every shard,
+each shard's relay, and the city reader.
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ def routed_settings(settings: Settings) -> Settings:
     shards = load_shard_map(settings.shards or "")
     router = ShardRouter(shards, settings)
     current = invocation.get()
+    command = current.command if current else ""
     try:
-        name = _route(router, current.command if current else "",
-                      current.params if current else {})
+        if command.startswith("tokens "):  # one token for the whole city (the gateway's)
+            return router.settings_for(shards.city)
+        name = _route(router, command, current.params if current else {})
         return router.settings_for(shards.shards[name])
     finally:
         router.close()

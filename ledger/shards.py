@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -108,6 +109,7 @@ class ShardRouter:
         self._apps: dict[str, FundLedger] = {}
         self._city: FundLedger | None = None
         self._districts: dict[str, str] = {}
+        self._streams: dict[UUID, str] = {}
         self._lock = threading.Lock()
 
     # -- databases ---------------------------------------------------------------------------
@@ -159,6 +161,21 @@ class ShardRouter:
 
     def for_district(self, district: str) -> FundLedger:
         return self.shard(self.map.shard_of_district(district))
+
+    def shard_of_stream(self, originator_id: UUID) -> str | None:
+        """The shard holding a stream (a vote, an event's stream), or None if none does.
+
+        Ids are uuid5 of what they name, so an id alone does not say its community: each
+        shard is asked (one indexed read each), and the answer is kept, for a stream never
+        moves between logs.
+        """
+        found = self._streams.get(originator_id)
+        if found is None:
+            found = next((name for name in self.map.shards if self.shard(name).recorder
+                          .select_events(originator_id, limit=1)), None)
+            if found is not None:
+                self._streams[originator_id] = found
+        return found
 
     def home(self) -> FundLedger:
         """The default shard: enterprises' credit records live here (one log per record)."""

@@ -47,7 +47,7 @@ from api.web.app import create_web_app
 from api.web.pages import WEB_PREFIX
 from domain.errors import InvalidInput
 from ledger.application import FundLedger
-from ledger.persistence.access_tables import open_access_tables
+from ledger.persistence.access_tables import AccessTables, open_access_tables
 from ledger.settings import Settings
 from projections.runner import Followers, Runner, open_projection
 from projections.seal.follower import SealFollower
@@ -122,12 +122,15 @@ def create_app_without_followers() -> FastAPI:
     return create_app(Settings(), follow_views=False)
 
 
-def create_app(settings: Settings | None = None, *, follow_views: bool | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, follow_views: bool | None = None,
+               access: AccessTables | None = None) -> FastAPI:
+    """The API on one database. ``access``: the tokens and stored responses to use instead of
+    this database's own (a sharded city's gateway hands every shard the city's)."""
     settings = settings or Settings()
-    if settings.shards:  # issue 20: the API does not route to shards yet (README, shards)
-        raise InvalidInput("the HTTP API serves one database: unset FUNDLEDGER_SHARDS and "
-                           "serve each shard with its own FUNDLEDGER_DB", rule="shards",
-                           field="FUNDLEDGER_SHARDS")
+    if settings.shards:  # a sharded city is served by api.http.shard_gateway
+        raise InvalidInput("with FUNDLEDGER_SHARDS the API is the shard gateway "
+                           "(api.http.shard_gateway.create_gateway), one app per database "
+                           "below it", rule="shards", field="FUNDLEDGER_SHARDS")
     follow = (not settings.is_postgres) if follow_views is None else follow_views
 
     @asynccontextmanager
@@ -136,7 +139,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
         try:
             views = {name: open_projection(ledger, cls) for name, cls in VIEWS.items()}
             runner = Runner(ledger)
-            svc = Services(ledger, runner, views, open_access_tables(ledger.recorder))
+            svc = Services(ledger, runner, views,
+                           access if access is not None else open_access_tables(ledger.recorder))
             sealing: SealFollower | None = None
             if follow:
                 svc.followers = Followers(runner, list(views.values())).start()

@@ -391,7 +391,7 @@ def test_a_community_stays_in_its_district_and_a_command_finds_its_shard(
         router.close()
 
 
-def test_the_http_api_refuses_a_shard_map_it_cannot_route(tmp_path: Path) -> None:
+def test_an_app_on_one_database_refuses_a_shard_map_the_gateway_serves(tmp_path: Path) -> None:
     from api.http.app import create_app
 
     shards = ShardMap(city=str(tmp_path / "city.db"), default="one",

@@ -1,0 +1,329 @@
+"""One HTTP API for a city whose districts keep their own logs (``FUNDLEDGER_SHARDS``).
+
+Below the gateway, each shard is served by the ledger's own app (``create_app`` on that
+shard's database, unchanged), and the city database by one more, whose views are the city
+views the city reader builds (``fundledger shards city-reader``). The gateway is an ASGI app
+in front of them that hands each request, untouched, to the one app it concerns:
+
+- a community: ``/v1/communities/{code}/...``, a replay key ``/v1/history/{kind}/{code}/...``,
+  the ``community`` of the vote list, the body of ``POST /v1/votes`` and of
+  ``POST /v1/communities`` (whose district enters the community directory first, as the CLI
+  does, once the token may register there): the shard the directory names;
+- a stream by its id: ``/v1/votes/{id}/...``, ``/v1/proofs/{stream}/...``: the shard holding it;
+- the city's figures: ``/v1/rates``, its trend, the credit ranking: the city app;
+- the lists of communities and votes without a community: every shard, merged in key order;
+- ``/readyz``: every app below, the first that is not ready answering;
+- anything else (enterprises' credit records, handover checks, the pages, metrics): the
+  default shard, where the CLI keeps the enterprises' credit records too.
+
+Every app below shares the city database's tokens and stored responses, so one token works
+city-wide and an idempotency key means one request wherever it lands. Registering an
+enterprise is refused here (it must reach every shard: ``fundledger shards
+register-enterprise``), as in the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+from uuid import UUID
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
+
+from api.http.app import create_app
+from api.http.problems import domain_problem, problem
+from api.http.routes_funds import REGISTRARS
+from api.http.security import in_scope
+from domain.errors import DomainError, InvalidInput
+from ledger.access import Place, token_digest
+from ledger.persistence.access_tables import AccessTables, open_access_tables
+from ledger.settings import Settings
+from ledger.shards import ShardRouter, load_shard_map
+
+BODY_MAX_BYTES = 1024 * 1024  # as the apps below refuse (BodyLimit): 413 before routing
+_COMMUNITY_PATH = re.compile(r"^/v1/communities/([^/]+)(/|$)")
+_HISTORY_PATH = re.compile(r"^/v1/history/([a-z]+)/([^/]+)")
+_STREAM_PATH = re.compile(r"^/v1/(?:votes|proofs)/([0-9A-Fa-f-]{32,36})(/|$)")
+CITY_PATHS = ("/v1/rates", "/v1/rates/trend", "/v1/credit-ranking")
+# The lists every shard answers in part: the key each orders its items by (its ``after``),
+# and the route's default page size.
+MERGED_LISTS: dict[str, tuple[Callable[[dict[str, Any]], str], int]] = {
+    "/v1/communities": (lambda item: str(item["community_code"]), 100),
+    "/v1/votes": (lambda item: f"{item['community_code']}/{item['reference']}", 50),
+}
+
+
+@dataclass
+class _Buffered:
+    """A request whose body the gateway read to route it, handed on as if unread."""
+
+    body: bytes
+    receive: Receive
+    sent: bool = False
+
+    async def __call__(self) -> Message:
+        if not self.sent:
+            self.sent = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        return await self.receive()  # the client's disconnect, if it comes
+
+
+class ShardGateway:
+    def __init__(self, settings: Settings, *, follow_views: bool | None = None) -> None:
+        shards = load_shard_map(settings.shards or "")
+        self.router = ShardRouter(shards, settings)
+        self._access: AccessTables | None = None
+        self.shard_apps: dict[str, FastAPI] = {}
+        self.city_app: FastAPI | None = None
+        self.follow_views = follow_views
+
+    # -- lifespan ------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with AsyncExitStack() as stack:
+            try:
+                await anyio.to_thread.run_sync(self._open)
+                stack.push_async_callback(anyio.to_thread.run_sync, self.router.close)
+                for app in self.apps():
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+            except Exception as error:  # told to the server, which stops
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _open(self) -> None:
+        """The city's access tables, and an app per database sharing them."""
+        city = self.router.city()
+        self._access = open_access_tables(city.recorder)
+        shards = self.router.map
+        self.shard_apps = {
+            name: create_app(self.router.settings_for(url), follow_views=self.follow_views,
+                             access=self._access) for name, url in shards.shards.items()}
+        # The city views are filled by the city reader, never by this process.
+        self.city_app = create_app(self.router.settings_for(shards.city), follow_views=False,
+                                   access=self._access)
+
+    def apps(self) -> list[FastAPI]:
+        return [*self.shard_apps.values(), *([self.city_app] if self.city_app else [])]
+
+    @property
+    def home(self) -> FastAPI:
+        return self.shard_apps[self.router.map.default]
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await self.home(scope, receive, send)
+            return
+        try:
+            app, receive = await self._route(scope, receive)
+        except DomainError as error:
+            await domain_problem(error)(scope, receive, send)
+            return
+        except _TooLarge:
+            await problem(413, f"a request body is at most {BODY_MAX_BYTES} bytes",
+                          rule="body-size", field="body")(scope, receive, send)
+            return
+        if app is None:  # a list every shard answers in part
+            await self._merged(scope, send)
+            return
+        if scope["path"] == "/readyz":
+            await self._ready(scope, send)
+            return
+        await app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive) -> tuple[FastAPI | None, Receive]:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in CITY_PATHS and self.city_app is not None:
+            return self.city_app, receive
+        if method == "POST" and path == "/v1/enterprises":
+            raise InvalidInput("with shards an enterprise is registered on every shard: "
+                               "fundledger shards register-enterprise", rule="shards",
+                               field="credit_code")
+        found = _COMMUNITY_PATH.match(path)
+        if found:
+            return await self._community_app(found[1]), receive
+        found = _HISTORY_PATH.match(path)
+        if found and found[1] != "enterprise":
+            return await self._community_app(found[2]), receive
+        found = _STREAM_PATH.match(path)
+        if found:
+            return await self._stream_app(found[1]), receive
+        if method == "GET" and path in MERGED_LISTS:
+            community = dict(parse_qsl(scope["query_string"].decode())).get("community")
+            if path == "/v1/votes" and community:
+                return await self._community_app(community), receive
+            return None, receive
+        if method == "POST" and path in ("/v1/communities", "/v1/votes"):
+            body = await _read_body(receive)
+            buffered = _Buffered(body, receive)
+            return await self._app_for_body(scope, path, body), buffered
+        return self.home, receive
+
+    async def _community_app(self, code: str) -> FastAPI:
+        """The shard of a community; an unknown one goes to the default shard, which
+        answers for it as for any unknown community (404, or 422 for a malformed code)."""
+        try:
+            name = await anyio.to_thread.run_sync(self.router.shard_of_community, code)
+        except DomainError:
+            return self.home
+        return self.shard_apps[name]
+
+    async def _stream_app(self, text: str) -> FastAPI:
+        try:
+            stream = UUID(text)
+        except ValueError:
+            return self.home  # which refuses the malformed id (422)
+        name = await anyio.to_thread.run_sync(self.router.shard_of_stream, stream)
+        return self.home if name is None else self.shard_apps[name]
+
+    async def _app_for_body(self, scope: Scope, path: str, body: bytes) -> FastAPI:
+        """Where a registration or a new vote goes: its community's shard. A body that does
+        not parse, or a token that may not register, goes to the default shard, which
+        refuses it as it always did (nothing enters the directory)."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return self.home
+        if not isinstance(data, dict):
+            return self.home
+        if path == "/v1/votes":
+            code = data.get("community_code")
+            return await self._community_app(code) if isinstance(code, str) else self.home
+        code, district, street = (data.get(name) for name in ("code", "district", "street"))
+        if not (isinstance(code, str) and isinstance(district, str)
+                and isinstance(street, str) and code and district and street):
+            return self.home
+        if not await anyio.to_thread.run_sync(self._may_register, scope, code, district,
+                                              street):
+            return self.home
+        await anyio.to_thread.run_sync(self.router.record_directory, [(code, district)])
+        return self.shard_apps[self.router.map.shard_of_district(district)]
+
+    def _may_register(self, scope: Scope, code: str, district: str, street: str) -> bool:
+        """The token may register this community: only then may it enter the directory."""
+        assert self._access is not None
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        principal = self._access.principal(token_digest(token.strip()))
+        if principal is None or principal.role not in REGISTRARS:
+            return False
+        try:
+            in_scope(principal, Place(district, street, code), what="community", field="code")
+        except DomainError:
+            return False
+        return True
+
+    async def _ready(self, scope: Scope, send: Send) -> None:
+        """Ready when every database below is: the first app that is not answers."""
+        answer = None
+        for app in self.apps():
+            answer = await _call(app, scope)
+            if answer[0] != 200:
+                break
+        assert answer is not None
+        await _send(send, *answer)
+
+    # -- lists every shard answers in part ------------------------------------------------------
+
+    async def _merged(self, scope: Scope, send: Send) -> None:
+        """Each shard's page of the list, merged in key order and cut to the limit asked."""
+        key, limit = MERGED_LISTS[scope["path"]]
+        query = dict(parse_qsl(scope["query_string"].decode()))
+        if query.get("limit", "").isdigit():
+            limit = int(query["limit"])  # a limit out of range: every shard refuses it
+        items: list[dict[str, Any]] = []
+        more = False
+        for app in self.shard_apps.values():
+            status, headers, body = await _call(app, scope)
+            if status != 200:  # a refusal (401, 403, 422) is each shard's alike: pass it on
+                await _send(send, status, headers, body)
+                return
+            page = json.loads(body)
+            items.extend(page["items"])
+            more = more or page.get("next_after") is not None
+        # Each shard's page holds its first ``limit`` items after the cursor, so the merged
+        # first ``limit`` are the city's: none of a shard's later items sorts before them.
+        items.sort(key=key)
+        if len(items) > limit:
+            items, more = items[:limit], True
+        answer = {"items": items, "next_after": key(items[-1]) if more and items else None}
+        await _send(send, 200, [(b"content-type", b"application/json")],
+                    json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > BODY_MAX_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _call(app: Callable[[Scope, Receive, Send], Awaitable[None]], scope: Scope
+                ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A GET answered by one app below, in full: status, headers, body."""
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"], answer["headers"] = message["status"], message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(dict(scope), receive, send)
+    return answer["status"], answer["headers"], answer["body"]
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+                ) -> None:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*kept, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_gateway(settings: Settings | None = None, *, follow_views: bool | None = None
+                   ) -> ShardGateway:
+    return ShardGateway(settings or Settings(), follow_views=follow_views)
+
+
+def create_gateway_without_followers() -> ShardGateway:
+    """One of ``fundledger serve --workers N``'s processes over a sharded city."""
+    return create_gateway(follow_views=False)
+
+
+__all__ = ["ShardGateway", "create_gateway", "create_gateway_without_followers"]

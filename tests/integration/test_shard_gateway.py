@@ -1,0 +1,268 @@
+"""One HTTP API over two districts' logs (``api.http.shard_gateway``), on both stores.
+
+A city of two shards (east: the default; west: district 110105) and a city database, each
+its own SQLite file or PostgreSQL schema. Every request goes to the one gateway with one
+token from the city's tokens; what it writes must land on its community's shard only, and
+what it reads must come from there. The city's rates come from the city views, built by the
+city reader from both shards' relays (PostgreSQL and NATS, as in test_shards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.http.shard_gateway import create_gateway
+from domain.errors import NotFound
+from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.application import FundLedger
+from ledger.persistence.access_tables import open_access_tables
+from ledger.settings import Settings
+from ledger.shards import ShardMap, ShardRouter
+from projections.runner import open_projection
+from projections.views import VIEWS
+from tests.integration.conftest import NATS_URL, require_nats
+from tests.integration.http_support import community_body
+from tests.integration.test_shards import _delete_streams
+
+ROOT = Path(__file__).resolve().parents[2]
+EAST, WEST = "110101", "110105"
+CITY_E, CITY_W = "GE-1", "GW-1"  # one community in each district
+PLACES = {CITY_E: (EAST, "110101001"), CITY_W: (WEST, "110105002")}
+SETTLE_S = 20.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shard_map(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShardMap]:
+    tag = uuid.uuid4().hex[:8]
+    nats = {"nats_url": NATS_URL, "nats_stream": f"FLGATE_{tag}",
+            "subject_prefix": f"flgate{tag}"}
+    if request.param == "sqlite":
+        yield ShardMap(city=str(tmp_path / "city.db"), default="east",
+                       shards={"east": str(tmp_path / "east.db"),
+                               "west": str(tmp_path / "west.db")},
+                       districts={WEST: "west"}, **nats)
+        return
+    database: str = request.getfixturevalue("pg_database")
+    schemas = {name: f"g{name}_{tag}" for name in ("city", "east", "west")}
+    with psycopg.connect(database, autocommit=True) as conn:
+        for schema in schemas.values():
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield ShardMap(city=f"{database}?schema={schemas['city']}", default="east",
+                       shards={name: f"{database}?schema={schemas[name]}"
+                               for name in ("east", "west")},
+                       districts={WEST: "west"}, **nats)
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            for schema in schemas.values():
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def gateway(shard_map: ShardMap) -> Iterator[tuple[TestClient, ShardRouter]]:
+    settings = Settings(shards=shard_map.model_dump_json())
+    with TestClient(create_gateway(settings, follow_views=True),
+                    raise_server_exceptions=False) as client:
+        router = ShardRouter(shard_map, settings)
+        try:
+            yield client, router
+        finally:
+            router.close()
+
+
+def city_token(router: ShardRouter, role: Role, scope: str = "city") -> dict[str, str]:
+    """A token kept in the city database, as ``fundledger tokens create`` keeps it."""
+    token, token_id = new_token()
+    open_access_tables(router.city().recorder).add_token(
+        token_digest(token), Principal(f"{role.value}-{token_id[:6]}", role,
+                                       Scope.parse(scope), token_id))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post(client: TestClient, path: str, headers: dict[str, str], body: Any,
+         key: str | None = None) -> Any:
+    return client.post(path, json=body,
+                       headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+def register_both(client: TestClient, admin: dict[str, str]) -> None:
+    for code, (district, street) in PLACES.items():
+        done = post(client, "/v1/communities", admin, community_body(code, district, street))
+        assert done.status_code == 201, done.text
+
+
+def deposit(client: TestClient, custodian: dict[str, str], code: str, unit: str,
+            yuan: str, key: str | None = None) -> Any:
+    return post(client, f"/v1/communities/{code}/deposits", custodian, {
+        "reference": f"BANK-{code}-{unit}", "building": "1", "unit": unit,
+        "amount_yuan": yuan, "paid_on": "2026-02-01", "kind": "first"}, key)
+
+
+def has_community(app: FundLedger, code: str) -> bool:
+    try:
+        app.community(code)
+    except NotFound:
+        return False
+    return True
+
+
+def settle(router: ShardRouter) -> None:
+    """Every shard's views have applied its log (the apps below follow them)."""
+    deadline = time.monotonic() + SETTLE_S
+    for name in router.map.shards:
+        app = router.shard(name)
+        last = app.recorder.max_notification_id() or 0
+        for cls in VIEWS.values():
+            view = open_projection(app, cls)
+            while (view.view.max_tracking_id(app.name) or 0) < last:
+                assert time.monotonic() < deadline, f"{name}: {cls.__name__} stays behind"
+                time.sleep(0.05)
+
+
+def test_each_write_lands_on_its_districts_log_and_reads_come_from_there(
+    gateway: tuple[TestClient, ShardRouter]
+) -> None:
+    client, router = gateway
+    assert client.get("/readyz").status_code == 200
+    admin = city_token(router, Role.admin)
+    custodian = city_token(router, Role.custodian)
+    register_both(client, admin)
+    assert has_community(router.shard("east"), CITY_E)
+    assert not has_community(router.shard("east"), CITY_W)
+    assert has_community(router.shard("west"), CITY_W)
+    assert not has_community(router.shard("west"), CITY_E)
+    assert router.district_of(CITY_W) == WEST
+
+    for code, yuan in ((CITY_E, "16100.00"), (CITY_W, "16100.00")):
+        done = deposit(client, custodian, code, "101", yuan)
+        assert done.status_code == 201, done.text
+        position = done.json()["position"]
+        shard = router.for_community(code)
+        assert position <= (shard.recorder.max_notification_id() or 0)
+        account = client.get(f"/v1/communities/{code}/units/1/101/account", headers=custodian,
+                             params={"min_position": position})
+        assert account.status_code == 200, account.text
+        assert account.json()["balance_fen"] == int(yuan.replace(".", ""))
+    west_log = router.shard("west").recorder.max_notification_id()
+    east_log = router.shard("east").recorder.max_notification_id()
+
+    # One token, one key space: a repeat replays wherever its community is.
+    repeat = deposit(client, custodian, CITY_W, "102", "18100.00", key="same-key")
+    again = deposit(client, custodian, CITY_W, "102", "18100.00", key="same-key")
+    assert repeat.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == repeat.json()
+    assert router.shard("east").recorder.max_notification_id() == east_log
+    assert (router.shard("west").recorder.max_notification_id() or 0) > (west_log or 0)
+
+
+def test_lists_merge_every_district_and_page_in_code_order(
+    gateway: tuple[TestClient, ShardRouter]
+) -> None:
+    client, router = gateway
+    admin = city_token(router, Role.admin)
+    register_both(client, admin)
+    for code in PLACES:
+        vote = post(client, "/v1/votes", admin, {
+            "community_code": code, "reference": "V-1", "matter_kind": "fund_use",
+            "title": "电梯维修", "proposed_on": "2026-03-01", "buildings": ["1"],
+            "approved_amount_yuan": "5000.00", "purpose": "电梯更换"})
+        assert vote.status_code == 201, vote.text
+        one = client.get(f"/v1/votes/{vote.json()['id']}", headers=admin)
+        assert one.status_code == 200 and one.json()["community_code"] == code
+    settle(router)
+
+    listed = client.get("/v1/communities", headers=admin, params={"min_position": 1})
+    assert listed.status_code == 200, listed.text
+    assert [f["community_code"] for f in listed.json()["items"]] == [CITY_E, CITY_W]
+    first = client.get("/v1/communities", headers=admin, params={"limit": 1}).json()
+    assert [f["community_code"] for f in first["items"]] == [CITY_E]
+    assert first["next_after"] == CITY_E
+    second = client.get("/v1/communities", headers=admin,
+                        params={"limit": 1, "after": first["next_after"]}).json()
+    assert [f["community_code"] for f in second["items"]] == [CITY_W]
+    votes = client.get("/v1/votes", headers=admin).json()["items"]
+    assert [(v["community_code"], v["reference"]) for v in votes] == [
+        (CITY_E, "V-1"), (CITY_W, "V-1")]
+    only_west = client.get("/v1/votes", headers=admin, params={"community": CITY_W})
+    assert [v["community_code"] for v in only_west.json()["items"]] == [CITY_W]
+    # A district's official sees the district's part of the city list, from either shard.
+    east_official = city_token(router, Role.official, f"district:{EAST}")
+    seen = client.get("/v1/communities", headers=east_official).json()["items"]
+    assert [f["community_code"] for f in seen] == [CITY_E]
+
+
+def test_a_registration_the_token_may_not_make_enters_no_directory(
+    gateway: tuple[TestClient, ShardRouter]
+) -> None:
+    client, router = gateway
+    east_official = city_token(router, Role.official, f"district:{EAST}")
+    refused = post(client, "/v1/communities", east_official,
+                   community_body(CITY_W, *PLACES[CITY_W]))
+    assert refused.status_code in (403, 404), refused.text
+    with pytest.raises(NotFound):
+        router.district_of(CITY_W)
+    unknown = client.post("/v1/communities", json=community_body(CITY_W, *PLACES[CITY_W]),
+                          headers={"Authorization": "Bearer nope", "Idempotency-Key": "k"})
+    assert unknown.status_code == 401
+    with pytest.raises(NotFound):
+        router.district_of(CITY_W)
+    # An enterprise must reach every shard: the CLI's shards register-enterprise does that.
+    enterprise = post(client, "/v1/enterprises", city_token(router, Role.admin),
+                      {"credit_code": "91110105MA01HDA00X", "name": "物业",
+                       "registered_on": "2026-01-01"})
+    assert enterprise.status_code == 422
+    assert enterprise.json()["rule"] == "shards"
+
+
+@pytest.mark.parametrize("shard_map", ["postgres"], indirect=True)  # the relays' store
+def test_the_city_rates_come_from_the_city_views_the_reader_built(
+    shard_map: ShardMap, gateway: tuple[TestClient, ShardRouter]
+) -> None:
+    require_nats()
+    client, router = gateway
+    admin = city_token(router, Role.admin)
+    register_both(client, admin)
+    env = {**os.environ, "FUNDLEDGER_SHARDS": shard_map.model_dump_json()}
+    env.pop("FUNDLEDGER_DB", None)
+    try:
+        for args in (["relay", "east"], ["relay", "west"], ["city-read"]):
+            done = subprocess.run([sys.executable, "-m", "ledger", "shards", *args], env=env,
+                                  cwd=ROOT, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stdout + done.stderr
+        rates = client.get("/v1/rates", headers=admin, params={"level": "city", "year": 2026})
+        assert rates.status_code == 200, rates.text
+        assert rates.json()["communities"] == 2
+        west = client.get("/v1/rates", headers=admin,
+                          params={"level": "district", "code": WEST, "year": 2026}).json()
+        assert west["communities"] == 1
+    finally:
+        asyncio.run(_delete_streams(shard_map.nats_stream))
+
+
+def test_tokens_made_by_the_cli_under_a_shard_map_are_the_citys(shard_map: ShardMap) -> None:
+    env = {**os.environ, "FUNDLEDGER_SHARDS": shard_map.model_dump_json()}
+    env.pop("FUNDLEDGER_DB", None)
+    made = subprocess.run([sys.executable, "-m", "ledger", "tokens", "create", "--role",
+                           "auditor", "--name", "city-auditor"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    router = ShardRouter(shard_map, Settings(shards=shard_map.model_dump_json()))
+    try:
+        names = [t.name for t in open_access_tables(router.city().recorder).list_tokens()]
+        assert names == ["city-auditor"]
+        assert not open_access_tables(router.home().recorder).list_tokens()
+    finally:
+        router.close()
