@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from api.http.schemas_views import CityAuditEntryPublic
 from domain.errors import InvalidInput
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
@@ -242,6 +243,10 @@ def test_city_audit_search_is_each_shards_audit_once_after_a_killed_reader(
         assert [(e.shard, e.community_code, e.reference) for e in tallies] == [
             ("west", "CW-1", "PUMP")]
         assert city_audit(view, limit=10, shard="north") == []
+
+        # As the HTTP route answers an entry: its shard with it.
+        (first,) = city_audit(view, limit=1, shard="west")[:1]
+        assert CityAuditEntryPublic.model_validate(first).model_dump()["shard"] == "west"
 
         # The votes the audit lists, over the city.
         assert [(v.community_code, v.vote_reference) for v in view.votes()] == [
