@@ -7,7 +7,8 @@ positions collide. Each shard's relay publishes its log; the city reader runs as
 process, one event per page, and is killed with SIGKILL part way; more is written and
 relayed in both districts, and a second reader finishes. Then the city's audit search must
 give exactly the rows each shard's own audit view gives, each naming its shard, none twice,
-in (shard, position) order however it is paged.
+in (shard, position) order however it is paged. The same on a SQLite city, its pages handed
+to the reader directly.
 
 Needs PostgreSQL at 127.0.0.1:5432 and NATS with JetStream at 127.0.0.1:4222 (skipped
 without them unless FUNDLEDGER_REQUIRE_PG / FUNDLEDGER_REQUIRE_NATS make it a failure).
@@ -43,6 +44,8 @@ from projections.city_audit import (
     open_city_audit,
     shard_of_upstream,
 )
+from projections.city_reader import CityReader, Upstream, open_city_views
+from projections.nats_relay import RelayTarget
 from projections.runner import Runner, open_projection
 from tests.conftest import PG_ADMIN_URL
 from tests.integration.conftest import NATS_URL
@@ -273,3 +276,38 @@ def test_a_city_audit_cursor_that_is_not_one_is_refused_naming_after(
     finally:
         router.close()
     assert shard_of_upstream(city_map.upstream_name("west")) == "west"
+
+
+def test_city_audit_on_sqlite_files_is_each_shards_audit_once(tmp_path: Path) -> None:
+    """The city database may be a SQLite file (a small city): the same search, the shards'
+    pages handed to the reader as its streams would (no relay needed), a page given twice
+    applied once."""
+    shards = ShardMap(city=str(tmp_path / "city.db"), default="east",
+                      shards={"east": str(tmp_path / "east.db"),
+                              "west": str(tmp_path / "west.db")}, districts={WEST: "west"})
+    router = ShardRouter(shards, Settings())
+    try:
+        first_half(router)
+        second_half(router)
+        views = open_city_views(router.city())
+        view = views[-1]
+        assert isinstance(view, CityAuditProjection)
+        upstreams = [Upstream(shards.upstream_name(name), RelayTarget())
+                     for name in shards.shards]
+        reader = CityReader(router.city(), upstreams, views)
+        for upstream in upstreams:
+            log = router.shard(shard_of_upstream(upstream.name)).recorder
+            notifications = log.select_notifications(start=1, limit=10_000)
+            for start in range(0, len(notifications), 5):
+                reader.apply(upstream, notifications[start:start + 5])
+            reader.apply(upstream, notifications[:7])  # again: nothing new for any view
+        expected = sorted(row(name, e) for name in shards.shards
+                          for e in shard_audit(router.shard(name)))
+        assert {r[0] for r in expected} == {"east", "west"} and len(expected) > 20
+        assert [city_row(e) for e in city_audit(view, limit=4)] == expected
+        assert [city_row(e) for e in city_audit(view, AuditFilter(community="CW-1"),
+                                                limit=2)] == [
+            row("west", e) for e in shard_audit(router.shard("west"),
+                                                AuditFilter(community="CW-1"))]
+    finally:
+        router.close()
