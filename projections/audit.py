@@ -15,7 +15,7 @@ cannot answer from its own events are resolved with one query per table at commi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from operator import attrgetter
@@ -312,18 +312,24 @@ def _missing(batch: AuditBatch) -> tuple[list[int], list[UUID], list[str]]:
 
 
 # A filter left as None matches everything; PostgreSQL must be told the parameters' type.
-_ENTRY_FILTER_PG = (
-    "notification_id > %s "
-    "AND (%s::text IS NULL OR community_code = %s) AND (%s::text IS NULL OR unit_key = %s) "
+# ``AuditFilter.params()``'s conditions, on either store (the city's audit adds its own key).
+FILTER_PG = (
+    "(%s::text IS NULL OR community_code = %s) AND (%s::text IS NULL OR unit_key = %s) "
     "AND (%s::text IS NULL OR kind = %s) "
     "AND (%s::date IS NULL OR business_date >= %s) AND (%s::date IS NULL OR business_date <= %s) "
-    "AND (%s::text IS NULL OR strpos(actor, %s) > 0) "
-    "ORDER BY notification_id LIMIT %s")
-_ENTRY_FILTER_SQLITE = (
-    "notification_id > ? AND (? IS NULL OR community_code = ?) AND (? IS NULL OR unit_key = ?) "
+    "AND (%s::text IS NULL OR strpos(actor, %s) > 0)")
+FILTER_SQLITE = (
+    "(? IS NULL OR community_code = ?) AND (? IS NULL OR unit_key = ?) "
     "AND (? IS NULL OR kind = ?) AND (? IS NULL OR business_date >= ?) "
-    "AND (? IS NULL OR business_date <= ?) AND (? IS NULL OR instr(actor, ?) > 0) "
-    "ORDER BY notification_id LIMIT ?")
+    "AND (? IS NULL OR business_date <= ?) AND (? IS NULL OR instr(actor, ?) > 0)")
+_ENTRY_FILTER_PG = f"notification_id > %s AND {FILTER_PG} ORDER BY notification_id LIMIT %s"
+_ENTRY_FILTER_SQLITE = f"notification_id > ? AND {FILTER_SQLITE} ORDER BY notification_id LIMIT ?"
+
+
+def sqlite_params(audit_filter: AuditFilter) -> list[Any]:
+    """The filter's parameters as SQLite compares them: dates as ISO text."""
+    return [None if v is None else v.isoformat() if isinstance(v, date) else v
+            for v in audit_filter.params()]
 
 
 _LIST_VOTES_PG = (
@@ -332,7 +338,7 @@ _LIST_VOTES_PG = (
     "AND (community_code, vote_reference) > (%s, %s) "
     "ORDER BY community_code, vote_reference LIMIT %s")
 _LIST_VOTES_SQLITE = (
-    f"SELECT community_code, vote_reference, vote_id FROM {VOTES} "
+    "SELECT community_code, vote_reference, vote_id FROM {} "
     "WHERE (? IS NULL OR community_code = ?) AND (community_code, vote_reference) > (?, ?) "
     "ORDER BY community_code, vote_reference LIMIT ?")
 
@@ -359,6 +365,14 @@ def _key_rows(items: dict[Any, Any]) -> list[tuple[Any, ...]]:
 
 class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
+    # The tables and the entries' columns: the city's audit (``projections.city_audit``)
+    # keeps tables of its own, its entries keyed by shard and position.
+    entries_table: ClassVar[str] = ENTRIES
+    units_table: ClassVar[str] = UNITS
+    votes_table: ClassVar[str] = VOTES
+    authorities_table: ClassVar[str] = AUTHORITIES
+    entry_columns: ClassVar[tuple[Column, ...]] = ENTRY_COLUMNS
+    entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _ENTRY_INDEXES
     known_units: dict[int, UnitPlace]  # by UUID.int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -373,11 +387,12 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         (AUTHORITIES, "reference"))
 
     def view_create_statements(self) -> list[Composed]:
-        entries, units = self.table(ENTRIES), self.table(UNITS)
-        votes, authorities = self.table(VOTES), self.table(AUTHORITIES)
+        entries, units = self.table(self.entries_table), self.table(self.units_table)
+        votes, authorities = self.table(self.votes_table), self.table(self.authorities_table)
         # COPY (binary) writes a batch's rows several times faster than INSERT ... unnest.
         self.copy_entries_statement = SQL(
-            f"COPY {{}} ({names(ENTRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)").format(entries)
+            f"COPY {{}} ({names(self.entry_columns)}) FROM STDIN (FORMAT BINARY)"
+        ).format(entries)
         self.insert_units_statement = SQL(_insert_sql(UNIT_COLUMNS)).format(units)
         self.insert_votes_statement = SQL(_insert_sql(VOTE_COLUMNS)).format(votes)
         self.insert_authorities_statement = SQL(_insert_sql(AUTHORITY_COLUMNS)).format(
@@ -391,18 +406,29 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         ).format(entries)
         self.select_listed_votes_statement = SQL(_LIST_VOTES_PG).format(votes)
         return [
-            SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(ENTRY_COLUMNS)})"
+            SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({self.entries_definition()})"
                 ).format(entries),
             *(SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(columns)})").format(table)
               for table, columns in ((units, UNIT_COLUMNS), (votes, VOTE_COLUMNS),
                                      (authorities, AUTHORITY_COLUMNS))),
         ]
 
+    @classmethod
+    def entries_definition(cls, *, sqlite: bool = False) -> str:
+        """The entries table's columns and key, in a CREATE TABLE."""
+        return definitions(cls.entry_columns, sqlite=sqlite)
+
     def view_index_statements(self) -> list[tuple[str, Composed]]:
-        entries = self.table(ENTRIES)
-        return [(ENTRIES + suffix, SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    Identifier(ENTRIES + suffix), entries, SQL(columns)))
-                for suffix, columns in _ENTRY_INDEXES]
+        name = self.entries_table
+        entries = self.table(name)
+        return [(name + suffix, SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    Identifier(name + suffix), entries, SQL(columns)))
+                for suffix, columns in self.entry_indexes]
+
+    def entry_values(self, batch: AuditBatch,
+                     rows: list[_Entry]) -> Iterable[Sequence[Any]]:
+        """A batch's resolved entries as the entries table's rows (``entry_columns``)."""
+        return rows
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
         register_array_dumpers(curs)
@@ -436,8 +462,8 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
         rows = _resolve(batch, units, votes, authorities)
         if rows:
             with curs.copy(self.copy_entries_statement) as copy:
-                copy.set_types([c.type.name for c in ENTRY_COLUMNS])
-                for row in rows:
+                copy.set_types([c.type.name for c in self.entry_columns])
+                for row in self.entry_values(batch, rows):
                     copy.write_row(row)
 
     @staticmethod
@@ -472,36 +498,57 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
 
 class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
     view_name = VIEW_NAME
+    # As PostgresAuditRecorder's.
+    entries_table: ClassVar[str] = ENTRIES
+    units_table: ClassVar[str] = UNITS
+    votes_table: ClassVar[str] = VOTES
+    authorities_table: ClassVar[str] = AUTHORITIES
+    entry_columns: ClassVar[tuple[Column, ...]] = ENTRY_COLUMNS
+    entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _ENTRY_INDEXES
+    entries_definition = PostgresAuditRecorder.entries_definition
+
+    def entry_values(self, batch: AuditBatch,
+                     rows: list[_Entry]) -> Iterable[Sequence[Any]]:
+        """As PostgresAuditRecorder's."""
+        return rows
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (ENTRIES, "notification_id"), (UNITS, "unit_id"), (VOTES, "vote_id"),
         (AUTHORITIES, "reference"))
 
     def view_create_statements(self) -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {ENTRIES} ({definitions(ENTRY_COLUMNS, sqlite=True)})",
+            f"CREATE TABLE IF NOT EXISTS {self.entries_table} "
+            f"({self.entries_definition(sqlite=True)})",
             *(f"CREATE TABLE IF NOT EXISTS {table} ({definitions(columns, sqlite=True)})"
-              for table, columns in ((UNITS, UNIT_COLUMNS), (VOTES, VOTE_COLUMNS),
-                                     (AUTHORITIES, AUTHORITY_COLUMNS))),
+              for table, columns in ((self.units_table, UNIT_COLUMNS),
+                                     (self.votes_table, VOTE_COLUMNS),
+                                     (self.authorities_table, AUTHORITY_COLUMNS))),
         ]
 
     def view_index_statements(self) -> list[tuple[str, str]]:
-        return [(ENTRIES + suffix, f"CREATE INDEX IF NOT EXISTS {ENTRIES}{suffix} "
-                 f"ON {ENTRIES} ({columns})") for suffix, columns in _ENTRY_INDEXES]
+        name = self.entries_table
+        return [(name + suffix, f"CREATE INDEX IF NOT EXISTS {name}{suffix} "
+                 f"ON {name} ({columns})") for suffix, columns in self.entry_indexes]
 
     def _write_batch(self, c: SQLiteCursor, batch: AuditBatch) -> None:
-        self._insert(c, UNITS, UNIT_COLUMNS, [(f"{k:032x}", *v) for k, v in batch.units.items()])
-        self._insert(c, VOTES, VOTE_COLUMNS, [(k.hex, *v) for k, v in batch.votes.items()])
-        self._insert(c, AUTHORITIES, AUTHORITY_COLUMNS, list(batch.authorities.items()))
+        units_table, votes_table = self.units_table, self.votes_table
+        authorities_table = self.authorities_table
+        self._insert(c, units_table, UNIT_COLUMNS,
+                     [(f"{k:032x}", *v) for k, v in batch.units.items()])
+        self._insert(c, votes_table, VOTE_COLUMNS,
+                     [(k.hex, *v) for k, v in batch.votes.items()])
+        self._insert(c, authorities_table, AUTHORITY_COLUMNS, list(batch.authorities.items()))
         unit_ids, vote_ids, references = _missing(batch)
         units = {int(r["unit_id"], 16): _named(UnitPlace, r) for r in self._select(
-            c, UNITS, UNIT_COLUMNS, [f"{u:032x}" for u in unit_ids])}
+            c, units_table, UNIT_COLUMNS, [f"{u:032x}" for u in unit_ids])}
         votes = {UUID(r["vote_id"]): _named(VoteFacts, r) for r in self._select(
-            c, VOTES, VOTE_COLUMNS, [v.hex for v in vote_ids])}
+            c, votes_table, VOTE_COLUMNS, [v.hex for v in vote_ids])}
         authorities = {r["reference"]: r["authority"] for r in self._select(
-            c, AUTHORITIES, AUTHORITY_COLUMNS, references)}
-        self._insert(c, ENTRIES, ENTRY_COLUMNS,
-                     [to_sqlite(row, ENTRY_COLUMNS)
-                      for row in _resolve(batch, units, votes, authorities)])
+            c, authorities_table, AUTHORITY_COLUMNS, references)}
+        columns = self.entry_columns
+        rows = _resolve(batch, units, votes, authorities)
+        self._insert(c, self.entries_table, columns,
+                     [to_sqlite(row, columns) for row in self.entry_values(batch, rows)])
 
     @staticmethod
     def _insert(c: SQLiteCursor, table: str, columns: Sequence[Column],
@@ -523,8 +570,7 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
 
     def select_entries(self, audit_filter: AuditFilter, after: int,
                        limit: int) -> list[AuditEntry]:
-        params = [None if v is None else v.isoformat() if isinstance(v, date) else v
-                  for v in audit_filter.params()]
+        params = sqlite_params(audit_filter)
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {names(ENTRY_COLUMNS)} FROM {ENTRIES} "
                       f"WHERE {_ENTRY_FILTER_SQLITE}", (after, *params, limit))
@@ -534,7 +580,8 @@ class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
     def select_votes(self, community: str | None, after: tuple[str, str],
                      limit: int) -> list[ListedVote]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(_LIST_VOTES_SQLITE, (community, community, *after, limit))
+            c.execute(_LIST_VOTES_SQLITE.format(self.votes_table),
+                      (community, community, *after, limit))
             rows = c.fetchall()
         return [ListedVote(r["community_code"], r["vote_reference"], UUID(r["vote_id"]))
                 for r in rows]

@@ -4,7 +4,8 @@ Each shard's relay (``fundledger shards relay NAME``) publishes its log to its o
 ``<stream>_<NAME>`` on ``<prefix>.<name>.>``, each event message carrying its stored topic
 and state (``RelayTarget.carry_stored``). The city reader follows the ``event`` subjects of
 every stream and hands each event, decoded as the log's own runner decodes it, to the city
-views (three rates, credit) in the city database.
+views (three rates, credit, the audit search: ``projections.city_audit``) in the city
+database.
 
 Exactly once, per shard: a view's tracking table holds one row per upstream application
 name, and each shard is its own upstream (``shard:<name>``). A page of a shard's events is
@@ -38,6 +39,7 @@ from nats.js.errors import NotFoundError
 
 from ledger.application import FundLedger
 from ledger.persistence.transcoder import event_decoder
+from projections.city_audit import open_city_audit
 from projections.credit import CreditProjection, open_credit_projection
 from projections.nats_relay import STORED_STATE, STORED_TOPIC, RelayTarget
 from projections.runner import BatchingProjection, open_projection, runners_lock
@@ -62,10 +64,11 @@ class CityCreditProjection(CreditProjection):
 
 
 def open_city_views(city: FundLedger) -> list[BatchingProjection[Any]]:
-    """The city views in the city database, their tables created if missing."""
+    """The city views in the city database, their tables created if missing: three rates,
+    credit, audit (in that order)."""
     credit = open_credit_projection(city)
     city_credit = CityCreditProjection(credit.view, credit.scheme)
-    return [open_projection(city, ThreeRatesProjection), city_credit]
+    return [open_projection(city, ThreeRatesProjection), city_credit, open_city_audit(city)]
 
 
 @dataclass(frozen=True)

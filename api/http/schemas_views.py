@@ -28,6 +28,14 @@ class AuditEntryPublic(BaseModel):
     cites: str | None
 
 
+class CityAuditEntryPublic(AuditEntryPublic):
+    """An audit entry of one district's log as the city holds it: ``notification_id`` is
+    that shard's log position, (shard, notification_id) the entry's key and order
+    (``projections.city_audit``)."""
+
+    shard: str
+
+
 class RateFigures(BaseModel):
     count: int
     basis_points: int | None

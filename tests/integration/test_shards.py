@@ -308,7 +308,7 @@ def test_city_views_over_two_shards_equal_one_log_after_a_killed_reader(
         credit = open_credit_projection(single)
         runner.catch_up(three_rates)
         runner.catch_up(credit)
-        city_three_rates, city_credit = views
+        city_three_rates, city_credit, _city_audit = views
         assert isinstance(city_three_rates, ThreeRatesProjection)
         assert isinstance(city_credit, CreditProjection)
         expected_rates = three_rates_rows(three_rates)
