@@ -10,7 +10,10 @@ in front of them that hands each request, untouched, to the one app it concerns:
   ``POST /v1/communities`` (whose district enters the community directory first, as the CLI
   does, once the token may register there): the shard the directory names;
 - a stream by its id: ``/v1/votes/{id}/...``, ``/v1/proofs/{stream}/...``: the shard holding it;
-- the city's figures: ``/v1/rates``, its trend, the credit ranking: the city app;
+- the city's figures: ``/v1/rates``, its trend, the credit ranking: the city app; and
+  ``/v1/audit`` without a community, answered by the gateway from the city reader's audit
+  view (``projections.city_audit``: entries keyed by shard and position, ``after`` a
+  ``shard:position`` cursor, ``shard`` to keep to one log);
 - the lists of communities and votes without a community: every shard, merged in key order;
 - ``/readyz``: every app below, the first that is not ready answering;
 - anything else (enterprises' credit records, handover checks, the pages, metrics): the
@@ -29,29 +32,35 @@ import re
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl
 from uuid import UUID
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from api.http.app import create_app
 from api.http.problems import domain_problem, problem
 from api.http.routes_funds import REGISTRARS
+from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
 from domain.errors import DomainError, InvalidInput
-from ledger.access import Place, token_digest
+from ledger.access import Place, Principal, Role, token_digest
 from ledger.persistence.access_tables import AccessTables, open_access_tables
 from ledger.settings import Settings
 from ledger.shards import ShardRouter, load_shard_map
+from projections.audit import AuditFilter
+from projections.city_audit import CityAuditProjection, city_audit_page, open_city_audit
 
 BODY_MAX_BYTES = 1024 * 1024  # as the apps below refuse (BodyLimit): 413 before routing
 _COMMUNITY_PATH = re.compile(r"^/v1/communities/([^/]+)(/|$)")
 _HISTORY_PATH = re.compile(r"^/v1/history/([a-z]+)/([^/]+)")
 _STREAM_PATH = re.compile(r"^/v1/(?:votes|proofs)/([0-9A-Fa-f-]{32,36})(/|$)")
 CITY_PATHS = ("/v1/rates", "/v1/rates/trend", "/v1/credit-ranking")
+AUDIT_READERS = (Role.auditor, Role.official, Role.custodian, Role.admin)  # as GET /v1/audit
 # The lists every shard answers in part: the key each orders its items by (its ``after``),
 # and the route's default page size.
 MERGED_LISTS: dict[str, tuple[Callable[[dict[str, Any]], str], int]] = {
@@ -80,6 +89,7 @@ class ShardGateway:
         shards = load_shard_map(settings.shards or "")
         self.router = ShardRouter(shards, settings)
         self._access: AccessTables | None = None
+        self._audit: CityAuditProjection | None = None
         self.shard_apps: dict[str, FastAPI] = {}
         self.city_app: FastAPI | None = None
         self.follow_views = follow_views
@@ -144,6 +154,9 @@ class ShardGateway:
         if scope["path"] == "/readyz":
             await self._ready(scope, send)
             return
+        if app is self.city_app and scope["path"] == "/v1/audit":
+            await self._city_audit(scope, send)
+            return
         await app(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[FastAPI | None, Receive]:
@@ -151,6 +164,11 @@ class ShardGateway:
         method: str = scope["method"]
         if path in CITY_PATHS and self.city_app is not None:
             return self.city_app, receive
+        if method == "GET" and path == "/v1/audit":
+            community = dict(parse_qsl(scope["query_string"].decode())).get("community")
+            if community:  # its district's own audit, in that log's positions
+                return await self._community_app(community), receive
+            return self.city_app, receive  # answered here, from the city reader's view
         if method == "POST" and path == "/v1/enterprises":
             raise InvalidInput("with shards an enterprise is registered on every shard: "
                                "fundledger shards register-enterprise", rule="shards",
@@ -241,6 +259,60 @@ class ShardGateway:
         assert answer is not None
         await _send(send, *answer)
 
+    # -- the city's audit search ----------------------------------------------------------------
+
+    async def _city_audit(self, scope: Scope, send: Send) -> None:
+        """``GET /v1/audit`` over the whole city: the city reader's audit view, keyed and
+        ordered by (shard, position); ``after`` is the ``next_after`` it gave (``east:123``)
+        and ``shard`` keeps to one district's log. A city-wide search is for a caller
+        scoped to the city; anyone else names the community (and is sent to its shard)."""
+        query = dict(parse_qsl(scope["query_string"].decode()))
+        try:
+            principal = await anyio.to_thread.run_sync(self._principal, scope)
+            if principal.scope.level != "city":
+                raise InvalidInput("a caller scoped below the city names the community to "
+                                   "read", rule="scope", field="community")
+            audit_filter = AuditFilter(None, query.get("unit") or None,
+                                       query.get("kind") or None,
+                                       _day(query, "date_from"), _day(query, "date_to"))
+            limit = _whole(query, "limit", 100)
+            entries, next_after = await anyio.to_thread.run_sync(lambda: city_audit_page(
+                self._city_audit_view(), audit_filter, after=query.get("after") or None,
+                shard=query.get("shard") or None, limit=limit))
+        except DomainError as error:
+            await domain_problem(error)(scope, _no_body, send)
+            return
+        except _Refused as refused:
+            await refused.response(scope, _no_body, send)
+            return
+        items = [CityAuditEntryPublic.model_validate(e).model_dump(mode="json")
+                 for e in entries]
+        await _send(send, 200, [(b"content-type", b"application/json")], json.dumps(
+            {"items": items, "next_after": next_after}, ensure_ascii=False,
+            separators=(",", ":")).encode())
+
+    def _city_audit_view(self) -> CityAuditProjection:
+        if self._audit is None:
+            self._audit = open_city_audit(self.router.city())
+        return self._audit
+
+    def _principal(self, scope: Scope) -> Principal:
+        """The caller, as the apps' policy finds it, for a route the gateway answers."""
+        assert self._access is not None
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        principal = (self._access.principal(token_digest(token.strip()))
+                     if scheme.lower() == "bearer" and token.strip() else None)
+        if principal is None:
+            raise _Refused(problem(401, "send a live API token: Authorization: Bearer <token>",
+                                   rule="authentication",
+                                   headers={"WWW-Authenticate": "Bearer"}))
+        if principal.role not in AUDIT_READERS:
+            raise _Refused(problem(403, f"the role {principal.role.value} may not call this; "
+                                   f"allowed: {', '.join(r.value for r in AUDIT_READERS)}",
+                                   rule="role"))
+        return principal
+
     # -- lists every shard answers in part ------------------------------------------------------
 
     async def _merged(self, scope: Scope, send: Send) -> None:
@@ -271,6 +343,37 @@ class ShardGateway:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Refused(Exception):
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _day(query: dict[str, str], field: str) -> date | None:
+    text = query.get(field)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{field} {text!r} is not a date YYYY-MM-DD", rule="date-format",
+                           field=field) from None
+
+
+def _whole(query: dict[str, str], field: str, default: int) -> int:
+    text = query.get(field)
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise InvalidInput(f"{field} {text!r} is not a whole number", rule="page-size",
+                           field=field)
+    return int(text)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -219,8 +219,15 @@ def test_a_registration_the_token_may_not_make_enters_no_directory(
     assert unknown.status_code == 401
     with pytest.raises(NotFound):
         router.district_of(CITY_W)
+    # A community never moves district (F1): registering it again elsewhere is refused.
+    admin = city_token(router, Role.admin)
+    register_both(client, admin)
+    moved = post(client, "/v1/communities", admin, community_body(CITY_W, *PLACES[CITY_E]))
+    assert moved.status_code == 409, moved.text
+    assert (moved.json()["rule"], moved.json()["field"]) == ("F1", "district")
+    assert not has_community(router.shard("east"), CITY_W)
     # An enterprise must reach every shard: the CLI's shards register-enterprise does that.
-    enterprise = post(client, "/v1/enterprises", city_token(router, Role.admin),
+    enterprise = post(client, "/v1/enterprises", admin,
                       {"credit_code": "91110105MA01HDA00X", "name": "物业",
                        "registered_on": "2026-01-01"})
     assert enterprise.status_code == 422
@@ -228,13 +235,17 @@ def test_a_registration_the_token_may_not_make_enters_no_directory(
 
 
 @pytest.mark.parametrize("shard_map", ["postgres"], indirect=True)  # the relays' store
-def test_the_city_rates_come_from_the_city_views_the_reader_built(
+def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
     shard_map: ShardMap, gateway: tuple[TestClient, ShardRouter]
 ) -> None:
     require_nats()
     client, router = gateway
     admin = city_token(router, Role.admin)
     register_both(client, admin)
+    custodian = city_token(router, Role.custodian)
+    for code in PLACES:
+        for unit, yuan in (("101", "16100.00"), ("102", "18100.00")):
+            assert deposit(client, custodian, code, unit, yuan).status_code == 201
     env = {**os.environ, "FUNDLEDGER_SHARDS": shard_map.model_dump_json()}
     env.pop("FUNDLEDGER_DB", None)
     try:
@@ -248,6 +259,34 @@ def test_the_city_rates_come_from_the_city_views_the_reader_built(
         west = client.get("/v1/rates", headers=admin,
                           params={"level": "district", "code": WEST, "year": 2026}).json()
         assert west["communities"] == 1
+
+        # The city's audit search: both districts' entries, each naming its log, paged.
+        city = client.get("/v1/audit", headers=custodian).json()
+        assert sorted((e["shard"], e["community_code"]) for e in city["items"]) == [
+            ("east", CITY_E), ("east", CITY_E), ("west", CITY_W), ("west", CITY_W)]
+        paged, after = [], None
+        while True:
+            page = client.get("/v1/audit", headers=custodian,
+                              params={"limit": 3, **({"after": after} if after else {})})
+            assert page.status_code == 200, page.text
+            paged += page.json()["items"]
+            after = page.json()["next_after"]
+            if after is None:
+                break
+        assert paged == city["items"]
+        only_west = client.get("/v1/audit", headers=custodian, params={"shard": "west"})
+        assert {e["community_code"] for e in only_west.json()["items"]} == {CITY_W}
+        # One community: its district's own audit, in that log's positions.
+        settle(router)
+        own = client.get("/v1/audit", headers=custodian, params={"community": CITY_W})
+        assert [e["notification_id"] for e in own.json()["items"]] == [
+            e["notification_id"] for e in only_west.json()["items"]]
+        below = city_token(router, Role.official, f"district:{WEST}")
+        refused = client.get("/v1/audit", headers=below)
+        assert (refused.status_code, refused.json()["field"]) == (422, "community")
+        assert client.get("/v1/audit", headers=custodian,
+                          params={"after": "nowhere"}).json()["field"] == "after"
+        assert client.get("/v1/audit").status_code == 401
     finally:
         asyncio.run(_delete_streams(shard_map.nats_stream))
 
