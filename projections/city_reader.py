@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ from projections.runner import BatchingProjection, open_projection, runners_lock
 from projections.three_rates import ThreeRatesProjection
 
 PAGE_SIZE = 500
-IDLE_S = 2.0  # a stream that sends nothing this long has nothing more (for this read)
+IDLE_S = 2.0  # a stream that sends nothing this long is asked whether it has anything more
+STALL_S = 60.0  # one that has, and still sends nothing this long, is an error
 
 
 class CityCreditProjection(CreditProjection):
@@ -128,12 +130,23 @@ class CityReader:
                                   opt_start_seq=start))
         read = 0
         page: list[Notification] = []
+        stalled_at = None
         try:
             while True:
                 try:
                     msg = await subscription.next_msg(timeout=IDLE_S)
                 except TimeoutError:
-                    break
+                    # Quiet is the end only if the server has nothing more for us: a busy
+                    # machine can hold delivery back longer than IDLE_S, and stopping then
+                    # would leave the views short of what the stream held.
+                    if not (await subscription.consumer_info()).num_pending:
+                        break
+                    stalled_at = stalled_at or time.monotonic()
+                    if time.monotonic() - stalled_at > STALL_S:
+                        raise RuntimeError(f"stream {stream} delivered nothing for {STALL_S:g} "
+                                           "s with events still pending") from None
+                    continue
+                stalled_at = None
                 page.append(_notification(msg.data))
                 pending = msg.metadata.num_pending
                 if len(page) >= self.page_size or not pending:
