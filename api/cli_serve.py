@@ -85,7 +85,7 @@ def serve(
         # database is one line here, not a traceback from inside uvicorn's startup.
         FundLedger(each).close()
     if workers > 1:
-        if not settings.is_postgres:
+        if not all(each.is_postgres for each in databases):
             err.print("[red]--workers above 1 needs PostgreSQL[/]: on the embedded store one "
                       "process writes and keeps the views current")
             raise typer.Exit(2)

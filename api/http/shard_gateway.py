@@ -15,7 +15,7 @@ in front of them that hands each request, untouched, to the one app it concerns:
   view (``projections.city_audit``: entries keyed by shard and position, ``after`` a
   ``shard:position`` cursor, ``shard`` to keep to one log);
 - the lists of communities and votes without a community: every shard, merged in key order;
-- ``/readyz``: every app below, the first that is not ready answering;
+- ``/readyz``: every app below, each one's answer by its shard's name (and ``city``);
 - anything else (enterprises' credit records, handover checks, the pages, metrics): the
   default shard, where the CLI keeps the enterprises' credit records too.
 
@@ -250,14 +250,14 @@ class ShardGateway:
         return True
 
     async def _ready(self, scope: Scope, send: Send) -> None:
-        """Ready when every database below is: the first app that is not answers."""
-        answer = None
-        for app in self.apps():
-            answer = await _call(app, scope)
-            if answer[0] != 200:
-                break
-        assert answer is not None
-        await _send(send, *answer)
+        """Ready when every database below is; each one's own answer, by name."""
+        named = {**self.shard_apps, **({"city": self.city_app} if self.city_app else {})}
+        answers = {name: await _call(app, scope) for name, app in named.items()}
+        ready = all(status == 200 for status, _, _ in answers.values())
+        body = {"ready": ready, "databases": {
+            name: json.loads(answer) for name, (_, _, answer) in answers.items()}}
+        await _send(send, 200 if ready else 503, [(b"content-type", b"application/json")],
+                    json.dumps(body, separators=(",", ":")).encode())
 
     # -- the city's audit search ----------------------------------------------------------------
 

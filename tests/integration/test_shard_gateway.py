@@ -135,7 +135,9 @@ def test_each_write_lands_on_its_districts_log_and_reads_come_from_there(
     gateway: tuple[TestClient, ShardRouter]
 ) -> None:
     client, router = gateway
-    assert client.get("/readyz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert set(ready.json()["databases"]) == {"east", "west", "city"}
     admin = city_token(router, Role.admin)
     custodian = city_token(router, Role.custodian)
     register_both(client, admin)
