@@ -85,6 +85,8 @@ class _Buffered:
 
 
 class ShardGateway:
+    """The ASGI app ``fundledger serve`` runs when a shard map is set (module docstring)."""
+
     def __init__(self, settings: Settings, *, follow_views: bool | None = None) -> None:
         shards = load_shard_map(settings.shards or "")
         self.router = ShardRouter(shards, settings)
