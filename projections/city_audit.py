@@ -134,17 +134,6 @@ def in_shard(batch: AuditBatch, shard: str) -> ShardBatch:
     return ShardBatch(**staged, shard=shard)
 
 
-def _entries_definition(*, sqlite: bool = False) -> str:
-    return ", ".join([*(c.definition(sqlite=sqlite) for c in CITY_ENTRY_COLUMNS),
-                      f"PRIMARY KEY ({_CITY_KEY})"])
-
-
-def _entry_values(batch: AuditBatch, rows: list[list[Any]]) -> Iterable[Sequence[Any]]:
-    assert isinstance(batch, ShardBatch), "the city's audit commits through commit_batch"
-    shard = batch.shard
-    return ([shard, *row] for row in rows)
-
-
 _SELECT_CITY_PG = (
     f"SELECT {names(CITY_ENTRY_COLUMNS)} FROM {{}} WHERE ({_CITY_KEY}) > (%s, %s) "
     f"AND (%s::text IS NULL OR shard = %s) AND {FILTER_PG} "
@@ -154,33 +143,42 @@ _SELECT_CITY_SQLITE = (
     f"AND (? IS NULL OR shard = ?) AND {FILTER_SQLITE} ORDER BY {_CITY_KEY} LIMIT ?")
 
 
-class PostgresCityAuditRecorder(PostgresAuditRecorder):
+class _CityTables:
+    """What the city's audit recorders change on either store's audit recorder: their
+    tables, entries keyed by (shard, position), and each batch's shard named on commit."""
+
     view_name = CITY_VIEW_NAME
     entries_table = CITY_ENTRIES
     units_table = CITY_UNITS
     votes_table = CITY_VOTES
     authorities_table = CITY_AUTHORITIES
-    entry_columns = CITY_ENTRY_COLUMNS
-    entry_indexes = _CITY_ENTRY_INDEXES
+    entry_columns: ClassVar[tuple[Column, ...]] = CITY_ENTRY_COLUMNS
+    entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _CITY_ENTRY_INDEXES
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = _CITY_VIEW_TABLES
 
+    @classmethod
+    def entries_definition(cls, *, sqlite: bool = False) -> str:
+        return ", ".join([*(c.definition(sqlite=sqlite) for c in CITY_ENTRY_COLUMNS),
+                          f"PRIMARY KEY ({_CITY_KEY})"])
+
+    def entry_values(self, batch: AuditBatch,
+                     rows: list[list[Any]]) -> Iterable[Sequence[Any]]:
+        assert isinstance(batch, ShardBatch), "the city's audit commits through commit_batch"
+        shard = batch.shard
+        return ([shard, *row] for row in rows)
+
+    def commit_batch(self, batch: AuditBatch, tracking: Tracking, *,
+                     page_start: int | None = None) -> None:
+        super().commit_batch(  # type: ignore[misc]
+            in_shard(batch, shard_of_upstream(tracking.application_name)), tracking,
+            page_start=page_start)
+
+
+class PostgresCityAuditRecorder(_CityTables, PostgresAuditRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.select_city_entries_statement = SQL(_SELECT_CITY_PG).format(
             self.table(CITY_ENTRIES))
-
-    @classmethod
-    def entries_definition(cls, *, sqlite: bool = False) -> str:
-        return _entries_definition(sqlite=sqlite)
-
-    def entry_values(self, batch: AuditBatch,
-                     rows: list[list[Any]]) -> Iterable[Sequence[Any]]:
-        return _entry_values(batch, rows)
-
-    def commit_batch(self, batch: AuditBatch, tracking: Tracking, *,
-                     page_start: int | None = None) -> None:
-        super().commit_batch(in_shard(batch, shard_of_upstream(tracking.application_name)),
-                             tracking, page_start=page_start)
 
     def select_city_entries(self, audit_filter: AuditFilter, after: CityPosition,
                             shard: str | None, limit: int) -> list[CityAuditEntry]:
@@ -190,29 +188,7 @@ class PostgresCityAuditRecorder(PostgresAuditRecorder):
             return [CityAuditEntry(**row) for row in curs.fetchall()]
 
 
-class SQLiteCityAuditRecorder(SQLiteAuditRecorder):
-    view_name = CITY_VIEW_NAME
-    entries_table = CITY_ENTRIES
-    units_table = CITY_UNITS
-    votes_table = CITY_VOTES
-    authorities_table = CITY_AUTHORITIES
-    entry_columns = CITY_ENTRY_COLUMNS
-    entry_indexes = _CITY_ENTRY_INDEXES
-    view_tables: ClassVar[tuple[tuple[str, str], ...]] = _CITY_VIEW_TABLES
-
-    @classmethod
-    def entries_definition(cls, *, sqlite: bool = False) -> str:
-        return _entries_definition(sqlite=sqlite)
-
-    def entry_values(self, batch: AuditBatch,
-                     rows: list[list[Any]]) -> Iterable[Sequence[Any]]:
-        return _entry_values(batch, rows)
-
-    def commit_batch(self, batch: AuditBatch, tracking: Tracking, *,
-                     page_start: int | None = None) -> None:
-        super().commit_batch(in_shard(batch, shard_of_upstream(tracking.application_name)),
-                             tracking, page_start=page_start)
-
+class SQLiteCityAuditRecorder(_CityTables, SQLiteAuditRecorder):
     def select_city_entries(self, audit_filter: AuditFilter, after: CityPosition,
                             shard: str | None, limit: int) -> list[CityAuditEntry]:
         with self.datastore.transaction(commit=False) as c:

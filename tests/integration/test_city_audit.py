@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from api.http.schemas_views import CityAuditEntryPublic
@@ -33,7 +30,6 @@ from domain.errors import InvalidInput
 from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow, WithdrawalRequest
-from ledger.persistence.scratch import scratch_database
 from ledger.settings import Settings
 from ledger.shards import ShardMap, ShardRouter
 from projections.audit import PAGE_SIZE_MAX, AuditEntry, AuditFilter, AuditProjection
@@ -47,9 +43,7 @@ from projections.city_audit import (
 from projections.city_reader import CityReader, Upstream, open_city_views
 from projections.nats_relay import RelayTarget
 from projections.runner import Runner, open_projection
-from tests.conftest import PG_ADMIN_URL
-from tests.integration.conftest import NATS_URL
-from tests.integration.test_shards import _cli, _relay_all, _run_cli, nats_tag  # noqa: F401
+from tests.integration.test_shards import _cli, _relay_all, _run_cli
 
 ACTOR = "test:city-audit"
 EAST, WEST = "110101", "110105"
@@ -62,24 +56,6 @@ UNITS = [("CE-1", EAST, "110101001", "1", "101", 9_000),
          ("CW-2", WEST, "110105002", "3", "301", 10_000)]
 KILL_WAIT_S = 60.0
 Row = tuple[Any, ...]
-
-
-@pytest.fixture
-def city_map(pg_database: str, nats_tag: str) -> Iterator[ShardMap]:  # noqa: F811
-    """East and west on databases of their own; the city in a schema of the session's."""
-    schema = f"city_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with scratch_database(PG_ADMIN_URL, "fundledger_audit_east") as east, \
-                scratch_database(PG_ADMIN_URL, "fundledger_audit_west") as west:
-            yield ShardMap(city=f"{pg_database}?schema={schema}", default="east",
-                           shards={"east": east, "west": west}, districts={WEST: "west"},
-                           nats_url=NATS_URL, nats_stream=f"FLSHARD_{nats_tag}",
-                           subject_prefix=f"flshard{nats_tag}")
-    finally:
-        with psycopg.connect(pg_database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def deposits(router: ShardRouter, tag: str, *, first: bool) -> None:
@@ -191,14 +167,15 @@ def log_ends(router: ShardRouter) -> dict[str, int]:
 
 
 def test_city_audit_search_is_each_shards_audit_once_after_a_killed_reader(
-    city_map: ShardMap, tmp_path: Path
+    pg_shard_map: ShardMap, tmp_path: Path
 ) -> None:
-    router = ShardRouter(city_map, Settings())
+    shard_map = pg_shard_map
+    router = ShardRouter(shard_map, Settings())
     try:
         first_half(router)
-        _relay_all(city_map)
+        _relay_all(shard_map)
         view = open_city_audit(router.city())
-        reader = _cli(city_map, "shards", "city-read", "--follow", "--page-size", "1",
+        reader = _cli(shard_map, "shards", "city-read", "--follow", "--page-size", "1",
                       log=tmp_path / "reader.log")
         deadline = time.monotonic() + KILL_WAIT_S
         while sum(audit_positions(router, view).values()) < 5:
@@ -210,8 +187,8 @@ def test_city_audit_search_is_each_shards_audit_once_after_a_killed_reader(
         assert audit_positions(router, view) != log_ends(router), "killed too late"
 
         second_half(router)
-        _relay_all(city_map)
-        _run_cli(city_map, "shards", "city-read", "--page-size", "7")
+        _relay_all(shard_map)
+        _run_cli(shard_map, "shards", "city-read", "--page-size", "7")
         assert audit_positions(router, view) == log_ends(router)
 
         expected = {name: shard_audit(router.shard(name)) for name in ("east", "west")}
@@ -259,9 +236,9 @@ def test_city_audit_search_is_each_shards_audit_once_after_a_killed_reader(
 
 
 def test_a_city_audit_cursor_that_is_not_one_is_refused_naming_after(
-    city_map: ShardMap
+    pg_shard_map: ShardMap
 ) -> None:
-    router = ShardRouter(city_map, Settings())
+    router = ShardRouter(pg_shard_map, Settings())
     try:
         view = open_city_audit(router.city())
         for bad in ("123", "east:", "East:1", "east:-1", "east:1:2"):
@@ -275,7 +252,7 @@ def test_a_city_audit_cursor_that_is_not_one_is_refused_naming_after(
             view.entries()
     finally:
         router.close()
-    assert shard_of_upstream(city_map.upstream_name("west")) == "west"
+    assert shard_of_upstream(pg_shard_map.upstream_name("west")) == "west"
 
 
 def test_city_audit_on_sqlite_files_is_each_shards_audit_once(tmp_path: Path) -> None:

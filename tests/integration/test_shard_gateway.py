@@ -32,9 +32,8 @@ from ledger.settings import Settings
 from ledger.shards import ShardMap, ShardRouter
 from projections.runner import open_projection
 from projections.views import VIEWS
-from tests.integration.conftest import NATS_URL, require_nats
+from tests.integration.conftest import NATS_URL, delete_streams, require_nats
 from tests.integration.http_support import community_body
-from tests.integration.test_shards import _delete_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 EAST, WEST = "110101", "110105"
@@ -290,7 +289,7 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
                           params={"after": "nowhere"}).json()["field"] == "after"
         assert client.get("/v1/audit").status_code == 401
     finally:
-        asyncio.run(_delete_streams(shard_map.nats_stream))
+        asyncio.run(delete_streams(shard_map.nats_stream))
 
 
 def test_tokens_made_by_the_cli_under_a_shard_map_are_the_citys(shard_map: ShardMap) -> None:

@@ -15,8 +15,6 @@ without them unless FUNDLEDGER_REQUIRE_PG / FUNDLEDGER_REQUIRE_NATS make it a fa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import random
@@ -32,10 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import nats
 import psycopg
 import pytest
-from nats.js.errors import NotFoundError
 
 from domain.committee import PmcMember
 from domain.credit import Period
@@ -44,15 +40,12 @@ from domain.enterprise import Enterprise
 from domain.errors import Conflict, InvalidInput, NotFound
 from ledger.application import FundLedger
 from ledger.commands import UnitRow
-from ledger.persistence.scratch import scratch_database
 from ledger.settings import Settings
 from ledger.shards import ShardMap, ShardRouter, load_shard_map
 from projections.city_reader import open_city_views
 from projections.credit import CreditProjection, open_credit_projection
 from projections.runner import BatchingProjection, Runner, open_projection
 from projections.three_rates import ThreeRatesProjection
-from tests.conftest import PG_ADMIN_URL
-from tests.integration.conftest import NATS_URL, require_nats
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTOR = "test:shards"
@@ -184,45 +177,6 @@ def credit_rows(view: CreditProjection) -> dict[str, Any]:
 # -- the databases, streams and processes -------------------------------------------------------
 
 
-@pytest.fixture
-def nats_tag() -> Iterator[str]:
-    require_nats()
-    tag = uuid.uuid4().hex[:10]
-    yield tag
-    asyncio.run(_delete_streams(f"FLSHARD_{tag}_"))
-
-
-async def _delete_streams(prefix: str) -> None:
-    connection = await nats.connect(NATS_URL)
-    try:
-        js = connection.jetstream()
-        for name in await js.streams_info():
-            if name.config.name and name.config.name.startswith(prefix):
-                with contextlib.suppress(NotFoundError):
-                    await js.delete_stream(name.config.name)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-def shard_map(pg_database: str, nats_tag: str) -> Iterator[ShardMap]:
-    """Two shard databases of their own; the city's global tables in a schema of the
-    session's database."""
-    schema = f"city_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with scratch_database(PG_ADMIN_URL, "fundledger_east") as east, \
-                scratch_database(PG_ADMIN_URL, "fundledger_west") as west:
-            yield ShardMap(city=f"{pg_database}?schema={schema}", default="east",
-                           shards={"east": east, "west": west}, districts={WEST: "west"},
-                           nats_url=NATS_URL, nats_stream=f"FLSHARD_{nats_tag}",
-                           subject_prefix=f"flshard{nats_tag}")
-    finally:
-        with psycopg.connect(pg_database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
 def _cli(shards: ShardMap, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FUNDLEDGER_SHARDS": shards.model_dump_json()}
     env.pop("FUNDLEDGER_DB", None)
@@ -264,8 +218,9 @@ def _log_ends(router: ShardRouter) -> dict[str, int]:
 
 
 def test_city_views_over_two_shards_equal_one_log_after_a_killed_reader(
-    shard_map: ShardMap, pg_url: str, tmp_path: Path
+    pg_shard_map: ShardMap, pg_url: str, tmp_path: Path
 ) -> None:
+    shard_map = pg_shard_map
     router = ShardRouter(shard_map, Settings())
     single = FundLedger(Settings(db=pg_url))
     try:
