@@ -363,16 +363,34 @@ def _key_rows(items: dict[Any, Any]) -> list[tuple[Any, ...]]:
     return [(key, *value) for key, value in items.items()]
 
 
-class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
+class AuditTables:
+    """The audit view's tables and its entries' columns, on either store. The city's audit
+    (``projections.city_audit``) keeps tables of its own, its entries keyed by shard and
+    position."""
+
     view_name = VIEW_NAME
-    # The tables and the entries' columns: the city's audit (``projections.city_audit``)
-    # keeps tables of its own, its entries keyed by shard and position.
     entries_table: ClassVar[str] = ENTRIES
     units_table: ClassVar[str] = UNITS
     votes_table: ClassVar[str] = VOTES
     authorities_table: ClassVar[str] = AUTHORITIES
     entry_columns: ClassVar[tuple[Column, ...]] = ENTRY_COLUMNS
     entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _ENTRY_INDEXES
+    view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
+        (ENTRIES, "notification_id"), (UNITS, "unit_id"), (VOTES, "vote_id"),
+        (AUTHORITIES, "reference"))
+
+    @classmethod
+    def entries_definition(cls, *, sqlite: bool = False) -> str:
+        """The entries table's columns and key, in a CREATE TABLE."""
+        return definitions(cls.entry_columns, sqlite=sqlite)
+
+    def entry_values(self, batch: AuditBatch,
+                     rows: list[_Entry]) -> Iterable[Sequence[Any]]:
+        """A batch's entry rows as the entries table takes them (the city's add a shard)."""
+        return rows
+
+
+class PostgresAuditRecorder(AuditTables, PostgresViewRecorder[AuditBatch]):
     known_units: dict[int, UnitPlace]  # by UUID.int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -382,9 +400,6 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
     def drop(self) -> None:
         self.known_units.clear()
         super().drop()
-    view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (ENTRIES, "notification_id"), (UNITS, "unit_id"), (VOTES, "vote_id"),
-        (AUTHORITIES, "reference"))
 
     def view_create_statements(self) -> list[Composed]:
         entries, units = self.table(self.entries_table), self.table(self.units_table)
@@ -413,22 +428,12 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
                                      (authorities, AUTHORITY_COLUMNS))),
         ]
 
-    @classmethod
-    def entries_definition(cls, *, sqlite: bool = False) -> str:
-        """The entries table's columns and key, in a CREATE TABLE."""
-        return definitions(cls.entry_columns, sqlite=sqlite)
-
     def view_index_statements(self) -> list[tuple[str, Composed]]:
         name = self.entries_table
         entries = self.table(name)
         return [(name + suffix, SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                     Identifier(name + suffix), entries, SQL(columns)))
                 for suffix, columns in self.entry_indexes]
-
-    def entry_values(self, batch: AuditBatch,
-                     rows: list[_Entry]) -> Iterable[Sequence[Any]]:
-        """A batch's resolved entries as the entries table's rows (``entry_columns``)."""
-        return rows
 
     def _write_batch(self, curs: Cursor[DictRow], batch: AuditBatch) -> None:
         register_array_dumpers(curs)
@@ -496,24 +501,7 @@ class PostgresAuditRecorder(PostgresViewRecorder[AuditBatch]):
             return [_named(ListedVote, row) for row in curs.fetchall()]
 
 
-class SQLiteAuditRecorder(SQLiteViewRecorder[AuditBatch]):
-    view_name = VIEW_NAME
-    # As PostgresAuditRecorder's.
-    entries_table: ClassVar[str] = ENTRIES
-    units_table: ClassVar[str] = UNITS
-    votes_table: ClassVar[str] = VOTES
-    authorities_table: ClassVar[str] = AUTHORITIES
-    entry_columns: ClassVar[tuple[Column, ...]] = ENTRY_COLUMNS
-    entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _ENTRY_INDEXES
-    entries_definition = PostgresAuditRecorder.entries_definition
-
-    def entry_values(self, batch: AuditBatch,
-                     rows: list[_Entry]) -> Iterable[Sequence[Any]]:
-        """As PostgresAuditRecorder's."""
-        return rows
-    view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (ENTRIES, "notification_id"), (UNITS, "unit_id"), (VOTES, "vote_id"),
-        (AUTHORITIES, "reference"))
+class SQLiteAuditRecorder(AuditTables, SQLiteViewRecorder[AuditBatch]):
 
     def view_create_statements(self) -> list[str]:
         return [

@@ -48,6 +48,7 @@ from projections.audit import (
     AuditEntry,
     AuditFilter,
     AuditProjection,
+    AuditTables,
     PostgresAuditRecorder,
     SQLiteAuditRecorder,
     sqlite_params,
@@ -143,7 +144,7 @@ _SELECT_CITY_SQLITE = (
     f"AND (? IS NULL OR shard = ?) AND {FILTER_SQLITE} ORDER BY {_CITY_KEY} LIMIT ?")
 
 
-class _CityTables:
+class _CityTables(AuditTables):
     """What the city's audit recorders change on either store's audit recorder: their
     tables, entries keyed by (shard, position), and each batch's shard named on commit."""
 
@@ -152,8 +153,8 @@ class _CityTables:
     units_table = CITY_UNITS
     votes_table = CITY_VOTES
     authorities_table = CITY_AUTHORITIES
-    entry_columns: ClassVar[tuple[Column, ...]] = CITY_ENTRY_COLUMNS
-    entry_indexes: ClassVar[tuple[tuple[str, str], ...]] = _CITY_ENTRY_INDEXES
+    entry_columns = CITY_ENTRY_COLUMNS
+    entry_indexes = _CITY_ENTRY_INDEXES
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = _CITY_VIEW_TABLES
 
     @classmethod
