@@ -16,8 +16,10 @@ in front of them that hands each request, untouched, to the one app it concerns:
   ``shard:position`` cursor, ``shard`` to keep to one log);
 - the lists of communities and votes without a community: every shard, merged in key order;
 - ``/readyz``: every app below, each one's answer by its shard's name (and ``city``);
-- anything else (enterprises' credit records, handover checks, the pages, metrics): the
-  default shard, where the CLI keeps the enterprises' credit records too.
+- the officials' three-rates dashboard page: refused (501, saying to use ``/v1/rates``), as
+  below the gateway it would count the default shard alone;
+- anything else (enterprises' credit records, handover checks, the other pages, metrics):
+  the default shard, where the CLI keeps the enterprises' credit records too.
 
 Every app below shares the city database's tokens and stored responses, so one token works
 city-wide and an idempotency key means one request wherever it lands. Registering an
@@ -39,7 +41,7 @@ from uuid import UUID
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from api.http.app import create_app
@@ -47,6 +49,7 @@ from api.http.problems import domain_problem, problem
 from api.http.routes_funds import REGISTRARS
 from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
+from api.web.pages import WEB_PREFIX
 from domain.errors import DomainError, InvalidInput
 from ledger.access import Place, Principal, Role, token_digest
 from ledger.persistence.access_tables import AccessTables, open_access_tables
@@ -82,6 +85,16 @@ class _Buffered:
             self.sent = True
             return {"type": "http.request", "body": self.body, "more_body": False}
         return await self.receive()  # the client's disconnect, if it comes
+
+
+DASHBOARD_NOT_SHARDED = (
+    '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>三率看板</title><p>各区数据分库存放时，三率看板页面暂未提供；"
+    "请通过接口 <code>GET /v1/rates</code> 查询全市、区、街道和小区的三率。</p>"
+    '<p lang="en">With districts on their own databases the three-rates dashboard page is '
+    "not served yet: <code>GET /v1/rates</code> answers for the city, a district, a street "
+    "or a community.</p></html>")
 
 
 class ShardGateway:
@@ -140,6 +153,11 @@ class ShardGateway:
             return
         if scope["type"] != "http":
             await self.home(scope, receive, send)
+            return
+        if scope["path"].startswith(f"{WEB_PREFIX}/rates"):
+            # Below the gateway the dashboard would count the default shard alone and call it
+            # the city: better no page than a wrong figure (README, the HTTP API over shards).
+            await HTMLResponse(DASHBOARD_NOT_SHARDED, status_code=501)(scope, receive, send)
             return
         try:
             app, receive = await self._route(scope, receive)

@@ -159,6 +159,10 @@ def test_each_write_lands_on_its_districts_log_and_reads_come_from_there(
     west_log = router.shard("west").recorder.max_notification_id()
     east_log = router.shard("east").recorder.max_notification_id()
 
+    # The officials' dashboard page would count one shard as the city: not served.
+    dashboard = client.get("/web/rates")
+    assert dashboard.status_code == 501 and "/v1/rates" in dashboard.text
+
     # One token, one key space: a repeat replays wherever its community is.
     repeat = deposit(client, custodian, CITY_W, "102", "18100.00", key="same-key")
     again = deposit(client, custodian, CITY_W, "102", "18100.00", key="same-key")
