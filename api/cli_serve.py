@@ -101,7 +101,7 @@ def serve(
              f"http://{host}:{port}/docs" + (f" ({workers} workers)" if workers > 1 else ""))
     if workers > 1:
         with _shared_metrics_dir():
-            _serve_workers(workers, host, port, logging)
+            _serve_workers(workers, host, port, logging, sharded=bool(settings.shards))
         return
     app = (create_gateway(settings, follow_views=follow_views) if settings.shards
            else create_app(settings, follow_views=follow_views))
@@ -136,7 +136,8 @@ def _shared_metrics_dir() -> Iterator[None]:
             del os.environ[MULTIPROCESS_DIR_ENV]
 
 
-def _serve_workers(workers: int, host: str, port: int, logging: dict[str, Any]) -> None:
+def _serve_workers(workers: int, host: str, port: int, logging: dict[str, Any], *,
+                   sharded: bool) -> None:
     """What ``uvicorn.run(..., workers=N)`` does, with TCP_NODELAY on the shared socket.
 
     uvicorn makes the socket its workers share without naming the protocol (proto 0), so
@@ -146,8 +147,8 @@ def _serve_workers(workers: int, host: str, port: int, logging: dict[str, Any]) 
     listening one. Each worker imports the app and reads the same settings from the
     environment.
     """
-    factory = ("api.http.shard_gateway:create_gateway_without_followers"
-               if Settings().shards else "api.http.app:create_app_without_followers")
+    factory = ("api.http.shard_gateway:create_gateway_without_followers" if sharded
+               else "api.http.app:create_app_without_followers")
     config = uvicorn.Config(factory, factory=True,
                             workers=workers, host=host, port=port, log_config=logging,
                             access_log=False)

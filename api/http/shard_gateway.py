@@ -255,12 +255,7 @@ class ShardGateway:
 
     def _may_register(self, scope: Scope, code: str, district: str, street: str) -> bool:
         """The token may register this community: only then may it enter the directory."""
-        assert self._access is not None
-        headers = dict(scope["headers"])
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        principal = self._access.principal(token_digest(token.strip()))
+        principal = self._bearer(scope)
         if principal is None or principal.role not in REGISTRARS:
             return False
         try:
@@ -316,13 +311,18 @@ class ShardGateway:
             self._audit = open_city_audit(self.router.city())
         return self._audit
 
-    def _principal(self, scope: Scope) -> Principal:
-        """The caller, as the apps' policy finds it, for a route the gateway answers."""
+    def _bearer(self, scope: Scope) -> Principal | None:
+        """The live token's principal in the request's Authorization header, if any."""
         assert self._access is not None
         headers = dict(scope["headers"])
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        principal = (self._access.principal(token_digest(token.strip()))
-                     if scheme.lower() == "bearer" and token.strip() else None)
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self._access.principal(token_digest(token.strip()))
+
+    def _principal(self, scope: Scope) -> Principal:
+        """The caller, as the apps' policy finds it, for a route the gateway answers."""
+        principal = self._bearer(scope)
         if principal is None:
             raise _Refused(problem(401, "send a live API token: Authorization: Bearer <token>",
                                    rule="authentication",
