@@ -10,7 +10,7 @@ delivers them, so every owner votes. Then, each round, for each concurrency leve
 --clients it measures, for --seconds each, single top-ups of 100.00 yuan spread over the
 units so that concurrent writers rarely meet on one sub-account:
   (a) over HTTP: ``fundledger serve --no-follow-views [--workers N]`` on loopback, that
-      many httpx.AsyncClient clients (one keep-alive connection each), every POST with its own
+      many client threads (http.client, one keep-alive connection each), every POST with its own
       Idempotency-Key; deposits per second and p50/p99 latency;
   (b) in-process: FundLedger.post_deposit called directly in this process on the same
       database, from that many threads;
@@ -30,7 +30,8 @@ the medians over the rounds of the rates and of each round's ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -192,52 +193,52 @@ def measure_raw(url: str, clients: int, seconds: float, tag: str) -> Measured:
             conn.close()
 
 
-async def http_deposits(base: str, token: str, units: list[Unit], clients: int,
-                        seconds: float | None, tag: str, count: int = 0) -> Measured:
+class KeepAlive:
+    """One client's keep-alive connection, on the standard library's http.client: the
+    client's own work per request stays small beside the server's (httpx's AsyncClient
+    cost about 1.5 ms a request here, counted against the server before)."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def post(self, path: str, body: dict[str, str], headers: dict[str, str]) -> tuple[int, bytes]:
+        self.conn.request("POST", path, body=json.dumps(body),
+                          headers={**headers, "Content-Type": "application/json"})
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def http_deposits(base: str, token: str, units: list[Unit], clients: int,
+                  seconds: float | None, tag: str, count: int = 0) -> Measured:
     """``clients`` keep-alive clients posting top-ups for ``seconds`` (or ``count`` in all)."""
-    import httpx
+    http = [KeepAlive(base) for _ in range(clients)]
 
-    measured = Measured()
-    http = [httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1),
-                              headers={"Authorization": f"Bearer {token}"})
-            for _ in range(clients)]
-
-    async def worker(number: int, client: httpx.AsyncClient, deadline: float) -> None:
-        mine = units[number::clients]
-        n = 0
-        while (time.perf_counter() < deadline if seconds is not None
-               else n * clients + number < count):
-            code, building, unit = mine[n % len(mine)]
-            reference = f"{tag}-{number}-{n}"
-            n += 1
-            body = {"reference": reference, "building": building, "unit": unit,
-                    "amount_yuan": TOP_UP_YUAN, "paid_on": PAID_ON.isoformat(),
-                    "kind": "top_up"}
-            began = time.perf_counter()
-            try:
-                response = await client.post(f"/v1/communities/{code}/deposits", json=body,
-                                             headers={"Idempotency-Key": reference})
-            except httpx.HTTPError as error:
-                measured.errors.append(f"{reference}: {type(error).__name__}: {error}")
-                continue
-            latency = time.perf_counter() - began
-            if response.status_code != 201:
-                measured.errors.append(f"{reference}: {response.status_code} {response.text}")
-            elif response.json().get("already_posted") is not False:
-                measured.errors.append(f"{reference}: not a fresh posting: {response.text}")
-            else:
-                measured.latencies.append(latency)
+    def deposit(worker: int, n: int) -> bool:
+        if seconds is None and n * clients + worker >= count:
+            return False
+        mine = units[worker::clients]
+        code, building, unit = mine[n % len(mine)]
+        reference = f"{tag}-{worker}-{n}"
+        status, body = http[worker].post(
+            f"/v1/communities/{code}/deposits",
+            {"reference": reference, "building": building, "unit": unit,
+             "amount_yuan": TOP_UP_YUAN, "paid_on": PAID_ON.isoformat(), "kind": "top_up"},
+            {"Authorization": f"Bearer {token}", "Idempotency-Key": reference})
+        if status != 201:
+            raise AssertionError(f"{reference}: {status} {body!r}")
+        if json.loads(body).get("already_posted") is not False:
+            raise AssertionError(f"{reference}: not a fresh posting: {body!r}")
+        return True
 
     try:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(n, client, began + (seconds or 0))
-                               for n, client in enumerate(http)))
-        measured.seconds = time.perf_counter() - began
+        return run_threads(clients, seconds if seconds is not None else 3600.0, deposit)
     finally:
         for client in http:
-            await client.aclose()
-    measured.count = len(measured.latencies)
-    return measured
+            client.close()
 
 
 def voters_of(units: list[Unit], code: str) -> list[str]:
@@ -292,44 +293,27 @@ def measure_ballots_in_process(app: FundLedger, code: str, reference: str, voter
     return run_threads(clients, seconds, cast)
 
 
-async def http_ballots(base: str, tokens: dict[str, str], voters: list[str], vote: UUID,
-                       clients: int, seconds: float) -> Measured:
+def http_ballots(base: str, tokens: dict[str, str], voters: list[str], vote: UUID,
+                 clients: int, seconds: float) -> Measured:
     """``clients`` voters at a time, each casting their own ballot with their own token."""
-    import httpx
+    http = [KeepAlive(base) for _ in range(clients)]
 
-    measured = Measured()
-    http = [httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1))
-            for _ in range(clients)]
-
-    async def worker(number: int, client: httpx.AsyncClient, deadline: float) -> None:
-        for voter in voters[number::clients]:
-            if time.perf_counter() >= deadline:
-                return
-            began = time.perf_counter()
-            try:
-                response = await client.post(
-                    f"/v1/votes/{vote}/ballots", json={"choice": "agree",
-                                                       "cast_on": CAST_ON.isoformat()},
-                    headers={"Authorization": f"Bearer {tokens[voter]}",
-                             "Idempotency-Key": f"ballot-{vote}"})
-            except httpx.HTTPError as error:
-                measured.errors.append(f"{voter}: {type(error).__name__}: {error}")
-                continue
-            if response.status_code != 201:
-                measured.errors.append(f"{voter}: {response.status_code} {response.text}")
-            else:
-                measured.latencies.append(time.perf_counter() - began)
+    def cast(worker: int, n: int) -> bool:
+        mine = voters[worker::clients]
+        if n >= len(mine):
+            return False
+        status, body = http[worker].post(
+            f"/v1/votes/{vote}/ballots", {"choice": "agree", "cast_on": CAST_ON.isoformat()},
+            {"Authorization": f"Bearer {tokens[mine[n]]}", "Idempotency-Key": f"ballot-{vote}"})
+        if status != 201:
+            raise AssertionError(f"{mine[n]}: {status} {body!r}")
+        return True
 
     try:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(n, client, began + seconds)
-                               for n, client in enumerate(http)))
-        measured.seconds = time.perf_counter() - began
+        return run_threads(clients, seconds, cast)
     finally:
         for client in http:
-            await client.aclose()
-    measured.count = len(measured.latencies)
-    return measured
+            client.close()
 
 
 def check_ballots(app: FundLedger, code: str, reference: str, what: str,
@@ -470,8 +454,8 @@ class Bench:
             for label in sorted(self.servers, reverse=number % 2 == 1):
                 base, token = self.servers[label]
                 server = list(self.servers).index(label)  # references differ by server
-                m = asyncio.run(http_deposits(base, token, self.units, clients, a.seconds,
-                                              f"H{server}-{tag}"))
+                m = http_deposits(base, token, self.units, clients, a.seconds,
+                                  f"H{server}-{tag}")
                 self.books.check(f"{label}, {clients} clients", m)
                 measured[f"{label} deposits {clients}"] = m
         for voters in a.voters:
@@ -482,8 +466,8 @@ class Bench:
             measured[f"in-process ballots {voters}"] = m
             for label in sorted(self.servers, reverse=number % 2 == 1):
                 reference, vote = self.new_vote()
-                m = asyncio.run(http_ballots(self.servers[label][0], self.tokens, self.voters,
-                                             vote, voters, a.seconds))
+                m = http_ballots(self.servers[label][0], self.tokens, self.voters, vote,
+                                 voters, a.seconds)
                 check_ballots(self.app, self.code, reference, f"{label} ballots", m)
                 measured[f"{label} ballots {voters}"] = m
         return measured
@@ -590,8 +574,7 @@ def main() -> None:
         rounds = []
         try:
             for server, (label, (base, _)) in enumerate(servers.items()):
-                warm = asyncio.run(http_deposits(base, token, units, 1, None, f"W{server}",
-                                                 WARMUP))
+                warm = http_deposits(base, token, units, 1, None, f"W{server}", WARMUP)
                 books.check(f"{label} warm-up", warm)
             for number in range(1, args.rounds + 1):
                 rounds.append(bench.round(number))
@@ -605,9 +588,10 @@ def main() -> None:
     pool = Settings(db=args.pg_url).pg_pool_size
     print(f"server: `fundledger serve --no-follow-views`, {workers} uvicorn worker process"
           f"{'es' if workers > 1 else ''} (routes on its thread pool; FundLedger pool of "
-          f"{pool}+{pool} overflow connections), access log on; the HTTP clients run in this "
-          "process" + ("; baseline: the other checkout's app under uvicorn with h11 and asyncio"
-                       if args.baseline else ""))
+          f"{pool}+{pool} overflow connections), access log on; the HTTP clients "
+          "(http.client threads) run in this process"
+          + ("; baseline: the other checkout's app under uvicorn with h11 and asyncio"
+             if args.baseline else ""))
     print(f"every deposit checked: {books.expected_fen:,} fen deposited in all, as counted; "
           "every ballot found in its vote")
     report(rounds, args, list(servers))
