@@ -7,8 +7,10 @@ its file's district (one district per file: the directory is written first); ``i
 deposits`` to the one shard of its lines' communities; ``enterprise register`` is refused
 (``shards register-enterprise`` registers on every shard); an enterprise's credit record
 (``enterprise credit-event``, ``credit``, ``ranking``) and anything else to the default
-shard; ``tokens ...`` to the city database, whose tokens the HTTP gateway
-(``api.http.shard_gateway``) checks for every shard. ``fundledger shards ...`` adds what a
+shard; ``tokens ...`` and ``owners revoke`` to the city database, whose tokens, sign-in
+codes and sessions the HTTP gateway (``api.http.shard_gateway``) shares with every shard
+(``owners invite`` finds the owner's units on the community's shard and stores the code
+there too: ``city_web_tables``). ``fundledger shards ...`` adds what a
 sharded city needs besides: where a community is, an enterprise registered on every shard,
 each shard's relay, and the city reader.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +37,10 @@ from api.cli_common import (
     run,
 )
 from domain.errors import InvalidInput
+from ledger.application import FundLedger
 from ledger.csv_files import read_deposits, read_units
+from ledger.persistence.access_tables import AccessTables, open_access_tables
+from ledger.persistence.web_tables import WebTables, open_web_tables
 from ledger.settings import Settings
 from ledger.shards import ShardMap, ShardRouter, load_shard_map
 from projections.city_reader import CityReader, Upstream, open_city_views
@@ -43,6 +50,7 @@ shards_cli = typer.Typer(no_args_is_help=True,
                          help="Districts on their own databases (FUNDLEDGER_SHARDS).")
 cli.add_typer(shards_cli, name="shards")
 HOME_COMMANDS = {"enterprise credit-event", "credit", "ranking"}
+CITY_COMMANDS = {"owners revoke"}
 FOLLOW_POLL_S = 0.5
 
 
@@ -53,12 +61,28 @@ def routed_settings(settings: Settings) -> Settings:
     current = invocation.get()
     command = current.command if current else ""
     try:
-        if command.startswith("tokens "):  # one token for the whole city (the gateway's)
-            return router.settings_for(shards.city)
+        if command.startswith("tokens ") or command in CITY_COMMANDS:
+            return router.settings_for(shards.city)  # the gateway's, for the whole city
         name = _route(router, command, current.params if current else {})
         return router.settings_for(shards.shards[name])
     finally:
         router.close()
+
+
+@contextmanager
+def city_web_tables(app: FundLedger) -> Iterator[tuple[WebTables, AccessTables]]:
+    """The sign-in tables beside ``app``'s log, or under a shard map the city database's,
+    which the gateway's pages read whatever shard a community is on."""
+    settings = Settings()
+    if not settings.shards:
+        yield open_web_tables(app.recorder), open_access_tables(app.recorder)
+        return
+    city = FundLedger(settings.model_copy(
+        update={"db": load_shard_map(settings.shards).city, "shards": None}))
+    try:
+        yield open_web_tables(city.recorder), open_access_tables(city.recorder)
+    finally:
+        city.close()
 
 
 def _route(router: ShardRouter, command: str, params: dict[str, Any]) -> str:

@@ -48,6 +48,7 @@ from api.web.pages import WEB_PREFIX
 from domain.errors import InvalidInput
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables, open_access_tables
+from ledger.persistence.web_tables import WebTables
 from ledger.settings import Settings
 from projections.runner import Followers, Runner, open_projection
 from projections.seal.follower import SealFollower
@@ -123,9 +124,10 @@ def create_app_without_followers() -> FastAPI:
 
 
 def create_app(settings: Settings | None = None, *, follow_views: bool | None = None,
-               access: AccessTables | None = None) -> FastAPI:
+               access: AccessTables | None = None, web: WebTables | None = None) -> FastAPI:
     """The API on one database. ``access``: the tokens and stored responses to use instead of
-    this database's own (a sharded city's gateway hands every shard the city's)."""
+    this database's own, and ``web`` the pages' sign-in codes and sessions (a sharded city's
+    gateway hands every shard the city's)."""
     settings = settings or Settings()
     if settings.shards:  # a sharded city is served by api.http.shard_gateway
         raise InvalidInput("with FUNDLEDGER_SHARDS the API is the shard gateway "
@@ -140,7 +142,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
             views = {name: open_projection(ledger, cls) for name, cls in VIEWS.items()}
             runner = Runner(ledger)
             svc = Services(ledger, runner, views,
-                           access if access is not None else open_access_tables(ledger.recorder))
+                           access if access is not None else open_access_tables(ledger.recorder),
+                           web=web)
             sealing: SealFollower | None = None
             if follow:
                 svc.followers = Followers(runner, list(views.values())).start()

@@ -13,7 +13,7 @@ from api.web.identity import SignIn
 from ledger.access import Place
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables
-from ledger.persistence.web_tables import open_web_tables
+from ledger.persistence.web_tables import WebTables, open_web_tables
 from projections.audit import AuditProjection
 from projections.balance import BalanceProjection
 from projections.runner import BatchingProjection, Followers, Runner, wait_until_applied
@@ -31,6 +31,7 @@ class Services:
     views: dict[str, BatchingProjection[Any]]
     access: AccessTables
     followers: Followers | None = None
+    web: WebTables | None = None  # sign-in codes and sessions; None: on the ledger's store
     read_wait_s: float = READ_WAIT_S_DEFAULT
     streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
     _sealer: Sealer | None = None
@@ -81,8 +82,9 @@ class Services:
     def signin(self) -> SignIn:
         """Sign-in codes and the web pages' sessions (their tables opened on first use)."""
         if self._signin is None:
-            self._signin = SignIn(self.ledger, open_web_tables(self.ledger.recorder),
-                                  self.access)
+            if self.web is None:
+                self.web = open_web_tables(self.ledger.recorder)
+            self._signin = SignIn(self.ledger, self.web, self.access)
         return self._signin
 
     def open_stream(self, token_id: str) -> bool:

@@ -16,13 +16,19 @@ in front of them that hands each request, untouched, to the one app it concerns:
   ``shard:position`` cursor, ``shard`` to keep to one log);
 - the lists of communities and votes without a community: every shard, merged in key order;
 - ``/readyz``: every app below, each one's answer by its shard's name (and ``city``);
+- the web pages: a vote's page by the vote's stream; a sign-in with a code to the shard of
+  the community the code was issued for; any other page by the session's community (an
+  owner's), else by its ``community`` query (a staff member's choice), else the default
+  shard;
 - the officials' three-rates dashboard page: refused (501, saying to use ``/v1/rates``), as
   below the gateway it would count the default shard alone;
-- anything else (enterprises' credit records, handover checks, the other pages, metrics):
-  the default shard, where the CLI keeps the enterprises' credit records too.
+- anything else (enterprises' credit records, handover checks, metrics): the default shard,
+  where the CLI keeps the enterprises' credit records too.
 
 Every app below shares the city database's tokens and stored responses, so one token works
-city-wide and an idempotency key means one request wherever it lands. Registering an
+city-wide and an idempotency key means one request wherever it lands; and its sign-in codes
+and sessions, so a code issued on any shard signs in through the gateway, and a session
+opens every page. Registering an
 enterprise is refused here (it must reach every shard: ``fundledger shards
 register-enterprise``), as in the CLI.
 """
@@ -42,6 +48,7 @@ from uuid import UUID
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.requests import cookie_parser
 from starlette.types import Message, Receive, Scope, Send
 
 from api.http.app import create_app
@@ -49,10 +56,12 @@ from api.http.problems import domain_problem, problem
 from api.http.routes_funds import REGISTRARS
 from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
-from api.web.pages import WEB_PREFIX
+from api.web.identity import code_digest, session_digest, utc_now
+from api.web.pages import SESSION_COOKIE, WEB_PREFIX
 from domain.errors import DomainError, InvalidInput
 from ledger.access import Place, Principal, Role, token_digest
 from ledger.persistence.access_tables import AccessTables, open_access_tables
+from ledger.persistence.web_tables import WebTables, open_web_tables
 from ledger.settings import Settings
 from ledger.shards import ShardRouter, load_shard_map
 from projections.audit import AuditFilter
@@ -62,6 +71,7 @@ BODY_MAX_BYTES = 1024 * 1024  # as the apps below refuse (BodyLimit): 413 before
 _COMMUNITY_PATH = re.compile(r"^/v1/communities/([^/]+)(/|$)")
 _HISTORY_PATH = re.compile(r"^/v1/history/([a-z]+)/([^/]+)")
 _STREAM_PATH = re.compile(r"^/v1/(?:votes|proofs)/([0-9A-Fa-f-]{32,36})(/|$)")
+_WEB_VOTE_PATH = re.compile(rf"^{WEB_PREFIX}/votes/([0-9A-Fa-f-]{{32,36}})(/|$)")
 CITY_PATHS = ("/v1/rates", "/v1/rates/trend", "/v1/credit-ranking")
 AUDIT_READERS = (Role.auditor, Role.official, Role.custodian, Role.admin)  # as GET /v1/audit
 # The lists every shard answers in part: the key each orders its items by (its ``after``),
@@ -104,6 +114,7 @@ class ShardGateway:
         shards = load_shard_map(settings.shards or "")
         self.router = ShardRouter(shards, settings)
         self._access: AccessTables | None = None
+        self._web: WebTables | None = None
         self._audit: CityAuditProjection | None = None
         self.shard_apps: dict[str, FastAPI] = {}
         self.city_app: FastAPI | None = None
@@ -127,16 +138,18 @@ class ShardGateway:
         await send({"type": "lifespan.shutdown.complete"})
 
     def _open(self) -> None:
-        """The city's access tables, and an app per database sharing them."""
+        """The city's access and sign-in tables, and an app per database sharing them."""
         city = self.router.city()
         self._access = open_access_tables(city.recorder)
+        self._web = open_web_tables(city.recorder)
         shards = self.router.map
         self.shard_apps = {
             name: create_app(self.router.settings_for(url), follow_views=self.follow_views,
-                             access=self._access) for name, url in shards.shards.items()}
+                             access=self._access, web=self._web)
+            for name, url in shards.shards.items()}
         # The city views are filled by the city reader, never by this process.
         self.city_app = create_app(self.router.settings_for(shards.city), follow_views=False,
-                                   access=self._access)
+                                   access=self._access, web=self._web)
 
     def apps(self) -> list[FastAPI]:
         return [*self.shard_apps.values(), *([self.city_app] if self.city_app else [])]
@@ -211,7 +224,40 @@ class ShardGateway:
             body = await _read_body(receive)
             buffered = _Buffered(body, receive)
             return await self._app_for_body(scope, path, body), buffered
+        if path.startswith(f"{WEB_PREFIX}/"):
+            return await self._page_app(scope, receive)
         return self.home, receive
+
+    async def _page_app(self, scope: Scope, receive: Receive) -> tuple[FastAPI, Receive]:
+        """Where a web page is: see the module docstring."""
+        path: str = scope["path"]
+        found = _WEB_VOTE_PATH.match(path)
+        if found:
+            return await self._stream_app(found[1]), receive
+        if scope["method"] == "POST" and path == f"{WEB_PREFIX}/signin":
+            body = await _read_body(receive)
+            code = dict(parse_qsl(body.decode("utf-8", "replace"))).get("code", "")
+            community = await anyio.to_thread.run_sync(self._code_community, code)
+            app = await self._community_app(community) if community else self.home
+            return app, _Buffered(body, receive)
+        community = await anyio.to_thread.run_sync(self._session_community, scope)
+        if community is None:
+            community = dict(parse_qsl(scope["query_string"].decode())).get("community")
+        return (await self._community_app(community) if community else self.home), receive
+
+    def _code_community(self, code: str) -> str | None:
+        assert self._web is not None
+        return self._web.code_community(code_digest(code)) if code.strip() else None
+
+    def _session_community(self, scope: Scope) -> str | None:
+        """The community of the request's live session, if it has one (an owner's)."""
+        assert self._web is not None
+        cookies = cookie_parser(dict(scope["headers"]).get(b"cookie", b"").decode("latin-1"))
+        session_id = cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return None
+        session = self._web.session(session_digest(session_id), utc_now())
+        return None if session is None else session.community_code
 
     async def _community_app(self, code: str) -> FastAPI:
         """The shard of a community; an unknown one goes to the default shard, which

@@ -148,6 +148,15 @@ class WebTables:
         return SignInCode(row["owner_id"], row["community_code"], row["issued_by"],
                           self._read_moment(row["expires_at"]))
 
+    def code_community(self, digest: str) -> str | None:
+        """The community a code was issued for, used or not: where a shard gateway sends
+        the sign-in that types it (the shard then decides whether it still signs in)."""
+        with self._cursor(commit=False) as c:
+            c.execute(self._sql("SELECT community_code FROM {signin_codes} WHERE digest = {p}"),
+                      (digest,))
+            row = c.fetchone()
+        return None if row is None else str(row["community_code"])
+
     def revoke_codes(self, owner_id: str, now: datetime) -> int:
         with self._cursor(commit=True) as c:
             c.execute(self._sql("UPDATE {signin_codes} SET used_at = {p} WHERE owner_id = {p} "

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from api.http.shard_gateway import create_gateway
 from domain.errors import NotFound
+from domain.ids import vote_id
 from ledger.access import Principal, Role, Scope, new_token, token_digest
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
@@ -294,6 +297,92 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
         assert client.get("/v1/audit").status_code == 401
     finally:
         asyncio.run(delete_streams(shard_map.nats_stream))
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def _sign_in(client: TestClient, code: str) -> Any:
+    client.cookies.clear()
+    page = client.get("/web/signin")
+    return client.post("/web/signin", data={"code": code, "csrf": _csrf(page.text)},
+                       follow_redirects=False)
+
+
+def _open_vote(app: FundLedger, community: str) -> str:
+    app.deliver_units(community_code=community, delivered_on=date(2026, 2, 2), actor="test")
+    app.propose_vote(community_code=community, vote_reference="ROOF-1", matter_kind="fund_use",
+                     title="屋面防水", proposed_on=date(2026, 3, 1), actor="test",
+                     unit_keys=["1-101", "1-102"], approved_amount_fen=100_000,
+                     purpose="屋面防水层翻新")
+    app.publish_vote(community_code=community, vote_reference="ROOF-1",
+                     published_on=date(2026, 3, 2), actor="test")
+    app.open_vote(community_code=community, vote_reference="ROOF-1",
+                  opened_on=date(2026, 3, 17), actor="test")
+    return str(vote_id(community, "ROOF-1"))
+
+
+def test_owners_sign_in_and_vote_on_their_pages_whichever_district_keeps_their_log(
+    gateway: tuple[TestClient, ShardRouter], shard_map: ShardMap
+) -> None:
+    """A code issued through the gateway (or by the CLI) on either shard signs its owner in
+    through the gateway, and the owner's pages read and write their community's shard."""
+    client, router = gateway
+    admin, custodian = city_token(router, Role.admin), city_token(router, Role.custodian)
+    register_both(client, admin)
+    assert deposit(client, custodian, CITY_W, "101", "16100.00").status_code == 201
+    west_vote = _open_vote(router.shard("west"), CITY_W)
+
+    # The east owner's unit has no deposit: each page shows its own shard's figures.
+    for code, balance in ((CITY_W, "16,100.00"), (CITY_E, "0.00")):
+        issued = post(client, f"/v1/communities/{code}/sign-in-codes", custodian,
+                      {"owner_id": f"owner-{code}-0"})
+        assert issued.status_code == 201, issued.text
+        signed_in = _sign_in(client, issued.json()["code"])
+        assert signed_in.status_code == 303, signed_in.text
+        units = client.get("/web/units")
+        assert units.status_code == 200 and "1 号楼 101" in units.text, units.text
+        unit = client.get("/web/units/1/101")
+        assert unit.status_code == 200 and balance in unit.text
+        assert client.get("/web/units/1/102").status_code == 404  # another owner's
+
+    # The west owner votes from the page: the ballot lands on the west shard only.
+    west_log = router.shard("west").recorder.max_notification_id() or 0
+    east_log = router.shard("east").recorder.max_notification_id()
+    assert _sign_in(client, post(client, f"/v1/communities/{CITY_W}/sign-in-codes", custodian,
+                                 {"owner_id": f"owner-{CITY_W}-0"}).json()["code"]
+                    ).status_code == 303
+    settle(router)  # the vote list is the audit view's
+    listed = client.get("/web/votes").text
+    assert "屋面防水" in listed
+    page = client.get(f"/web/votes/{west_vote}")
+    assert page.status_code == 200, page.text
+    cast = client.post(f"/web/votes/{west_vote}/ballot", data={
+        "choice": "agree", "confirm": "yes", "csrf": _csrf(page.text)})
+    assert cast.status_code == 200 and "不能更改" in cast.text, cast.text
+    west = router.shard("west")
+    count = west.vote_count(west.vote(CITY_W, "ROOF-1"))
+    assert [b.choice for b in count.ballots.values()] == ["agree"]
+    assert (west.recorder.max_notification_id() or 0) > west_log
+    assert router.shard("east").recorder.max_notification_id() == east_log
+
+    # A code from the CLI under the shard map signs in through the gateway too.
+    env = {**os.environ, "FUNDLEDGER_SHARDS": shard_map.model_dump_json()}
+    env.pop("FUNDLEDGER_DB", None)
+    invited = subprocess.run([sys.executable, "-m", "ledger", "owners", "invite", CITY_W,
+                              f"owner-{CITY_W}-2"], env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert invited.returncode == 0, invited.stdout + invited.stderr
+    assert _sign_in(client, invited.stdout.strip().splitlines()[-1]).status_code == 303
+    assert "1 号楼 103" in client.get("/web/units").text
+    revoked = subprocess.run([sys.executable, "-m", "ledger", "owners", "revoke",
+                              f"owner-{CITY_W}-2"], env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    assert client.get("/web/units", follow_redirects=False).status_code == 303  # signed out
 
 
 def test_tokens_made_by_the_cli_under_a_shard_map_are_the_citys(shard_map: ShardMap) -> None:
