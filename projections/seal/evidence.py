@@ -36,6 +36,7 @@ from projections.seal.proofs import (
     SealError,
     chain_digest,
     content_hash,
+    event_chainer,
     event_json,
     heads_root,
     leaf_hash,
@@ -264,6 +265,7 @@ def _walk_range(index: int) -> _RangeResult:
     at_checkpoints: list[tuple[int, int]] = []
     waiting = iter(due)
     next_due = next(waiting, None)
+    chained = event_chainer()
     with store.connect() as conn:
         # Each stream's chain as sealed up to the range, which the ranges before check.
         heads = {} if index == 0 else {key: (version, digest)
@@ -278,8 +280,7 @@ def _walk_range(index: int) -> _RangeResult:
                 if version != previous_version + 1:
                     return _RangeResult(True)
                 try:
-                    computed = chain_digest(previous, content_hash(position, key, version,
-                                                                   topic, state))
+                    computed = chained(previous, position, key, version, topic, state)
                 except (TypeError, AttributeError):
                     return _RangeResult(True)
                 if s_digest is not None:
@@ -328,6 +329,7 @@ class _Walk:
             + ([] if deleted is None else [(deleted[0], 0, deleted)]), key=lambda d: d[:2])
         heads = self.heads
         sealed = self.sealed
+        chained = event_chainer()
         next_due = due[0][0] if due else 2**63
         for page in self._pages():
             for position, key, version, topic, state, s_key, s_version, s_digest in page:
@@ -350,8 +352,7 @@ class _Walk:
                         f"follows version {previous_version}: an event was removed or "
                         "versions were changed", _uuid_text(key), version, position)
                 try:
-                    computed = chain_digest(previous, content_hash(position, key, version,
-                                                                   topic, state))
+                    computed = chained(previous, position, key, version, topic, state)
                 except (TypeError, AttributeError):  # a NULL topic, a text state: not stored so
                     return Problem(
                         "altered", f"stream {_uuid_text(key)} version {version} at position "

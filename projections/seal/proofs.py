@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +83,27 @@ def content_hash(position: int, originator_key: str, version: int, topic: str,
 
 def chain_digest(previous: bytes, content: bytes) -> bytes:
     return hashlib.sha256(_CHAIN_PREFIX + previous + content).digest()
+
+
+def event_chainer() -> Callable[[bytes, int, str, int, str, bytes], bytes]:
+    """``chain_digest(previous, content_hash(position, key, version, topic, state))`` as one
+    call, for walking the whole log: the two hashes inlined and each topic encoded once.
+    A verify spends most of its time here (two calls per event cost a fifth of it)."""
+    sha256, pack, topics = hashlib.sha256, _EVENT_HEADER.pack, dict[str, bytes]()
+    event_prefix, chain_prefix = _EVENT_PREFIX, _CHAIN_PREFIX
+
+    def chained(previous: bytes, position: int, originator_key: str, version: int,
+                topic: str, state: bytes) -> bytes:
+        key = originator_key.encode()
+        topic_bytes = topics.get(topic)
+        if topic_bytes is None:
+            topic_bytes = topics[topic] = topic.encode()
+        content = sha256(b"".join((
+            event_prefix, pack(position, version, len(key), len(topic_bytes), len(state)),
+            key, topic_bytes, state))).digest()
+        return sha256(chain_prefix + previous + content).digest()
+
+    return chained
 
 
 def leaf_hash(originator_key: str, version: int, digest: bytes) -> bytes:

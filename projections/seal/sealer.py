@@ -41,8 +41,7 @@ from projections.seal.proofs import (
     ZERO_DIGEST,
     Checkpoint,
     SealError,
-    chain_digest,
-    content_hash,
+    event_chainer,
     heads_root,
     load_signing_key,
     sign_checkpoint,
@@ -77,13 +76,14 @@ def chain_batch(batch: SealBatch, heads: dict[str, tuple[int, bytes]]
                 ) -> list[DigestRow]:
     """The batch's digests, chained on ``heads`` (updated in place)."""
     rows: list[DigestRow] = []
+    chained = event_chainer()
     for position, key, version, topic, state in batch.events:
         previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
         if version != previous_version + 1:
             raise SealRefused(
                 f"stream {key}: version {version} at position {position} follows sealed "
                 f"version {previous_version}; the log was altered before it was sealed")
-        digest = chain_digest(previous, content_hash(position, key, version, topic, state))
+        digest = chained(previous, position, key, version, topic, state)
         heads[key] = (version, digest)
         rows.append((position, key, version, digest))
     return rows

@@ -18,6 +18,7 @@ from projections.seal.proofs import (
     SealError,
     chain_digest,
     content_hash,
+    event_chainer,
     heads_root,
     load_signing_key,
     merkle_paths,
@@ -53,6 +54,20 @@ def test_fields_are_framed_so_moving_a_boundary_changes_the_hash() -> None:
     assert content_hash(1, "ab", 1, "c", b"x") != content_hash(1, "a", 1, "bc", b"x")
     assert content_hash(1, "a", 1, "b", b"cx") != content_hash(1, "a", 1, "bc", b"x")
     assert content_hash(1, "a", 2, "t", b"s") != content_hash(2, "a", 1, "t", b"s")
+
+
+@given(st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.integers(0, 2**62),
+                          st.text(max_size=40), st.integers(1, 2**62),
+                          st.sampled_from(["a.B", "fundledger.x.Y", "话题"]), st.binary()),
+                max_size=20))
+def test_the_walks_one_call_digest_is_the_two_hashes_it_stands_for(
+        events: list[tuple[bytes, int, str, int, str, bytes]]) -> None:
+    """``event_chainer`` is what the sealer and verify use per event: any difference from
+    ``chain_digest(content_hash(...))``, which proofs and exports use, would fail every log."""
+    chained = event_chainer()
+    for previous, position, key, version, topic, state in events * 2:  # the topic cache too
+        assert chained(previous, position, key, version, topic, state) == chain_digest(
+            previous, content_hash(position, key, version, topic, state))
 
 
 def test_a_chain_depends_on_order() -> None:
