@@ -49,10 +49,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import cookie_parser
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http.app import create_app
+from api.http.app import RequestId, create_app
 from api.http.problems import domain_problem, problem
+from api.http.request_log import RequestTelemetry
 from api.http.routes_funds import REGISTRARS
 from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
@@ -167,28 +168,32 @@ class ShardGateway:
         if scope["type"] != "http":
             await self.home(scope, receive, send)
             return
-        if scope["path"].startswith(f"{WEB_PREFIX}/rates"):
+        path: str = scope["path"]
+        if path.startswith(f"{WEB_PREFIX}/rates"):
             # Below the gateway the dashboard would count the default shard alone and call it
             # the city: better no page than a wrong figure (README, the HTTP API over shards).
-            await HTMLResponse(DASHBOARD_NOT_SHARDED, status_code=501)(scope, receive, send)
+            await _answered_here(f"{WEB_PREFIX}/rates", HTMLResponse(
+                DASHBOARD_NOT_SHARDED, status_code=501))(scope, receive, send)
             return
         try:
             app, receive = await self._route(scope, receive)
         except DomainError as error:
-            await domain_problem(error)(scope, receive, send)
+            # Refused in routing: a fixed path (an enterprise's or a community's registration).
+            await _answered_here(path, domain_problem(error))(scope, receive, send)
             return
         except _TooLarge:
-            await problem(413, f"a request body is at most {BODY_MAX_BYTES} bytes",
-                          rule="body-size", field="body")(scope, receive, send)
+            await _answered_here(None, problem(
+                413, f"a request body is at most {BODY_MAX_BYTES} bytes", rule="body-size",
+                field="body"))(scope, receive, send)
             return
         if app is None:  # a list every shard answers in part
-            await self._merged(scope, send)
+            await _answered_here(path, self._merged)(scope, receive, send)
             return
-        if scope["path"] == "/readyz":
-            await self._ready(scope, send)
+        if path == "/readyz":
+            await _answered_here(path, self._ready)(scope, receive, send)
             return
-        if app is self.city_app and scope["path"] == "/v1/audit":
-            await self._city_audit(scope, send)
+        if app is self.city_app and path == "/v1/audit":
+            await _answered_here(path, self._city_audit)(scope, receive, send)
             return
         await app(scope, receive, send)
 
@@ -310,7 +315,7 @@ class ShardGateway:
             return False
         return True
 
-    async def _ready(self, scope: Scope, send: Send) -> None:
+    async def _ready(self, scope: Scope, _: Receive, send: Send) -> None:
         """Ready when every database below is; each one's own answer, by name."""
         named = {**self.shard_apps, **({"city": self.city_app} if self.city_app else {})}
         answers = {name: await _call(app, scope) for name, app in named.items()}
@@ -322,7 +327,7 @@ class ShardGateway:
 
     # -- the city's audit search ----------------------------------------------------------------
 
-    async def _city_audit(self, scope: Scope, send: Send) -> None:
+    async def _city_audit(self, scope: Scope, _: Receive, send: Send) -> None:
         """``GET /v1/audit`` over the whole city: the city reader's audit view, keyed and
         ordered by (shard, position); ``after`` is the ``next_after`` it gave (``east:123``)
         and ``shard`` keeps to one district's log. A city-wide search is for a caller
@@ -330,6 +335,7 @@ class ShardGateway:
         query = dict(parse_qsl(scope["query_string"].decode()))
         try:
             principal = await anyio.to_thread.run_sync(self._principal, scope)
+            scope.setdefault("state", {})["principal"] = principal  # for the request log
             if principal.scope.level != "city":
                 raise InvalidInput("a caller scoped below the city names the community to "
                                    "read", rule="scope", field="community")
@@ -381,7 +387,7 @@ class ShardGateway:
 
     # -- lists every shard answers in part ------------------------------------------------------
 
-    async def _merged(self, scope: Scope, send: Send) -> None:
+    async def _merged(self, scope: Scope, _: Receive, send: Send) -> None:
         """Each shard's page of the list, merged in key order and cut to the limit asked."""
         key, limit = MERGED_LISTS[scope["path"]]
         query = dict(parse_qsl(scope["query_string"].decode()))
@@ -391,6 +397,7 @@ class ShardGateway:
         more = False
         for app in self.shard_apps.values():
             status, headers, body = await _call(app, scope)
+            _log_principal(scope)
             if status != 200:  # a refusal (401, 403, 422) is each shard's alike: pass it on
                 await _send(send, status, headers, body)
                 return
@@ -459,6 +466,25 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+class _Template:
+    """What the request log reads of a matched route: its declared path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _answered_here(template: str | None, answer: ASGIApp) -> ASGIApp:
+    """An answer the gateway gives itself, logged and counted as the apps below log and
+    count theirs (``template``: the route's path; None, unmatched), under its own
+    ``X-Request-Id``."""
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if template is not None:
+            scope["route"] = _Template(template)
+        await answer(scope, receive, send)
+
+    return RequestTelemetry(RequestId(app))
+
+
 async def _call(app: Callable[[Scope, Receive, Send], Awaitable[None]], scope: Scope
                 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """A GET answered by one app below, in full: status, headers, body."""
@@ -473,13 +499,24 @@ async def _call(app: Callable[[Scope, Receive, Send], Awaitable[None]], scope: S
         elif message["type"] == "http.response.body":
             answer["body"] += message.get("body", b"")
 
-    await app(dict(scope), receive, send)
+    # A state of its own: the app below names its request (and its log line) itself.
+    below = {**scope, "state": {}}
+    await app(below, receive, send)
+    scope.setdefault("state", {})["principal_below"] = below["state"].get("principal")
     return answer["status"], answer["headers"], answer["body"]
+
+
+def _log_principal(scope: Scope) -> None:
+    """The caller an app below found, for the gateway's own log line."""
+    state = scope.setdefault("state", {})
+    if state.get("principal") is None:
+        state["principal"] = state.get("principal_below")
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
                 ) -> None:
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    # The answer is the gateway's, under its own request id (``_answered_here``).
+    kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"x-request-id")]
     await send({"type": "http.response.start", "status": status,
                 "headers": [*kept, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -10,6 +10,8 @@ city reader from both shards' relays (PostgreSQL and NATS, as in test_shards).
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import re
 import subprocess
@@ -210,6 +212,34 @@ def test_lists_merge_every_district_and_page_in_code_order(
     east_official = city_token(router, Role.official, f"district:{EAST}")
     seen = client.get("/v1/communities", headers=east_official).json()["items"]
     assert [f["community_code"] for f in seen] == [CITY_E]
+
+
+def test_what_the_gateway_answers_itself_is_logged_once_under_its_own_request_id(
+    gateway: tuple[TestClient, ShardRouter], log_lines: io.StringIO
+) -> None:
+    """A merged list, /readyz, the refused dashboard and a refusal in routing: one request
+    log line each, naming the route template, the status, the caller, and the request id
+    the response carries (the apps below log their own parts under their own ids)."""
+    client, router = gateway
+    admin = city_token(router, Role.admin)
+    register_both(client, admin)
+    principal = open_access_tables(router.city().recorder).principal(
+        token_digest(admin["Authorization"].removeprefix("Bearer ")))
+    assert principal is not None
+    for method, path, body, route, status, caller in (
+            ("GET", "/v1/communities", None, "/v1/communities", 200, principal.principal_id),
+            ("GET", "/readyz", None, "/readyz", 200, None),
+            ("GET", "/web/rates", None, "/web/rates", 501, None),
+            ("POST", "/v1/enterprises", {"credit_code": "X"}, "/v1/enterprises", 422, None)):
+        before = len(log_lines.getvalue().splitlines())
+        answer = client.request(method, path, json=body,
+                                headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
+        assert answer.status_code == status, answer.text
+        [request_id] = answer.headers.get_list("X-Request-Id")
+        lines = [json.loads(line) for line in log_lines.getvalue().splitlines()[before:]]
+        mine = [line for line in lines if line["request_id"] == request_id]
+        assert [(line["route"], line["status"], line["principal"]) for line in mine] == [
+            (route, status, caller)], lines
 
 
 def test_a_registration_the_token_may_not_make_enters_no_directory(
