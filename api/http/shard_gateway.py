@@ -28,9 +28,8 @@ in front of them that hands each request, untouched, to the one app it concerns:
 Every app below shares the city database's tokens and stored responses, so one token works
 city-wide and an idempotency key means one request wherever it lands; and its sign-in codes
 and sessions, so a code issued on any shard signs in through the gateway, and a session
-opens every page. Registering an
-enterprise is refused here (it must reach every shard: ``fundledger shards
-register-enterprise``), as in the CLI.
+opens every page. Registering an enterprise is refused here (it must reach every shard:
+``fundledger shards register-enterprise``), as in the CLI.
 """
 
 from __future__ import annotations
@@ -74,6 +73,7 @@ _HISTORY_PATH = re.compile(r"^/v1/history/([a-z]+)/([^/]+)")
 _STREAM_PATH = re.compile(r"^/v1/(?:votes|proofs)/([0-9A-Fa-f-]{32,36})(/|$)")
 _WEB_VOTE_PATH = re.compile(rf"^{WEB_PREFIX}/votes/([0-9A-Fa-f-]{{32,36}})(/|$)")
 CITY_PATHS = ("/v1/rates", "/v1/rates/trend", "/v1/credit-ranking")
+_BODY_ROUTED = ("/v1/communities", "/v1/votes", "/v1/enterprises")
 AUDIT_READERS = (Role.auditor, Role.official, Role.custodian, Role.admin)  # as GET /v1/audit
 # The lists every shard answers in part: the key each orders its items by (its ``after``),
 # and the route's default page size.
@@ -178,8 +178,10 @@ class ShardGateway:
         try:
             app, receive = await self._route(scope, receive)
         except DomainError as error:
-            # Refused in routing: a fixed path (an enterprise's or a community's registration).
-            await _answered_here(path, domain_problem(error))(scope, receive, send)
+            # Refused in routing: logged by its path only if that is a route's fixed path (a
+            # raw path may hold what a log must not, as a sign-in link does).
+            template = path if path in _BODY_ROUTED else None
+            await _answered_here(template, domain_problem(error))(scope, receive, send)
             return
         except _TooLarge:
             await _answered_here(None, problem(
