@@ -276,6 +276,9 @@ def measure_size(pg_url: str, units: int, per_community: int, reads: int,
                 started = time.perf_counter()
                 count = rebuild(runner, projection)
                 figures.rebuild[name] = count / (time.perf_counter() - started)
+                # Each figure as it comes: a run of hours that fails late keeps the rest.
+                print(f"  view {name} rebuilt: {count:,} events at "
+                      f"{figures.rebuild[name]:,.0f}/s", flush=True)
             more = deposit_month(app, rows, MONTHS)  # next January's batch
             for name, projection in projections.items():
                 started = time.perf_counter()
@@ -287,11 +290,14 @@ def measure_size(pg_url: str, units: int, per_community: int, reads: int,
             started = time.perf_counter()
             sealed = seal(app, sealer)
             figures.seal_rate = sealed / (time.perf_counter() - started)
+            print(f"  sealed {sealed:,} events at {figures.seal_rate:,.0f}/s", flush=True)
             make_checkpoint(app, sealer)
             started = time.perf_counter()
             report = verify_ledger(app)
             assert report.ok and report.events == total, report.problem
             figures.verify_rate = report.events / (time.perf_counter() - started)
+            print(f"  checkpoint made; verified {report.events:,} events at "
+                  f"{figures.verify_rate:,.0f}/s", flush=True)
             figures.events = total
             with app.recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
                 curs.execute("SELECT pg_database_size(current_database()) AS size")

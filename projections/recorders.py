@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -290,14 +290,18 @@ class PostgresViewRecorder(
         self.create_table()
 
     def checksum(self) -> str:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            tables = []
-            for name, order in self.view_tables:
-                curs.execute(SQL("SELECT * FROM {} ORDER BY {}").format(
-                    self.table(name), SQL(", ").join(Identifier(c) for c in order.split(","))))
-                tables.append((name, [tuple(row.values()) for row in curs.fetchall()]))
-            return digest_rows(tables)
+        # Every table read in one snapshot, each into a cursor of its own, and turned into
+        # Python once the transaction has ended: a million rows take the client longer than
+        # the server lets a connection sit idle in a transaction (see SealStore._fetch_all).
+        with self.datastore.get_connection() as conn, ExitStack() as cursors:
+            read = [(name, cursors.enter_context(conn.cursor())) for name, _ in self.view_tables]
+            with conn.transaction():
+                read[0][1].execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                for (name, order), (_, curs) in zip(self.view_tables, read, strict=True):
+                    curs.execute(SQL("SELECT * FROM {} ORDER BY {}").format(
+                        self.table(name), SQL(", ").join(Identifier(c) for c in order.split(","))))
+            return digest_rows([(name, [tuple(row.values()) for row in curs.fetchall()])
+                                for name, curs in read])
 
 
 class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder[TBatch]):

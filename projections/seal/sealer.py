@@ -225,20 +225,32 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         return None if row is None else (int(row[0]), str(row[1]))
 
     def seal_state(self, application_name: str) -> tuple[int, int, list[Head]]:
-        with self._reading() as curs:
-            curs.execute(SQL("SELECT max(notification_id) FROM {} WHERE application_name = %s"
-                             ).format(self.table(self.tracking_table_name)), (application_name,))
-            found = curs.fetchone()
-            curs.execute(SQL("SELECT count(*) FROM {}").format(self.table(DIGESTS)))
-            count = curs.fetchone()
-            position = found[0] if found and found[0] else 0
-            curs.execute(self.select_heads_statement, (position,), binary=True)
-            rows = curs.fetchall()
-        # Shaped after the transaction: a million streams' heads took longer than the
-        # connection may sit idle in one (idle_in_transaction_session_timeout), and the
-        # server ended it (benchmarks/city.py at 1,000,000 units).
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            with conn.transaction():  # one snapshot for the three
+                curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                curs.execute(SQL("SELECT max(notification_id) FROM {} WHERE "
+                                 "application_name = %s").format(
+                    self.table(self.tracking_table_name)), (application_name,))
+                found = curs.fetchone()
+                curs.execute(SQL("SELECT count(*) FROM {}").format(self.table(DIGESTS)))
+                count = curs.fetchone()
+                position = found[0] if found and found[0] else 0
+                curs.execute(self.select_heads_statement, (position,), binary=True)
+            rows = curs.fetchall()  # after the transaction: see _fetch_all
         heads = [(oid.hex, version, bytes(digest)) for oid, version, digest in rows]
         return position, (count[0] if count else 0), heads
+
+    def _fetch_all(self, statement: Composed, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One statement's rows, fetched once its transaction has ended. Turning a million
+        rows into Python objects takes longer than the server lets a connection sit idle in
+        a transaction (eventsourcing sets idle_in_transaction_session_timeout to 5 s): at
+        1,000,000 units the server ended the connection (benchmarks/city.py), twice."""
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            with conn.transaction():
+                curs.execute(statement, params, binary=True)
+            return curs.fetchall()
 
     def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
         # Ids as hex text from the server: parsing a UUID per row cost more than hashing it.
@@ -305,18 +317,16 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
 
     def heads_at(self, position: int) -> list[Head]:
-        with self._reading() as curs:
-            curs.execute(self.select_heads_statement, (position,), binary=True)
-            return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
+        return [(o.hex, v, bytes(d))
+                for o, v, d in self._fetch_all(self.select_heads_statement, (position,))]
 
     def stream_events(self, keys: Sequence[str], max_position: int) -> list[EventRow]:
-        with self._reading() as curs:
-            curs.execute(SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {} WHERE originator_id = ANY(%s) AND notification_id <= %s "
-                "ORDER BY notification_id").format(self._events()),
-                ([UUID(k) for k in keys], max_position), binary=True)
-            return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in curs.fetchall()]
+        rows = self._fetch_all(SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {} WHERE originator_id = ANY(%s) AND notification_id <= %s "
+            "ORDER BY notification_id").format(self._events()),
+            ([UUID(k) for k in keys], max_position))
+        return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in rows]
 
     def stream_digest(self, key: str, version: int) -> DigestRow | None:
         with self._reading() as curs:
@@ -328,13 +338,11 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         return None if row is None else (row[0], row[1].hex, row[2], bytes(row[3]))
 
     def first_events(self, max_position: int) -> list[EventRow]:
-        with self._reading() as curs:
-            curs.execute(SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {} WHERE originator_version = 1 AND notification_id <= %s "
-                "ORDER BY notification_id").format(self._events()), (max_position,),
-                binary=True)
-            return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in curs.fetchall()]
+        rows = self._fetch_all(SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {} WHERE originator_version = 1 AND notification_id <= %s "
+            "ORDER BY notification_id").format(self._events()), (max_position,))
+        return [(n, o.hex, v, t, bytes(s)) for n, o, v, t, s in rows]
 
 
 _SQLITE_IDS_PER_QUERY = 400
