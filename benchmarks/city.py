@@ -1,6 +1,7 @@
 """A whole city at growing sizes: what each unit and each event costs, and whether it grows.
 
     python benchmarks/city.py [--sizes 100000,300000] [--pg-url URL] [--reads 200]
+                              [--no-governance]
 
 For each size (units) it builds, in a throwaway PostgreSQL database it creates and drops, a
 city of that many units in communities of --units-per-community (1,000,000 units: 2,000
@@ -23,7 +24,8 @@ from 70-85 % of the owners cast as batches of --ballot-batch paper ballots, clos
 tallied), registers a property service enterprise for every six communities, files each
 community's contract citing its passed vote, and has one community in ten change enterprise
 with the handover checked off; it prints ballots/s, close and tally time per vote, and the
-enterprise work per community. The reads also time a unit's statement (fund_statement, as
+enterprise work per community (--no-governance leaves all of that out: the funds alone, for
+a run that must be shorter). The reads also time a unit's statement (fund_statement, as
 `fundledger statement --unit`) and GET /v1/rates for the city and a street over HTTP, the
 app served in-process through fastapi's TestClient (no socket).
 """
@@ -232,7 +234,7 @@ def percentiles(action: Callable[[int], Any], samples: int) -> tuple[float, floa
 
 
 def measure_size(pg_url: str, units: int, per_community: int, reads: int,
-                 ballot_batch: int) -> Figures:
+                 ballot_batch: int, governance: bool = True) -> Figures:
     from ledger.application import FundLedger
     from ledger.persistence.scratch import scratch_database
     from ledger.settings import Settings
@@ -262,13 +264,14 @@ def measure_size(pg_url: str, units: int, per_community: int, reads: int,
             print(f"  {units:,} units in {communities:,} communities: "
                   f"{figures.import_events:,} events imported in {figures.import_s:.1f} s "
                   f"({figures.import_events / figures.import_s:,.0f}/s)", flush=True)
-            passed = run_votes(app, rows, per_community, ballot_batch, figures)
-            print(f"  {figures.votes:,} votes ({figures.votes_passed:,} passed), "
-                  f"{figures.ballots:,} ballots in {figures.ballots_s:.1f} s", flush=True)
-            run_enterprises(app, communities, set(passed), figures)
-            print(f"  {figures.enterprises:,} enterprises, {figures.contracts:,} contracts, "
-                  f"{figures.exits:,} exits with handover in {figures.enterprises_s:.1f} s",
-                  flush=True)
+            if governance:
+                passed = run_votes(app, rows, per_community, ballot_batch, figures)
+                print(f"  {figures.votes:,} votes ({figures.votes_passed:,} passed), "
+                      f"{figures.ballots:,} ballots in {figures.ballots_s:.1f} s", flush=True)
+                run_enterprises(app, communities, set(passed), figures)
+                print(f"  {figures.enterprises:,} enterprises, {figures.contracts:,} "
+                      f"contracts, {figures.exits:,} exits with handover in "
+                      f"{figures.enterprises_s:.1f} s", flush=True)
             settle(url)
             runner = Runner(app)
             projections = {name: open_projection(app, cls) for name, cls in VIEWS.items()}
@@ -380,12 +383,16 @@ def report(f: Figures) -> None:
               f"{f.catch_up[name]:>9,.0f}/s")
     print(f"  seal {f.seal_rate:,.0f}/s ({1e6 / f.seal_rate:.1f} µs/event), verify "
           f"{f.verify_rate:,.0f}/s ({1e6 / f.verify_rate:.1f} µs/event)")
-    print(f"  votes: {f.votes:,} ({f.votes_passed:,} passed), {f.ballots:,} ballots at "
-          f"{f.ballots / f.ballots_s:,.0f}/s (batches of paper ballots); close and tally "
-          f"per vote median {statistics.median(f.close_s):.2f} s, max {max(f.close_s):.2f} s")
-    print(f"  enterprises: {f.enterprises:,} registered, {f.contracts:,} contracts, "
-          f"{f.exits:,} exits with handover, {f.enterprises_s:.1f} s "
-          f"({f.enterprises_s * 1e3 / f.communities:.1f} ms per community)")
+    if f.votes:
+        print(f"  votes: {f.votes:,} ({f.votes_passed:,} passed), {f.ballots:,} ballots at "
+              f"{f.ballots / f.ballots_s:,.0f}/s (batches of paper ballots); close and tally "
+              f"per vote median {statistics.median(f.close_s):.2f} s, max "
+              f"{max(f.close_s):.2f} s")
+        print(f"  enterprises: {f.enterprises:,} registered, {f.contracts:,} contracts, "
+              f"{f.exits:,} exits with handover, {f.enterprises_s:.1f} s "
+              f"({f.enterprises_s * 1e3 / f.communities:.1f} ms per community)")
+    else:
+        print("  votes and enterprises: not run (--no-governance)")
     for name, (p50, p99) in f.reads.items():
         print(f"  read {name:<20} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
     print("  (HTTP reads: the app in-process through fastapi's TestClient, no socket)")
@@ -406,8 +413,9 @@ def table(all_figures: list[Figures]) -> None:
                  *(f"{1e6 / f.rebuild[v]:.1f}" for v in views),
                  f"{1e6 / f.seal_rate:.1f}", f"{1e6 / f.verify_rate:.1f}",
                  *(f"{f.reads[r][0]:.1f}/{f.reads[r][1]:.1f}" for r in reads),
-                 f"{f.ballots / f.ballots_s:,.0f}", f"{statistics.median(f.close_s):.2f}",
-                 f"{f.enterprises_s * 1e3 / f.communities:.1f}"]
+                 *([f"{f.ballots / f.ballots_s:,.0f}", f"{statistics.median(f.close_s):.2f}",
+                    f"{f.enterprises_s * 1e3 / f.communities:.1f}"] if f.votes
+                   else ["not run"] * 3)]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -419,6 +427,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=200, help="samples per read")
     parser.add_argument("--ballot-batch", type=int, default=100,
                         help="paper ballots saved per transaction (FundLedger.cast_ballots)")
+    parser.add_argument("--no-governance", action="store_true",
+                        help="no votes, enterprises or contracts: the funds' log alone")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -429,7 +439,7 @@ def main() -> None:
         for units in sizes:
             print(f"city of {units:,} units (PostgreSQL, {os.cpu_count()} cores)", flush=True)
             figures = measure_size(args.pg_url, units, args.units_per_community,
-                                   args.reads, args.ballot_batch)
+                                   args.reads, args.ballot_batch, not args.no_governance)
             report(figures)
             results.append(figures)
     table(results)
