@@ -4,21 +4,18 @@ The key goes into the ledger in the same transaction as the events the request p
 the route's command receives a ``WriteContext`` carrying the key and passes it to the
 ledger's command (``write=``), so a key is recorded exactly when its events are; the same
 context tells which log position the command wrote. The response
-is stored after that commit (on PostgreSQL without waiting for the disk: it repeats what the
-durable events say, and its loss is the case below); a repeat that finds it replays it byte
-for byte. A repeat that
+is stored after that commit; a repeat that finds it replays it byte for byte. A repeat that
 races the first request finds the key recorded and waits (bounded) for the stored response,
 so concurrent repeats answer identically and write once. A request the ledger refused wrote
 nothing and recorded no key: its repeat is decided again.
 
-If the first request's process ended between its commit and storing its response, or the
-database crashed before the stored response reached its disk, no response will come. A
-repeat of a command that is idempotent by its own reference (a deposit's bank reference, a
-withdrawal's, ...) ran it again and found it applied: when the wait runs out, that answer,
-at the log position of the key's first event, is stored and returned, and every later repeat
-replays it. It says ``already_posted: true`` where the lost first answer said false: the
-events are the same, written once. A command without such a reference cannot answer for the
-lost one, and its repeat still gets 409.
+If the first request's process ended between its commit and storing its response, no
+response will come. A repeat of a command that is idempotent by its own reference (a
+deposit's bank reference, a withdrawal's, ...) ran it again and found it applied: when the
+wait runs out, that answer, at the log position of the key's first event, is stored and
+returned, and every later repeat replays it. It says ``already_posted: true`` where the lost
+first answer said false: the events are the same, written once. A command without such a
+reference cannot answer for the lost one, and its repeat still gets 409.
 """
 
 from __future__ import annotations

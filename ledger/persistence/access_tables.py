@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg import ClientCursor, Cursor, sql
+from psycopg import Cursor, sql
 from psycopg.rows import tuple_row
 
 from domain.errors import Conflict
@@ -351,8 +351,6 @@ class PostgresAccessTables:
             "INSERT INTO {} (key, request_digest, status, body, position) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
         ).format(self.responses).as_string()
-        self._insert_response_without_flush = (
-            f"SET LOCAL synchronous_commit TO off; {self._insert_response}")
         self._select_principal_and_response = _PRINCIPAL_AND_RESPONSE.format(
             tokens=self.tokens.as_string(), responses=self.responses.as_string(), p="%s")
         self._select_response = sql.SQL(
@@ -434,22 +432,11 @@ class PostgresAccessTables:
                               "AND revoked_at IS NULL").format(self.tokens), (token_id,))
             return bool(c.rowcount)
 
-    @retry_if_lost
     def store_response(self, response: StoredResponse) -> bool:
-        """Committed without waiting for the disk (``synchronous_commit`` off for this one
-        transaction): a stored response copies what the events, committed durably before it,
-        already say. If a crash loses it, a repeat finds the key recorded and no response,
-        and answers as after a process that died before storing (``api.http.idempotency``).
-        Waiting for the flush cost a deposit over HTTP a second disk sync.
-
-        The two statements go as one message, which PostgreSQL runs as one implicit
-        transaction: one round trip, as for the other statements here."""
-        params = (response.key, response.request_digest, response.status, response.body,
-                  response.position)
-        with self.datastore.get_connection() as conn, ClientCursor(conn) as c:
-            c.execute(self._insert_response_without_flush, params)
-            c.nextset()  # past SET's empty result, to the INSERT's
-            return c.fetchone() is not None
+        row = self._one(self._insert_response, (
+            response.key, response.request_digest, response.status, response.body,
+            response.position))
+        return row is not None
 
     def response(self, key: str) -> StoredResponse | None:
         row = self._one(self._select_response, (key,))

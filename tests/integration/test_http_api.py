@@ -286,61 +286,6 @@ def test_a_repeat_answers_for_a_first_request_that_died_before_storing_its_answe
     assert api.services.ledger.recorder.max_notification_id() == written
 
 
-@pytest.fixture
-def pg_api(pg_url: str) -> Iterator[Api]:
-    yield from open_api(pg_url)
-
-
-def test_a_stored_answer_skips_the_disk_sync_only_for_itself(
-    pg_api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL a response is stored without waiting for the disk (its events were
-    already committed durably); the setting must stay inside that one transaction, or every
-    later deposit on that pooled connection would be acknowledged before it is on disk."""
-    api = pg_api
-    seed(api)
-    custodian = api.token(Role.custodian)
-    datastore = api.services.access.datastore  # type: ignore[attr-defined]
-    used: list[Any] = []
-    get_connection = datastore.get_connection
-    monkeypatch.setattr(datastore, "get_connection",
-                        lambda *a, **k: _Recorded(get_connection(*a, **k), used))
-    posted = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT,
-                      key="flush")
-    monkeypatch.setattr(datastore, "get_connection", get_connection)
-    assert posted.status_code == 201, posted.text
-    assert _stored_bodies(api)[-1] == posted.content
-    assert used, "the response was stored on no connection"
-    for conn in used:
-        assert conn.execute("SHOW synchronous_commit").fetchone() == {
-            "synchronous_commit": "on"}
-    again = api.post(f"/v1/communities/{COMMUNITY}/deposits", custodian, DEPOSIT, key="flush")
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert again.content == posted.content
-
-
-class _Recorded:
-    """A pooled connection's context manager that notes which connection it lent."""
-
-    def __init__(self, manager: Any, used: list[Any]) -> None:
-        self.manager, self.used = manager, used
-
-    def __enter__(self) -> Any:
-        conn = self.manager.__enter__()
-        self.used.append(conn)
-        return conn
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self.manager.__exit__(*exc)
-
-
-def _stored_bodies(api: Api) -> list[bytes]:
-    access = api.services.access
-    with access.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-        return [bytes(row["body"]) for row in conn.execute(
-            f"SELECT body FROM {access.responses.as_string()} ORDER BY created_at, position")]  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize(("path", "fields"), [
     ("/v1/audit", ("after", "min_position")),
     (f"/v1/communities/{COMMUNITY}/history", ("after",)),
