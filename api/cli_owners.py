@@ -25,6 +25,8 @@ from api.cli_common import (
 )
 from api.cli_shards import city_web_tables
 from api.web.identity import CODE_VALID_DEFAULT, SignIn
+from ledger.persistence.access_tables import open_access_tables
+from ledger.persistence.web_tables import open_web_tables
 
 owners_cli = typer.Typer(no_args_is_help=True,
                          help="Owners' web pages: sign-in codes and sessions.")
@@ -61,8 +63,8 @@ def invite(
 @owners_cli.command("revoke")
 def revoke(owner_id: str) -> None:
     """End an owner's unused codes and every session of theirs now."""
-    with ledger() as app, city_web_tables(app) as (web, access):
-        signin = SignIn(app, web, access)
+    with ledger() as app:  # under a shard map, the city database (api.cli_shards)
+        signin = SignIn(app, open_web_tables(app.recorder), open_access_tables(app.recorder))
         codes, sessions = signin.revoke_owner(owner_id)
     answer({"owner_id": owner_id, "codes_ended": codes, "sessions_ended": sessions})
     out.print(f"{owner_id}: {codes} unused code(s) and {sessions} session(s) ended")

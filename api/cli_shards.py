@@ -9,8 +9,8 @@ deposits`` to the one shard of its lines' communities; ``enterprise register`` i
 (``enterprise credit-event``, ``credit``, ``ranking``) and anything else to the default
 shard; ``tokens ...`` and ``owners revoke`` to the city database, whose tokens, sign-in
 codes and sessions the HTTP gateway (``api.http.shard_gateway``) shares with every shard
-(``owners invite`` finds the owner's units on the community's shard and stores the code
-there too: ``city_web_tables``). ``fundledger shards ...`` adds what a
+(``owners invite`` finds the owner's units on the community's shard and stores the code in
+the city database: ``city_web_tables``). ``fundledger shards ...`` adds what a
 sharded city needs besides: where a community is, an enterprise registered on every shard,
 each shard's relay, and the city reader.
 """
@@ -77,12 +77,12 @@ def city_web_tables(app: FundLedger) -> Iterator[tuple[WebTables, AccessTables]]
     if not settings.shards:
         yield open_web_tables(app.recorder), open_access_tables(app.recorder)
         return
-    city = FundLedger(settings.model_copy(
-        update={"db": load_shard_map(settings.shards).city, "shards": None}))
+    router = ShardRouter(load_shard_map(settings.shards), settings)
     try:
+        city = router.city()
         yield open_web_tables(city.recorder), open_access_tables(city.recorder)
     finally:
-        city.close()
+        router.close()
 
 
 def _route(router: ShardRouter, command: str, params: dict[str, Any]) -> str:

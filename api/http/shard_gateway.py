@@ -399,7 +399,6 @@ class ShardGateway:
         more = False
         for app in self.shard_apps.values():
             status, headers, body = await _call(app, scope)
-            _log_principal(scope)
             if status != 200:  # a refusal (401, 403, 422) is each shard's alike: pass it on
                 await _send(send, status, headers, body)
                 return
@@ -504,15 +503,10 @@ async def _call(app: Callable[[Scope, Receive, Send], Awaitable[None]], scope: S
     # A state of its own: the app below names its request (and its log line) itself.
     below = {**scope, "state": {}}
     await app(below, receive, send)
-    scope.setdefault("state", {})["principal_below"] = below["state"].get("principal")
+    found = below["state"].get("principal")
+    if found is not None:  # the caller, for the gateway's own log line
+        scope.setdefault("state", {}).setdefault("principal", found)
     return answer["status"], answer["headers"], answer["body"]
-
-
-def _log_principal(scope: Scope) -> None:
-    """The caller an app below found, for the gateway's own log line."""
-    state = scope.setdefault("state", {})
-    if state.get("principal") is None:
-        state["principal"] = state.get("principal_below")
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
