@@ -18,7 +18,7 @@ from domain.errors import Conflict, NotFound
 from domain.ids import contract_id, enterprise_id, unit_account_id
 from domain.service_contract import ServiceContract, ensure_community_free
 from ledger.base import LedgerBase
-from ledger.loading import load_many
+from ledger.loading import first_events, load_many
 from ledger.resolutions import Resolutions
 from ledger.write_context import WriteContext
 
@@ -155,9 +155,13 @@ class EnterpriseCommands(LedgerBase):
         self._retrying(attempt, write)
 
     def _community_area(self, community: Community) -> int:
-        """The served area: the sum of the community's exclusive areas (for E3 weighting)."""
+        """The served area: the sum of the community's exclusive areas (for E3 weighting).
+
+        A unit's area is fixed by its registration, so only the units' first events are read:
+        the cost stays one row a unit however many postings the units have had."""
         ids = [unit_account_id(community.code, *community.units[k]) for k in community.units]
-        return sum(a.area_m2_hundredths for a in load_many(self, ids).values())
+        return sum(registered.area_m2_hundredths
+                   for registered in first_events(self, ids).values())
 
     def give_contract_notice(
         self, *, community_code: str, contract_reference: str, given_on: date, reason: str,

@@ -26,6 +26,10 @@ class _BulkApplicationRecorder(Protocol):
     def select_streams(self, after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]: ...
 
 
+class _FirstEventsRecorder(Protocol):
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> dict[UUID, StoredEvent]: ...
+
+
 class _OneStatementRecorder(Protocol):
     def select_snapshot_and_stream(
         self, originator_id: UUID, snapshots_table_name: str
@@ -87,3 +91,12 @@ def load_histories(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, li
     streams = recorder.select_streams(dict.fromkeys(ids, 0))
     to_domain_event = event_decoder(app.mapper)
     return {i: [to_domain_event(s) for s in streams.get(i, ())] for i in ids}
+
+
+def first_events(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
+    """Each existing id's first event, decoded: what an aggregate's creation fixed for good
+    (a unit's area), read without its later history."""
+    recorder = cast(_FirstEventsRecorder, app.recorder)
+    to_domain_event = event_decoder(app.mapper)
+    return {originator_id: to_domain_event(stored)
+            for originator_id, stored in recorder.select_first_events(ids).items()}

@@ -215,6 +215,16 @@ class _PostgresBulkReads:
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.events_table_name),
         )
+        self.select_first_events_statement: Composed = SQL(
+            "SELECT a.n, e.topic, e.state "
+            "FROM unnest(%b::{id_type}[]) WITH ORDINALITY AS a(originator_id, n) "
+            "JOIN {schema}.{table} AS e ON e.originator_id = a.originator_id "
+            "AND e.originator_version = 1"
+        ).format(
+            id_type=Identifier(self.datastore.originator_id_type),
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+        )
 
     @contextmanager
     def _bulk_read_cursor(self, id_count: int) -> Iterator[Cursor[TupleRow]]:
@@ -261,6 +271,23 @@ class _PostgresBulkReads:
                 for n, version, topic, state in curs.fetchall():
                     chunk_streams[n - 1].append(StoredEvent(db_ids[n - 1], version, topic, state))
         return streams
+
+    @_retrying
+    def select_first_events(
+        self, originator_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, StoredEvent]:
+        """Each id's first event (version 1), for what it fixes for good; ids without any
+        are absent. One index probe per id, however long the streams have grown."""
+        first: dict[uuid.UUID, StoredEvent] = {}
+        unique_ids = list(dict.fromkeys(originator_ids))
+        with self._bulk_read_cursor(len(unique_ids)) as curs:
+            for chunk in _chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+                db_ids = self._db_ids(chunk)
+                curs.execute(self.select_first_events_statement, (db_ids,), prepare=True,
+                             binary=True)
+                for n, topic, state in curs.fetchall():
+                    first[chunk[n - 1]] = StoredEvent(db_ids[n - 1], 1, topic, state)
+        return first
 
 
 SCHEMA_LOCK_KEY = migrations.SCHEMA_LOCK_KEY  # "fund": one advisory lock for every CREATE

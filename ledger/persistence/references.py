@@ -56,6 +56,10 @@ class StreamRecorder(Protocol):
         self, after: Mapping[uuid.UUID, int]
     ) -> dict[uuid.UUID, list[StoredEvent]]: ...
 
+    def select_first_events(
+        self, originator_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, StoredEvent]: ...
+
 
 @runtime_checkable
 class SnapshotRecorder(StreamRecorder, Protocol):

@@ -106,6 +106,26 @@ class _SQLiteBulkReads:
             stream.sort(key=lambda e: e.originator_version)
         return streams
 
+    def select_first_events(
+        self, originator_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, StoredEvent]:
+        """Each id's first event (version 1), for what it fixes for good; ids without any
+        are absent."""
+        first: dict[uuid.UUID, StoredEvent] = {}
+        by_db_id = {_db_id(originator_id): originator_id for originator_id in originator_ids}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(list(by_db_id), _IDS_PER_QUERY):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({marks}) AND originator_version = 1",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    first[by_db_id[row["originator_id"]]] = self._stored_event(row)
+        return first
+
 
 class FundSQLiteAggregateRecorder(_SQLiteBulkReads, SQLiteAggregateRecorder):
     """The snapshot recorder: the library's, plus ``select_streams`` and ``select_latest_many``."""

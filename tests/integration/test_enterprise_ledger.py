@@ -15,8 +15,9 @@ import pytest
 from domain.credit import EXAMPLE_SCHEME, CreditScheme, FineBand, Period, Violation
 from domain.credit_code import CREDIT_CODE_CHARSET, with_check_character
 from domain.errors import Conflict, InvalidInput, NotFound, RuleViolated
+from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
-from ledger.commands import UnitRow
+from ledger.commands import DepositLine, UnitRow
 from ledger.settings import Settings
 
 ACTOR = "test:housing-commission"
@@ -221,3 +222,23 @@ def test_e3_credit_score_is_the_area_weighted_sum_of_its_events_under_any_scheme
     app.credit_scheme = EXAMPLE_SCHEME
     assert app.credit_score(CODE_C, period) == score
     assert last_id(app) == before
+
+
+def test_a_contract_serves_the_registered_area_of_units_with_long_histories(
+    app: FundLedger,
+) -> None:
+    """E3 weighs a community by its registered area; units that have posted past several
+    snapshots (and one with no posting at all) still count exactly their registered area."""
+    register_community(app, "EX-9", [12_345, 6_789, 10_001])
+    rate = app.settings.deposit_rate_fen_per_m2
+    for n in range(2 * 50 + 3):  # past two snapshots of unit 1-100
+        app.post_deposit(DepositLine(
+            f"EX9-{n}", "EX-9", "1", "100",
+            first_deposit_due_fen(12_345, rate) if n == 0 else 1_000 + n, date(2026, 1, 2),
+            "first" if n == 0 else "top_up"), actor=ACTOR)
+    app.post_deposit(DepositLine("EX9-other", "EX-9", "1", "101",
+                                 first_deposit_due_fen(6_789, rate), date(2026, 1, 2), "first"),
+                     actor=ACTOR)
+    register(app, CODE_A, "Area Property Services")
+    enter(app, "EX-9", CODE_A, "C-EX9", date(2026, 2, 1))
+    assert app.contract("EX-9", "C-EX9").area_m2_hundredths == 12_345 + 6_789 + 10_001
