@@ -32,6 +32,7 @@ from ledger.persistence.pg_binary import (
     UUID_INT,
     register_array_dumpers,
 )
+from ledger.persistence.transcoder import EventState
 from projections.columns import (
     Column,
     arrays,
@@ -213,6 +214,7 @@ class BalanceQueries(Protocol):
 class BalanceProjection(BatchingProjection[BalanceBatch]):
     name = VIEW_NAME
     tracking_is_transient = True  # read during the call, never kept
+    reads_state = True  # ids, codes and amounts: no event is built (a third of a rebuild)
 
     def new_batch(self) -> BalanceBatch:
         return BalanceBatch()
@@ -230,46 +232,53 @@ class BalanceProjection(BatchingProjection[BalanceBatch]):
             event_topic(UnitAccount, "ReraiseSatisfied"): self.process_reraise_satisfied,
         }
 
-    def process_community_registered(self, event: Any, tracking: Tracking) -> None:
+    def process_community_registered(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         self.batch.communities.append(
-            CommunityRow(event.code, event.name, event.district, event.street))
+            CommunityRow(state["code"], state["name"], state["district"], state["street"]))
 
-    def process_unit_registered(self, event: Any, tracking: Tracking) -> None:
+    def process_unit_registered(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         self.batch.registered[event.originator_id.int] = UnitRegistration(
-            event.community_code, event.building, event.unit,
-            unit_key(event.building, event.unit), event.area_m2_hundredths)
+            state["community_code"], state["building"], state["unit"],
+            unit_key(state["building"], state["unit"]), state["area_m2_hundredths"])
 
-    def process_first_deposit(self, event: Any, tracking: Tracking) -> None:
+    def process_first_deposit(self, event: EventState, tracking: Tracking) -> None:
+        amount = event.state["amount_fen"]
         delta = self.batch.delta(event.originator_id.int)
-        delta.deposits_fen += event.amount_fen
-        delta.balance_fen += event.amount_fen
-        self.batch.first_deposits[event.originator_id.int] = event.amount_fen
+        delta.deposits_fen += amount
+        delta.balance_fen += amount
+        self.batch.first_deposits[event.originator_id.int] = amount
 
-    def process_topped_up(self, event: Any, tracking: Tracking) -> None:
+    def process_topped_up(self, event: EventState, tracking: Tracking) -> None:
+        amount = event.state["amount_fen"]
         delta = self.batch.delta(event.originator_id.int)
-        delta.deposits_fen += event.amount_fen
-        delta.balance_fen += event.amount_fen
+        delta.deposits_fen += amount
+        delta.balance_fen += amount
 
-    def process_income(self, event: Any, tracking: Tracking) -> None:
+    def process_income(self, event: EventState, tracking: Tracking) -> None:
+        amount = event.state["amount_fen"]
         delta = self.batch.delta(event.originator_id.int)
-        delta.income_fen += event.amount_fen
-        delta.balance_fen += event.amount_fen
+        delta.income_fen += amount
+        delta.balance_fen += amount
 
-    def process_works_share(self, event: Any, tracking: Tracking) -> None:
+    def process_works_share(self, event: EventState, tracking: Tracking) -> None:
+        amount = event.state["amount_fen"]
         delta = self.batch.delta(event.originator_id.int)
-        delta.withdrawals_fen += event.amount_fen
-        delta.balance_fen -= event.amount_fen
+        delta.withdrawals_fen += amount
+        delta.balance_fen -= amount
 
-    def process_refund(self, event: Any, tracking: Tracking) -> None:
+    def process_refund(self, event: EventState, tracking: Tracking) -> None:
+        amount = event.state["amount_fen"]
         delta = self.batch.delta(event.originator_id.int)
-        delta.refunds_fen += event.amount_fen
-        delta.balance_fen -= event.amount_fen
+        delta.refunds_fen += amount
+        delta.balance_fen -= amount
         self.batch.closed.add(event.originator_id.int)
 
-    def process_reraise_demanded(self, event: Any, tracking: Tracking) -> None:
+    def process_reraise_demanded(self, event: EventState, tracking: Tracking) -> None:
         self.batch.reraise[event.originator_id.int] = True
 
-    def process_reraise_satisfied(self, event: Any, tracking: Tracking) -> None:
+    def process_reraise_satisfied(self, event: EventState, tracking: Tracking) -> None:
         self.batch.reraise[event.originator_id.int] = False
 
     # -- queries -----------------------------------------------------------------------------
@@ -333,8 +342,12 @@ def _new_unit_columns(batch: BalanceBatch) -> list[Sequence[Any]]:
               for changed, values in zip(CHANGED_COLUMNS, changes, strict=True))]
 
 
-# An UPDATE's unnest: the unit, then its change.
-_UPDATE_COLUMNS = (UNIT_ID, *(changed.column for changed in CHANGED_COLUMNS))
+def _changes(column: ChangedColumn, values: Sequence[Any]) -> bool:
+    """Whether a batch's values for a column change any row: adding zero, a LATEST
+    without a value and OR-ing false leave a row as it is."""
+    if column.merge is LATEST:
+        return values.count(None) != len(values)
+    return any(values)
 
 
 def _check_updated(updated: int, expected: int) -> None:
@@ -362,13 +375,7 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
         self.insert_units_statement = SQL(
             f"INSERT INTO {{}} ({names(UNIT_COLUMNS)}) SELECT * FROM {unnest(UNIT_COLUMNS)}"
         ).format(units)
-        self.update_units_statement = SQL(
-            "UPDATE {} AS u SET "
-            + ", ".join(changed.assignment("u.", "d." + changed.column.name)
-                        for changed in CHANGED_COLUMNS)
-            + f" FROM {unnest(_UPDATE_COLUMNS)} AS d({names(_UPDATE_COLUMNS)}) "
-            "WHERE u.unit_id = d.unit_id"
-        ).format(units)
+        self.update_statements: dict[tuple[ChangedColumn, ...], Composed] = {}
         self.select_units_statement = SQL(
             "SELECT " + _UNIT_SELECT + " FROM {} AS u JOIN {} AS c USING (community_code) "
             "WHERE " + _SCOPE + " ORDER BY u.community_code, u.unit_key"
@@ -410,10 +417,31 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
         touched, registered = batch.touched(), batch.registered
         changed = [u for u in touched if u not in registered] if registered else touched
         if changed:
-            curs.execute(self.update_units_statement,
-                         arrays(_UPDATE_COLUMNS, [changed, *batch.change_columns(changed)]),
+            # Only the columns this batch changes: a page of top-ups sends and sets two
+            # columns, not eight (a quarter of the UPDATE's time on the server).
+            columns = [(column, values) for column, values in zip(
+                CHANGED_COLUMNS, batch.change_columns(changed), strict=True)
+                if _changes(column, values)] or [(CHANGED_COLUMNS[0], [0] * len(changed))]
+            statement = self._update_statement(tuple(column for column, _ in columns))
+            curs.execute(statement,
+                         arrays((UNIT_ID, *(column.column for column, _ in columns)),
+                                [changed, *(values for _, values in columns)]),
                          prepare=True, binary=True)
             _check_updated(curs.rowcount, len(changed))
+
+    def _update_statement(self, columns: tuple[ChangedColumn, ...]) -> Composed:
+        """``UPDATE`` of the unit rows from an unnest of the unit ids and these columns."""
+        statement = self.update_statements.get(columns)
+        if statement is None:
+            unnested = (UNIT_ID, *(changed.column for changed in columns))
+            statement = self.update_statements[columns] = SQL(
+                "UPDATE {} AS u SET "
+                + ", ".join(changed.assignment("u.", "d." + changed.column.name)
+                            for changed in columns)
+                + f" FROM {unnest(unnested)} AS d({names(unnested)}) "
+                "WHERE u.unit_id = d.unit_id"
+            ).format(self.table(UNITS))
+        return statement
 
     @retry_if_lost
     def select_units(self, *scope: str | None) -> list[UnitBalance]:

@@ -47,7 +47,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.eventsourcing_internals import build_frozen
-from ledger.persistence.transcoder import event_decoder
+from ledger.persistence.transcoder import EventState, event_decoder, state_decoder
 from projections.recorders import (
     Failure,
     PostgresViewRecorder,
@@ -141,6 +141,9 @@ class BatchingProjection(Projection[ViewRecorder[TBatch]], ABC, Generic[TBatch])
     # it, so the runner hands them one Tracking per page, moved on to each event (building
     # a frozen Tracking per event is a tenth of a light view's catch-up).
     tracking_is_transient: ClassVar[bool] = False
+    # True: the view's handlers read only plain values (ids, amounts, codes), so they are
+    # given each event's ``EventState`` (its JSON, parsed) instead of the domain event.
+    reads_state: ClassVar[bool] = False
 
     def __init__(self, view: ViewRecorder[TBatch]) -> None:
         super().__init__(view)
@@ -159,7 +162,7 @@ class BatchingProjection(Projection[ViewRecorder[TBatch]], ABC, Generic[TBatch])
         handler = self.handlers.get(type(domain_event).__module__ + ":"
                                     + type(domain_event).__qualname__)
         if handler is not None:
-            handler(domain_event, tracking)
+            handler(EventState.of(domain_event) if self.reads_state else domain_event, tracking)
 
     def begin(self) -> None:
         self.batch = self.new_batch()
@@ -175,6 +178,10 @@ class Runner:
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
         self.decode = event_decoder(app.mapper)
+        self.decode_state = state_decoder(app.mapper)
+
+    def _decoder(self, projection: BatchingProjection[Any]) -> Callable[[Notification], Any]:
+        return self.decode_state if projection.reads_state else self.decode
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -265,7 +272,7 @@ class Runner:
         its event (once the commit ``before`` it has finished, so nothing is reordered)."""
         assert page, "a page has at least one notification"
         projection.begin()
-        handlers, decode = projection.handlers, self.decode
+        handlers, decode = projection.handlers, self._decoder(projection)
         index = 0
         try:
             if projection.tracking_is_transient:
@@ -312,7 +319,8 @@ class Runner:
     def _stager(self, projection: BatchingProjection[Any]) -> Callable[[Notification], None]:
         """Stages one notification into ``projection``'s batch: the per-event hot loop of a
         catch-up, so what it needs is looked up once per page."""
-        handlers, decode, application_name = projection.handlers, self.decode, self.app.name
+        handlers, decode, application_name = (projection.handlers, self._decoder(projection),
+                                              self.app.name)
         build = build_frozen
 
         def stage(notification: Notification) -> None:

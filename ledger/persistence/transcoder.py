@@ -258,3 +258,72 @@ def _new_decoder() -> EventDecoder:
         return build(cls, state)  # as the mapper builds it
 
     return decode
+
+
+class EventState:
+    """A stored event as a view reads it when it needs only plain values: the originator's
+    id and version, and ``state``, the event's other attributes as JSON gives them (upcast
+    to the class's version). A value stored in an envelope (a date, a timestamp) stays the
+    envelope's dict; a view reading such a value decodes whole events instead."""
+
+    __slots__ = ("originator_id", "originator_version", "state")
+
+    def __init__(self, originator_id: Any, originator_version: int,
+                 state: dict[str, Any]) -> None:
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.state = state
+
+    @classmethod
+    def of(cls, event: Any) -> EventState:
+        """A decoded domain event's state (its envelopes' values already decoded)."""
+        state = dict(vars(event))
+        return cls(state.pop("originator_id"), state.pop("originator_version"), state)
+
+
+StateDecoder = Callable[[StoredEvent], EventState]
+
+
+def state_decoder(mapper: Mapper[Any]) -> StateDecoder:
+    """Each stored event's ``EventState``: its JSON parsed, nothing else built.
+
+    A balance view reads a deposit's amount and its unit's id; building the domain event
+    around them (the timestamp and the business date parsed, the frozen event made) took
+    twice as long as parsing the JSON. With a cipher or a compressor, or another
+    transcoder, the whole event is decoded and its state taken from it.
+    """
+    if (
+        type(mapper) is not Mapper
+        or mapper.compressor is not None
+        or mapper.cipher is not None
+        or type(mapper.transcoder) is not OrjsonTranscoder
+    ):
+        to_domain_event = mapper.to_domain_event
+        return lambda stored: EventState.of(to_domain_event(stored))
+    loads = orjson.loads
+    classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
+
+    def decode(stored: StoredEvent) -> EventState:
+        id_type = type(stored.originator_id)
+        known = classes.get((stored.topic, id_type))
+        if known is None:
+            cls = resolve_topic(stored.topic)
+            known = classes[stored.topic, id_type] = (
+                cls, find_id_convertor(cls, cast(Hashable, id_type)),
+                getattr(cls, "class_version", 1))
+        cls, id_convertor, class_version = known
+        try:
+            state: dict[str, Any] = loads(stored.state)
+        except Exception as e:
+            msg = (f"Failed to deserialise state of stored event with topic '{stored.topic}', "
+                   f"originator_id '{stored.originator_id}' and "
+                   f"originator_version {stored.originator_version}: {e}")
+            raise MapperDeserialisationError(msg) from e
+        if class_version > 1:
+            from_version = state.pop("class_version", 1)
+            while from_version < class_version:
+                getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+                from_version += 1
+        return EventState(id_convertor(stored.originator_id), stored.originator_version, state)
+
+    return decode

@@ -30,7 +30,12 @@ import domain
 from api.demo import build_demo
 from domain.unit_account import UnitAccount
 from ledger.application import FundLedger
-from ledger.persistence.transcoder import OrjsonTranscoder, event_decoder
+from ledger.persistence.transcoder import (
+    EventState,
+    OrjsonTranscoder,
+    event_decoder,
+    state_decoder,
+)
 from ledger.settings import Settings
 
 PAGE = 5_000
@@ -190,3 +195,46 @@ def test_every_versioned_domain_event_has_older_shapes_to_compare() -> None:
         "shapes to OLDER_SHAPES, so both decoders' upcasting of them is compared")
     for cls, states in OLDER_SHAPES.items():
         decode_both(cls, states, uuid4())
+
+
+# -- the views' state decoder ----------------------------------------------------------------
+
+
+def same_state(state: EventState, library: Any) -> None:
+    """The library's event, as JSON would give it: every plain value equal and of the same
+    type; a value stored in an envelope left as that envelope."""
+    assert (state.originator_id, state.originator_version) == (
+        library.originator_id, library.originator_version)
+    values = dict(vars(library))
+    del values["originator_id"], values["originator_version"]
+    assert state.state.keys() == values.keys()
+    for name, value in values.items():
+        if isinstance(value, datetime):
+            assert state.state[name] == {"_type_": "datetime_iso", "_data_": value.isoformat()}
+        elif isinstance(value, date):
+            assert state.state[name] == {"_type_": "date_iso", "_data_": value.isoformat()}
+        else:
+            assert orjson.dumps(state.state[name]) == orjson.dumps(value), name
+
+
+def test_the_state_decoder_gives_the_librarys_values_over_the_demos_whole_log(
+    db_url: str, tmp_path: Path
+) -> None:
+    app = FundLedger(Settings(db=db_url, signing_key_file=tmp_path / "signing.key"))
+    try:
+        build_demo(app, tmp_path)
+        states = state_decoder(app.mapper)
+        for stored in whole_log(app):
+            same_state(states(stored), app.mapper.to_domain_event(stored))
+    finally:
+        app.close()
+
+
+def test_the_state_decoder_upcasts_older_shapes_as_the_library_does() -> None:
+    for cls, shapes in [(Meter.Read, METER_SHAPES), *OLDER_SHAPES.items()]:
+        for version, state in enumerate(shapes, start=1):
+            stored = StoredEvent(uuid4(), version, get_topic(cls), state)
+            same_state(state_decoder(mapper())(stored), mapper().to_domain_event(stored))
+    demand = StoredEvent(uuid4(), 1, get_topic(UnitAccount.ReraiseDemanded),
+                         OLDER_SHAPES[UnitAccount.ReraiseDemanded][0])
+    assert state_decoder(mapper())(demand).state["threshold_fen"] == 573_000

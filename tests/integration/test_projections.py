@@ -277,11 +277,9 @@ def test_a_batch_fed_again_after_its_commit_is_refused_by_the_tracking_position(
         assert projection.view.checksum() == checksum
         # ...and at the recorder, the repeated position rolls the whole batch back.
         projection.begin()
-        for notification in page:
-            handler = projection.handlers.get(notification.topic)
-            if handler is not None:
-                handler(app.mapper.to_domain_event(notification),
-                        Tracking(app.name, notification.id))
+        for notification in page:  # through the library's entry point, event by event
+            projection.process_event(app.mapper.to_domain_event(notification),
+                                     Tracking(app.name, notification.id))
         with pytest.raises(IntegrityError):
             projection.commit(Tracking(app.name, page[-1].id))
         assert projection.view.checksum() == checksum
