@@ -272,7 +272,7 @@ def _walk_range(index: int) -> _RangeResult:
                                        for key, version, digest in store.heads_on(conn, low)}
         after = low
         while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS):
-            for position, key, version, topic, state, s_key, s_version, s_digest in page:
+            for position, key, version, topic, state, sealed_here, s_digest in page:
                 while next_due is not None and next_due < position:
                     at_checkpoints.append((events, streams))
                     next_due = next(waiting, None)
@@ -284,7 +284,7 @@ def _walk_range(index: int) -> _RangeResult:
                 except (TypeError, AttributeError):
                     return _RangeResult(True)
                 if s_digest is not None:
-                    if s_key != key or s_version != version or s_digest != computed:
+                    if not sealed_here or s_digest != computed:
                         return _RangeResult(True)
                 elif position <= sealed:
                     return _RangeResult(True)
@@ -332,7 +332,7 @@ class _Walk:
         chained = event_chainer()
         next_due = due[0][0] if due else 2**63
         for page in self._pages():
-            for position, key, version, topic, state, s_key, s_version, s_digest in page:
+            for position, key, version, topic, state, sealed_here, s_digest in page:
                 if next_due < position:
                     self.events += self._counted
                     self._counted = 0
@@ -359,7 +359,7 @@ class _Walk:
                         f"{position} is malformed (a NULL or mistyped column)",
                         _uuid_text(key), version, position)
                 if s_digest is not None:
-                    if s_key != key or s_version != version or s_digest != computed:
+                    if not sealed_here or s_digest != computed:
                         return Problem(
                             "altered", f"stream {_uuid_text(key)} version {version} at "
                             f"position {position} is not the event that was sealed there",

@@ -58,8 +58,12 @@ SEAL_BATCH_EVENTS = 5_000  # a sealing transaction: its cost is mostly per row, 
 EventRow = tuple[int, str, int, str, bytes]
 # (notification id, stream key, version, digest)
 DigestRow = tuple[int, str, int, bytes]
-# An event and what was sealed at its position, if anything: EventRow + (key, version, digest)
-SealedRow = tuple[int, str, int, str, bytes, str | None, int | None, bytes | None]
+# An event and what was sealed at its position, if anything: EventRow + (whether the digest
+# sealed there is this stream's at this version, the digest); (None, None) if none was.
+SealedRow = tuple[int, str, int, str, bytes, bool | None, bytes | None]
+# A verify reads every event beside its digest row; the server compares their stream and
+# version, where sending both back for a comparison here cost a fifth of the read.
+_SEALED_HERE = "d.originator_id = e.originator_id AND d.version = e.originator_version"
 Head = tuple[str, int, bytes]
 
 
@@ -258,8 +262,8 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
-                "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
-                "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
+                "e.originator_version, e.topic, e.state, "
+                f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 # The digests bounded too: a merge join then starts both scans at the page,
                 # where the generic plan's scan of the digests started at position one.
                 "ON d.notification_id = e.notification_id AND d.notification_id > %(after)s "
@@ -276,8 +280,8 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
-                "e.originator_version, e.topic, e.state, replace(d.originator_id::text, '-', ''), "
-                "d.version, d.digest FROM {} AS e LEFT JOIN {} AS d "
+                "e.originator_version, e.topic, e.state, "
+                f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 "ON d.notification_id = e.notification_id "
                 "AND d.notification_id > %(after)s AND d.notification_id <= %(upto)s "
                 "WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s "
@@ -424,10 +428,11 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
     def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
         with self._reading() as c:
             c.execute("SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
-                      f"d.originator_id, d.version, d.digest FROM {self.events_table} AS e "
+                      f"{_SEALED_HERE}, d.digest FROM {self.events_table} AS e "
                       f"LEFT JOIN {DIGESTS} AS d ON d.notification_id = e.rowid "
                       "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (after, limit))
-            return [tuple(row) for row in c.fetchall()]
+            return [(*row[:5], None if row[5] is None else bool(row[5]), row[6])
+                    for row in c.fetchall()]
 
     def first_deleted(self) -> DigestRow | None:
         with self._reading() as c:
