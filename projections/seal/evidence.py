@@ -72,6 +72,10 @@ class Problem:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """What a verify found. ``events`` and ``streams``: as far as the walk went; with a
+    problem, where it stopped (a deleted event is looked for beside the walk, so when that
+    is the problem the walk may have gone on past it)."""
+
     events: int
     streams: int
     sealed_position: int
@@ -186,11 +190,16 @@ class _RangeResult:
     streams: int = 0
     unsealed: int = 0
     at_checkpoints: tuple[tuple[int, int], ...] = ()
+    # The heads' root at each checkpoint whose root is checked and whose position is in
+    # this range: (the checkpoint's index, the root of every stream's head at its position).
+    roots: tuple[tuple[int, bytes], ...] = ()
 
 
 # What a forked walker needs, set by the parent just before it forks (under the lock):
-# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions.
-_fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]], list[int]] | None
+# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions,
+# each with whether its heads' root is checked.
+_fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]],
+                   list[tuple[int, bool]]] | None
 _fork_state = None
 _fork_lock = threading.Lock()
 
@@ -205,9 +214,9 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
     owning each of those positions checks that very digest against the chain it recomputes,
     so every chain is checked end to end. A
     stream is counted where its version 1 is, so the checkpoints' counts are sums over the
-    ranges. Once every range checked out (every sealed digest equal to the recomputed one,
-    none left without its event), the heads a checkpoint signed are the sealed digests at
-    its position (``heads_at``), and their root is computed here.
+    ranges. A range's walker starts from every stream's head before it, so at a checkpoint
+    inside its range it holds every stream's head: it computes their root there, and only
+    the root comes back. The search for a sealed event no longer stored runs here meanwhile.
 
     None when anything at all is wrong: the caller walks again in one pass, which names
     the first problem in log order exactly as it always has (tampering is the rare case;
@@ -216,13 +225,11 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
     global _fork_state
     if sealed == 0 or any(c.position > sealed for c, _ in targets):
         return None
-    if store.first_deleted() is not None:
-        return None
     bounds = [sealed * i // workers for i in range(workers + 1)]
     ranges: list[tuple[int, int | None]] = [
         (-(2**63) if i == 0 else bounds[i], None if i == workers - 1 else bounds[i + 1])
         for i in range(workers)]
-    due = [checkpoint.position for checkpoint, _ in targets]
+    due = [(checkpoint.position, full) for checkpoint, full in targets]
     with _fork_lock:
         _fork_state = (store, sealed, ranges, due)
         # The parent's objects out of the collector's reach in the children: a collection
@@ -234,7 +241,8 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
             gc.unfreeze()
             _fork_state = None
     results: list[_RangeResult] = []
-    with pool:
+    with pool, ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-deleted") as finder:
+        deleted = finder.submit(store.first_deleted)
         for result in pool.imap_unordered(_walk_range, range(workers)):
             if result.problem:
                 pool.terminate()
@@ -242,12 +250,15 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
             results.append(result)
             if progress is not None:
                 progress(result.events)
+        if deleted.result() is not None:
+            return None
+    roots = dict(root for result in results for root in result.roots)
     for index, (checkpoint, full) in enumerate(targets):
         events = sum(r.at_checkpoints[index][0] for r in results)
         streams = sum(r.at_checkpoints[index][1] for r in results)
         if (events, streams) != (checkpoint.events, checkpoint.streams):
             return None
-        if full and heads_root(store.heads_at(checkpoint.position))[0] != checkpoint.heads_root:
+        if full and roots.get(index) != checkpoint.heads_root:
             return None
     return VerifyReport(sum(r.events for r in results), sum(r.streams for r in results),
                         sealed, stored[-1] if stored else None,
@@ -263,8 +274,19 @@ def _walk_range(index: int) -> _RangeResult:
     heads: dict[str, tuple[int, bytes]] = {}
     events = unsealed = streams = 0
     at_checkpoints: list[tuple[int, int]] = []
-    waiting = iter(due)
-    next_due = next(waiting, None)
+    roots: list[tuple[int, bytes]] = []
+    pending = [(i, position, full) for i, (position, full) in enumerate(due)]
+    next_due = pending[0][1] if pending else None
+
+    def passed() -> None:
+        """At the checkpoint due: the counts so far, and its root if it is in this range."""
+        nonlocal next_due
+        i, position, full = pending.pop(0)
+        at_checkpoints.append((events, streams))
+        if full and low < position and (high is None or position <= high):
+            roots.append((i, heads_root((k, v, d) for k, (v, d) in heads.items())[0]))
+        next_due = pending[0][1] if pending else None
+
     chained = event_chainer()
     with store.connect() as conn:
         # Each stream's chain as sealed up to the range, which the ranges before check.
@@ -274,8 +296,7 @@ def _walk_range(index: int) -> _RangeResult:
         while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS):
             for position, key, version, topic, state, sealed_here, s_digest in page:
                 while next_due is not None and next_due < position:
-                    at_checkpoints.append((events, streams))
-                    next_due = next(waiting, None)
+                    passed()
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
                     return _RangeResult(True)
@@ -296,9 +317,8 @@ def _walk_range(index: int) -> _RangeResult:
                     streams += 1
             after = page[-1][0]
     while next_due is not None:
-        at_checkpoints.append((events, streams))
-        next_due = next(waiting, None)
-    return _RangeResult(False, events, streams, unsealed, tuple(at_checkpoints))
+        passed()
+    return _RangeResult(False, events, streams, unsealed, tuple(at_checkpoints), tuple(roots))
 
 
 class _Walk:
@@ -321,26 +341,38 @@ class _Walk:
 
     def run(self, targets: list[tuple[Checkpoint, bool]]) -> Problem | None:
         """The first problem in log order, checking each checkpoint as its position passes."""
-        deleted = self.store.first_deleted()
-        # What falls due once the walk passes its position: the checkpoints to check and the
-        # first deleted event (named before a checkpoint at the same position).
-        due: list[tuple[int, int, tuple[Checkpoint, bool] | DigestRow]] = sorted(
-            [(t[0].position, 1, t) for t in targets]
-            + ([] if deleted is None else [(deleted[0], 0, deleted)]), key=lambda d: d[:2])
+        # Finding a sealed event no longer stored scans every digest: the server does it
+        # while the walk reads and hashes (a tenth of a verify, done one after the other).
+        # Its answer is taken wherever the walk has anything to report, and named first if
+        # its position came before (as if it had fallen due on the way).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-deleted") as finder:
+            deleted = finder.submit(self.store.first_deleted)
+            problem, position = self._walk(targets)
+            gone = deleted.result()
+        if gone is not None and gone[0] < position:
+            return self._deleted(gone)
+        return problem
+
+    def _walk(self, targets: list[tuple[Checkpoint, bool]]) -> tuple[Problem | None, int]:
+        """The first problem the events and checkpoints show in log order, and the position
+        the walk had passed when it showed (past the end, 2**63, if none did); a checkpoint
+        at a position counts as passed after it."""
+        due = sorted(targets, key=lambda t: t[0].position)
         heads = self.heads
         sealed = self.sealed
         chained = event_chainer()
-        next_due = due[0][0] if due else 2**63
+        next_due = due[0][0].position if due else 2**63
         for page in self._pages():
             for position, key, version, topic, state, sealed_here, s_digest in page:
                 if next_due < position:
                     self.events += self._counted
                     self._counted = 0
-                    while due and due[0][0] < position:
-                        problem = self._due(due.pop(0)[2])
+                    while due and due[0][0].position < position:
+                        checkpoint, full = due.pop(0)
+                        problem = self._check(checkpoint, full=full)
                         if problem:
-                            return problem
-                    next_due = due[0][0] if due else 2**63
+                            return problem, checkpoint.position + 1
+                    next_due = due[0][0].position if due else 2**63
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
                 if version != previous_version + 1:
                     # A sealed event no longer at its sealed version was moved; a gap in
@@ -350,25 +382,25 @@ class _Walk:
                         "reordered" if moved else "deleted",
                         f"stream {_uuid_text(key)}: version {version} at position {position} "
                         f"follows version {previous_version}: an event was removed or "
-                        "versions were changed", _uuid_text(key), version, position)
+                        "versions were changed", _uuid_text(key), version, position), position
                 try:
                     computed = chained(previous, position, key, version, topic, state)
                 except (TypeError, AttributeError):  # a NULL topic, a text state: not stored so
                     return Problem(
                         "altered", f"stream {_uuid_text(key)} version {version} at position "
                         f"{position} is malformed (a NULL or mistyped column)",
-                        _uuid_text(key), version, position)
+                        _uuid_text(key), version, position), position
                 if s_digest is not None:
                     if not sealed_here or s_digest != computed:
                         return Problem(
                             "altered", f"stream {_uuid_text(key)} version {version} at "
                             f"position {position} is not the event that was sealed there",
-                            _uuid_text(key), version, position)
+                            _uuid_text(key), version, position), position
                 elif position <= sealed:
                     return Problem(
                         "inserted", f"stream {_uuid_text(key)} version {version} at position "
                         f"{position} was never sealed: inserted after the fact",
-                        _uuid_text(key), version, position)
+                        _uuid_text(key), version, position), position
                 else:
                     self.unsealed += 1
                 heads[key] = (version, computed)
@@ -377,16 +409,11 @@ class _Walk:
                 self.progress(len(page))
         self.events += self._counted
         self._counted = 0
-        for _, _, item in due:
-            problem = self._due(item)
+        for checkpoint, full in due:
+            problem = self._check(checkpoint, full=full)
             if problem:
-                return problem
-        return None
-
-    def _due(self, item: tuple[Checkpoint, bool] | DigestRow) -> Problem | None:
-        if isinstance(item[0], Checkpoint):
-            return self._check(item[0], full=bool(item[1]))
-        return self._deleted(item)
+                return problem, checkpoint.position + 1
+        return None, 2**63
 
     def _pages(self) -> Iterator[list[SealedRow]]:
         """Pages of the log, the next one read while this one is hashed."""
