@@ -242,6 +242,37 @@ def test_the_last_event_deleted_with_its_digest_is_caught_by_the_checkpoint(
     assert report.problem.position == report.checkpoint.position  # type: ignore[union-attr]
 
 
+def alter_amount(raw: Raw, position: int) -> None:
+    (state,) = raw.q("SELECT state FROM {t} WHERE {pos} = ?", (position,))[0]
+    changed = bytearray(state)
+    changed[changed.index(b'"amount_fen":') + 13] ^= 1
+    raw.q("UPDATE {t} SET state = ? WHERE {pos} = ?", (bytes(changed), position))
+
+
+def test_of_a_deletion_and_an_alteration_the_earlier_in_the_log_is_named(
+        sealed: FundLedger, raw: Raw) -> None:
+    """The deleted event is searched for beside the walk: it must still be named before an
+    alteration later in the log, and after one earlier in it."""
+    community = community_id("CY-A")
+    ((last,),) = raw.q("SELECT max(originator_version) FROM {t} WHERE originator_id = ?",
+                       (raw.oid(community),))
+    gone = raw.position_of(community, last)  # a stream's last event: no gap shows it
+    later = raw.position_of(UNIT, 3)
+    assert gone < later
+    raw.q("DELETE FROM {t} WHERE {pos} = ?", (gone,))
+    alter_amount(raw, later)
+    assert_named(verify_ledger(sealed), "deleted", community, last, gone)
+
+
+def test_of_an_alteration_and_a_later_deletion_the_alteration_is_named(
+        sealed: FundLedger, raw: Raw) -> None:
+    earlier = raw.position_of(UNIT, 2)
+    gone = raw.position_of(UNIT, LAST_VERSION)
+    alter_amount(raw, earlier)
+    raw.q("DELETE FROM {t} WHERE {pos} = ?", (gone,))
+    assert_named(verify_ledger(sealed), "altered", UNIT, 2, earlier)
+
+
 def test_two_events_with_swapped_versions_are_named(sealed: FundLedger, raw: Raw) -> None:
     first, second = raw.position_of(UNIT, 2), raw.position_of(UNIT, 3)
     raw.q("UPDATE {t} SET originator_version = -1 WHERE {pos} = ?", (first,))
