@@ -39,7 +39,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ledger.application import FundLedger
-from ledger.persistence.transcoder import event_decoder
+from ledger.persistence.transcoder import event_decoder, state_decoder
 from projections.city_audit import open_city_audit
 from projections.credit import CreditProjection, open_credit_projection
 from projections.nats_relay import STORED_STATE, STORED_TOPIC, RelayTarget
@@ -91,6 +91,7 @@ class CityReader:
         self.views = list(views)
         self.page_size = page_size
         self.decode = event_decoder(city.mapper)
+        self.decode_state = state_decoder(city.mapper)
 
     def position(self, view: BatchingProjection[Any], upstream: Upstream) -> int:
         return view.view.max_tracking_id(upstream.name) or 0
@@ -176,10 +177,11 @@ class CityReader:
             if not fresh:
                 continue
             view.begin()
+            decode = self.decode_state if view.reads_state else self.decode
             for notification in fresh:
                 handler = view.handlers.get(notification.topic)
                 if handler is not None:
-                    handler(self.decode(notification), Tracking(upstream.name, notification.id))
+                    handler(decode(notification), Tracking(upstream.name, notification.id))
             view.view.commit_batch(view.batch, Tracking(upstream.name, fresh[-1].id),
                                    page_start=fresh[0].id)
             view.begin()
