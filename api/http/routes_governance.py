@@ -301,7 +301,7 @@ def get_vote(id: VoteId, svc: ServicesDep,
     """A vote: its matter, dates, status, candidates, electorate totals and ballot count;
     its outcome (`passed`, `elected`) only once closed, null while `provisional`."""
     vote = _vote(svc, principal, id)
-    return vote_public(vote, len(svc.ledger.vote_count(vote).ballots) if vote.opened else 0)
+    return vote_public(vote, svc.ledger.ballots_cast(vote))
 
 
 @router.post("/votes/{id}/nominations", status_code=201, responses=WRITTEN,

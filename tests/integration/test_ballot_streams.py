@@ -310,3 +310,22 @@ def test_the_demo_s_votes_recorded_in_the_old_shape_tally_as_the_new_shape_does(
             new.vote(DEMO_COMMUNITY, "FUND-2026-PUMPS-B2").withdrawn_fen)
     finally:
         old.close()
+
+
+def test_the_ballots_cast_count_reads_first_events_and_leaves_out_the_closes_marks(
+    app: FundLedger,  # noqa: F811
+) -> None:
+    """GET /v1/votes/{id}'s count: the ballot streams begun by a cast, not those the close
+    began to refuse a later ballot; the same as counting the loaded ballots."""
+    open_fund_vote(app, "COUNT", buildings=["1"], amount_fen=100_000)
+    assert app.ballots_cast(app.vote(CODE, "COUNT")) == 0
+    ballot(app, "COUNT", "big", AGREE)
+    assert app.ballots_cast(app.vote(CODE, "COUNT")) == 1
+    ballot(app, "COUNT", "s3", DISAGREE)
+    close_by(app, "COUNT")()
+    vote = app.vote(CODE, "COUNT")
+    marks = [b for b in load_many(app, [ballot_id(vote.id, key) for key in
+                                        app.vote_count(vote).electorate.voter_keys]).values()
+             if not b.was_cast]
+    assert marks, "the close marked the voters who did not vote"
+    assert app.ballots_cast(vote) == len(app.vote_count(vote).ballots) == 2
