@@ -158,8 +158,7 @@ def receipt(vote_id: Identifier, receipt_digest: str) -> None:
     community, reference = run(lambda: split_vote_id(vote_id))
     with ledger() as app:
         vote = run(lambda: app.vote(community, reference))
-        found = (app.vote_count(vote).ballot_with_receipt(receipt_digest) if vote.opened
-                 else None)
+        found = app.ballot_with_receipt(vote, receipt_digest)
         tallied = vote.result is not None
     answer({"id": vote_id, "receipt": receipt_digest, "found": found is not None,
             "tallied": tallied, "voter_key": found.voter_key if found else None,

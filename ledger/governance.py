@@ -49,13 +49,21 @@ from domain.vote import (
 )
 from ledger.base import LedgerBase, _Work
 from ledger.loading import load_many
-from ledger.persistence.references import StreamRecorder
+from ledger.persistence.references import PostingReference, ReferenceRecorder, StreamRecorder
 from ledger.write_context import WriteContext
 
 T = TypeVar("T")
 # Who may cast in a vote: sees the vote (None: absent) and whether an owner is on its roll,
 # and raises to refuse (see ``cast_ballots_in``).
 BallotGate = Callable[[Vote | None, Callable[[str], bool]], None]
+
+RECEIPT_KIND = "ballot-receipt"
+
+
+def receipt_reference(vote_id: UUID, receipt: str) -> str:
+    """Where a ballot's receipt is recorded among the posting references."""
+    return f"receipt:{vote_id}/{receipt}"
+
 
 # The stored topic of a ballot stream begun by a cast (a ballot's first event).
 _CAST_TOPIC = get_topic(BallotRecord.Cast)  # type: ignore[attr-defined]  # made by @event
@@ -177,6 +185,25 @@ class GovernanceCommands(LedgerBase):
         recorder = cast(StreamRecorder, self.recorder)
         return sum(stored.topic == _CAST_TOPIC
                    for stored in recorder.select_first_events(ids).values())
+
+    def ballot_with_receipt(self, vote: Vote, receipt: str) -> Ballot | None:
+        """The ballot of an opened vote that has this receipt (None: none has).
+
+        A ballot recorded with its receipt as a reference is found with one lookup and one
+        ballot read. Ballots cast before receipts were recorded so are looked for among
+        all of the vote's ballots, as before: a receipt not found by its reference."""
+        if not vote.opened:
+            return None
+        if not vote.ballots_inline:
+            recorder = cast(ReferenceRecorder, self.recorder)
+            reference = receipt_reference(vote.id, receipt)
+            found = recorder.select_references([reference]).get(reference)
+            if found is not None:
+                record = load_many(self, [found.originator_id]).get(found.originator_id)
+                if (isinstance(record, BallotRecord) and record.was_cast
+                        and record.receipt == receipt):
+                    return record.ballot
+        return self.vote_count(vote).ballot_with_receipt(receipt)
 
     def vote_by_id(self, the_vote_id: UUID) -> Vote | None:
         found = load_many(self, [the_vote_id]).get(the_vote_id)
@@ -317,8 +344,12 @@ class GovernanceCommands(LedgerBase):
         if twice is not None:
             raise Conflict(f"voter {twice} has two ballots in this batch; a voter counts once",
                            rule="V5", field="voter_key")
+        # Each receipt as a reference of its ballot, in the same transaction: a receipt is
+        # then checked with one lookup, not by loading every ballot of the vote.
+        receipts = [PostingReference(receipt_reference(vote.id, record.receipt), RECEIPT_KIND,
+                                     record.receipt, record.id, 1) for record in records]
         try:
-            self._save(_Work(list(records)), write)
+            self._save(_Work(list(records), receipts), write)
         except IntegrityError:
             self._raise_if_key_used(write)
             taken = load_many(self, [record.id for record in records])

@@ -414,8 +414,7 @@ def ballot_receipt(id: VoteId, receipt: Receipt, svc: ServicesDep,
                    principal: Annotated[Principal, allow(*VOTE_READERS)]) -> BallotReceipt:
     """Check a receipt: the ballot it names as recorded, and whether the tally counted it."""
     vote = _vote(svc, principal, id)
-    found = (svc.ledger.vote_count(vote).ballot_with_receipt(receipt) if vote.opened
-             else None)
+    found = svc.ledger.ballot_with_receipt(vote, receipt)
     if found is None:
         raise NotFound(f"no ballot of vote {id} has receipt {receipt}", rule="V5",
                        field="receipt")

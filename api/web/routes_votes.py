@@ -117,8 +117,7 @@ def check_receipt(
     """Whether a recorded ballot of this vote has the receipt, as it was cast."""
     vote = _vote_of(svc, viewer, id)
     wanted = receipt.strip().lower()
-    found = (svc.ledger.vote_count(vote).ballot_with_receipt(wanted)
-             if wanted and vote.opened else None)
+    found = svc.ledger.ballot_with_receipt(vote, wanted) if wanted else None
     checked: dict[str, object] = {"receipt": wanted, "found": found is not None,
                                   "choice": found.choice if found else None,
                                   "counted": vote.result is not None}

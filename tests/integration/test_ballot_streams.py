@@ -21,12 +21,14 @@ from uuid import UUID
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresDatastore
 
 from api.demo import build_demo
 from domain.errors import Conflict, DomainError
 from domain.ids import ballot_id, vote_id
 from domain.vote import AGREE, DISAGREE, TallyResult
 from ledger.application import FundLedger
+from ledger.governance import receipt_reference
 from ledger.loading import load_many
 from ledger.settings import Settings
 from projections.history.replay import replay
@@ -329,3 +331,39 @@ def test_the_ballots_cast_count_reads_first_events_and_leaves_out_the_closes_mar
              if not b.was_cast]
     assert marks, "the close marked the voters who did not vote"
     assert app.ballots_cast(vote) == len(app.vote_count(vote).ballots) == 2
+
+
+def test_a_receipt_is_found_by_its_reference_and_one_without_by_the_whole_count(
+    app: FundLedger, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """A ballot's receipt is recorded with it: checking it reads that ballot alone. A ballot
+    recorded before receipts were (its reference missing) is still found, among them all."""
+    open_fund_vote(app, "RECEIPT", buildings=["1"], amount_fen=100_000)
+    indexed = ballot(app, "RECEIPT", "big", AGREE)
+    older = ballot(app, "RECEIPT", "s3", DISAGREE)
+    vote = app.vote(CODE, "RECEIPT")
+    counted = app.vote_count(vote)
+    delete_reference(app, receipt_reference(vote.id, older))
+
+    def no_whole_count(_: Any) -> Any:
+        raise AssertionError("the whole count was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(app, "vote_count", no_whole_count)
+        assert app.ballot_with_receipt(vote, indexed) == counted.ballot_with_receipt(indexed)
+    assert app.ballot_with_receipt(vote, older) == counted.ballot_with_receipt(older)
+    assert app.ballot_with_receipt(vote, older) is not None
+    assert app.ballot_with_receipt(vote, "0" * 64) is None
+
+
+def delete_reference(ledger: FundLedger, reference: str) -> None:
+    """As a ledger written before receipts were recorded would be: no row for this one."""
+    datastore: Any = ledger.recorder.datastore  # type: ignore[attr-defined]
+    if isinstance(datastore, PostgresDatastore):
+        with datastore.get_connection() as conn:
+            conn.execute(f'DELETE FROM "{datastore.schema}".posting_references '
+                         "WHERE reference = %s", (reference,))
+            conn.commit()
+    else:
+        with datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM posting_references WHERE reference = ?", (reference,))
