@@ -201,6 +201,9 @@ class _PostgresBulkReads:
         # LATERAL with ORDER BY is not flattened into a join, so each id is one probe of the
         # primary key (originator_id, originator_version), whatever the table's size; a plain
         # join got a hash join over the whole table, or a merge join along its whole index.
+        names = {"id_type": Identifier(self.datastore.originator_id_type),
+                 "schema": Identifier(self.datastore.schema),
+                 "table": Identifier(self.events_table_name)}
         self.select_streams_statement: Composed = SQL(
             "SELECT a.n, e.originator_version, e.topic, e.state "
             "FROM unnest(%b::{id_type}[], %b::bigint[]) WITH ORDINALITY "
@@ -210,21 +213,13 @@ class _PostgresBulkReads:
             "WHERE originator_id = a.originator_id AND originator_version > a.after_version "
             "ORDER BY originator_version) AS e "
             "ORDER BY a.n, e.originator_version"
-        ).format(
-            id_type=Identifier(self.datastore.originator_id_type),
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
-        )
+        ).format(**names)
         self.select_first_events_statement: Composed = SQL(
             "SELECT a.n, e.topic, e.state "
             "FROM unnest(%b::{id_type}[]) WITH ORDINALITY AS a(originator_id, n) "
             "JOIN {schema}.{table} AS e ON e.originator_id = a.originator_id "
             "AND e.originator_version = 1"
-        ).format(
-            id_type=Identifier(self.datastore.originator_id_type),
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
-        )
+        ).format(**names)
 
     @contextmanager
     def _bulk_read_cursor(self, id_count: int) -> Iterator[Cursor[TupleRow]]:

@@ -212,21 +212,44 @@ def event_decoder(mapper: Mapper[Any]) -> EventDecoder:
 _EVENT_DECODERS: WeakKeyDictionary[Mapper[Any], EventDecoder] = WeakKeyDictionary()
 
 
+# Per topic and id type: the event class, its id convertor and its class version.
+_Classes = dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]]
+
+
+def _class_of(classes: _Classes, topic: str,
+              id_type: type[Any]) -> tuple[type[Any], Callable[[Any], Any], int]:
+    """A stored topic's class, id convertor and class version, resolved once per decoder."""
+    cls = resolve_topic(topic)
+    found = classes[topic, id_type] = (cls, find_id_convertor(cls, cast(Hashable, id_type)),
+                                       getattr(cls, "class_version", 1))
+    return found
+
+
+def _upcast(cls: type[Any], state: dict[str, Any], class_version: int) -> None:
+    """The state stored at its own version brought to ``class_version``, in place."""
+    from_version = state.pop("class_version", 1)
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+        from_version += 1
+
+
+def _not_deserialised(stored: StoredEvent, error: Exception) -> MapperDeserialisationError:
+    return MapperDeserialisationError(
+        f"Failed to deserialise state of stored event with topic '{stored.topic}', "
+        f"originator_id '{stored.originator_id}' and "
+        f"originator_version {stored.originator_version}: {error}")
+
+
 def _new_decoder() -> EventDecoder:
     loads = orjson.loads
     datetime_from, date_from = datetime.fromisoformat, date.fromisoformat
     build = build_frozen
-    classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
+    classes: _Classes = {}
 
     def decode(stored: StoredEvent) -> Any:
         id_type = type(stored.originator_id)
-        known = classes.get((stored.topic, id_type))
-        if known is None:
-            cls = resolve_topic(stored.topic)
-            known = classes[stored.topic, id_type] = (
-                cls, find_id_convertor(cls, cast(Hashable, id_type)),
-                getattr(cls, "class_version", 1))
-        cls, id_convertor, class_version = known
+        cls, id_convertor, class_version = (classes.get((stored.topic, id_type))
+                                            or _class_of(classes, stored.topic, id_type))
         data = stored.state
         try:
             state: dict[str, Any] = loads(data)
@@ -245,16 +268,13 @@ def _new_decoder() -> EventDecoder:
                 if envelopes:
                     _decode_tree(state)
         except Exception as e:
-            msg = (f"Failed to deserialise state of stored event with topic '{stored.topic}', "
-                   f"originator_id '{stored.originator_id}' and "
-                   f"originator_version {stored.originator_version}: {e}")
-            raise MapperDeserialisationError(msg) from e
+            raise _not_deserialised(stored, e) from e
         state["originator_id"] = id_convertor(stored.originator_id)
         state["originator_version"] = stored.originator_version
-        from_version = state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
+        if class_version > 1:
+            _upcast(cls, state, class_version)
+        else:
+            state.pop("class_version", None)
         return build(cls, state)  # as the mapper builds it
 
     return decode
@@ -301,29 +321,20 @@ def state_decoder(mapper: Mapper[Any]) -> StateDecoder:
         to_domain_event = mapper.to_domain_event
         return lambda stored: EventState.of(to_domain_event(stored))
     loads = orjson.loads
-    classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
+    classes: _Classes = {}
 
     def decode(stored: StoredEvent) -> EventState:
         id_type = type(stored.originator_id)
-        known = classes.get((stored.topic, id_type))
-        if known is None:
-            cls = resolve_topic(stored.topic)
-            known = classes[stored.topic, id_type] = (
-                cls, find_id_convertor(cls, cast(Hashable, id_type)),
-                getattr(cls, "class_version", 1))
-        cls, id_convertor, class_version = known
+        cls, id_convertor, class_version = (classes.get((stored.topic, id_type))
+                                            or _class_of(classes, stored.topic, id_type))
         try:
             state: dict[str, Any] = loads(stored.state)
         except Exception as e:
-            msg = (f"Failed to deserialise state of stored event with topic '{stored.topic}', "
-                   f"originator_id '{stored.originator_id}' and "
-                   f"originator_version {stored.originator_version}: {e}")
-            raise MapperDeserialisationError(msg) from e
+            raise _not_deserialised(stored, e) from e
         if class_version > 1:
-            from_version = state.pop("class_version", 1)
-            while from_version < class_version:
-                getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-                from_version += 1
+            _upcast(cls, state, class_version)
+        else:
+            state.pop("class_version", None)
         return EventState(id_convertor(stored.originator_id), stored.originator_version, state)
 
     return decode
