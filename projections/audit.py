@@ -42,6 +42,7 @@ from ledger.persistence.pg_binary import (
     UUID_TYPE,
     register_array_dumpers,
 )
+from ledger.persistence.transcoder import EventState
 from projections.columns import (
     Column,
     arrays,
@@ -66,6 +67,7 @@ PAGE_SIZE_MAX = 1_000
 UNIT_MONEY_KINDS = ("FirstDepositPaid", "ToppedUp", "IncomeCredited", "WorksShareCharged",
                     "RefundedOnDestruction")
 KINDS = (*UNIT_MONEY_KINDS, "Sold", "WorksWithdrawalPaid", "FundIncomeAllocated", "Tallied")
+_KIND_OF_TOPIC = {event_topic(UnitAccount, kind): kind for kind in UNIT_MONEY_KINDS}
 
 
 # An entry being staged: its values in ENTRY_COLUMNS order, in a list, so that what a unit
@@ -188,10 +190,21 @@ class AuditQueries(Protocol):
                      limit: int) -> list[ListedVote]: ...
 
 
-def _authority(event: Any) -> str:
-    if event.basis == "emergency":
-        return f"emergency {event.emergency_id} ({event.emergency_category})"
-    return f"resolution {event.resolution_id}"
+def _authority(state: dict[str, Any]) -> str:
+    if state["basis"] == "emergency":
+        return f"emergency {state['emergency_id']} ({state['emergency_category']})"
+    return f"resolution {state['resolution_id']}"
+
+
+def _date(value: Any) -> date:
+    """A business date as the event state holds it: stored JSON's envelope, or a date
+    (from a decoded event)."""
+    return value if isinstance(value, date) else date.fromisoformat(value["_data_"])
+
+
+def _time(value: Any) -> datetime:
+    """A recorded-at timestamp as the event state holds it (see ``_date``)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value["_data_"])
 
 
 def _share_keys(shares: list[list[Any]]) -> str:
@@ -201,6 +214,7 @@ def _share_keys(shares: list[list[Any]]) -> str:
 class AuditProjection(BatchingProjection[AuditBatch]):
     name = VIEW_NAME
     tracking_is_transient = True  # read during the call, never kept
+    reads_state = True  # plain values and two dates: no event is built
 
     def new_batch(self) -> AuditBatch:
         return AuditBatch()
@@ -218,49 +232,61 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         })
         return handlers
 
-    def process_unit_registered(self, event: Any, tracking: Tracking) -> None:
+    def process_unit_registered(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         self.batch.units[event.originator_id.int] = UnitPlace(
-            event.community_code, unit_key(event.building, event.unit))
+            state["community_code"], unit_key(state["building"], state["unit"]))
 
-    def process_unit_money(self, event: Any, tracking: Tracking) -> None:
-        kind = type(event).__name__
-        entry = [tracking.notification_id, kind, None, None, None, event.amount_fen,
-                 event.actor, event.effective_date, event.timestamp, event.reference, None]
+    def process_unit_money(self, event: EventState, tracking: Tracking) -> None:
+        kind = _KIND_OF_TOPIC[event.topic]
+        state = event.state
+        entry = [tracking.notification_id, kind, None, None, None, state["amount_fen"],
+                 state["actor"], _date(state["effective_date"]), _time(state["timestamp"]),
+                 state["reference"], None]
         batch = self.batch
         batch.rows.append(entry)
         batch.unit_rows.append((entry, event.originator_id.int,
-                                event.reference if kind == "WorksShareCharged" else None))
+                                state["reference"] if kind == "WorksShareCharged" else None))
 
-    def process_sold(self, event: Any, tracking: Tracking) -> None:
+    def process_sold(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         entry = [tracking.notification_id, "Sold", None, None, None,
-                 event.balance_transferred_fen, event.actor, event.effective_date,
-                 event.timestamp, event.reference, None]
+                 state["balance_transferred_fen"], state["actor"],
+                 _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
+                 None]
         self.batch.rows.append(entry)
         self.batch.unit_rows.append((entry, event.originator_id.int, None))
 
-    def process_withdrawal(self, event: Any, tracking: Tracking) -> None:
-        authority = _authority(event)
-        self.batch.authorities[event.reference] = authority
+    def process_withdrawal(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
+        authority = _authority(state)
+        self.batch.authorities[state["reference"]] = authority
         self.batch.rows.append([
-            tracking.notification_id, "WorksWithdrawalPaid", event.community_code, None,
-            _share_keys(event.shares), event.invoice_fen, event.actor, event.effective_date,
-            event.timestamp, event.reference, authority])
+            tracking.notification_id, "WorksWithdrawalPaid", state["community_code"], None,
+            _share_keys(state["shares"]), state["invoice_fen"], state["actor"],
+            _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
+            authority])
 
-    def process_income_allocated(self, event: Any, tracking: Tracking) -> None:
+    def process_income_allocated(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         self.batch.rows.append([
-            tracking.notification_id, "FundIncomeAllocated", event.community_code, None,
-            _share_keys(event.shares), event.amount_fen, event.actor, event.effective_date,
-            event.timestamp, event.reference, f"income {event.source}"])
+            tracking.notification_id, "FundIncomeAllocated", state["community_code"], None,
+            _share_keys(state["shares"]), state["amount_fen"], state["actor"],
+            _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
+            f"income {state['source']}"])
 
-    def process_vote_proposed(self, event: Any, tracking: Tracking) -> None:
+    def process_vote_proposed(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
         self.batch.votes[event.originator_id] = VoteFacts(
-            event.community_code, event.vote_reference, event.matter_kind,
-            event.approved_amount_fen)
+            state["community_code"], state["vote_reference"], state["matter_kind"],
+            state["approved_amount_fen"])
 
-    def process_tallied(self, event: Any, tracking: Tracking) -> None:
-        outcome = "passed" if event.passed else "failed"
-        entry = [tracking.notification_id, "Tallied", None, None, None, None, event.actor,
-                 event.effective_date, event.timestamp, None, f"{event.matter_kind} {outcome}"]
+    def process_tallied(self, event: EventState, tracking: Tracking) -> None:
+        state = event.state
+        outcome = "passed" if state["passed"] else "failed"
+        entry = [tracking.notification_id, "Tallied", None, None, None, None, state["actor"],
+                 _date(state["effective_date"]), _time(state["timestamp"]), None,
+                 f"{state['matter_kind']} {outcome}"]
         self.batch.rows.append(entry)
         self.batch.vote_rows.append((entry, event.originator_id))
 

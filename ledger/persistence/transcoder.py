@@ -286,19 +286,21 @@ class EventState:
     to the class's version). A value stored in an envelope (a date, a timestamp) stays the
     envelope's dict; a view reading such a value decodes whole events instead."""
 
-    __slots__ = ("originator_id", "originator_version", "state")
+    __slots__ = ("originator_id", "originator_version", "state", "topic")
 
-    def __init__(self, originator_id: Any, originator_version: int,
+    def __init__(self, originator_id: Any, originator_version: int, topic: str,
                  state: dict[str, Any]) -> None:
         self.originator_id = originator_id
         self.originator_version = originator_version
+        self.topic = topic
         self.state = state
 
     @classmethod
     def of(cls, event: Any) -> EventState:
         """A decoded domain event's state (its envelopes' values already decoded)."""
         state = dict(vars(event))
-        return cls(state.pop("originator_id"), state.pop("originator_version"), state)
+        return cls(state.pop("originator_id"), state.pop("originator_version"),
+                   get_topic(type(event)), state)
 
 
 StateDecoder = Callable[[StoredEvent], EventState]
@@ -335,6 +337,7 @@ def state_decoder(mapper: Mapper[Any]) -> StateDecoder:
             _upcast(cls, state, class_version)
         else:
             state.pop("class_version", None)
-        return EventState(id_convertor(stored.originator_id), stored.originator_version, state)
+        return EventState(id_convertor(stored.originator_id), stored.originator_version,
+                          stored.topic, state)
 
     return decode

@@ -206,8 +206,8 @@ def test_every_versioned_domain_event_has_older_shapes_to_compare() -> None:
 def same_state(state: EventState, library: Any) -> None:
     """The library's event, as JSON would give it: every plain value equal and of the same
     type; a value stored in an envelope left as that envelope."""
-    assert (state.originator_id, state.originator_version) == (
-        library.originator_id, library.originator_version)
+    assert (state.originator_id, state.originator_version, state.topic) == (
+        library.originator_id, library.originator_version, get_topic(type(library)))
     values = dict(vars(library))
     del values["originator_id"], values["originator_version"]
     assert state.state.keys() == values.keys()
