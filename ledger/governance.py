@@ -167,10 +167,13 @@ class GovernanceCommands(LedgerBase):
         if not vote.opened:
             raise RuleViolated(f"vote {vote.vote_reference} has not opened; there is nothing "
                                "to count", rule="V5", field="vote_reference")
+        roll, ids = self._ballot_ids(vote)
+        return count_of(roll.electorate, load_many(self, ids).values())
+
+    def _ballot_ids(self, vote: Vote) -> tuple[ElectoralRoll, list[UUID]]:
+        """An opened vote's frozen roll, and the id of every voter's ballot stream in it."""
         roll = cast(ElectoralRoll, self._get(roll_id(vote.id)))
-        keys = roll.electorate.voter_keys
-        records = load_many(self, [ballot_id(vote.id, key) for key in keys])
-        return count_of(roll.electorate, records.values())
+        return roll, [ballot_id(vote.id, key) for key in roll.electorate.voter_keys]
 
     def ballots_cast(self, vote: Vote) -> int:
         """How many ballots an opened vote holds: its ballot streams that began with a cast
@@ -180,8 +183,7 @@ class GovernanceCommands(LedgerBase):
             return len(vote.inline_count().ballots)
         if not vote.opened:
             return 0
-        roll = cast(ElectoralRoll, self._get(roll_id(vote.id)))
-        ids = [ballot_id(vote.id, key) for key in roll.electorate.voter_keys]
+        _, ids = self._ballot_ids(vote)
         recorder = cast(StreamRecorder, self.recorder)
         return sum(stored.topic == _CAST_TOPIC
                    for stored in recorder.select_first_events(ids).values())

@@ -196,15 +196,12 @@ def _authority(state: dict[str, Any]) -> str:
     return f"resolution {state['resolution_id']}"
 
 
-def _date(value: Any) -> date:
-    """A business date as the event state holds it: stored JSON's envelope, or a date
-    (from a decoded event)."""
-    return value if isinstance(value, date) else date.fromisoformat(value["_data_"])
-
-
-def _time(value: Any) -> datetime:
-    """A recorded-at timestamp as the event state holds it (see ``_date``)."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value["_data_"])
+def _when(state: dict[str, Any]) -> tuple[date, datetime]:
+    """An event's business date and recorded-at timestamp, as its state holds them: stored
+    JSON's envelopes, or the values themselves (a decoded event's state)."""
+    day, at = state["effective_date"], state["timestamp"]
+    return (day if isinstance(day, date) else date.fromisoformat(day["_data_"]),
+            at if isinstance(at, datetime) else datetime.fromisoformat(at["_data_"]))
 
 
 def _share_keys(shares: list[list[Any]]) -> str:
@@ -241,8 +238,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         kind = _KIND_OF_TOPIC[event.topic]
         state = event.state
         entry = [tracking.notification_id, kind, None, None, None, state["amount_fen"],
-                 state["actor"], _date(state["effective_date"]), _time(state["timestamp"]),
-                 state["reference"], None]
+                 state["actor"], *_when(state), state["reference"], None]
         batch = self.batch
         batch.rows.append(entry)
         batch.unit_rows.append((entry, event.originator_id.int,
@@ -251,9 +247,8 @@ class AuditProjection(BatchingProjection[AuditBatch]):
     def process_sold(self, event: EventState, tracking: Tracking) -> None:
         state = event.state
         entry = [tracking.notification_id, "Sold", None, None, None,
-                 state["balance_transferred_fen"], state["actor"],
-                 _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
-                 None]
+                 state["balance_transferred_fen"], state["actor"], *_when(state),
+                 state["reference"], None]
         self.batch.rows.append(entry)
         self.batch.unit_rows.append((entry, event.originator_id.int, None))
 
@@ -264,16 +259,14 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         self.batch.rows.append([
             tracking.notification_id, "WorksWithdrawalPaid", state["community_code"], None,
             _share_keys(state["shares"]), state["invoice_fen"], state["actor"],
-            _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
-            authority])
+            *_when(state), state["reference"], authority])
 
     def process_income_allocated(self, event: EventState, tracking: Tracking) -> None:
         state = event.state
         self.batch.rows.append([
             tracking.notification_id, "FundIncomeAllocated", state["community_code"], None,
             _share_keys(state["shares"]), state["amount_fen"], state["actor"],
-            _date(state["effective_date"]), _time(state["timestamp"]), state["reference"],
-            f"income {state['source']}"])
+            *_when(state), state["reference"], f"income {state['source']}"])
 
     def process_vote_proposed(self, event: EventState, tracking: Tracking) -> None:
         state = event.state
@@ -285,8 +278,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
         state = event.state
         outcome = "passed" if state["passed"] else "failed"
         entry = [tracking.notification_id, "Tallied", None, None, None, None, state["actor"],
-                 _date(state["effective_date"]), _time(state["timestamp"]), None,
-                 f"{state['matter_kind']} {outcome}"]
+                 *_when(state), None, f"{state['matter_kind']} {outcome}"]
         self.batch.rows.append(entry)
         self.batch.vote_rows.append((entry, event.originator_id))
 

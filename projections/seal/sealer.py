@@ -257,38 +257,32 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
             return curs.fetchall()
 
     def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
+        with self.datastore.get_connection() as conn:
+            return self._read_sealed(conn, after, None, limit, prepare=True)
+
+    def read_sealed_range(self, conn: Connection[Any], after: int, upto: int | None,
+                          limit: int) -> list[SealedRow]:
+        """``read_sealed`` up to position ``upto`` (None: the log's end), on a connection of
+        the caller's own (``connect``): what one of the processes of a verify reads."""
+        return self._read_sealed(conn, after, upto, limit, prepare=False)
+
+    def _read_sealed(self, conn: Connection[Any], after: int, upto: int | None, limit: int,
+                     *, prepare: bool) -> list[SealedRow]:
         # Ids as hex text from the server: parsing a UUID per row cost more than hashing it.
-        with self.datastore.get_connection() as conn, \
-                conn.cursor(row_factory=tuple_row) as curs:
+        with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
                 "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
                 "e.originator_version, e.topic, e.state, "
                 f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 # The digests bounded too: a merge join then starts both scans at the page,
                 # where the generic plan's scan of the digests started at position one.
-                "ON d.notification_id = e.notification_id AND d.notification_id > %(after)s "
-                "WHERE e.notification_id > %(after)s ORDER BY e.notification_id "
-                "LIMIT %(limit)s"
-            ).format(self._events(), self.table(DIGESTS)), {"after": after, "limit": limit},
-                binary=True, prepare=True)
-            return curs.fetchall()
-
-    def read_sealed_range(self, conn: Connection[Any], after: int, upto: int | None,
-                          limit: int) -> list[SealedRow]:
-        """``read_sealed`` up to position ``upto`` (None: the log's end), on a connection of
-        the caller's own (``connect``): what one of the processes of a verify reads."""
-        with conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(SQL(
-                "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
-                "e.originator_version, e.topic, e.state, "
-                f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 "ON d.notification_id = e.notification_id "
                 "AND d.notification_id > %(after)s AND d.notification_id <= %(upto)s "
                 "WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s "
                 "ORDER BY e.notification_id LIMIT %(limit)s"
             ).format(self._events(), self.table(DIGESTS)),
                 {"after": after, "upto": 2**63 - 1 if upto is None else upto, "limit": limit},
-                binary=True, prepare=False)
+                binary=True, prepare=prepare)
             return curs.fetchall()
 
     def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
