@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from itertools import islice
 from operator import attrgetter
+from sys import intern
 from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, cast
 from uuid import UUID
 
@@ -94,7 +96,9 @@ class VoteFacts(NamedTuple):
     approved_amount_fen: int | None
 
 
-KNOWN_UNITS_MAX = 500_000  # about 100 MB at most; a city larger than that looks some up
+# About 160 bytes a unit, its place's strings shared (sys.intern): 160 MB at most. A city
+# of more units looks the rest up, a batch's in one query.
+KNOWN_UNITS_MAX = 1_000_000
 UUID_ORDER = attrgetter("int")  # UUIDs' order, compared in C rather than by UUID.__lt__
 
 
@@ -160,6 +164,21 @@ class ListedVote(NamedTuple):
 
 
 TNamed = TypeVar("TNamed", UnitPlace, VoteFacts, ListedVote)
+
+
+def remember(known: dict[int, UnitPlace], *found: dict[int, UnitPlace]) -> None:
+    """Units' places into ``known`` while it has room; once full, it keeps what it holds.
+
+    Each month's bank batches go through a city's units in the same order. A cache emptied
+    when full, in a city of more units than it holds, lost each unit just before its next
+    turn, and every look-up missed; kept, the units it holds are found every month.
+    """
+    for places in found:
+        room = KNOWN_UNITS_MAX - len(known)
+        if room >= len(places):
+            known.update(places)
+        elif room > 0:
+            known.update(islice(places.items(), room))
 
 
 def _named(cls: type[TNamed], row: Any) -> TNamed:
@@ -232,7 +251,7 @@ class AuditProjection(BatchingProjection[AuditBatch]):
     def process_unit_registered(self, event: EventState, tracking: Tracking) -> None:
         state = event.state
         self.batch.units[event.originator_id.int] = UnitPlace(
-            state["community_code"], unit_key(state["building"], state["unit"]))
+            intern(state["community_code"]), intern(unit_key(state["building"], state["unit"])))
 
     def process_unit_money(self, event: EventState, tracking: Tracking) -> None:
         kind = _KIND_OF_TOPIC[event.topic]
@@ -471,12 +490,11 @@ class PostgresAuditRecorder(AuditTables, PostgresViewRecorder[AuditBatch]):
                 unknown.append(u)
             else:
                 units[u] = found
-        units.update((r["unit_id"].int, _named(UnitPlace, r)) for r in self._select(
-            curs, self.select_units_statement, UNIT_ID, unknown))
-        if len(known) + len(units) + len(batch.units) > KNOWN_UNITS_MAX:
-            known.clear()
-        known.update(units)
-        known.update(batch.units)
+        looked_up = {r["unit_id"].int: UnitPlace(intern(r["community_code"]),
+                                                 intern(r["unit_key"]))
+                     for r in self._select(curs, self.select_units_statement, UNIT_ID, unknown)}
+        units.update(looked_up)
+        remember(known, batch.units, looked_up)
         votes = {r["vote_id"]: _named(VoteFacts, r)
                  for r in self._select(curs, self.select_votes_statement, VOTE_ID, vote_ids)}
         authorities = {r["reference"]: r["authority"]

@@ -143,11 +143,30 @@ def _checkpoint(row: Sequence[Any], ledger: str) -> Checkpoint:
                       bytes(public_key))
 
 
+# About 170 bytes a stream (its id's int, its version and digest in one bytes): 170 MB at
+# most. A city of more streams reads the rest's heads from the digests' index, a batch's in
+# one query.
+KNOWN_HEADS_MAX = 1_000_000
+
+
 class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (DIGESTS, "notification_id"),)
     datastore: PostgresDatastore
+    # Each stream's last digest this process chained (by UUID.int: its version, 8 bytes big
+    # endian, then the digest): a batch chains on from them without reading the digests'
+    # index, which at a million streams no longer fits the server's buffers. A head is used
+    # only for the very version before a batch's first; any other is read again.
+    known_heads: dict[int, bytes]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.known_heads = {}
+        super().__init__(*args, **kwargs)
+
+    def drop(self) -> None:
+        self.known_heads.clear()
+        super().drop()
 
     def view_create_statements(self) -> list[Composed]:
         digests = self.table(DIGESTS)
@@ -179,14 +198,30 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         for _, key, version, _, _ in batch.events:
             firsts.setdefault(key, version)
         ids = {key: UUID(key) for key in firsts}
-        wanted = [(ids[k], v - 1) for k, v in firsts.items() if v > 1]
+        known = self.known_heads
         heads: dict[str, tuple[int, bytes]] = {}
+        wanted = []
+        for key, version in firsts.items():
+            if version > 1:
+                head = known.get(ids[key].int)
+                if head is not None and int.from_bytes(head[:8]) == version - 1:
+                    heads[key] = (version - 1, head[8:])
+                else:
+                    wanted.append((ids[key], version - 1))
         if wanted:
             curs.execute(self.select_previous_statement,
                          ([w[0] for w in wanted], [w[1] for w in wanted]), binary=True)
-            heads = {row["originator_id"].hex: (row["version"], bytes(row["digest"]))
-                     for row in curs.fetchall()}
+            heads.update((row["originator_id"].hex, (row["version"], bytes(row["digest"])))
+                         for row in curs.fetchall())
         rows = chain_batch(batch, heads)
+        # Remembered before the commit: a batch that does not commit is chained again from
+        # the same events to the same digests, and finds its heads too far on to use.
+        room = KNOWN_HEADS_MAX - len(known)
+        for key, (version, digest) in heads.items():
+            number = ids[key].int
+            if room > 0 or number in known:  # full, it keeps what it holds (as audit.remember)
+                room -= number not in known
+                known[number] = version.to_bytes(8) + digest
         # COPY: binary rows formatted in C, where arrays for unnest were dumped in Python.
         with curs.copy(self.copy_digests_statement) as copy:
             copy.set_types(["int8", "uuid", "int8", "bytea"])

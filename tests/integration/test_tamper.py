@@ -30,6 +30,7 @@ from domain.unit_account import first_deposit_due_fen
 from ledger.application import FundLedger
 from ledger.commands import DepositLine, UnitRow
 from projections.seal import evidence
+from projections.seal import sealer as sealer_module
 from projections.seal.evidence import VerifyReport, export_community, prove_event, verify_ledger
 from projections.seal.proofs import (
     SealError,
@@ -199,6 +200,33 @@ def test_the_walk_split_across_processes_gives_the_one_pass_report(
     for workers in (2, 3, 5, 11):
         assert verify_ledger(sealed, workers=workers, all_roots=True) == one_pass
         assert walked[-1] == one_pass  # the processes' own report, not the fallback's
+
+
+def test_a_sealer_remembering_few_heads_seals_the_digests_one_reading_every_head_does(
+        app: FundLedger, raw: Raw, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a sealer chains on the heads it remembers from its earlier batches; with
+    room for fewer heads than there are streams, and another sealer sealing in between (its
+    heads then out of date), it must seal exactly what a sealer reading every head does."""
+    if not raw.postgres:
+        pytest.skip("the SQLite sealer reads every head")
+    monkeypatch.setattr(sealer_module, "SEAL_BATCH_EVENTS", 5)
+    monkeypatch.setattr(sealer_module, "KNOWN_HEADS_MAX", 3)
+    write_history(app, range(TOP_UPS + 1))
+    first = open_sealer(app)
+    seal(app, first)
+    assert len(first.store.known_heads) == 3  # type: ignore[attr-defined]
+    app.import_deposits(deposits("CY-A", 7), actor="t")
+    seal(app, open_sealer(app))  # another process seals these
+    app.import_deposits(deposits("CY-A", 8), actor="t")
+    assert seal(app, first) == len(UNITS)
+    make_checkpoint(app, first)
+    assert verify_ledger(app).ok
+    digests = raw.q("SELECT notification_id, digest FROM event_digests ORDER BY 1")
+    monkeypatch.setattr(sealer_module, "KNOWN_HEADS_MAX", 0)
+    reading = open_sealer(app)
+    reading.store.drop()
+    seal(app, reading)
+    assert raw.q("SELECT notification_id, digest FROM event_digests ORDER BY 1") == digests
 
 
 # -- tampering, one kind at a time ----------------------------------------------------------
