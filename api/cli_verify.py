@@ -139,10 +139,6 @@ def verify(
     all_checkpoints: Annotated[bool, typer.Option(
         "--all-checkpoints", help="Recompute every stored checkpoint's root, not only the "
         "latest's (slower with many checkpoints).")] = False,
-    hash_here: Annotated[bool, typer.Option(
-        "--hash-here", help="Hash every event in this process from its stored bytes, not "
-        "with PostgreSQL's sha256 over the same bytes (trusting no function of the server; "
-        "slower). SQLite ledgers are always hashed here.")] = False,
 ) -> None:
     """Recompute every chain and checkpoint; exit 1 naming the first bad event."""
     try:
@@ -157,7 +153,7 @@ def verify(
         task = bar.add_task("verifying", total=app.recorder.max_notification_id() or 0)
         report = verify_ledger(app, trusted_key=trusted, external=external,
                                progress=lambda n: bar.advance(task, n),
-                               all_roots=all_checkpoints, hash_here=hash_here)
+                               all_roots=all_checkpoints)
     answer({"verified": report.problem is None, "events": report.events,
             "streams": report.streams, "unsealed": report.unsealed,
             "sealed_position": report.sealed_position,

@@ -12,7 +12,6 @@ checkpoint file), and stops at the first problem, naming the stream, version and
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import threading
@@ -20,7 +19,6 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from multiprocessing import get_all_start_methods, get_context
 from typing import IO, Any
 from uuid import UUID
@@ -32,13 +30,13 @@ from domain.ids import community_id
 from projections.runner import GC_ALLOCATIONS_WHILE_WALKING, Progress, fewer_collections
 from projections.seal.proofs import (
     BUNDLE_FORMAT,
-    CHAIN_PREFIX,
     PROOF_FORMAT,
     ZERO_DIGEST,
     Checkpoint,
     SealError,
     chain_digest,
     content_hash,
+    event_chainer,
     event_json,
     heads_root,
     leaf_hash,
@@ -105,7 +103,6 @@ def verify_ledger(
     sealer: Sealer | None = None,
     all_roots: bool = False,
     workers: int | None = None,
-    hash_here: bool = False,
 ) -> VerifyReport:
     """Recompute every chain and the covering checkpoints from the stored events.
 
@@ -121,14 +118,11 @@ def verify_ledger(
     ``sealer``: one opened before (``open_sealer``), for a long-lived caller (an HTTP app).
     ``workers``: processes to walk in on PostgreSQL (the log split into ranges of positions);
     by default ``verify_workers()`` for a log of ``PARALLEL_MIN_EVENTS`` or more, else one.
-    ``hash_here``: each event's content hash computed in this process from the stored
-    bytes, not by PostgreSQL's ``sha256`` over the same bytes (for an auditor who trusts no
-    function of the server; slower: every event's state is read).
     """
     store = (sealer or open_sealer(app)).store
     sealed = store.max_tracking_id(app.name) or 0
     stored = checkpoints(app, store)
-    walk = _Walk(store, sealed, progress, hash_here)
+    walk = _Walk(store, sealed, progress)
     for checkpoint in stored:
         try:
             checkpoint.verify(trusted_key)
@@ -154,7 +148,7 @@ def verify_ledger(
         if (app.recorder.max_notification_id() or 0) < PARALLEL_MIN_EVENTS:
             workers = 1
     if workers > 1 and isinstance(store, PostgresSealRecorder) and FORK in get_all_start_methods():
-        report = _parallel_walk(store, sealed, stored, ordered, workers, progress, hash_here)
+        report = _parallel_walk(store, sealed, stored, ordered, workers, progress)
         if report is not None:
             return report
         # Something is wrong: walk again in one pass, which names the first problem.
@@ -202,17 +196,17 @@ class _RangeResult:
 
 
 # What a forked walker needs, set by the parent just before it forks (under the lock):
-# the store, the sealed position, the ranges (after, up to), the checkpoints' positions,
-# each with whether its heads' root is checked, and whether events are hashed here.
+# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions,
+# each with whether its heads' root is checked.
 _fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]],
-                   list[tuple[int, bool]], bool] | None
+                   list[tuple[int, bool]]] | None
 _fork_state = None
 _fork_lock = threading.Lock()
 
 
 def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkpoint],
                    targets: list[tuple[Checkpoint, bool]], workers: int,
-                   progress: Progress | None, hash_here: bool) -> VerifyReport | None:
+                   progress: Progress | None) -> VerifyReport | None:
     """The walk split into ``workers`` ranges of positions, each walked by a forked process
     on a connection of its own.
 
@@ -237,7 +231,7 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
         for i in range(workers)]
     due = [(checkpoint.position, full) for checkpoint, full in targets]
     with _fork_lock:
-        _fork_state = (store, sealed, ranges, due, hash_here)
+        _fork_state = (store, sealed, ranges, due)
         # The parent's objects out of the collector's reach in the children: a collection
         # there would touch (and so copy) every page of the parent's heap.
         gc.freeze()
@@ -274,8 +268,7 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
 def _walk_range(index: int) -> _RangeResult:
     """In a forked process: ``_Walk.run``'s checks over one range of positions."""
     assert _fork_state is not None
-    store, sealed, ranges, due, hash_here = _fork_state
-    sha256, chain_prefix = hashlib.sha256, CHAIN_PREFIX
+    store, sealed, ranges, due = _fork_state
     low, high = ranges[index]
     gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
     heads: dict[str, tuple[int, bytes]] = {}
@@ -294,20 +287,23 @@ def _walk_range(index: int) -> _RangeResult:
             roots.append((i, heads_root((k, v, d) for k, (v, d) in heads.items())[0]))
         next_due = pending[0][1] if pending else None
 
+    chained = event_chainer()
     with store.connect() as conn:
         # Each stream's chain as sealed up to the range, which the ranges before check.
         heads = {} if index == 0 else {key: (version, digest)
                                        for key, version, digest in store.heads_on(conn, low)}
         after = low
-        while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS,
-                                              hash_here=hash_here):
-            for position, key, version, content, sealed_here, s_digest in page:
+        while page := store.read_sealed_range(conn, after, high, READ_PAGE_ROWS):
+            for position, key, version, topic, state, sealed_here, s_digest in page:
                 while next_due is not None and next_due < position:
                     passed()
                 previous_version, previous = heads.get(key, (0, ZERO_DIGEST))
-                if version != previous_version + 1 or content is None:
+                if version != previous_version + 1:
                     return _RangeResult(True)
-                computed = sha256(chain_prefix + previous + content).digest()
+                try:
+                    computed = chained(previous, position, key, version, topic, state)
+                except (TypeError, AttributeError):
+                    return _RangeResult(True)
                 if s_digest is not None:
                     if not sealed_here or s_digest != computed:
                         return _RangeResult(True)
@@ -328,12 +324,10 @@ def _walk_range(index: int) -> _RangeResult:
 class _Walk:
     """One pass over the events table beside ``event_digests``, both in log order."""
 
-    def __init__(self, store: SealStore, sealed: int, progress: Progress | None,
-                 hash_here: bool = False) -> None:
+    def __init__(self, store: SealStore, sealed: int, progress: Progress | None) -> None:
         self.store = store
         self.sealed = sealed
         self.progress = progress
-        self.hash_here = hash_here
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.events = 0
         self._counted = 0  # events walked since ``events`` was last brought up to date
@@ -366,10 +360,10 @@ class _Walk:
         due = sorted(targets, key=lambda t: t[0].position)
         heads = self.heads
         sealed = self.sealed
-        sha256, chain_prefix = hashlib.sha256, CHAIN_PREFIX
+        chained = event_chainer()
         next_due = due[0][0].position if due else 2**63
         for page in self._pages():
-            for position, key, version, content, sealed_here, s_digest in page:
+            for position, key, version, topic, state, sealed_here, s_digest in page:
                 if next_due < position:
                     self.events += self._counted
                     self._counted = 0
@@ -389,12 +383,13 @@ class _Walk:
                         f"stream {_uuid_text(key)}: version {version} at position {position} "
                         f"follows version {previous_version}: an event was removed or "
                         "versions were changed", _uuid_text(key), version, position), position
-                if content is None:  # a NULL topic, a text state: no event is stored so
+                try:
+                    computed = chained(previous, position, key, version, topic, state)
+                except (TypeError, AttributeError):  # a NULL topic, a text state: not stored so
                     return Problem(
                         "altered", f"stream {_uuid_text(key)} version {version} at position "
                         f"{position} is malformed (a NULL or mistyped column)",
                         _uuid_text(key), version, position), position
-                computed = sha256(chain_prefix + previous + content).digest()
                 if s_digest is not None:
                     if not sealed_here or s_digest != computed:
                         return Problem(
@@ -424,13 +419,12 @@ class _Walk:
         """Pages of the log, the next one read while this one is hashed."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as reader:
             after = -(2**63)
-            read = partial(self.store.read_sealed, limit=READ_PAGE_ROWS, hash_here=self.hash_here)
-            next_page = reader.submit(read, after)
+            next_page = reader.submit(self.store.read_sealed, after, READ_PAGE_ROWS)
             while True:
                 page = next_page.result()
                 if not page:
                     return
-                next_page = reader.submit(read, page[-1][0])
+                next_page = reader.submit(self.store.read_sealed, page[-1][0], READ_PAGE_ROWS)
                 yield page
 
     def _deleted(self, digest: DigestRow) -> Problem:

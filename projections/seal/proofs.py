@@ -48,7 +48,7 @@ PROOF_FORMAT = "fundledger-proof/1"
 BUNDLE_FORMAT = "fundledger-bundle/1"
 
 _EVENT_PREFIX = b"fundledger/event/1\n"
-CHAIN_PREFIX = b"fundledger/chain/1\n"
+_CHAIN_PREFIX = b"fundledger/chain/1\n"
 _LEAF_PREFIX = b"\x00fundledger/head/1\n"
 _NODE_PREFIX = b"\x01"
 _EMPTY_ROOT = hashlib.sha256(b"fundledger/no-streams/1\n").digest()
@@ -82,42 +82,7 @@ def content_hash(position: int, originator_key: str, version: int, topic: str,
 
 
 def chain_digest(previous: bytes, content: bytes) -> bytes:
-    return hashlib.sha256(CHAIN_PREFIX + previous + content).digest()
-
-
-def event_hasher() -> Callable[[int, str, int, str, bytes], bytes | None]:
-    """``content_hash`` for walking the whole log, each topic encoded once; None for a row
-    no event is stored as (a NULL column, a text state): a verify names it malformed."""
-    sha256, pack, event_prefix = hashlib.sha256, _EVENT_HEADER.pack, _EVENT_PREFIX
-    topics: dict[str, bytes] = {}
-
-    def hashed(position: int, originator_key: str, version: int, topic: str,
-               state: bytes) -> bytes | None:
-        try:
-            key = originator_key.encode()
-            topic_bytes = topics.get(topic)
-            if topic_bytes is None:
-                topic_bytes = topics[topic] = topic.encode()
-            return sha256(b"".join((
-                event_prefix, pack(position, version, len(key), len(topic_bytes), len(state)),
-                key, topic_bytes, state))).digest()
-        except (TypeError, AttributeError):
-            return None
-
-    return hashed
-
-
-def content_hash_sql(position: str, key: str, version: str, topic: str, state: str) -> str:
-    """``content_hash`` as a PostgreSQL expression over the named columns (``key``: the
-    stream key's text): the same framed bytes hashed by the server's ``sha256``, so that a
-    verify reads 32 bytes an event rather than the event. NULL if any column is NULL."""
-    def framed(octets: str) -> str:
-        return f"int8send(octet_length({octets})::int8)"
-
-    key_bytes, topic_bytes = f"convert_to({key}, 'UTF8')", f"convert_to({topic}, 'UTF8')"
-    return (f"sha256('\\x{_EVENT_PREFIX.hex()}'::bytea || int8send({position}) || "
-            f"int8send({version}) || {framed(key_bytes)} || {framed(topic_bytes)} || "
-            f"{framed(state)} || {key_bytes} || {topic_bytes} || {state})")
+    return hashlib.sha256(_CHAIN_PREFIX + previous + content).digest()
 
 
 def event_chainer() -> Callable[[bytes, int, str, int, str, bytes], bytes]:
@@ -125,7 +90,7 @@ def event_chainer() -> Callable[[bytes, int, str, int, str, bytes], bytes]:
     call, for walking the whole log: the two hashes inlined and each topic encoded once.
     A verify spends most of its time here (two calls per event cost a fifth of it)."""
     sha256, pack, topics = hashlib.sha256, _EVENT_HEADER.pack, dict[str, bytes]()
-    event_prefix, chain_prefix = _EVENT_PREFIX, CHAIN_PREFIX
+    event_prefix, chain_prefix = _EVENT_PREFIX, _CHAIN_PREFIX
 
     def chained(previous: bytes, position: int, originator_key: str, version: int,
                 topic: str, state: bytes) -> bytes:

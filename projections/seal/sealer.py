@@ -41,9 +41,7 @@ from projections.seal.proofs import (
     ZERO_DIGEST,
     Checkpoint,
     SealError,
-    content_hash_sql,
     event_chainer,
-    event_hasher,
     heads_root,
     load_signing_key,
     sign_checkpoint,
@@ -60,15 +58,12 @@ SEAL_BATCH_EVENTS = 5_000  # a sealing transaction: its cost is mostly per row, 
 EventRow = tuple[int, str, int, str, bytes]
 # (notification id, stream key, version, digest)
 DigestRow = tuple[int, str, int, bytes]
-# An event as a verify reads it, and what was sealed at its position: (notification id,
-# stream key, version, the event's content hash or None if a column is NULL or mistyped,
-# whether the digest sealed there is this stream's at this version, that digest); the last
-# two (None, None) if nothing was sealed there.
-SealedRow = tuple[int, str, int, bytes | None, bool | None, bytes | None]
+# An event and what was sealed at its position, if anything: EventRow + (whether the digest
+# sealed there is this stream's at this version, the digest); (None, None) if none was.
+SealedRow = tuple[int, str, int, str, bytes, bool | None, bytes | None]
 # A verify reads every event beside its digest row; the server compares their stream and
 # version, where sending both back for a comparison here cost a fifth of the read.
 _SEALED_HERE = "d.originator_id = e.originator_id AND d.version = e.originator_version"
-_KEY_TEXT = "replace(e.originator_id::text, '-', '')"  # stream_key, on the server
 Head = tuple[str, int, bytes]
 
 
@@ -118,11 +113,9 @@ class SealStore(ViewRecorder[SealBatch]):
         """The sealed position, the number of sealed events and every stream's head."""
 
     @abstractmethod
-    def read_sealed(self, after: int, limit: int, *, hash_here: bool = False
-                    ) -> list[SealedRow]:
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
         """Stored events after a position, in log order, straight from the events table,
-        each with the digest row sealed at its position (or Nones). Each event's content
-        hash is computed where the store can (PostgreSQL's server) unless ``hash_here``."""
+        each with the digest row sealed at its position (or Nones)."""
 
     @abstractmethod
     def first_deleted(self) -> DigestRow | None:
@@ -298,28 +291,23 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 curs.execute(statement, params, binary=True)
             return curs.fetchall()
 
-    def read_sealed(self, after: int, limit: int, *, hash_here: bool = False
-                    ) -> list[SealedRow]:
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
         with self.datastore.get_connection() as conn:
-            return self._read_sealed(conn, after, None, limit, prepare=True,
-                                     hash_here=hash_here)
+            return self._read_sealed(conn, after, None, limit, prepare=True)
 
     def read_sealed_range(self, conn: Connection[Any], after: int, upto: int | None,
-                          limit: int, *, hash_here: bool = False) -> list[SealedRow]:
+                          limit: int) -> list[SealedRow]:
         """``read_sealed`` up to position ``upto`` (None: the log's end), on a connection of
         the caller's own (``connect``): what one of the processes of a verify reads."""
-        return self._read_sealed(conn, after, upto, limit, prepare=False, hash_here=hash_here)
+        return self._read_sealed(conn, after, upto, limit, prepare=False)
 
     def _read_sealed(self, conn: Connection[Any], after: int, upto: int | None, limit: int,
-                     *, prepare: bool, hash_here: bool) -> list[SealedRow]:
+                     *, prepare: bool) -> list[SealedRow]:
         # Ids as hex text from the server: parsing a UUID per row cost more than hashing it.
-        # The content hash by the server (by default): the client then reads 32 bytes an
-        # event, not the event, and chains; the hashing runs on the server's core.
-        content = "e.topic, e.state" if hash_here else content_hash_sql(
-            "e.notification_id", _KEY_TEXT, "e.originator_version", "e.topic", "e.state")
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                f"SELECT e.notification_id, {_KEY_TEXT}, e.originator_version, {content}, "
+                "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
+                "e.originator_version, e.topic, e.state, "
                 f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 # The digests bounded too: a merge join then starts both scans at the page,
                 # where the generic plan's scan of the digests started at position one.
@@ -330,11 +318,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
             ).format(self._events(), self.table(DIGESTS)),
                 {"after": after, "upto": 2**63 - 1 if upto is None else upto, "limit": limit},
                 binary=True, prepare=prepare)
-            rows = curs.fetchall()
-        if not hash_here:
-            return rows
-        hashed = event_hasher()
-        return [(p, k, v, hashed(p, k, v, t, s), here, d) for p, k, v, t, s, here, d in rows]
+            return curs.fetchall()
 
     def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
         """``heads_at``, on a connection of the caller's own."""
@@ -470,17 +454,14 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
             heads = self._heads(c, position)
         return position, (count[0] if count else 0), heads
 
-    def read_sealed(self, after: int, limit: int, *, hash_here: bool = False
-                    ) -> list[SealedRow]:
-        with self._reading() as c:  # SQLite has no SHA-256 of its own: hashed here always
+    def read_sealed(self, after: int, limit: int) -> list[SealedRow]:
+        with self._reading() as c:
             c.execute("SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
                       f"{_SEALED_HERE}, d.digest FROM {self.events_table} AS e "
                       f"LEFT JOIN {DIGESTS} AS d ON d.notification_id = e.rowid "
                       "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (after, limit))
-            rows = c.fetchall()
-        hashed = event_hasher()
-        return [(p, k, v, hashed(p, k, v, t, s), None if here is None else bool(here), d)
-                for p, k, v, t, s, here, d in rows]
+            return [(*row[:5], None if row[5] is None else bool(row[5]), row[6])
+                    for row in c.fetchall()]
 
     def first_deleted(self) -> DigestRow | None:
         with self._reading() as c:

@@ -40,7 +40,6 @@ from projections.seal.proofs import (
     verify_proof,
 )
 from projections.seal.sealer import (
-    PostgresSealRecorder,
     checkpoints,
     make_checkpoint,
     open_sealer,
@@ -54,19 +53,10 @@ RATE = 20_000  # the default deposit rate, fen per m²
 TOP_UPS = 3  # each unit account: Registered, FirstDepositPaid, then top-ups
 
 
-@pytest.fixture(autouse=True, params=["one pass", "ranges in parallel", "hashed here"])
+@pytest.fixture(autouse=True, params=["one pass", "ranges in parallel"])
 def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every check three times: the walk in one pass, split into ranges across processes
-    (on PostgreSQL; SQLite walks in one pass either way), and in one pass hashing every
-    event in this process rather than by PostgreSQL's sha256 (SQLite always hashes here).
-    All must find the same."""
-    if request.param == "hashed here":
-        read = PostgresSealRecorder._read_sealed
-
-        def hashing_here(*args: Any, **kwargs: Any) -> Any:
-            return read(*args, **{**kwargs, "hash_here": True})
-
-        monkeypatch.setattr(PostgresSealRecorder, "_read_sealed", hashing_here)
+    """Every check twice: the walk in one pass, and split into ranges across processes (on
+    PostgreSQL; SQLite walks in one pass either way), which must find the same."""
     if request.param == "ranges in parallel":
         monkeypatch.setattr(evidence, "PARALLEL_MIN_EVENTS", 0)
         monkeypatch.setattr(evidence, "verify_workers", lambda: 3)
@@ -457,15 +447,13 @@ def test_the_cli_verifies_then_names_an_event_updated_with_sql(
     clean = run("verify", "--from-checkpoint", str(checkpoint_file))
     assert clean.exit_code == 0, clean.output
     assert "verified" in clean.output
-    assert run("verify", "--hash-here").exit_code == 0
     bundle = tmp_path / "cy-a.jsonl"
     assert run("export", "CY-A", "--out", str(bundle)).exit_code == 0
     assert run("verify", "--bundle", str(bundle)).exit_code == 0
     position = raw.position_of(UNIT, 2)
     raw.q("UPDATE {t} SET state = ? WHERE {pos} = ?", (b'{"forged":true}', position))
-    for hashing in ([], ["--hash-here"]):
-        tampered = run("verify", *hashing)
-        assert tampered.exit_code == 1
-        assert f"stream {UNIT} version 2 position {position}" in tampered.output
+    tampered = run("verify")
+    assert tampered.exit_code == 1
+    assert f"stream {UNIT} version 2 position {position}" in tampered.output
     assert run("verify", "--bundle", str(bundle)).exit_code == 0  # the bundle stands alone
 
