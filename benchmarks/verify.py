@@ -10,8 +10,7 @@ and drops; with --db it reuses that ledger as it is. Then, in the same run:
       10,000-row pages (keyset, as the verifier reads) and as one server-side cursor;
   (c) verify_ledger over the whole log and its checkpoint, events/s, beside (b): in one
       process, in two, and in its default (one per core less one for the database server,
-      at most 8), the log split into ranges of positions; each event's content hashed by
-      PostgreSQL (the default); then in one process with --hash-here (hashed by the verifier).
+      at most 8), the log split into ranges of positions.
 Each figure is the fastest of --repeat runs; each verify run follows a run of the page read,
 and its share is printed against those too (the load of a shared machine moves between
 figures taken seconds apart).
@@ -143,23 +142,21 @@ def measure(app: FundLedger, repeat: int = 3) -> None:
     print(f"{'raw SELECT, one server-side cursor':<38}{cursor_count:>10,} events "
           f"{cursor_count / cursor_s:>10,.0f}/s")
 
-    def verify(workers: int, hash_here: bool = False) -> int:
-        report = verify_ledger(app, workers=workers, hash_here=hash_here)
+    def verify(workers: int) -> int:
+        report = verify_ledger(app, workers=workers)
         assert report.ok, report.problem
         return report.events
 
-    runs = [(workers, False) for workers in sorted({1, 2, verify_workers()})] + [(1, True)]
-    for workers, hash_here in runs:
+    for workers in sorted({1, 2, verify_workers()}):
         # Each verify right after a raw page read: the machine's load moves both alike, and
         # the share is the fastest of each, side by side (as benchmarks/projections.py).
         best_raw, best_verify, count = float("inf"), float("inf"), 0
         for _ in range(repeat):
             beside_count, beside_s = timed(pages)
-            count, seconds = timed(partial(verify, workers, hash_here))
+            count, seconds = timed(partial(verify, workers))
             best_raw, best_verify = min(best_raw, beside_s), min(best_verify, seconds)
         rate, beside = count / best_verify, beside_count / best_raw
-        label = (f"verify_ledger, {workers} process{'es' if workers > 1 else ''}"
-                 + (", --hash-here" if hash_here else ""))
+        label = f"verify_ledger, {workers} process{'es' if workers > 1 else ''}"
         print(f"{label:<38}{count:>10,} events {rate:>10,.0f}/s "
               f"({rate / beside:.2f} of the raw page read beside it, {beside:,.0f}/s; "
               f"{rate / raw_rate:.2f} of raw above)")
