@@ -41,6 +41,19 @@ def _pg_unreachable_reason() -> str | None:
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}"
 
 
+@pytest.fixture(autouse=True)
+def signing_key_outside_the_repository(tmp_path_factory: pytest.TempPathFactory,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger signs with ``./fundledger-signing.key`` unless told otherwise, and an app
+    that follows its log seals and signs a checkpoint as it shuts down: every test's key is
+    kept in the session's temporary folder instead (a test may name a key of its own).
+    Before, the suite wrote one into the working directory, which went unseen where the
+    demo had made one first (as the README's first command does in CI)."""
+    if "FUNDLEDGER_SIGNING_KEY_FILE" not in os.environ:
+        monkeypatch.setenv("FUNDLEDGER_SIGNING_KEY_FILE",
+                           str(tmp_path_factory.getbasetemp() / "signing.key"))
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A database for this test session; yields its URL."""
