@@ -37,7 +37,9 @@ from ledger.settings import Settings
 from tests.integration.http_support import Api, seed
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="fundledger-schema-"))
-APP = create_app(Settings(db=str(_FOLDER / "fundledger.db")), follow_views=True)
+# Made as the module is collected, before any fixture: its store and signing key named here.
+APP = create_app(Settings(db=str(_FOLDER / "fundledger.db"),
+                          signing_key_file=_FOLDER / "signing.key"), follow_views=True)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)  # the document needs no store
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 # A body over 1 MiB is refused before it is read (413), whatever else is wrong with it.
