@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from itertools import islice
 from operator import attrgetter
 from sys import intern
 from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, cast
@@ -45,6 +44,7 @@ from ledger.persistence.pg_binary import (
     register_array_dumpers,
 )
 from ledger.persistence.transcoder import EventState
+from projections.bounded import remember
 from projections.columns import (
     Column,
     arrays,
@@ -164,21 +164,6 @@ class ListedVote(NamedTuple):
 
 
 TNamed = TypeVar("TNamed", UnitPlace, VoteFacts, ListedVote)
-
-
-def remember(known: dict[int, UnitPlace], *found: dict[int, UnitPlace]) -> None:
-    """Units' places into ``known`` while it has room; once full, it keeps what it holds.
-
-    Each month's bank batches go through a city's units in the same order. A cache emptied
-    when full, in a city of more units than it holds, lost each unit just before its next
-    turn, and every look-up missed; kept, the units it holds are found every month.
-    """
-    for places in found:
-        room = KNOWN_UNITS_MAX - len(known)
-        if room >= len(places):
-            known.update(places)
-        elif room > 0:
-            known.update(islice(places.items(), room))
 
 
 def _named(cls: type[TNamed], row: Any) -> TNamed:
@@ -494,7 +479,8 @@ class PostgresAuditRecorder(AuditTables, PostgresViewRecorder[AuditBatch]):
                                                  intern(r["unit_key"]))
                      for r in self._select(curs, self.select_units_statement, UNIT_ID, unknown)}
         units.update(looked_up)
-        remember(known, batch.units, looked_up)
+        remember(known, batch.units, KNOWN_UNITS_MAX)
+        remember(known, looked_up, KNOWN_UNITS_MAX)
         votes = {r["vote_id"]: _named(VoteFacts, r)
                  for r in self._select(curs, self.select_votes_statement, VOTE_ID, vote_ids)}
         authorities = {r["reference"]: r["authority"]

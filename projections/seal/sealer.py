@@ -35,6 +35,7 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from projections.bounded import remember
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
 from projections.runner import BatchingProjection, Handler, Progress, Runner, open_projection
 from projections.seal.proofs import (
@@ -216,12 +217,8 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         rows = chain_batch(batch, heads)
         # Remembered before the commit: a batch that does not commit is chained again from
         # the same events to the same digests, and finds its heads too far on to use.
-        room = KNOWN_HEADS_MAX - len(known)
-        for key, (version, digest) in heads.items():
-            number = ids[key].int
-            if room > 0 or number in known:  # full, it keeps what it holds (as audit.remember)
-                room -= number not in known
-                known[number] = version.to_bytes(8) + digest
+        remember(known, {ids[key].int: version.to_bytes(8) + digest
+                         for key, (version, digest) in heads.items()}, KNOWN_HEADS_MAX)
         # COPY: binary rows formatted in C, where arrays for unnest were dumped in Python.
         with curs.copy(self.copy_digests_statement) as copy:
             copy.set_types(["int8", "uuid", "int8", "bytea"])
