@@ -31,9 +31,15 @@ class _FirstEventsRecorder(Protocol):
 
 
 class _OneStatementRecorder(Protocol):
+    FEW_IDS_MAX: int
+
     def select_snapshot_and_stream(
         self, originator_id: UUID, snapshots_table_name: str
     ) -> tuple[StoredEvent | None, list[StoredEvent]]: ...
+
+    def select_snapshots_and_streams(
+        self, originator_ids: Sequence[UUID], snapshots_table_name: str
+    ) -> tuple[dict[UUID, StoredEvent], dict[UUID, list[StoredEvent]]]: ...
 
 
 def _one_statement_reads(app: Application[UUID]) -> tuple[_OneStatementRecorder, str] | None:
@@ -53,14 +59,21 @@ def load_many(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
     unique_ids = list(dict.fromkeys(ids))
     if not unique_ids:
         return {}
-    one_statement = _one_statement_reads(app) if len(unique_ids) == 1 else None
-    if one_statement is not None:
+    one_statement = _one_statement_reads(app)
+    if one_statement is not None and len(unique_ids) > one_statement[0].FEW_IDS_MAX:
+        one_statement = None
+    if one_statement is not None and len(unique_ids) == 1:
         # A single posting's load: one round trip where a batch's bulk reads take two.
         recorder, snapshots_table_name = one_statement
         (only_id,) = unique_ids
         snapshot, stream = recorder.select_snapshot_and_stream(only_id, snapshots_table_name)
         stored_snapshots = {} if snapshot is None else {only_id: snapshot}
         streams = {only_id: stream}
+    elif one_statement is not None:
+        # A ballot's vote and roll entry, a sale's two units: one round trip too.
+        recorder, snapshots_table_name = one_statement
+        stored_snapshots, streams = recorder.select_snapshots_and_streams(
+            unique_ids, snapshots_table_name)
     else:
         stored_snapshots = ({} if app.snapshots is None else cast(
             _BulkAggregateRecorder, app.snapshots.recorder).select_latest_many(unique_ids))

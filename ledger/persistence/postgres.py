@@ -355,6 +355,9 @@ class FundPostgresApplicationRecorder(
 
     # A save above either limit is a large save (see the module docstring).
     SMALL_SAVE_MAX_EVENTS = 500
+    # Ids read in one statement with their snapshots (``select_snapshots_and_streams``): a
+    # ballot's or a sale's handful; a batch's thousands take the chunked two-statement path.
+    FEW_IDS_MAX = 16
     SMALL_SAVE_MAX_BYTES = 256 * 1024
 
     def __init__(
@@ -367,6 +370,7 @@ class FundPostgresApplicationRecorder(
         self._init_bulk_reads()
         self._select_notifications_statements: dict[tuple[bool, bool, bool, bool], Composed] = {}
         self._snapshot_and_stream_statements: dict[str, Composed] = {}
+        self._snapshots_and_streams_statements: dict[str, Composed] = {}
         self.references_table_name = REFERENCES_TABLE_NAME
         self.check_identifier_length(self.references_table_name)
         schema = Identifier(self.datastore.schema)
@@ -514,6 +518,59 @@ class FundPostgresApplicationRecorder(
             else:
                 stream.append(StoredEvent(db_id, version, topic, state))
         return snapshot, stream
+
+    @_retrying
+    def select_snapshots_and_streams(
+        self, originator_ids: Sequence[uuid.UUID], snapshots_table_name: str
+    ) -> tuple[dict[uuid.UUID, StoredEvent], dict[uuid.UUID, list[StoredEvent]]]:
+        """``select_snapshot_and_stream`` for a few ids (at most ``FEW_IDS_MAX``) at once:
+        each id's latest snapshot and its events after it, in one statement.
+
+        A ballot reads its vote and the voter's roll entry: two statements (snapshots, then
+        the streams after them) were one of its three round trips. The ids go as one array,
+        each a probe of both primary keys (LATERAL), and come back as their index in it.
+        """
+        statement = self._snapshots_and_streams_statements.get(snapshots_table_name)
+        if statement is None:
+            statement = self._snapshots_and_streams_statements[snapshots_table_name] = SQL(
+                "SELECT a.n, e.is_snapshot, e.originator_version, e.topic, e.state "
+                "FROM unnest(%b::{id_type}[]) WITH ORDINALITY AS a(originator_id, n) "
+                "CROSS JOIN LATERAL ("
+                "(SELECT true AS is_snapshot, originator_version, topic, state "
+                "FROM {schema}.{snapshots} WHERE originator_id = a.originator_id "
+                "ORDER BY originator_version DESC LIMIT 1) "
+                "UNION ALL "
+                "(SELECT false, originator_version, topic, state FROM {schema}.{events} "
+                "WHERE originator_id = a.originator_id AND originator_version > coalesce(("
+                "SELECT max(originator_version) FROM {schema}.{snapshots} "
+                "WHERE originator_id = a.originator_id), 0))) AS e "
+                "ORDER BY a.n, e.is_snapshot DESC, e.originator_version"
+            ).format(
+                id_type=Identifier(self.datastore.originator_id_type),
+                schema=Identifier(self.datastore.schema),
+                snapshots=Identifier(snapshots_table_name),
+                events=Identifier(self.events_table_name),
+            )
+        unique_ids = list(dict.fromkeys(originator_ids))
+        if len(unique_ids) > self.FEW_IDS_MAX:
+            raise ValueError(f"at most {self.FEW_IDS_MAX} ids in one statement, "
+                             f"not {len(unique_ids)}")
+        db_ids = self._db_ids(unique_ids)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(statement, (db_ids,), prepare=True, binary=True)
+            rows = curs.fetchall()
+        snapshots: dict[uuid.UUID, StoredEvent] = {}
+        streams: dict[uuid.UUID, list[StoredEvent]] = {i: [] for i in unique_ids}
+        for n, is_snapshot, version, topic, state in rows:
+            stored = StoredEvent(db_ids[n - 1], version, topic, state)
+            if is_snapshot:
+                snapshots[unique_ids[n - 1]] = stored
+            else:
+                streams[unique_ids[n - 1]].append(stored)
+        return snapshots, streams
 
     # -- writing ---------------------------------------------------------------------------
 

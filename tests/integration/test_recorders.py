@@ -588,8 +588,9 @@ def test_bulk_reads_on_the_snapshot_recorder(recorders: Recorders) -> None:
 
 @pytest.mark.parametrize("id_type", ["uuid", "text"])
 def test_postgres_one_statement_read_equals_the_two_bulk_reads(pg_url: str, id_type: str) -> None:
-    """A single posting's load (snapshot and later events at once) reads what the bulk
-    reads give: with no snapshot, a snapshot mid-stream, one at the head, and no events."""
+    """A single posting's load (snapshot and later events at once), and a ballot's few ids
+    in one statement, read what the bulk reads give: with no snapshot, a snapshot
+    mid-stream, one at the head, and no events."""
     with make_recorders(pg_url, ORIGINATOR_ID_TYPE=id_type) as made:
         app, snapshots = made.app, made.snapshots
         assert isinstance(app, FundPostgresApplicationRecorder)
@@ -609,6 +610,14 @@ def test_postgres_one_statement_read_equals_the_two_bulk_reads(pg_url: str, id_t
         for oid in ids:
             snapshot, stream = app.select_snapshot_and_stream(oid, snapshots.events_table_name)
             assert (snapshot, stream) == (latest.get(oid), streams[oid])
+        # A ballot's few ids at once, asked in any order and one twice: the same per id.
+        asked = [ids[3], ids[1], ids[0], ids[1], ids[2]]
+        few_snapshots, few_streams = app.select_snapshots_and_streams(
+            asked, snapshots.events_table_name)
+        assert few_snapshots == latest and few_streams == streams
+        with pytest.raises(ValueError, match="at most 16 ids"):
+            app.select_snapshots_and_streams([uuid.uuid4() for _ in range(17)],
+                                             snapshots.events_table_name)
         assert [e.originator_version for e in streams[ids[0]]] == list(range(1, 8))
         assert [e.originator_version for e in streams[ids[1]]] == [6, 7]
         assert streams[ids[2]] == [] and streams[ids[3]] == []
