@@ -109,6 +109,7 @@ class SignIn:
     def __init__(self, ledger: FundLedger, tables: WebTables, access: AccessTables,
                  clock: Clock = utc_now) -> None:
         self.ledger, self.tables, self.access, self.clock = ledger, tables, access, clock
+        self._forgotten_at: datetime | None = None  # when every client's old failures went
 
     def invite(self, community_code: str, owner_id: str, *, issued_by: str,
                valid_for: timedelta = CODE_VALID_DEFAULT,
@@ -133,7 +134,7 @@ class SignIn:
         now = self._check_rate(client)
         found = self.tables.use_code(code_digest(code), now) if code.strip() else None
         if found is None:
-            self.tables.record_failure(client, now)
+            self._record_failure(client, now)
             raise SignInRefused()
         # The units as the register says now: a unit sold since the letter is not shown.
         units = owner_units(self.ledger, found.community_code, found.owner_id)
@@ -147,7 +148,7 @@ class SignIn:
         now = self._check_rate(client)
         principal = self.access.principal(token_digest(token.strip())) if token else None
         if principal is None or principal.role not in TOKEN_EXCHANGE_ROLES:
-            self.tables.record_failure(client, now)
+            self._record_failure(client, now)
             raise SignInRefused()
         return self.start_session(principal, via="token", community_code=None, unit_keys=(),
                                   now=now)
@@ -176,6 +177,16 @@ class SignIn:
         now = self.clock()
         return (self.tables.revoke_codes(owner_id, now),
                 self.tables.revoke_sessions_of(str(Scope("owner", owner_id)), now))
+
+    def _record_failure(self, client: str, now: datetime) -> None:
+        """Anyone may fail to sign in, from any address: only the window's attempts are
+        kept. A client's older ones go with its next failure; every client's, at most once
+        a window (clients that never come back)."""
+        forget_before = now - FAILURE_WINDOW
+        self.tables.record_failure(client, now, forget_before=forget_before)
+        if self._forgotten_at is None or now - self._forgotten_at >= FAILURE_WINDOW:
+            self.tables.forget_failures_before(forget_before)
+            self._forgotten_at = now
 
     def _check_rate(self, client: str) -> datetime:
         now = self.clock()

@@ -210,8 +210,12 @@ class WebTables:
 
     # -- the rate limit ----------------------------------------------------------------------
 
-    def record_failure(self, client: str, now: datetime) -> None:
+    def record_failure(self, client: str, now: datetime, *, forget_before: datetime) -> None:
+        """One failed attempt; the client's attempts before ``forget_before`` are dropped
+        with it (an unauthenticated write: what it leaves must stay bounded)."""
         with self._cursor(commit=True) as c:
+            c.execute(self._sql("DELETE FROM {signin_failures} WHERE client = {p} AND at < {p}"),
+                      (client, self._moment(forget_before)))
             c.execute(self._sql("INSERT INTO {signin_failures} (client, at) VALUES ({p}, {p})"),
                       (client, self._moment(now)))
 
@@ -223,6 +227,7 @@ class WebTables:
         return int(row["failures"])
 
     def forget_failures_before(self, before: datetime) -> None:
+        """Every client's attempts before a moment, dropped."""
         with self._cursor(commit=True) as c:
             c.execute(self._sql("DELETE FROM {signin_failures} WHERE at < {p}"),
                       (self._moment(before),))

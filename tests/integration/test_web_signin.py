@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.web.identity import FAILURES_MAX, utc_now
+from api.web.identity import FAILURE_WINDOW, FAILURES_MAX, SignInRefused, utc_now
 from domain.ids import vote_id
 from ledger.access import Role
 from tests.integration.http_support import COMMUNITY, OTHER, Api, open_api, seed
@@ -110,6 +110,33 @@ def test_guessing_codes_is_rate_limited(api: Api) -> None:
     limited = _sign_in(api, good)
     assert limited.status_code == 429 and "15" in limited.text
     assert api.client.get("/web/units", follow_redirects=False).status_code == 303
+
+
+def test_failed_sign_ins_are_kept_only_for_their_window(api: Api) -> None:
+    """Anyone can fail to sign in: the attempts kept are the rate limit's window, a
+    client's older ones dropped with its next failure and every client's once a window."""
+    signin = api.services.signin()
+    start = utc_now()
+    now = [start]
+    signin.clock = lambda: now[0]
+    long_ago = start - timedelta(days=1)
+
+    def fail(client: str, after: timedelta) -> None:
+        now[0] = start + after
+        with pytest.raises(SignInRefused):
+            signin.redeem("WRONG-CODE", client)
+
+    for _ in range(3):
+        fail("10.0.0.1", timedelta(0))
+    for _ in range(2):
+        fail("10.0.0.2", timedelta(minutes=10))
+    assert signin.tables.failures_since("10.0.0.1", long_ago) == 3
+    fail("10.0.0.2", FAILURE_WINDOW + timedelta(minutes=1))
+    # The first client never came back: its attempts went with the window's sweep.
+    assert signin.tables.failures_since("10.0.0.1", long_ago) == 0
+    assert signin.tables.failures_since("10.0.0.2", long_ago) == 3
+    fail("10.0.0.2", FAILURE_WINDOW + timedelta(minutes=11))
+    assert signin.tables.failures_since("10.0.0.2", long_ago) == 2
 
 
 def test_a_forged_or_signed_out_session_is_refused(api: Api) -> None:
