@@ -337,7 +337,8 @@ def test_a_receipt_is_found_by_its_reference_and_one_without_by_the_whole_count(
     app: FundLedger, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     """A ballot's receipt is recorded with it: checking it reads that ballot alone. A ballot
-    recorded before receipts were (its reference missing) is still found, among them all."""
+    recorded before receipts were (its reference missing) is still found, among them all;
+    in a closed vote, from those few, remembered."""
     open_fund_vote(app, "RECEIPT", buildings=["1"], amount_fen=100_000)
     indexed = ballot(app, "RECEIPT", "big", AGREE)
     older = ballot(app, "RECEIPT", "s3", DISAGREE)
@@ -354,6 +355,17 @@ def test_a_receipt_is_found_by_its_reference_and_one_without_by_the_whole_count(
     assert app.ballot_with_receipt(vote, older) == counted.ballot_with_receipt(older)
     assert app.ballot_with_receipt(vote, older) is not None
     assert app.ballot_with_receipt(vote, "0" * 64) is None
+
+    # Closed, its ballots are fixed: the whole count is read once for the ballots without
+    # a reference, and a mistyped receipt never reads it again.
+    close_by(app, "RECEIPT")()
+    closed = app.vote(CODE, "RECEIPT")
+    assert app.ballot_with_receipt(closed, "1" * 64) is None
+    with monkeypatch.context() as patched:
+        patched.setattr(app, "vote_count", no_whole_count)
+        assert app.ballot_with_receipt(closed, "2" * 64) is None
+        assert app.ballot_with_receipt(closed, older) == counted.ballot_with_receipt(older)
+        assert app.ballot_with_receipt(closed, indexed) == counted.ballot_with_receipt(indexed)
 
 
 def delete_reference(ledger: FundLedger, reference: str) -> None:
