@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -42,7 +42,7 @@ from api.http.problems import (
 from api.http.request_log import RequestTelemetry
 from api.http.routing import api_routes
 from api.http.security import Policy
-from api.http.services import Services
+from api.http.services import CityShard, Services
 from api.web.app import create_web_app
 from api.web.pages import WEB_PREFIX
 from domain.errors import InvalidInput
@@ -124,10 +124,13 @@ def create_app_without_followers() -> FastAPI:
 
 
 def create_app(settings: Settings | None = None, *, follow_views: bool | None = None,
-               access: AccessTables | None = None, web: WebTables | None = None) -> FastAPI:
+               access: AccessTables | None = None, web: WebTables | None = None,
+               city_shards: Callable[[], list[CityShard]] | None = None) -> FastAPI:
     """The API on one database. ``access``: the tokens and stored responses to use instead of
     this database's own, and ``web`` the pages' sign-in codes and sessions (a sharded city's
-    gateway hands every shard the city's)."""
+    gateway hands every shard the city's); ``city_shards``: for the city database's app
+    below the gateway, every district's (the officials' dashboard names their communities
+    and follows their positions)."""
     settings = settings or Settings()
     if settings.shards:  # a sharded city is served by api.http.shard_gateway
         raise InvalidInput("with FUNDLEDGER_SHARDS the API is the shard gateway "
@@ -143,7 +146,7 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
             runner = Runner(ledger)
             svc = Services(ledger, runner, views,
                            access if access is not None else open_access_tables(ledger.recorder),
-                           web=web)
+                           web=web, city_shards=city_shards)
             sealing: SealFollower | None = None
             if follow:
                 svc.followers = Followers(runner, list(views.values())).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,15 @@ READ_WAIT_S_DEFAULT = 5.0
 SSE_CONNECTIONS_PER_TOKEN_MAX = 4
 
 
+@dataclass(frozen=True)
+class CityShard:
+    """One district's log as the city app sees it (below the shard gateway)."""
+
+    name: str  # the shard's name in the shard map
+    upstream: str  # the name the city views track its position under
+    services: Services  # the shard's own app's
+
+
 @dataclass
 class Services:
     ledger: FundLedger
@@ -32,6 +42,9 @@ class Services:
     access: AccessTables
     followers: Followers | None = None
     web: WebTables | None = None  # sign-in codes and sessions; None: on the ledger's store
+    # The city app's, below the shard gateway: every district's app, once they have started.
+    # Its views are the city views (built from every shard's log by the city reader).
+    city_shards: Callable[[], list[CityShard]] | None = None
     read_wait_s: float = READ_WAIT_S_DEFAULT
     streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
     _sealer: Sealer | None = None

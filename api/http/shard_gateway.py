@@ -20,8 +20,9 @@ in front of them that hands each request, untouched, to the one app it concerns:
   the community the code was issued for; any other page by the session's community (an
   owner's), else by its ``community`` query (a staff member's choice), else the default
   shard;
-- the officials' three-rates dashboard page: refused (501, saying to use ``/v1/rates``), as
-  below the gateway it would count the default shard alone;
+- the officials' three-rates dashboard page: the city app, its figures the city views',
+  its communities named by each district's balance view, its live changes following how
+  far the city views have read each district's log;
 - anything else (enterprises' credit records, handover checks, metrics): the default shard,
   where the CLI keeps the enterprises' credit records too.
 
@@ -46,7 +47,7 @@ from uuid import UUID
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,6 +57,7 @@ from api.http.request_log import RequestTelemetry
 from api.http.routes_funds import REGISTRARS
 from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
+from api.http.services import CityShard
 from api.web.identity import code_digest, session_digest, utc_now
 from api.web.pages import SESSION_COOKIE, WEB_PREFIX
 from domain.errors import DomainError, InvalidInput
@@ -98,14 +100,6 @@ class _Buffered:
         return await self.receive()  # the client's disconnect, if it comes
 
 
-DASHBOARD_NOT_SHARDED = (
-    '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>三率看板</title><p>各区数据分库存放时，三率看板页面暂未提供；"
-    "请通过接口 <code>GET /v1/rates</code> 查询全市、区、街道和小区的三率。</p>"
-    '<p lang="en">With districts on their own databases the three-rates dashboard page is '
-    "not served yet: <code>GET /v1/rates</code> answers for the city, a district, a street "
-    "or a community.</p></html>")
 
 
 class ShardGateway:
@@ -150,7 +144,12 @@ class ShardGateway:
             for name, url in shards.shards.items()}
         # The city views are filled by the city reader, never by this process.
         self.city_app = create_app(self.router.settings_for(shards.city), follow_views=False,
-                                   access=self._access, web=self._web)
+                                   access=self._access, web=self._web,
+                                   city_shards=self._city_shards)
+
+    def _city_shards(self) -> list[CityShard]:
+        return [CityShard(name, self.router.map.upstream_name(name), app.state.services)
+                for name, app in self.shard_apps.items()]
 
     def apps(self) -> list[FastAPI]:
         return [*self.shard_apps.values(), *([self.city_app] if self.city_app else [])]
@@ -169,12 +168,6 @@ class ShardGateway:
             await self.home(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(f"{WEB_PREFIX}/rates"):
-            # Below the gateway the dashboard would count the default shard alone and call it
-            # the city: better no page than a wrong figure (README, the HTTP API over shards).
-            await _answered_here(f"{WEB_PREFIX}/rates", HTMLResponse(
-                DASHBOARD_NOT_SHARDED, status_code=501))(scope, receive, send)
-            return
         try:
             app, receive = await self._route(scope, receive)
         except DomainError as error:
@@ -202,7 +195,9 @@ class ShardGateway:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[FastAPI | None, Receive]:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path in CITY_PATHS and self.city_app is not None:
+        if self.city_app is not None and (
+                path in CITY_PATHS or path.startswith(f"{WEB_PREFIX}/rates")):
+            # The officials' dashboard too: the city views, with every district's names.
             return self.city_app, receive
         if method == "GET" and path == "/v1/audit":
             community = dict(parse_qsl(scope["query_string"].decode())).get("community")

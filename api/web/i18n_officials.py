@@ -34,6 +34,8 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "rates_trend_label": ("逐年三率与目标折线图",
                           "Line chart of the three rates and their targets by year"),
     "rates_updated": ("已更新（日志位置 {position}）", "Updated (log position {position})"),
+    "rates_updated_across_shards": ("已更新（各区日志位置：{position}）",
+                                    "Updated (each district's log position: {position})"),
     "rates_up": ("上一级", "Up"),
     # proofs
     "nav_proofs": ("核验", "Verify"),

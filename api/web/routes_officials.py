@@ -9,7 +9,7 @@ the viewer's part of the city (SSE) to refresh the page in place.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,13 +19,21 @@ from sse_starlette import EventSourceResponse
 
 from api.http.positions import LOG_POSITION_MAX
 from api.http.services import Services
-from api.web.pages import PageNotFound, ServicesDep, SignedIn, Viewer, beijing_today, render
+from api.web.pages import (
+    PageNotFound,
+    ServicesDep,
+    SignedIn,
+    Viewer,
+    beijing_today,
+    render,
+)
 from api.web.rates import OutOfScope, dashboard
 from projections.changes import ViewChanges, Within
 from projections.three_rates import LEVELS
 
 router = APIRouter()
 IDLE_POLL_S = 0.25
+CITY_POLL_S = 1.0  # below the gateway, each poll reads every district's position
 PING_S = 15
 LevelQuery = Annotated[str, Query(pattern="^(" + "|".join(LEVELS) + ")$")]
 CodeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
@@ -48,9 +56,28 @@ def _place(viewer: Viewer, level: str | None, code: str | None) -> tuple[str, st
 
 def community_names(svc: Services, viewer: Viewer) -> dict[str, str]:
     """The names of the communities in the viewer's scope, from the balance view (one query,
-    where loading each community would load its every unit)."""
-    return {f.community_code: f.name
-            for f in svc.balance.funds(**viewer.session.principal.scope.filters())}
+    where loading each community would load its every unit); the city's, from every
+    district's."""
+    filters = viewer.session.principal.scope.filters()
+    balances = ([svc.balance] if svc.city_shards is None
+                else [shard.services.balance for shard in svc.city_shards()])
+    return {f.community_code: f.name for balance in balances for f in balance.funds(**filters)}
+
+
+def shard_positions(svc: Services) -> list[tuple[str, int]]:
+    """Below the shard gateway, how far the city views have read each district's log."""
+    assert svc.city_shards is not None
+    view = svc.three_rates.view
+    return [(shard.name, view.max_tracking_id(shard.upstream) or 0)
+            for shard in svc.city_shards()]
+
+
+def rates_position(svc: Services) -> int:
+    """How far the three-rates view has read: its log position; for the city's view (every
+    district's log), the sum of its positions in them, which grows with each."""
+    if svc.city_shards is None:
+        return svc.runner.position(svc.three_rates)
+    return sum(position for _, position in shard_positions(svc))
 
 
 @router.get("/rates")
@@ -60,7 +87,7 @@ def rates_page(request: Request, viewer: SignedIn, svc: ServicesDep,
     staff(viewer)
     level, code = _place(viewer, level, code)
     year = year or beijing_today().year
-    position = svc.runner.position(svc.three_rates)
+    position = rates_position(svc)
     scope = viewer.session.principal.scope
     try:
         board = dashboard(svc.three_rates, community_names(svc, viewer), scope, level, code,
@@ -68,7 +95,8 @@ def rates_page(request: Request, viewer: SignedIn, svc: ServicesDep,
     except OutOfScope:
         raise PageNotFound() from None
     return render(request, "rates.html", {
-        "board": board, "position": position, "chart": board.chart_data()}, viewer=viewer)
+        "board": board, "position": position, "chart": board.chart_data(),
+        "across_shards": svc.city_shards is not None}, viewer=viewer)
 
 
 @router.get("/rates/changes", response_class=EventSourceResponse)
@@ -84,6 +112,9 @@ async def rates_changes(
                                 viewer.session.principal.scope, level, code, 2000)
     except OutOfScope:
         raise PageNotFound() from None
+    if svc.city_shards is not None:
+        return EventSourceResponse(city_changes(request, svc, viewer, level, code, after),
+                                   ping=PING_S)
     within = Within(**({} if level == "city" else {level: code}))
     changes = ViewChanges(svc.ledger, svc.runner, svc.three_rates)
 
@@ -97,3 +128,31 @@ async def rates_changes(
                 await asyncio.sleep(IDLE_POLL_S)
 
     return EventSourceResponse(events(), ping=PING_S)
+
+
+async def city_changes(request: Request, svc: Services, viewer: Viewer, level: str,
+                        code: str | None, after: int) -> AsyncGenerator[dict[str, Any]]:
+    """The city's view has no log of its own to scan for a place's events: when it has read
+    further in any district's log, the place's figures are computed again, and a change of
+    them is sent (its id the summed position, its data each district's)."""
+    scope = viewer.session.principal.scope
+
+    def figures() -> tuple[list[tuple[str, int]], Any]:
+        where = shard_positions(svc)
+        board = dashboard(svc.three_rates, {}, scope, level, code, beijing_today().year)
+        return where, (board.chart_data(), board.lacking)
+
+    where, shown = await run_in_threadpool(figures)
+    position = sum(at for _, at in where)
+    stale = position > after  # the view read further since the page was drawn
+    while not await request.is_disconnected():
+        if stale:
+            yield {"id": str(position), "event": "changed",
+                   "data": "，".join(f"{name} {at}" for name, at in where)}
+            stale = False
+        elif await run_in_threadpool(rates_position, svc) > position:
+            where, fresh = await run_in_threadpool(figures)
+            position = sum(at for _, at in where)
+            stale, shown = fresh != shown, fresh
+        else:
+            await asyncio.sleep(CITY_POLL_S)

@@ -28,6 +28,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.http.shard_gateway import create_gateway
+from api.web.pages import SESSION_COOKIE, Viewer
+from api.web.routes_officials import city_changes
 from domain.errors import NotFound
 from domain.ids import vote_id
 from ledger.access import Principal, Role, Scope, new_token, token_digest
@@ -164,9 +166,9 @@ def test_each_write_lands_on_its_districts_log_and_reads_come_from_there(
     west_log = router.shard("west").recorder.max_notification_id()
     east_log = router.shard("east").recorder.max_notification_id()
 
-    # The officials' dashboard page would count one shard as the city: not served.
-    dashboard = client.get("/web/rates")
-    assert dashboard.status_code == 501 and "/v1/rates" in dashboard.text
+    # The officials' dashboard page is the city app's (the city views'): signed in first.
+    dashboard = client.get("/web/rates", follow_redirects=False)
+    assert dashboard.status_code == 303 and dashboard.headers["location"] == "/web/signin"
 
     # One token, one key space: a repeat replays wherever its community is.
     repeat = deposit(client, custodian, CITY_W, "102", "18100.00", key="same-key")
@@ -217,7 +219,7 @@ def test_lists_merge_every_district_and_page_in_code_order(
 def test_what_the_gateway_answers_itself_is_logged_once_under_its_own_request_id(
     gateway: tuple[TestClient, ShardRouter], log_lines: io.StringIO
 ) -> None:
-    """A merged list, /readyz, the refused dashboard and a refusal in routing: one request
+    """A merged list, /readyz and a refusal in routing: one request
     log line each, naming the route template, the status, the caller, and the request id
     the response carries (the apps below log their own parts under their own ids)."""
     client, router = gateway
@@ -229,7 +231,6 @@ def test_what_the_gateway_answers_itself_is_logged_once_under_its_own_request_id
     for method, path, body, route, status, caller in (
             ("GET", "/v1/communities", None, "/v1/communities", 200, principal.principal_id),
             ("GET", "/readyz", None, "/readyz", 200, None),
-            ("GET", "/web/rates", None, "/web/rates", 501, None),
             ("POST", "/v1/enterprises", {"credit_code": "X"}, "/v1/enterprises", 422, None)):
         before = len(log_lines.getvalue().splitlines())
         answer = client.request(method, path, json=body,
@@ -287,10 +288,7 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
     env = {**os.environ, "FUNDLEDGER_SHARDS": shard_map.model_dump_json()}
     env.pop("FUNDLEDGER_DB", None)
     try:
-        for args in (["relay", "east"], ["relay", "west"], ["city-read"]):
-            done = subprocess.run([sys.executable, "-m", "ledger", "shards", *args], env=env,
-                                  cwd=ROOT, capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, done.stdout + done.stderr
+        read_into_the_city(env)
         rates = client.get("/v1/rates", headers=admin, params={"level": "city", "year": 2026})
         assert rates.status_code == 200, rates.text
         assert rates.json()["communities"] == 2
@@ -325,8 +323,79 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
         assert client.get("/v1/audit", headers=custodian,
                           params={"after": "nowhere"}).json()["field"] == "after"
         assert client.get("/v1/audit").status_code == 401
+
+        # The officials' dashboard: the city's figures, every district's communities named.
+        official = city_token(router, Role.official)
+        _staff_sign_in(client, official)
+        page = client.get("/web/rates")
+        assert page.status_code == 200, page.text
+        assert "小区 GE-1" in page.text and "小区 GW-1" in page.text
+        gateway_app: Any = client.app
+        city = gateway_app.city_app.state.services
+        east_at = router.shard("east").recorder.max_notification_id() or 0
+        west_at = router.shard("west").recorder.max_notification_id() or 0
+        assert f"after={east_at + west_at}" in page.text  # the sum of its positions
+        # It follows the city views: a deposit moves them but not the figures (nothing
+        # sent); a third community moves the figures (sent, naming each district's position).
+        session_id = client.cookies.get(SESSION_COOKIE)
+        viewer = Viewer(session_id, city.signin().session(session_id))
+
+        async def follow() -> dict[str, Any]:
+            # A page drawn before the view read as far as it has now is refreshed at once.
+            behind = city_changes(_Connected(), city, viewer, "city", None, 0)  # type: ignore[arg-type]
+            assert (await asyncio.wait_for(anext(behind), 10))["id"] == str(east_at + west_at)
+            await behind.aclose()
+            changes = city_changes(_Connected(), city, viewer, "city", None,  # type: ignore[arg-type]
+                                    east_at + west_at)
+            first = asyncio.ensure_future(anext(changes))
+            moved = await asyncio.to_thread(deposit, client, custodian, CITY_W, "103", "20100.00")
+            assert moved.status_code == 201, moved.text
+            await asyncio.to_thread(read_into_the_city, env)
+            done, _ = await asyncio.wait({first}, timeout=2.5)
+            assert not done, "a deposit changed no figure"
+            registered = await asyncio.to_thread(
+                post, client, "/v1/communities", admin,
+                community_body("GW-2", WEST, PLACES[CITY_W][1]))
+            assert registered.status_code == 201, registered.text
+            await asyncio.to_thread(read_into_the_city, env)
+            try:
+                return await asyncio.wait_for(first, 10)
+            finally:
+                await changes.aclose()
+
+        change = asyncio.run(follow())
+        east_at = router.shard("east").recorder.max_notification_id() or 0
+        west_at = router.shard("west").recorder.max_notification_id() or 0
+        assert change == {"id": str(east_at + west_at), "event": "changed",
+                          "data": f"east {east_at}，west {west_at}"}
+        page = client.get("/web/rates")
+        assert "小区 GW-2" in page.text
     finally:
         asyncio.run(delete_streams(shard_map.nats_stream))
+
+
+def _staff_sign_in(client: TestClient, token: dict[str, str]) -> None:
+    """A staff member exchanges their API token for a page session, as on the sign-in page."""
+    client.cookies.clear()
+    page = client.get("/web/signin")
+    signed_in = client.post("/web/signin/token", follow_redirects=False, data={
+        "token": token["Authorization"].removeprefix("Bearer "), "csrf": _csrf(page.text)})
+    assert signed_in.status_code == 303, signed_in.text
+
+
+class _Connected:
+    """A request whose client stays (the live changes' own check)."""
+
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+def read_into_the_city(env: dict[str, str]) -> None:
+    """Both relays, then the city reader, each run once as its command."""
+    for args in (["relay", "east"], ["relay", "west"], ["city-read"]):
+        done = subprocess.run([sys.executable, "-m", "ledger", "shards", *args], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _csrf(page: str) -> str:
