@@ -30,7 +30,7 @@ from api.cli_common import (
     run,
 )
 from domain.errors import NotFound
-from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.access import Principal, Role, Scope, grantable, new_token, token_digest
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import open_access_tables
 from ledger.persistence.preflight import check_database
@@ -220,7 +220,7 @@ def create_token(
 
     Without --expires-in or --expires-on it never expires (revoke it, or rotate it).
     """
-    parsed = run(lambda: Scope.parse(scope))
+    parsed = run(lambda: grantable(Scope.parse(scope)))
     expires_at = _expiry(expires_in, expires_on)
     token, token_id = new_token()
     principal = Principal(name or f"{role.value}:{token_id}", role, parsed, token_id)

@@ -3,7 +3,11 @@
 A token is shown once, when it is made; the ledger keeps only its SHA-256 digest (a token
 carries 256 random bits, so a fast digest cannot be brute-forced back). A token names one
 role and one scope. Scopes nest: the city holds every district, a district its streets, a
-street its communities; ``owner:<id>`` holds the units that owner id appears on.
+street its communities; ``owner:<id>`` holds the units that owner id appears on, and
+``owner:<id>/<community>`` those in one community only. The developer's unsold and
+undelivered units carry one owner id in every community (``developer``): a developer's scope
+names its community, and ``owner:developer`` alone holds nothing (one developer would
+otherwise read and vote for every other's units).
 
 A token's holder is a *principal*: a name, unique in the ledger, and an id (the id of its
 first token). Rotation gives the holder a new token under the same name and id, so the
@@ -28,6 +32,7 @@ from enum import StrEnum
 from domain.errors import DomainError, InvalidInput
 from domain.identifiers import CODE, check_identifier, check_place_code, normalise
 from domain.owner_ids import check_owner_id
+from domain.unit_account import DEVELOPER_OWNER_ID
 
 TOKEN_PREFIX = "flt_"
 # A name is recorded whole in the actor of the events its holder writes over HTTP
@@ -65,22 +70,37 @@ class Place:
 class Scope:
     level: str
     code: str = ""
+    community: str = ""  # an owner scope kept to one community: ``owner:<id>/<community>``
 
     @classmethod
     def parse(cls, text: str) -> Scope:
         """The scope ``text`` names, its code normalised as every identifier is; or a refusal
         showing the expected form."""
         level, _, code = normalise(text).partition(":")
+        slash = community = ""
+        if level == "owner":
+            code, slash, community = code.partition("/")  # '/' is in no owner id
         if level not in SCOPE_LEVELS or (level == "city") != (code == ""):
             raise _malformed(text, "")
         try:
             _check_scope_code(level, code)
+            if slash:
+                check_identifier(community, CODE, "scope")
         except DomainError as error:
             raise _malformed(text, f" ({error.message})") from None
-        return cls(level, code)
+        return cls(level, code, community)
 
     def __str__(self) -> str:
-        return self.level if self.level == "city" else f"{self.level}:{self.code}"
+        if self.level == "city":
+            return self.level
+        return f"{self.level}:{self.code}" + (f"/{self.community}" if self.community else "")
+
+    def reaches(self, community_code: str) -> bool:
+        """Whether an owner scope acts in a community at all: in its own if it names one;
+        anywhere the owner id holds a unit otherwise, save the developer's shared id."""
+        if self.community:
+            return community_code == self.community
+        return self.code != DEVELOPER_OWNER_ID
 
     def holds(self, place: Place) -> bool:
         """Whether a community (or a unit, with its owner ids) lies within this scope."""
@@ -94,7 +114,7 @@ class Scope:
             case "community":
                 return place.community == self.code
             case _:
-                return self.code in place.owner_ids
+                return self.reaches(place.community) and self.code in place.owner_ids
 
     def filters(self) -> dict[str, str]:
         """The view filter that keeps a listing within this scope (owners list nothing)."""
@@ -103,7 +123,18 @@ class Scope:
         return {}
 
 
-SCOPE_FORMS = ("city", "district:<code>", "street:<code>", "community:<code>", "owner:<id>")
+SCOPE_FORMS = ("city", "district:<code>", "street:<code>", "community:<code>", "owner:<id>",
+               "owner:<id>/<community>")
+
+
+def grantable(scope: Scope) -> Scope:
+    """``scope``, if a new token or session may hold it: not the developer's id city-wide."""
+    if scope.level == "owner" and not scope.reaches(scope.community or ""):
+        raise InvalidInput(
+            f"scope {scope} would hold the developer's units in every community (they share "
+            f"the owner id {DEVELOPER_OWNER_ID!r}); name the community: "
+            f"owner:{DEVELOPER_OWNER_ID}/<community code>", rule="scope", field="scope")
+    return scope
 
 
 def _check_scope_code(level: str, code: str) -> None:

@@ -5,9 +5,9 @@ uuid5 of the natural key): opaque and URL-safe whatever characters a reference h
 client that knows the community and reference can compute it. ``POST /v1/votes`` answers
 it. A vote, like every community-bound record, reads as absent (404) outside the caller's
 scope. An owner (scope ``owner:<id>``) sees the votes whose frozen electorate holds their id
-and casts only their own ballot; the developer's token (``owner:developer``) casts the one
-ballot of its unsold and undelivered units (V3). An official records paper ballots for any
-voter.
+and casts only their own ballot; the developer's token (``owner:developer/<community>``)
+casts the one ballot of its unsold and undelivered units in that community (V3). An
+official records paper ballots for any voter.
 
 Committees are named by their community and reference, under
 ``/v1/communities/{code}/committees/{reference}``; custody of the fund (F3) moves under

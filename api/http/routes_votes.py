@@ -58,6 +58,8 @@ def visible_votes(svc: Services, principal: Principal, community: str | None,
 def _in_scope(svc: Services, principal: Principal, listed: ListedVote) -> Vote | None:
     scope = principal.scope
     if scope.level == "owner":
+        if not scope.reaches(listed.community_code):
+            return None
         vote = svc.ledger.vote(listed.community_code, listed.vote_reference)
         return vote if vote.opened and svc.ledger.on_roll(vote, scope.code) else None
     if not scope.holds(svc.community_place(listed.community_code)):

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from api.web.owners import owner_units
 from domain.errors import InvalidInput, NotFound
+from domain.unit_account import DEVELOPER_OWNER_ID
 from ledger.access import Principal, Role, Scope, token_digest
 from ledger.application import FundLedger
 from ledger.persistence.access_tables import AccessTables
@@ -138,8 +139,10 @@ class SignIn:
             raise SignInRefused()
         # The units as the register says now: a unit sold since the letter is not shown.
         units = owner_units(self.ledger, found.community_code, found.owner_id)
+        # The developer's id is the same in every community: its session keeps to this one.
+        bound = found.community_code if found.owner_id == DEVELOPER_OWNER_ID else ""
         principal = Principal(f"owner:{found.owner_id}", Role.owner,
-                              Scope("owner", found.owner_id), "")
+                              Scope("owner", found.owner_id, bound), "")
         return self.start_session(principal, via="code", community_code=found.community_code,
                                   unit_keys=units, now=now)
 

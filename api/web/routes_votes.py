@@ -61,7 +61,7 @@ def _vote_of(svc: ServicesDep, viewer: Viewer, id_: UUID) -> Vote:
         raise PageNotFound()
     scope = viewer.session.principal.scope
     if viewer.owner_id is not None:
-        if not svc.ledger.on_roll(vote, viewer.owner_id):
+        if not (scope.reaches(vote.community_code) and svc.ledger.on_roll(vote, viewer.owner_id)):
             raise PageNotFound()
     elif not scope.holds(svc.community_place(vote.community_code)):
         raise PageNotFound()

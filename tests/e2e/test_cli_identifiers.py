@@ -20,6 +20,18 @@ def test_tokens_create_refuses_a_malformed_scope_with_the_expected_form(
     assert "flt_" not in done.stdout
 
 
+def test_tokens_create_refuses_the_developers_id_city_wide_and_names_the_form(
+        tmp_path: Path) -> None:
+    done = fundledger(tmp_path, "tokens", "create", "--role", "owner", "--scope",
+                      "owner:developer", expect=3)
+    assert "rule scope" in done.stderr
+    assert "owner:developer/<community code>" in done.stderr.replace("\n", "")
+    assert "flt_" not in done.stdout
+    made = fundledger(tmp_path, "tokens", "create", "--role", "owner", "--scope",
+                      "owner:developer/CY-0001")
+    assert made.stdout.startswith("flt_") and "owner:developer/CY-0001" in made.stderr
+
+
 def test_a_full_width_door_and_reference_on_the_command_line_are_the_ascii_ones(
         tmp_path: Path) -> None:
     (tmp_path / "units.csv").write_text(UNITS_CSV, encoding="utf-8")

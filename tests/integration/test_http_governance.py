@@ -7,6 +7,7 @@ by area and headcount equal to the ledger's recorded one, receipts, scopes as 40
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -366,8 +367,23 @@ def test_v3_delivery_over_http_decides_who_votes_and_the_developer_votes_for_the
     opened = ok(api.post(f"/v1/votes/{id_}/open", registrar, {"opened_on": "2026-03-16"}))
     assert opened["electorate_heads"] == 3  # two delivered owners and the developer
 
-    developer = api.token(Role.owner, "owner:developer")
+    # Every community's unsold units carry the owner id "developer": a developer's token
+    # names its community (owner:developer alone is not made, and would hold nothing).
+    developer = api.token(Role.owner, f"owner:developer/{code}")
     assert ok(api.get(f"/v1/votes/{id_}", developer), 200)["id"] == id_
+    deadline = time.monotonic() + 10  # the vote list is a view's: once it lists the vote
+    while not api.get("/v1/votes", developer).json()["items"]:
+        assert time.monotonic() < deadline, "the vote list never showed the developer's vote"
+        time.sleep(0.05)
+    assert [v["id"] for v in api.get("/v1/votes", developer).json()["items"]] == [id_]
+    assert ok(api.get(f"{base}/104/account", developer), 200)["balance_fen"] > 0
+    for elsewhere in (api.token(Role.owner, "owner:developer/CY-OTHER"),
+                      api.token(Role.owner, "owner:developer")):
+        assert api.get(f"/v1/votes/{id_}", elsewhere).status_code == 404
+        assert api.post(f"/v1/votes/{id_}/ballots", elsewhere,
+                        {"choice": "disagree", "cast_on": "2026-03-20"}).status_code == 404
+        assert api.get("/v1/votes", elsewhere).json()["items"] == []
+        assert api.get(f"{base}/104/account", elsewhere).status_code == 404
     cast = ok(api.post(f"/v1/votes/{id_}/ballots", developer,
                        {"choice": "agree", "cast_on": "2026-03-20"}))
     assert cast["owner_id"] == "developer"

@@ -17,7 +17,7 @@ import pytest
 from api.web.identity import FAILURE_WINDOW, FAILURES_MAX, SignInRefused, utc_now
 from domain.ids import vote_id
 from ledger.access import Role
-from tests.integration.http_support import COMMUNITY, OTHER, Api, open_api, seed
+from tests.integration.http_support import COMMUNITY, OTHER, Api, community_body, open_api, seed
 
 ACTOR = "test:office"
 VOTE = "ROOF-1"
@@ -137,6 +137,37 @@ def test_failed_sign_ins_are_kept_only_for_their_window(api: Api) -> None:
     assert signin.tables.failures_since("10.0.0.2", long_ago) == 3
     fail("10.0.0.2", FAILURE_WINDOW + timedelta(minutes=11))
     assert signin.tables.failures_since("10.0.0.2", long_ago) == 2
+
+
+def test_a_developers_session_keeps_to_the_community_its_code_was_issued_in(
+        api: Api) -> None:
+    """Every community's unsold units carry the owner id "developer": signed in with a code
+    from one community, a developer sees and votes in that community's votes only."""
+    admin = api.token(Role.admin)
+    ledger = api.services.ledger
+    votes = {}
+    for code, street in (("CY-DEV-A", "110105001"), ("CY-DEV-B", "110105002")):
+        body = community_body(code, "110105", street)
+        body["units"][3]["owner_ids"] = ["developer"]  # 1-104 unsold
+        assert api.post("/v1/communities", admin, body).status_code == 201
+        ledger.propose_vote(community_code=code, vote_reference="HIRE", title="选聘物业",
+                            matter_kind="hire_enterprise", proposed_on=date(2026, 3, 1),
+                            actor=ACTOR)
+        ledger.publish_vote(community_code=code, vote_reference="HIRE",
+                            published_on=date(2026, 3, 2), actor=ACTOR)
+        ledger.open_vote(community_code=code, vote_reference="HIRE",
+                         opened_on=date(2026, 3, 17), actor=ACTOR)
+        votes[code] = str(vote_id(code, "HIRE"))
+    assert _sign_in(api, _invite(api, "developer", "CY-DEV-A")).status_code == 303
+    session = api.services.signin().session(api.client.cookies.get("fl_session"))
+    assert session is not None and str(session.principal.scope) == "owner:developer/CY-DEV-A"
+    assert api.client.get(f"/web/votes/{votes['CY-DEV-A']}").status_code == 200
+    assert api.client.get(f"/web/votes/{votes['CY-DEV-B']}").status_code == 404
+    page = api.client.get(f"/web/votes/{votes['CY-DEV-A']}")
+    refused = api.client.post(f"/web/votes/{votes['CY-DEV-B']}/ballot", data={
+        "choice": "agree", "confirm": "yes", "csrf": _csrf(page.text)})
+    assert refused.status_code == 404
+    assert ledger.ballots_cast(ledger.vote("CY-DEV-B", "HIRE")) == 0
 
 
 def test_a_forged_or_signed_out_session_is_refused(api: Api) -> None:

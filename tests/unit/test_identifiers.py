@@ -13,7 +13,7 @@ from domain.errors import BatchRejected, InvalidInput
 from domain.identifiers import IDENTIFIER_RULE, TEXT_RULE, normalise
 from domain.unit_account import UnitAccount
 from domain.vote import Vote
-from ledger.access import Scope
+from ledger.access import Place, Scope, grantable
 from ledger.csv_files import read_deposits, read_units
 
 ON = date(2026, 1, 1)
@@ -143,7 +143,8 @@ def test_a_bank_line_with_a_malformed_identifier_is_refused_naming_it(
 
 @pytest.mark.parametrize("text", ["community:CY-0001,CY-0003", "district:%", "community:*",
                                   "district:1101", "street:1101050", "owner:13800138000",
-                                  "community:", "city:CY-1", "province:11"])
+                                  "community:", "city:CY-1", "province:11", "owner:o-1/",
+                                  "owner:o-1/CY 1", "owner:/CY-1"])
 def test_a_malformed_scope_is_refused_with_the_expected_form(text: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         Scope.parse(text)
@@ -155,6 +156,28 @@ def test_a_malformed_scope_is_refused_with_the_expected_form(text: str) -> None:
     ("city", "city"), ("community:CY-0001", "community:CY-0001"),
     ("district:110105", "district:110105"), ("district:D1", "district:D1"),
     ("street:１１０１０５００１", "street:110105001"), ("owner:owner-a", "owner:owner-a"),
+    ("owner:developer/ＣＹ-0001", "owner:developer/CY-0001"),
 ])
 def test_a_well_formed_scope_reads_normalised(text: str, scope: str) -> None:
     assert str(Scope.parse(text)) == scope
+
+
+def test_the_developers_scope_keeps_to_its_community_and_alone_holds_nothing() -> None:
+    """Every community's unsold units carry the one owner id ``developer``: a developer's
+    scope names its community; ``owner:developer`` alone would hold every community's."""
+    bound = Scope.parse("owner:developer/CY-0001")
+    here = Place("110105", "110105001", "CY-0001", ("developer",))
+    there = Place("110105", "110105001", "CY-0002", ("developer",))
+    assert bound.holds(here) and not bound.holds(there)
+    unbound = Scope.parse("owner:developer")  # as a token made before this reads back
+    assert not unbound.holds(here) and not unbound.holds(there)
+    with pytest.raises(InvalidInput) as raised:
+        grantable(unbound)
+    assert (raised.value.rule, raised.value.field) == ("scope", "scope")
+    assert "owner:developer/<community code>" in raised.value.message
+    assert grantable(bound) == bound
+    # Any other owner id holds its units wherever they are, or in one community if named.
+    owner = Scope.parse("owner:o-7")
+    assert owner.holds(Place("1", "2", "CY-0001", ("o-7",)))
+    assert owner.holds(Place("1", "2", "CY-0002", ("o-7", "o-8")))
+    assert not Scope.parse("owner:o-7/CY-0001").holds(Place("1", "2", "CY-0002", ("o-7",)))
