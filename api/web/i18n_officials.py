@@ -20,6 +20,10 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "rates_breakdown": ("下级分布", "One level down"),
     "rates_place": ("地区", "Place"),
     "rates_lacking": ("拖后腿的社区及所缺事项", "Communities below target and what each lacks"),
+    "rates_lacking_unlisted": ("以上为所缺事项最多的 {shown} 个社区；另有 {count} 个社区未列出，"
+                               "请按区、街道逐级查看。",
+                               "Above, the {shown} communities lacking most; {count} more are "
+                               "not listed: open a district or street to see them."),
     "rates_lacking_none": ("本范围内每个社区三项均已具备。",
                            "Every community here has all three."),
     "rates_lacks": ("缺少", "Lacks"),

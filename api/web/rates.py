@@ -26,6 +26,9 @@ from projections.three_rates import (
 
 # One level down from each level: the city's districts, a district's streets, ...
 BELOW = {"city": "district", "district": "street", "street": "community"}
+# Communities listed as lacking, those lacking most first: a city holds thousands, a page
+# on a phone a few screens of them; the rest are a drill-down away (and counted).
+LACKING_SHOWN_MAX = 100
 
 
 class OutOfScope(Exception):
@@ -68,7 +71,8 @@ class Dashboard:
     targets: dict[str, int] | None  # percent per rate; None before the first target year
     trail: list[Place]  # from the viewer's scope down to this place
     rows: list[Row]
-    lacking: list[Lacking]
+    lacking: list[Lacking]  # those lacking most first, at most LACKING_SHOWN_MAX
+    lacking_unlisted: int  # the communities lacking something that are not listed
     names: dict[str, str]  # community code -> name
     trend: list[ThreeRates]  # the place at each year's end, oldest first
 
@@ -119,12 +123,14 @@ def dashboard(view: ThreeRatesProjection, known_names: dict[str, str], scope: Sc
     names = {c.community_code: known_names.get(c.community_code, c.community_code)
              for c in mine}
     rows = _rows(place, mine, names, year)
-    lacking = [Lacking(c.community_code, names[c.community_code], c.street,
-                       tuple(r for r in RATES if not c.has(r))) for c in mine
-               if not all(c.has(r) for r in RATES)]
+    lacking = sorted((Lacking(c.community_code, names[c.community_code], c.street,
+                              tuple(r for r in RATES if not c.has(r))) for c in mine
+                      if not all(c.has(r) for r in RATES)),
+                     key=lambda each: (-len(each.lacks), each.code))
     trend = view.trend(level, place.code, years=trend_years(year))
     return Dashboard(place, year, figures, target_percents(year),
-                     _trail(root, place, mine), rows, lacking, names, trend)
+                     _trail(root, place, mine), rows, lacking[:LACKING_SHOWN_MAX],
+                     max(0, len(lacking) - LACKING_SHOWN_MAX), names, trend)
 
 
 def _rows(place: Place, mine: list[CommunityFlags], names: dict[str, str],

@@ -72,7 +72,7 @@
           .getElementById("dashboard");
         var board = document.getElementById("dashboard");
         if (!fresh || !board) { return; }
-        ["figures", "rows", "lacking", "trend", "chart-data"].forEach(function (id) {
+        ["figures", "rows", "lacking", "lacking-unlisted", "trend", "chart-data"].forEach(function (id) {
           var now = document.getElementById(id), next = fresh.querySelector("#" + id);
           if (now && next) { now.replaceWith(next); }
         });
