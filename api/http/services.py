@@ -45,6 +45,8 @@ class Services:
     # The city app's, below the shard gateway: every district's app, once they have started.
     # Its views are the city views (built from every shard's log by the city reader).
     city_shards: Callable[[], list[CityShard]] | None = None
+    # When the city views' positions in the districts' logs were last read, and what they were.
+    city_positions_read: tuple[float, list[tuple[str, int]]] = (float("-inf"), [])
     read_wait_s: float = READ_WAIT_S_DEFAULT
     streams_per_token_max: int = SSE_CONNECTIONS_PER_TOKEN_MAX
     _sealer: Sealer | None = None

@@ -9,6 +9,7 @@ the viewer's part of the city (SSE) to refresh the page in place.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
@@ -65,11 +66,18 @@ def community_names(svc: Services, viewer: Viewer) -> dict[str, str]:
 
 
 def shard_positions(svc: Services) -> list[tuple[str, int]]:
-    """Below the shard gateway, how far the city views have read each district's log."""
+    """Below the shard gateway, how far the city views have read each district's log: read
+    at most once a poll in this process, whoever asks (every open page polls it)."""
     assert svc.city_shards is not None
+    now = time.monotonic()
+    read_at, positions = svc.city_positions_read
+    if now - read_at < CITY_POLL_S:
+        return positions
     view = svc.three_rates.view
-    return [(shard.name, view.max_tracking_id(shard.upstream) or 0)
-            for shard in svc.city_shards()]
+    positions = [(shard.name, view.max_tracking_id(shard.upstream) or 0)
+                 for shard in svc.city_shards()]
+    svc.city_positions_read = (now, positions)
+    return positions
 
 
 def rates_position(svc: Services) -> int:
