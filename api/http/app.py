@@ -125,12 +125,15 @@ def create_app_without_followers() -> FastAPI:
 
 def create_app(settings: Settings | None = None, *, follow_views: bool | None = None,
                access: AccessTables | None = None, web: WebTables | None = None,
-               city_shards: Callable[[], list[CityShard]] | None = None) -> FastAPI:
+               city_shards: Callable[[], list[CityShard]] | None = None,
+               sibling_shards: Callable[[], list[CityShard]] | None = None) -> FastAPI:
     """The API on one database. ``access``: the tokens and stored responses to use instead of
     this database's own, and ``web`` the pages' sign-in codes and sessions (a sharded city's
     gateway hands every shard the city's); ``city_shards``: for the city database's app
     below the gateway, every district's (the officials' dashboard names their communities
-    and follows their positions)."""
+    and follows their positions); ``sibling_shards``: for a district's app below it, the
+    same (its pages name every district's communities, and know their log is one of
+    several)."""
     settings = settings or Settings()
     if settings.shards:  # a sharded city is served by api.http.shard_gateway
         raise InvalidInput("with FUNDLEDGER_SHARDS the API is the shard gateway "
@@ -146,7 +149,8 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
             runner = Runner(ledger)
             svc = Services(ledger, runner, views,
                            access if access is not None else open_access_tables(ledger.recorder),
-                           web=web, city_shards=city_shards)
+                           web=web, city_shards=city_shards,
+                           sibling_shards=sibling_shards)
             sealing: SealFollower | None = None
             if follow:
                 svc.followers = Followers(runner, list(views.values())).start()

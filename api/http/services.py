@@ -45,6 +45,9 @@ class Services:
     # The city app's, below the shard gateway: every district's app, once they have started.
     # Its views are the city views (built from every shard's log by the city reader).
     city_shards: Callable[[], list[CityShard]] | None = None
+    # A district's app below the shard gateway: every district's (its own among them). Its
+    # views hold its own district's log only; a page naming communities names them all.
+    sibling_shards: Callable[[], list[CityShard]] | None = None
     # When the city views' positions in the districts' logs were last read, and what they were.
     city_positions_read: tuple[float, list[tuple[str, int]]] = (float("-inf"), [])
     read_wait_s: float = READ_WAIT_S_DEFAULT

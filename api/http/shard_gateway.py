@@ -19,7 +19,8 @@ in front of them that hands each request, untouched, to the one app it concerns:
 - the web pages: a vote's page by the vote's stream; a sign-in with a code to the shard of
   the community the code was issued for; any other page by the session's community (an
   owner's), else by its ``community`` query (a staff member's choice), else the default
-  shard;
+  shard (whose app knows its siblings: a staff member's vote list there is every shard's,
+  and its audit trail asks for a community rather than show one log as the city's);
 - the officials' three-rates dashboard page: the city app, its figures the city views',
   its communities named by each district's balance view, its live changes following how
   far the city views have read each district's log;
@@ -140,7 +141,8 @@ class ShardGateway:
         shards = self.router.map
         self.shard_apps = {
             name: create_app(self.router.settings_for(url), follow_views=self.follow_views,
-                             access=self._access, web=self._web)
+                             access=self._access, web=self._web,
+                             sibling_shards=self._city_shards)
             for name, url in shards.shards.items()}
         # The city views are filled by the city reader, never by this process.
         self.city_app = create_app(self.router.settings_for(shards.city), follow_views=False,

@@ -104,6 +104,10 @@ OFFICIALS_MESSAGES: dict[str, tuple[str, str]] = {
     "audit_actor": ("操作人（包含）", "Actor (contains)"),
     "audit_filter": ("筛选", "Filter"),
     "audit_pick_community": ("请选择一个社区。", "Choose a community."),
+    "audit_pick_community_sharded": (
+        "各区日志分库存放：请选择一个社区，查看其所在区的日志（全市检索请用接口 GET /v1/audit）。",
+        "Each district keeps its own log: choose a community to read its district's trail "
+        "(GET /v1/audit searches the whole city)."),
     "audit_none": ("没有符合条件的记录。", "No entries match."),
     "audit_position": ("日志位置", "Log position"),
     "audit_unit": ("房屋", "Unit"),

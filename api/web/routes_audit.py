@@ -87,7 +87,11 @@ def audit_trail(
         community = scope.code
     names = community_names(svc, viewer)
     entries: list[AuditEntry] = []
-    asked = community is not None or scope.level == "city"
+    # Below the shard gateway this app holds one district's log: a city-wide trail here
+    # would be that district's alone, so a community is asked for (GET /v1/audit searches
+    # the whole city, from the city reader's view).
+    whole_log = svc.sibling_shards is None
+    asked = community is not None or (scope.level == "city" and whole_log)
     if community is not None and not _in_scope(svc, viewer, community):
         raise PageNotFound()
     if asked:
@@ -97,6 +101,7 @@ def audit_trail(
     rows = [TrailRow(e, *_replay_target(e)) for e in entries]
     return render(request, "audit.html", {
         "rows": rows, "names": names, "kinds": AUDIT_KINDS, "asked": asked,
+        "whole_log": whole_log,
         "filters": {"community": community or "", "kind": kind or "", "actor": actor or "",
                     "date_from": day_from.isoformat() if day_from else "",
                     "date_to": day_to.isoformat() if day_to else ""},

@@ -60,8 +60,9 @@ def community_names(svc: Services, viewer: Viewer) -> dict[str, str]:
     where loading each community would load its every unit); the city's, from every
     district's."""
     filters = viewer.session.principal.scope.filters()
-    balances = ([svc.balance] if svc.city_shards is None
-                else [shard.services.balance for shard in svc.city_shards()])
+    shards = svc.city_shards or svc.sibling_shards
+    balances = ([svc.balance] if shards is None
+                else [shard.services.balance for shard in shards()])
     return {f.community_code: f.name for balance in balances for f in balance.funds(**filters)}
 
 

@@ -35,9 +35,14 @@ LISTED_MAX = 200
 
 
 def _owner_votes(svc: ServicesDep, viewer: Viewer) -> list[Vote]:
-    votes, _ = visible_votes(svc, viewer.session.principal, viewer.session.community_code,
-                             None, ("", ""), LISTED_MAX)
-    return votes
+    community = viewer.session.community_code
+    # Below the shard gateway a staff member's list (no community of their own) is every
+    # district's, each read from its own log; an owner's pages go to their community's.
+    apps = ([svc] if svc.sibling_shards is None or community is not None
+            else [shard.services for shard in svc.sibling_shards()])
+    votes = [vote for app in apps for vote in visible_votes(
+        app, viewer.session.principal, community, None, ("", ""), LISTED_MAX)[0]]
+    return sorted(votes, key=lambda v: (v.community_code, v.vote_reference))[:LISTED_MAX]
 
 
 @router.get("/votes")

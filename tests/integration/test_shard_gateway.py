@@ -215,6 +215,23 @@ def test_lists_merge_every_district_and_page_in_code_order(
     seen = client.get("/v1/communities", headers=east_official).json()["items"]
     assert [f["community_code"] for f in seen] == [CITY_E]
 
+    # On the pages, a city auditor's vote list is every district's; the audit trail, one
+    # log each, asks for a community (naming every district's) rather than show one
+    # district's log as the city's.
+    ids = {code: str(vote_id(code, "V-1")) for code in PLACES}
+    _staff_sign_in(client, city_token(router, Role.auditor))
+    votes_page = client.get("/web/votes")
+    assert votes_page.status_code == 200, votes_page.text
+    assert all(f"/web/votes/{ids[code]}" in votes_page.text for code in PLACES)
+    trail = client.get("/web/audit")
+    assert trail.status_code == 200, trail.text
+    assert "各区日志分库存放" in trail.text and 'option value=""' not in trail.text.split(
+        'id="f-community"', 1)[1].split("</select>", 1)[0]
+    assert all(f'<option value="{code}"' in trail.text for code in PLACES)
+    west_trail = client.get("/web/audit", params={"community": CITY_W})
+    assert west_trail.status_code == 200 and "各区日志分库存放" not in west_trail.text
+    assert f'<option value="{CITY_W}" selected>' in west_trail.text
+
 
 def test_what_the_gateway_answers_itself_is_logged_once_under_its_own_request_id(
     gateway: tuple[TestClient, ShardRouter], log_lines: io.StringIO
