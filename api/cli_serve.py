@@ -283,6 +283,11 @@ def rotate_token(
     token, new_id = new_token()
     with ledger() as app:
         tables = open_access_tables(app.recorder)
+        old = next((t for t in tables.list_tokens() if t.token_id == token_id), None)
+        if old is not None:
+            # A scope no token may be made with now (the developer's id city-wide) is not
+            # carried to a new token: it would hold nothing.
+            run(lambda: grantable(Scope.parse(old.scope)))
         rotated = tables.rotate_token(token_id, token_digest(token), new_id, expires_at)
         listing = next((t for t in tables.list_tokens() if t.token_id == new_id), None)
     if rotated is None:
