@@ -129,7 +129,7 @@ SCOPE_FORMS = ("city", "district:<code>", "street:<code>", "community:<code>", "
 
 def grantable(scope: Scope) -> Scope:
     """``scope``, if a new token or session may hold it: not the developer's id city-wide."""
-    if scope.level == "owner" and not scope.reaches(scope.community or ""):
+    if scope.level == "owner" and scope.code == DEVELOPER_OWNER_ID and not scope.community:
         raise InvalidInput(
             f"scope {scope} would hold the developer's units in every community (they share "
             f"the owner id {DEVELOPER_OWNER_ID!r}); name the community: "

@@ -80,7 +80,7 @@ from eventsourcing.postgres import (
 )
 from psycopg import Cursor
 from psycopg.rows import DictRow, TupleRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from domain.eventsourcing_internals import build_frozen
 from ledger.persistence import migrations
@@ -355,10 +355,10 @@ class FundPostgresApplicationRecorder(
 
     # A save above either limit is a large save (see the module docstring).
     SMALL_SAVE_MAX_EVENTS = 500
+    SMALL_SAVE_MAX_BYTES = 256 * 1024
     # Ids read in one statement with their snapshots (``select_snapshots_and_streams``): a
     # ballot's or a sale's handful; a batch's thousands take the chunked two-statement path.
     FEW_IDS_MAX = 16
-    SMALL_SAVE_MAX_BYTES = 256 * 1024
 
     def __init__(
         self,
@@ -370,7 +370,7 @@ class FundPostgresApplicationRecorder(
         self._init_bulk_reads()
         self._select_notifications_statements: dict[tuple[bool, bool, bool, bool], Composed] = {}
         self._snapshot_and_stream_statements: dict[str, Composed] = {}
-        self._snapshots_and_streams_statements: dict[str, Composed] = {}
+        self._snapshots_and_streams_statements: dict[tuple[str, int], Composed] = {}
         self.references_table_name = REFERENCES_TABLE_NAME
         self.check_identifier_length(self.references_table_name)
         schema = Identifier(self.datastore.schema)
@@ -483,8 +483,8 @@ class FundPostgresApplicationRecorder(
         schema) and its stored events after that snapshot, by version, in one statement.
 
         ``select_latest_many`` then ``select_streams`` give the same in two round trips,
-        which on a single posting were a quarter of its time. (An array of ids in one
-        statement needs a CTE whose planning costs more than the round trip it saves.)
+        which on a single posting were a quarter of its time. (A few ids at once:
+        ``select_snapshots_and_streams``.)
         """
         statement = self._snapshot_and_stream_statements.get(snapshots_table_name)
         if statement is None:
@@ -527,50 +527,52 @@ class FundPostgresApplicationRecorder(
         each id's latest snapshot and its events after it, in one statement.
 
         A ballot reads its vote and the voter's roll entry: two statements (snapshots, then
-        the streams after them) were one of its three round trips. The ids go as one array,
-        each a probe of both primary keys (LATERAL), and come back as their index in it.
+        the streams after them) were one of its three round trips. The statement is the
+        single id's, once per id, joined by UNION ALL (one per count of ids, prepared): the
+        ids as one array through ``unnest`` and a LATERAL join cost the server twice as much
+        (two ids: 0.17 ms against 0.33 ms, the two statements 0.49 ms).
         """
-        statement = self._snapshots_and_streams_statements.get(snapshots_table_name)
-        if statement is None:
-            statement = self._snapshots_and_streams_statements[snapshots_table_name] = SQL(
-                "SELECT a.n, e.is_snapshot, e.originator_version, e.topic, e.state "
-                "FROM unnest(%b::{id_type}[]) WITH ORDINALITY AS a(originator_id, n) "
-                "CROSS JOIN LATERAL ("
-                "(SELECT true AS is_snapshot, originator_version, topic, state "
-                "FROM {schema}.{snapshots} WHERE originator_id = a.originator_id "
-                "ORDER BY originator_version DESC LIMIT 1) "
-                "UNION ALL "
-                "(SELECT false, originator_version, topic, state FROM {schema}.{events} "
-                "WHERE originator_id = a.originator_id AND originator_version > coalesce(("
-                "SELECT max(originator_version) FROM {schema}.{snapshots} "
-                "WHERE originator_id = a.originator_id), 0))) AS e "
-                "ORDER BY a.n, e.is_snapshot DESC, e.originator_version"
-            ).format(
-                id_type=Identifier(self.datastore.originator_id_type),
-                schema=Identifier(self.datastore.schema),
-                snapshots=Identifier(snapshots_table_name),
-                events=Identifier(self.events_table_name),
-            )
         unique_ids = list(dict.fromkeys(originator_ids))
-        if len(unique_ids) > self.FEW_IDS_MAX:
-            raise ValueError(f"at most {self.FEW_IDS_MAX} ids in one statement, "
-                             f"not {len(unique_ids)}")
+        count = len(unique_ids)
+        if count > self.FEW_IDS_MAX:
+            raise ValueError(f"at most {self.FEW_IDS_MAX} ids in one statement, not {count}")
+        statement = self._snapshots_and_streams_statements.get((snapshots_table_name, count))
+        if statement is None:
+            statement = self._snapshots_and_streams_statements[
+                (snapshots_table_name, count)] = self._few_ids_statement(
+                    snapshots_table_name, count)
         db_ids = self._db_ids(unique_ids)
         with (
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            curs.execute(statement, (db_ids,), prepare=True, binary=True)
+            curs.execute(statement, {f"id{n}": db_id for n, db_id in enumerate(db_ids)},
+                         prepare=True, binary=True)
             rows = curs.fetchall()
         snapshots: dict[uuid.UUID, StoredEvent] = {}
         streams: dict[uuid.UUID, list[StoredEvent]] = {i: [] for i in unique_ids}
         for n, is_snapshot, version, topic, state in rows:
-            stored = StoredEvent(db_ids[n - 1], version, topic, state)
+            stored = StoredEvent(db_ids[n], version, topic, state)
             if is_snapshot:
-                snapshots[unique_ids[n - 1]] = stored
+                snapshots[unique_ids[n]] = stored
             else:
-                streams[unique_ids[n - 1]].append(stored)
+                streams[unique_ids[n]].append(stored)
         return snapshots, streams
+
+    def _few_ids_statement(self, snapshots_table_name: str, count: int) -> Composed:
+        names = {"schema": Identifier(self.datastore.schema),
+                 "snapshots": Identifier(snapshots_table_name),
+                 "events": Identifier(self.events_table_name)}
+        branches = [SQL(
+            "(SELECT {n}, true, originator_version, topic, state FROM {schema}.{snapshots} "
+            "WHERE originator_id = %({id})s ORDER BY originator_version DESC LIMIT 1) "
+            "UNION ALL "
+            "(SELECT {n}, false, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = %({id})s AND originator_version > coalesce(("
+            "SELECT max(originator_version) FROM {schema}.{snapshots} "
+            "WHERE originator_id = %({id})s), 0))"
+        ).format(n=Literal(n), id=SQL(f"id{n}"), **names) for n in range(count)]
+        return SQL(" UNION ALL ").join(branches) + SQL(" ORDER BY 1, 2 DESC, 3")
 
     # -- writing ---------------------------------------------------------------------------
 
