@@ -615,8 +615,8 @@ def test_postgres_one_statement_read_equals_the_two_bulk_reads(pg_url: str, id_t
         few_snapshots, few_streams = app.select_snapshots_and_streams(
             asked, snapshots.events_table_name)
         assert few_snapshots == latest and few_streams == streams
-        with pytest.raises(ValueError, match="at most 16 ids"):
-            app.select_snapshots_and_streams([uuid.uuid4() for _ in range(17)],
+        with pytest.raises(ValueError, match=f"at most {app.FEW_IDS_MAX} ids"):
+            app.select_snapshots_and_streams([uuid.uuid4() for _ in range(app.FEW_IDS_MAX + 1)],
                                              snapshots.events_table_name)
         assert [e.originator_version for e in streams[ids[0]]] == list(range(1, 8))
         assert [e.originator_version for e in streams[ids[1]]] == [6, 7]
