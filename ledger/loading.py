@@ -33,10 +33,6 @@ class _FirstEventsRecorder(Protocol):
 class _OneStatementRecorder(Protocol):
     FEW_IDS_MAX: int
 
-    def select_snapshot_and_stream(
-        self, originator_id: UUID, snapshots_table_name: str
-    ) -> tuple[StoredEvent | None, list[StoredEvent]]: ...
-
     def select_snapshots_and_streams(
         self, originator_ids: Sequence[UUID], snapshots_table_name: str
     ) -> tuple[dict[UUID, StoredEvent], dict[UUID, list[StoredEvent]]]: ...
@@ -46,7 +42,7 @@ def _one_statement_reads(app: Application[UUID]) -> tuple[_OneStatementRecorder,
     """The application recorder and the snapshots table, when it can read an aggregate's
     snapshot and later events at once (PostgreSQL, snapshots in the same datastore)."""
     recorder = app.recorder
-    if app.snapshots is None or not hasattr(recorder, "select_snapshot_and_stream"):
+    if app.snapshots is None or not hasattr(recorder, "select_snapshots_and_streams"):
         return None
     snapshot_recorder = app.snapshots.recorder
     if getattr(snapshot_recorder, "datastore", None) is not getattr(recorder, "datastore", None):
@@ -60,17 +56,9 @@ def load_many(app: Application[UUID], ids: Sequence[UUID]) -> dict[UUID, Any]:
     if not unique_ids:
         return {}
     one_statement = _one_statement_reads(app)
-    if one_statement is not None and len(unique_ids) > one_statement[0].FEW_IDS_MAX:
-        one_statement = None
-    if one_statement is not None and len(unique_ids) == 1:
-        # A single posting's load: one round trip where a batch's bulk reads take two.
-        recorder, snapshots_table_name = one_statement
-        (only_id,) = unique_ids
-        snapshot, stream = recorder.select_snapshot_and_stream(only_id, snapshots_table_name)
-        stored_snapshots = {} if snapshot is None else {only_id: snapshot}
-        streams = {only_id: stream}
-    elif one_statement is not None:
-        # A ballot's vote and roll entry, a sale's two units: one round trip too.
+    if one_statement is not None and len(unique_ids) <= one_statement[0].FEW_IDS_MAX:
+        # A single posting's load, a ballot's vote and roll entry, a sale's two units: one
+        # round trip where a batch's bulk reads take two.
         recorder, snapshots_table_name = one_statement
         stored_snapshots, streams = recorder.select_snapshots_and_streams(
             unique_ids, snapshots_table_name)

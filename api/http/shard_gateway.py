@@ -142,14 +142,14 @@ class ShardGateway:
         self.shard_apps = {
             name: create_app(self.router.settings_for(url), follow_views=self.follow_views,
                              access=self._access, web=self._web,
-                             sibling_shards=self._city_shards)
+                             sibling_shards=self._districts)
             for name, url in shards.shards.items()}
         # The city views are filled by the city reader, never by this process.
         self.city_app = create_app(self.router.settings_for(shards.city), follow_views=False,
                                    access=self._access, web=self._web,
-                                   city_shards=self._city_shards)
+                                   city_shards=self._districts)
 
-    def _city_shards(self) -> list[CityShard]:
+    def _districts(self) -> list[CityShard]:
         return [CityShard(name, self.router.map.upstream_name(name), app.state.services)
                 for name, app in self.shard_apps.items()]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -87,3 +88,19 @@ def seed(api: Api) -> str:
             assert response.status_code == 201, response.text
     api.settle()
     return admin
+
+
+def page_csrf(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def staff_sign_in(client: TestClient, token: str) -> None:
+    """A staff member exchanges their API token for a page session, as on the sign-in page."""
+    client.cookies.clear()
+    page = client.get("/web/signin")
+    signed_in = client.post("/web/signin/token", follow_redirects=False, data={
+        "token": token, "csrf": page_csrf(page.text)})
+    assert signed_in.status_code == 303, signed_in.text

@@ -13,7 +13,6 @@ import asyncio
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -40,7 +39,7 @@ from ledger.shards import ShardMap, ShardRouter
 from projections.runner import open_projection
 from projections.views import VIEWS
 from tests.integration.conftest import NATS_URL, delete_streams, require_nats
-from tests.integration.http_support import community_body
+from tests.integration.http_support import community_body, page_csrf, staff_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 EAST, WEST = "110101", "110105"
@@ -219,7 +218,7 @@ def test_lists_merge_every_district_and_page_in_code_order(
     # log each, asks for a community (naming every district's) rather than show one
     # district's log as the city's.
     ids = {code: str(vote_id(code, "V-1")) for code in PLACES}
-    _staff_sign_in(client, city_token(router, Role.auditor))
+    staff_sign_in(client, _bearer(city_token(router, Role.auditor)))
     votes_page = client.get("/web/votes")
     assert votes_page.status_code == 200, votes_page.text
     assert all(f"/web/votes/{ids[code]}" in votes_page.text for code in PLACES)
@@ -343,7 +342,7 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
 
         # The officials' dashboard: the city's figures, every district's communities named.
         official = city_token(router, Role.official)
-        _staff_sign_in(client, official)
+        staff_sign_in(client, _bearer(official))
         page = client.get("/web/rates")
         assert page.status_code == 200, page.text
         assert "小区 GE-1" in page.text and "小区 GW-1" in page.text
@@ -391,13 +390,8 @@ def test_the_city_rates_and_audit_come_from_the_city_views_the_reader_built(
         asyncio.run(delete_streams(shard_map.nats_stream))
 
 
-def _staff_sign_in(client: TestClient, token: dict[str, str]) -> None:
-    """A staff member exchanges their API token for a page session, as on the sign-in page."""
-    client.cookies.clear()
-    page = client.get("/web/signin")
-    signed_in = client.post("/web/signin/token", follow_redirects=False, data={
-        "token": token["Authorization"].removeprefix("Bearer "), "csrf": _csrf(page.text)})
-    assert signed_in.status_code == 303, signed_in.text
+def _bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
 
 
 class _Connected:
@@ -415,16 +409,10 @@ def read_into_the_city(env: dict[str, str]) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None, page
-    return found.group(1)
-
-
 def _sign_in(client: TestClient, code: str) -> Any:
     client.cookies.clear()
     page = client.get("/web/signin")
-    return client.post("/web/signin", data={"code": code, "csrf": _csrf(page.text)},
+    return client.post("/web/signin", data={"code": code, "csrf": page_csrf(page.text)},
                        follow_redirects=False)
 
 
@@ -477,7 +465,7 @@ def test_owners_sign_in_and_vote_on_their_pages_whichever_district_keeps_their_l
     page = client.get(f"/web/votes/{west_vote}")
     assert page.status_code == 200, page.text
     cast = client.post(f"/web/votes/{west_vote}/ballot", data={
-        "choice": "agree", "confirm": "yes", "csrf": _csrf(page.text)})
+        "choice": "agree", "confirm": "yes", "csrf": page_csrf(page.text)})
     assert cast.status_code == 200 and "不能更改" in cast.text, cast.text
     west = router.shard("west")
     count = west.vote_count(west.vote(CITY_W, "ROOF-1"))

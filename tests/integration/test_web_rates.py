@@ -23,6 +23,7 @@ from tests.integration.http_support import (
     community_body,
     open_api,
     seed,
+    staff_sign_in,
 )
 
 THIRD = "CY-AA"  # beside CY-A on its street (and between it and CY-B), with a committee
@@ -47,15 +48,6 @@ def api(db_url: str) -> Iterator[Api]:
         yield opened
 
 
-def _staff_sign_in(api: Api, role: Role, scope: str) -> None:
-    page = api.client.get("/web/signin")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    signed_in = api.client.post("/web/signin/token", follow_redirects=False, data={
-        "token": api.token(role, scope), "csrf": csrf.group(1)})
-    assert signed_in.status_code == 303, signed_in.text
-
-
 def _listed(html: str) -> list[str]:
     section = html.split('id="lacking"', 1)[1].split("</ul>", 1)[0]
     return re.findall(r'data-code="([^"]+)"', section)
@@ -63,7 +55,7 @@ def _listed(html: str) -> list[str]:
 
 def test_the_communities_lacking_most_are_listed_first_and_the_rest_counted(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    _staff_sign_in(api, Role.official, "city")
+    staff_sign_in(api.client, api.token(Role.official, "city"))
     whole = api.client.get("/web/rates", params={"year": 2026})
     assert whole.status_code == 200, whole.text
     # CY-A and CY-B lack all three; CY-AA has its committee: it comes last.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -17,7 +16,15 @@ import pytest
 from api.web.identity import FAILURE_WINDOW, FAILURES_MAX, SignInRefused, utc_now
 from domain.ids import vote_id
 from ledger.access import Role
-from tests.integration.http_support import COMMUNITY, OTHER, Api, community_body, open_api, seed
+from tests.integration.http_support import (
+    COMMUNITY,
+    OTHER,
+    Api,
+    community_body,
+    open_api,
+    page_csrf,
+    seed,
+)
 
 ACTOR = "test:office"
 VOTE = "ROOF-1"
@@ -45,15 +52,9 @@ def _open_vote(api: Api, community: str = COMMUNITY) -> str:
     return str(vote_id(community, VOTE))
 
 
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None, page
-    return found.group(1)
-
-
 def _sign_in(api: Api, code: str) -> Any:
     page = api.client.get("/web/signin")
-    return api.client.post("/web/signin", data={"code": code, "csrf": _csrf(page.text)},
+    return api.client.post("/web/signin", data={"code": code, "csrf": page_csrf(page.text)},
                            follow_redirects=False)
 
 
@@ -165,7 +166,7 @@ def test_a_developers_session_keeps_to_the_community_its_code_was_issued_in(
     assert api.client.get(f"/web/votes/{votes['CY-DEV-B']}").status_code == 404
     page = api.client.get(f"/web/votes/{votes['CY-DEV-A']}")
     refused = api.client.post(f"/web/votes/{votes['CY-DEV-B']}/ballot", data={
-        "choice": "agree", "confirm": "yes", "csrf": _csrf(page.text)})
+        "choice": "agree", "confirm": "yes", "csrf": page_csrf(page.text)})
     assert refused.status_code == 404
     assert ledger.ballots_cast(ledger.vote("CY-DEV-B", "HIRE")) == 0
 
@@ -178,7 +179,7 @@ def test_a_forged_or_signed_out_session_is_refused(api: Api) -> None:
     assert _sign_in(api, _invite(api, "owner-CY-A-0")).status_code == 303
     session = api.client.cookies.get("fl_session")
     page = api.client.get("/web/units")
-    out = api.client.post("/web/signout", data={"csrf": _csrf(page.text)},
+    out = api.client.post("/web/signout", data={"csrf": page_csrf(page.text)},
                           follow_redirects=False)
     assert out.status_code == 303
     api.client.cookies.set("fl_session", str(session), path="/web")
@@ -198,20 +199,20 @@ def test_a_ballot_posted_without_csrf_changes_nothing_and_with_it_is_recorded(
     form = {"choice": "agree", "confirm": "yes"}
     assert api.client.post(f"/web/votes/{id_}/ballot", data=form).status_code == 403
     other_site = api.client.post(f"/web/votes/{id_}/ballot", headers={
-        "Origin": "https://evil.example"}, data={**form, "csrf": _csrf(
+        "Origin": "https://evil.example"}, data={**form, "csrf": page_csrf(
             api.client.get(f"/web/votes/{id_}").text)})
     assert other_site.status_code == 403
     ledger = api.services.ledger
     assert ledger.vote_count(ledger.vote(COMMUNITY, VOTE)).ballots == {}
     page = api.client.get(f"/web/votes/{id_}")
-    cast = api.client.post(f"/web/votes/{id_}/ballot", data={**form, "csrf": _csrf(page.text)})
+    cast = api.client.post(f"/web/votes/{id_}/ballot", data={**form, "csrf": page_csrf(page.text)})
     assert cast.status_code == 200 and "不能更改" in cast.text
     count = ledger.vote_count(ledger.vote(COMMUNITY, VOTE))
     assert [b.choice for b in count.ballots.values()] == ["agree"]
     assert count.receipt_for("owner-CY-A-0") in cast.text
     again = api.client.post(f"/web/votes/{id_}/ballot",
                             data={"choice": "disagree", "confirm": "yes",
-                                  "csrf": _csrf(page.text)})
+                                  "csrf": page_csrf(page.text)})
     # Refused with the rule (one ballot per voter), beside the ballot that stands.
     assert again.status_code == 422 and "V5" in again.text and "提交投票" not in again.text
     count = ledger.vote_count(ledger.vote(COMMUNITY, VOTE))
@@ -245,11 +246,11 @@ def test_staff_exchange_a_token_for_a_session_and_owners_cannot(api: Api) -> Non
     page = api.client.get("/web/signin")
     owner_token = api.token(Role.owner, "owner:owner-CY-A-0")
     refused = api.client.post("/web/signin/token", data={
-        "token": owner_token, "csrf": _csrf(page.text)}, follow_redirects=False)
+        "token": owner_token, "csrf": page_csrf(page.text)}, follow_redirects=False)
     assert refused.status_code == 401
     official = api.token(Role.official, "district:110105")
     signed_in = api.client.post("/web/signin/token", data={
-        "token": official, "csrf": _csrf(page.text)})
+        "token": official, "csrf": page_csrf(page.text)})
     assert signed_in.status_code == 200 and "屋面防水" in signed_in.text
     assert api.client.get("/web/units").status_code == 404  # staff have no units
 
