@@ -43,6 +43,7 @@ from api.http.request_log import RequestTelemetry
 from api.http.routing import api_routes
 from api.http.security import Policy
 from api.http.services import CityShard, Services
+from api.http.url_identifiers import NormalisedUrl
 from api.web.app import create_web_app
 from api.web.pages import WEB_PREFIX
 from domain.errors import InvalidInput
@@ -178,8 +179,10 @@ def create_app(settings: Settings | None = None, *, follow_views: bool | None = 
 
     app.add_middleware(RequestId)
     app.add_middleware(BodyLimit)
-    # Outermost: it logs and counts the other middleware's refusals too.
+    # It logs and counts the other middleware's refusals too.
     app.add_middleware(RequestTelemetry, routes=lambda: app.routes)
+    # Outermost: every layer and route reads the URL's identifiers as the ledger keys them.
+    app.add_middleware(NormalisedUrl)
     # routes_votes before routes_governance: its GET /v1/votes beside POST /v1/votes.
     for router in (routes_funds.router, routes_votes.router, routes_governance.router,
                    routes_enterprises.router, routes_views.router, routes_streams.router,

@@ -94,10 +94,12 @@ MemberId = Annotated[str, Field(
     pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
     description="A member's (an owner's) id: 1–64 of A–Z a–z 0–9 _ . : -. Normalised first."),
     Normalised]
-CreditCode = Annotated[str, Field(
-    pattern=f"^[{CREDIT_CODE_CHARSET}{CREDIT_CODE_CHARSET.lower()}]{{{CREDIT_CODE_LENGTH}}}$",
-    description="A unified social credit code: 18 of 0–9 and the capitals but I O S V Z, "
-                "the last a check character (GB 32100)."), Normalised]
+CREDIT_CODE_JSON_PATTERN = (
+    f"^[{CREDIT_CODE_CHARSET}{CREDIT_CODE_CHARSET.lower()}]{{{CREDIT_CODE_LENGTH}}}$")
+CREDIT_CODE_DESCRIPTION = ("A unified social credit code: 18 of 0–9 and the capitals but I O S "
+                           "V Z, the last a check character (GB 32100).")
+CreditCode = Annotated[str, Field(pattern=CREDIT_CODE_JSON_PATTERN,
+                                  description=CREDIT_CODE_DESCRIPTION), Normalised]
 OwnerId = Annotated[str, Field(
     pattern=f"^{OWNER_ID_PATTERN.pattern}$", max_length=OWNER_ID_CHARS_MAX,
     description="A pseudonymous owner id: 1–64 of A–Z a–z 0–9 _ . : @ - (never a resident "

@@ -23,6 +23,8 @@ from pydantic import Field
 from api.http.amounts import Yuan, fen
 from api.http.idempotency import IdempotencyKey, run_idempotent
 from api.http.models import (
+    CREDIT_CODE_DESCRIPTION,
+    CREDIT_CODE_JSON_PATTERN,
     CommunityCodeIn,
     CreditCode,
     Day,
@@ -80,8 +82,10 @@ from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX
 
 router = APIRouter(prefix="/v1", tags=["enterprises"])
-EnterpriseCode = Annotated[str, Path(min_length=18, max_length=18,
-                                     description="The unified social credit code.")]
+# Its pattern, not only its length: a URL is normalised before it is checked (as a body is),
+# and a length alone would refuse, by its form, a code that was 18 characters as sent.
+EnterpriseCode = Annotated[str, Path(pattern=CREDIT_CODE_JSON_PATTERN,
+                                     description=CREDIT_CODE_DESCRIPTION)]
 CommunityCode = Annotated[str, Path(min_length=1, max_length=100)]
 Reference = Annotated[str, Path(min_length=1, max_length=100)]
 HalfYear = Annotated[str, Query(pattern=r"^[0-9]{4}H[12]$", examples=["2026H1"],

@@ -59,6 +59,7 @@ from api.http.routes_funds import REGISTRARS
 from api.http.schemas_views import CityAuditEntryPublic
 from api.http.security import in_scope
 from api.http.services import CityShard
+from api.http.url_identifiers import normalise_url
 from api.web.identity import code_digest, session_digest, utc_now
 from api.web.pages import SESSION_COOKIE, WEB_PREFIX
 from domain.errors import DomainError, InvalidInput
@@ -169,6 +170,7 @@ class ShardGateway:
         if scope["type"] != "http":
             await self.home(scope, receive, send)
             return
+        normalise_url(scope)  # the shard is found by the URL's identifiers as keyed
         path: str = scope["path"]
         try:
             app, receive = await self._route(scope, receive)

@@ -59,6 +59,11 @@ class Api:
         return self.client.get(path, params=params, headers=self.headers(token))
 
 
+def full_width(text: str) -> str:
+    """``text`` as a Chinese input method may type it: every ASCII character full-width."""
+    return text.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+
+
 def community_body(code: str, district: str, street: str, units: int = 4) -> dict[str, Any]:
     return {"code": code, "name": f"小区 {code}", "district": district, "street": street,
             "effective_date": "2026-01-01",

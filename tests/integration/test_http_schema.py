@@ -9,7 +9,9 @@ problem+json. The document must say what the server enforces, both ways:
   is recorded: ``DOCUMENTED_REFUSALS``), never for its form;
 * no accepted schema-violating request: negative data is refused with a 4xx, except a string
   that normalises into its pattern (identifiers are normalised, NFKC and trimmed, and free
-  text trimmed, before the pattern is checked: `` 101`` and ``１０１`` are door ``101``).
+  text trimmed, before the pattern is checked: `` 101`` and ``１０１`` are door ``101``; in a
+  URL, every path segment and the identifier query parameters, as ``api.http.url_identifiers``
+  says).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import jsonschema_rs  # schemathesis's own validator
 import pytest
@@ -32,6 +35,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from api.http.app import create_app, route_policies
 from api.http.problems import PROBLEM_JSON
+from api.http.url_identifiers import IDENTIFIER_PARAMETERS, normalised_path, normalised_query
 from ledger.access import Principal, Role, Scope, new_token, token_digest
 from ledger.settings import Settings
 from tests.integration.http_support import Api, seed
@@ -144,19 +148,50 @@ def _normalised(value: Any) -> Any:
     return value
 
 
+def _fits(schema: dict[str, Any], value: Any) -> bool:
+    validator = jsonschema_rs.validator_for({**schema, "components": DOCUMENT["components"]})
+    return bool(validator.is_valid(value))
+
+
+def _folded_parameter(where: str, name: str, value: Any) -> Any:
+    """A parameter as the server reads it (api.http.url_identifiers)."""
+    if not isinstance(value, str):
+        return value
+    if where == "path":
+        return normalised_path(value)
+    if where == "query" and name in IDENTIFIER_PARAMETERS:
+        folded = normalised_query(urlencode({name: value}).encode())
+        return parse_qs(folded.decode(), keep_blank_values=True)[name][0]
+    return value
+
+
 def _normalises_into_its_schema(case: Any) -> bool:
+    """Whether the request as the server reads it fits its schema: every string of its body,
+    and its URL's identifiers, normalised (NFKC, trimmed)."""
+    operation = DOCUMENT["paths"][case.operation.path][case.method.lower()]
+    sent = {"path": case.path_parameters or {}, "query": case.query or {},
+            "header": case.headers or {}}
+    for parameter in operation.get("parameters", []):
+        where, name = parameter["in"], parameter["name"]
+        if name not in sent.get(where, {}):
+            if parameter.get("required"):
+                return False
+            continue
+        if not _fits(parameter["schema"], _folded_parameter(where, name, sent[where][name])):
+            return False
+    if "requestBody" not in operation:
+        return True
     if case.body is None or not isinstance(case.body, dict | list):
         return False
-    content = DOCUMENT["paths"][case.operation.path][case.method.lower()]["requestBody"]
-    body_schema = content["content"]["application/json"]["schema"]
-    validator = jsonschema_rs.validator_for({**body_schema, "components": DOCUMENT["components"]})
-    return bool(validator.is_valid(_normalised(case.body)))
+    content = operation["requestBody"]["content"]["application/json"]["schema"]
+    return _fits(content, _normalised(case.body))
 
 
 @schemathesis.check
 def schema_violations_refused_unless_normalised(ctx: Any, response: Any, case: Any) -> None:
-    """schemathesis's negative_data_rejection, but a body that normalises into its schema
-    may be accepted: that is the normalisation the document describes."""
+    """schemathesis's negative_data_rejection, but a request whose body and URL identifiers
+    normalise into its schema may be accepted: that is the normalisation the document
+    describes."""
     try:
         negative_data_rejection(ctx, response, case)
     except AssertionError:

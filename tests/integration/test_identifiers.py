@@ -22,6 +22,7 @@ from tests.integration.http_support import (
     STREET,
     Api,
     community_body,
+    full_width,
     open_api,
     seed,
 )
@@ -100,3 +101,32 @@ def test_the_openapi_document_uses_only_keywords_json_schema_knows(tmp_path: Pat
     deposit = document["components"]["schemas"]["DepositIn"]["properties"]
     for field in ("reference", "building", "unit", "amount_yuan", "paid_on"):
         assert "pattern" in deposit[field], field
+
+
+def test_a_full_width_community_and_door_in_a_url_name_the_ascii_ones(api: Api) -> None:
+    seed(api)
+    custodian = api.token(Role.custodian)
+    # A community's own custodian: the scope check reads the URL's code as keyed, too.
+    own = api.token(Role.custodian, scope=f"community:{COMMUNITY}")
+    account = f"/v1/communities/{COMMUNITY}/units/1/101/account"
+    before = api.get(account, custodian).json()["balance_fen"]
+    wide = f"/v1/communities/{full_width(COMMUNITY)}"
+    posted = api.post(f"{wide}/deposits", own, {
+        "reference": "WIDE-1", "building": "1", "unit": "101", "amount_yuan": "10.00",
+        "paid_on": "2026-03-01", "kind": "top_up"})
+    assert posted.status_code == 201, posted.text
+    position = posted.json()["position"]
+    read = api.get(f"{wide}/units/{full_width('1')}/{full_width('101')}%20/account", own,
+                   min_position=position)
+    assert read.status_code == 200, read.text
+    assert read.json()["balance_fen"] == before + 1000
+    assert read.json() == api.get(account, own, min_position=position).json()
+
+
+def test_an_identifier_query_parameter_is_normalised(api: Api) -> None:
+    seed(api)
+    auditor = api.token(Role.auditor)
+    ascii_page = api.get("/v1/audit", auditor, community=COMMUNITY).json()["items"]
+    assert ascii_page
+    assert api.get("/v1/audit", auditor,
+                   community=f" {full_width(COMMUNITY)}").json()["items"] == ascii_page

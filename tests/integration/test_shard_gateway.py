@@ -39,7 +39,7 @@ from ledger.shards import ShardMap, ShardRouter
 from projections.runner import open_projection
 from projections.views import VIEWS
 from tests.integration.conftest import NATS_URL, delete_streams, require_nats
-from tests.integration.http_support import community_body, page_csrf, staff_sign_in
+from tests.integration.http_support import community_body, full_width, page_csrf, staff_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 EAST, WEST = "110101", "110105"
@@ -162,6 +162,10 @@ def test_each_write_lands_on_its_districts_log_and_reads_come_from_there(
                              params={"min_position": position})
         assert account.status_code == 200, account.text
         assert account.json()["balance_fen"] == int(yuan.replace(".", ""))
+        # Typed full-width, the code still finds its district.
+        wide = client.get(f"/v1/communities/{full_width(code)}/units/1/{full_width('101')}"
+                          "/account", headers=custodian, params={"min_position": position})
+        assert wide.status_code == 200 and wide.json() == account.json(), wide.text
     west_log = router.shard("west").recorder.max_notification_id()
     east_log = router.shard("east").recorder.max_notification_id()
 
@@ -451,6 +455,8 @@ def test_owners_sign_in_and_vote_on_their_pages_whichever_district_keeps_their_l
         assert units.status_code == 200 and "1 号楼 101" in units.text, units.text
         unit = client.get("/web/units/1/101")
         assert unit.status_code == 200 and balance in unit.text
+        wide = client.get(f"/web/units/{full_width('1')}/{full_width('101')}")
+        assert wide.status_code == 200 and balance in wide.text
         assert client.get("/web/units/1/102").status_code == 404  # another owner's
 
     # The west owner votes from the page: the ballot lands on the west shard only.
