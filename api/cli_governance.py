@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from api.cli_common import (
 from domain.errors import InvalidInput
 from domain.money import format_area, format_fen, parse_yuan
 from domain.vote import TallyResult
+from ledger.csv_files import read_paper_ballots
 
 vote_cli = typer.Typer(no_args_is_help=True, help="Owners' assembly votes and elections.")
 committee_cli = typer.Typer(no_args_is_help=True, help="Owners' and property management "
@@ -141,9 +141,7 @@ def ballots(vote_id: Identifier, file: Annotated[Path, typer.Argument(exists=Tru
     """Enter paper ballots from a CSV (owner_id,choice,candidates separated by ';'): all or none."""
     community, reference = run(lambda: split_vote_id(vote_id))
     on = required_date(cast_on, "cast_on")
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [(r["owner_id"], r["choice"], [c for c in r.get("candidates", "").split(";") if c])
-                for r in csv.DictReader(handle)]
+    rows = run(lambda: read_paper_ballots(file))
     with ledger() as app:
         receipts = run(lambda: app.cast_ballots(community_code=community,
                                                 vote_reference=reference, ballots=rows,

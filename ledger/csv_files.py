@@ -36,10 +36,15 @@ UNIT_COLUMNS = ("community_code", "community_name", "district", "street", "build
                 "area_m2", "area_source", "owner_id")
 DEPOSIT_COLUMNS = ("reference", "community_code", "building", "unit", "amount_yuan", "paid_on",
                    "kind")
+PAPER_BALLOT_COLUMNS = ("owner_id", "choice")
+PAPER_BALLOT_OPTIONAL = ("candidates",)
 FIELD_LENGTH_MAX = 200
 OWNER_SEPARATOR = ";"  # co-owners of one unit share the owner_id field
+CANDIDATE_SEPARATOR = ";"  # an election ballot's candidates share the candidates field
 
 R = TypeVar("R")
+# (owner id, choice, candidates): what FundLedger.cast_ballots takes, one per paper ballot.
+PaperBallot = tuple[str, str, list[str]]
 
 
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -97,7 +102,10 @@ def _too_many_cells(values: Sequence[str], header: Sequence[str]) -> InvalidInpu
         rule="csv-columns", field=header[-1])
 
 
-def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _records(path: Path, columns: Sequence[str], optional: Sequence[str] = ()
+             ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each line's cells by column: ``columns`` required, ``optional`` ones "" when empty or
+    absent from the header."""
     reader = csv.reader(io.StringIO(_text(path), newline=""))
     header = next(reader, None)
     if header is None:
@@ -109,7 +117,7 @@ def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
         raise BatchRejected(1, InvalidInput(
             f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}",
             rule="csv-header", field=missing[0]))
-    index = {c: header.index(c) for c in columns}
+    index = {c: header.index(c) for c in (*columns, *optional) if c in header}
     for values in reader:
         line = reader.line_num
         if not any(v.strip() for v in values):
@@ -119,7 +127,7 @@ def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
         record: dict[str, str] = {}
         for column, position in index.items():
             value = values[position].strip() if position < len(values) else ""
-            if not value:
+            if not value and column not in optional:
                 raise BatchRejected(line, InvalidInput(f"{column} is missing",
                                                        rule="field-required", field=column))
             if len(value) > FIELD_LENGTH_MAX:
@@ -131,9 +139,9 @@ def _records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
 
 
 def _parse(path: Path, columns: Sequence[str],
-           build: Callable[[int, dict[str, str]], R]) -> list[R]:
+           build: Callable[[int, dict[str, str]], R], optional: Sequence[str] = ()) -> list[R]:
     parsed: list[R] = []
-    for line, record in _records(path, columns):
+    for line, record in _records(path, columns, optional):
         try:
             parsed.append(build(line, record))
         except DomainError as error:
@@ -173,3 +181,14 @@ def read_units(path: Path) -> list[UnitRow]:
 
 def read_deposits(path: Path) -> list[DepositLine]:
     return _parse(path, DEPOSIT_COLUMNS, _deposit_line)
+
+
+def _paper_ballot(line: int, r: dict[str, str]) -> PaperBallot:
+    candidates = [normalise(c) for c in r.get("candidates", "").split(CANDIDATE_SEPARATOR)]
+    return normalise(r["owner_id"]), r["choice"], [c for c in candidates if c]
+
+
+def read_paper_ballots(path: Path) -> list[PaperBallot]:
+    """A vote's paper ballots, one line each: owner_id, choice and (in an election) the
+    candidates chosen, separated by ';'."""
+    return _parse(path, PAPER_BALLOT_COLUMNS, _paper_ballot, PAPER_BALLOT_OPTIONAL)

@@ -36,6 +36,7 @@ from api.http.models import (
     Day,
     MemberId,
     OptionalText,
+    OwnerId,
     ReferenceIn,
     Text,
     UnitKey,
@@ -124,19 +125,19 @@ class CloseIn(Body):
 
 
 class BallotIn(Body):
-    owner_id: str | None = Field(
-        default=None, min_length=1, max_length=64,
+    owner_id: OwnerId | None = Field(
+        default=None,
         description="The voting owner. An owner's token casts only for its own id (and may "
                     "leave this out); an official names the owner of a paper ballot.")
     choice: Literal["agree", "disagree", "abstain"]
     cast_on: Day
-    candidates: list[str] = Field(default_factory=list, max_length=100)
+    candidates: list[MemberId] = Field(default_factory=list, max_length=100)
 
 
 class PaperBallotIn(Body):
-    owner_id: str = Field(min_length=1, max_length=64)
+    owner_id: OwnerId
     choice: Literal["agree", "disagree", "abstain"]
-    candidates: list[str] = Field(default_factory=list, max_length=100)
+    candidates: list[MemberId] = Field(default_factory=list, max_length=100)
 
 
 class PaperBallotsIn(Body):

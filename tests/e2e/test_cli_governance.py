@@ -99,8 +99,16 @@ def test_a_vote_and_an_enterprise_through_the_cli(fundledger: Fundledger, tmp_pa
     receipt = fundledger("vote", "ballot", VOTE, "--owner", "alice", "--choice", "agree",
                          "--cast-on", "2026-03-20").stdout
     assert "receipt" in receipt
-    fundledger("vote", "ballot", VOTE, "--owner", "chen", "--choice", "agree",
-               "--cast-on", "2026-03-20")
+    # Chen's ballot is on paper, entered from a file typed with a full-width id.
+    paper = tmp_path / "paper.csv"
+    paper.write_text("owner_id,choice\nｃｈｅｎ ,agree\n", encoding="utf-8")
+    unreadable = tmp_path / "unreadable.csv"
+    unreadable.write_text("owner,choice\nchen,agree\n", encoding="utf-8")
+    refused_file = fundledger("vote", "ballots", VOTE, str(unreadable), "--cast-on",
+                              "2026-03-20", expect=3)
+    assert "line 1" in refused_file.stderr and "owner_id" in refused_file.stderr
+    assert "1 ballots accepted" in fundledger("vote", "ballots", VOTE, str(paper),
+                                              "--cast-on", "2026-03-20").stdout
     refused = fundledger("vote", "ballot", VOTE, "--owner", "bo", "--choice", "disagree",
                          "--cast-on", "2026-03-21", expect=4)  # a conflict
     assert "V5" in refused.stderr and "already voted" in refused.stderr

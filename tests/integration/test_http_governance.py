@@ -26,6 +26,7 @@ from tests.integration.http_support import (
     STREET,
     Api,
     community_body,
+    full_width,
     open_api,
     seed,
 )
@@ -259,10 +260,12 @@ def test_an_election_seats_a_committee_that_is_filed_and_followed(
         "candidate_id": OWNERS[3], "nominated_on": "2026-03-01",
         "ineligibility_reason": "employed by the serving property company"})
     assert ineligible.status_code == 422 and ineligible.json()["rule"] in ("C1", "V5")
+    # Half the paper ballots as typed with a Chinese input method: full-width ids.
     paper = ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
         "cast_on": "2026-03-20",
-        "ballots": [{"owner_id": o, "choice": "agree", "candidates": OWNERS[:3]}
-                    for o in OWNERS]}))
+        "ballots": [{"owner_id": full_width(o) if i % 2 else o, "choice": "agree",
+                     "candidates": [full_width(c) if i % 2 else c for c in OWNERS[:3]]}
+                    for i, o in enumerate(OWNERS)]}))
     assert len(paper["receipts"]) == 4
     closed = ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
     assert sorted(closed["tally"]["elected"]) == OWNERS[:3]

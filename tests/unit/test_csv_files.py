@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import BatchRejected
-from ledger.csv_files import read_deposits, read_units
+from ledger.csv_files import read_deposits, read_paper_ballots, read_units
 
 DEPOSIT_HEADER = "reference,community_code,building,unit,amount_yuan,paid_on,kind\n"
 UNIT_HEADER = ("community_code,community_name,district,street,building,unit,area_m2,"
@@ -66,3 +66,18 @@ def test_a_date_outside_the_business_range_is_refused_as_the_api_refuses_it(
         tmp_path: Path, paid_on: str) -> None:
     rejected = refusal(tmp_path, DEPOSIT_HEADER + f"B-1,CY-1,1,101,10.00,{paid_on},first\n")
     assert (rejected.line, rejected.field, rejected.rule) == (2, "paid_on", "date-range")
+
+
+def test_paper_ballots_read_their_ids_as_every_entry_point_does(tmp_path: Path) -> None:
+    path = tmp_path / "ballots.csv"
+    path.write_text("owner_id,choice,candidates\n"
+                    "ａｌｉｃｅ ,agree,ｂｏ;chen\n"
+                    "chen,abstain,\n", encoding="utf-8")
+    assert read_paper_ballots(path) == [("alice", "agree", ["bo", "chen"]),
+                                        ("chen", "abstain", [])]
+
+
+def test_a_paper_ballot_without_a_choice_refuses_the_file_naming_its_line(
+        tmp_path: Path) -> None:
+    rejected = refusal(tmp_path, "owner_id,choice\nalice,agree\nbo,\n", read_paper_ballots)
+    assert (rejected.line, rejected.rule, rejected.field) == (3, "field-required", "choice")
