@@ -121,10 +121,12 @@ class CityReader:
         if not info.state.last_seq:
             return 0
         after = min(self.position(view, upstream) for view in self.views)
-        start = await _first_seq_after(js, stream, info.state.first_seq, info.state.last_seq,
-                                       after)
+        first = info.state.first_seq
+        start = await _first_seq_after(js, stream, first, info.state.last_seq, after)
         if start is None:
             return 0
+        if start == first > 1:
+            await _check_holds_after(js, stream, first, after, upstream.name)
         subscription = await js.subscribe(
             f"{upstream.target.subject_prefix}.event.>", stream=stream, ordered_consumer=True,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -206,6 +208,29 @@ def _notification(data: bytes) -> Notification:
         originator_version=int(message["data"]["originator_version"]),
         topic=message[STORED_TOPIC], state=base64.b64decode(message[STORED_STATE]),
         id=int(message["position"]))
+
+
+class StreamIncomplete(RuntimeError):
+    """A shard's stream no longer holds every event the city views still need."""
+
+
+async def _check_holds_after(js: JetStreamContext, stream: str, first: int, after: int,
+                             upstream: str) -> None:
+    """Refuse to read on if the messages the stream dropped (a limit on its age, count or
+    size, or a purge, took sequences 1 to ``first - 1``) may have held events after
+    ``after``. A position's event is the last of its messages, so the dropped ones hold
+    events of positions before the first kept message's; with a position between ``after``
+    and that one, an event may be gone. (A log may skip a number too: then this refuses
+    where nothing was lost, which a republished stream settles.)"""
+    earliest = await _message_position(js, stream, first)
+    if earliest > after + 1:
+        raise StreamIncomplete(
+            f"stream {stream} ({upstream}) no longer holds what the city views need: they "
+            f"have read up to log position {after}, and its first message (sequence {first}; "
+            f"the ones before were dropped by the stream's limits or a purge) is of position "
+            f"{earliest}. Nothing was read from it, rather than skip what may be missing: "
+            "republish the shard's log to a new stream (delete this one, then run "
+            "`fundledger shards relay` for the shard) and read again.")
 
 
 async def _message_position(js: JetStreamContext, stream: str, seq: int) -> int:

@@ -58,6 +58,10 @@ class RelayTarget:
     carry_stored: bool = False
 
 
+class RelayPositionLost(RuntimeError):
+    """The stream dropped every message, the last one published among them."""
+
+
 def subject_token(text: str) -> str:
     """A NATS subject token: letters, digits, '-' and '_' only."""
     return _TOKEN.sub("_", text) or NO_COMMUNITY
@@ -112,7 +116,15 @@ class NatsRelay:
         info = await js.stream_info(self.target.stream)
         if not info.state.last_seq:
             return None, None
-        last = await js.get_msg(self.target.stream, info.state.last_seq)
+        try:
+            last = await js.get_msg(self.target.stream, info.state.last_seq)
+        except NotFoundError:
+            raise RelayPositionLost(
+                f"stream {self.target.stream} no longer holds its last message (sequence "
+                f"{info.state.last_seq}): its limits or a purge dropped every message, so "
+                "where the relay stopped is not known and nothing was published. Republish "
+                "to a new stream: delete this one, then relay again (its subscribers then "
+                "read the log from its start, each event by its position).") from None
         if not last.headers:
             return None, None
         position, _, view = last.headers["Nats-Msg-Id"].partition(":")
