@@ -29,7 +29,7 @@ date are folded again from all its facts (``projections/three_rates_history.py``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -39,7 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import ProgrammingError, Tracking
 from eventsourcing.sqlite import SQLiteCursor
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.committee import Committee
@@ -376,6 +376,10 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
 
 
 # Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
+# Two forms of the same three facts. As probes (EXISTS, an index look-up per community), for
+# a street or a district; as sets (IN, each set read once into a hash), for the whole city.
+# At 10,000 communities (PostgreSQL) the city's counts took 100 ms as probes and 19 as sets,
+# a district of 625 communities 6.6 ms as probes and 13.8 as sets (each set is the city's).
 _HAS_COMMITTEE = ("EXISTS (SELECT 1 FROM {s} AS s WHERE s.community_id = c.community_id)")
 _HAS_SERVICE = (
     "EXISTS (SELECT 1 FROM {k} AS k "
@@ -386,24 +390,68 @@ _HAS_PARTY = (
     "ON m.community_code = c.community_code AND m.committee_reference = s.committee_reference "
     "WHERE s.community_id = c.community_id AND NOT m.dissolved AND (m.party_branch_set_up "
     "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id)))")
-_FLAGS = (
-    "SELECT count(*) AS communities, "
-    f"coalesce(sum(CASE WHEN {_HAS_COMMITTEE} THEN 1 ELSE 0 END), 0) AS with_committee, "
-    f"coalesce(sum(CASE WHEN {_HAS_SERVICE} THEN 1 ELSE 0 END), 0) AS with_service, "
-    f"coalesce(sum(CASE WHEN {_HAS_PARTY} THEN 1 ELSE 0 END), 0) AS with_party "
-    "FROM {c} AS c WHERE "
-)
-# The same facts one row per community, for a drill-down and for what each one lacks.
-_ROWS = (
-    "SELECT c.community_code AS community_code, c.district AS district, c.street AS street, "
-    f"CASE WHEN {_HAS_COMMITTEE} THEN 1 ELSE 0 END AS committee, "
-    f"CASE WHEN {_HAS_SERVICE} THEN 1 ELSE 0 END AS service, "
-    f"CASE WHEN {_HAS_PARTY} THEN 1 ELSE 0 END AS party "
-    "FROM {c} AS c WHERE "
-)
+_IN_COMMITTEE = "c.community_id IN (SELECT s.community_id FROM {s} AS s)"
+_IN_SERVICE = (
+    "c.community_code IN (SELECT k.community_code FROM {k} AS k WHERE NOT k.terminated) "
+    "OR c.community_id IN (SELECT o.community_id FROM {o} AS o)")
+# A slot's committee is the one of its community by that reference: the slot's community
+# code comes from the communities table (``n``), as ``c``'s does in the probe.
+_IN_PARTY = (
+    "c.community_id IN (SELECT s.community_id FROM {s} AS s "
+    "JOIN {c} AS n ON n.community_id = s.community_id "
+    "JOIN {m} AS m ON m.community_code = n.community_code "
+    "AND m.committee_reference = s.committee_reference "
+    "WHERE NOT m.dissolved AND (m.party_branch_set_up "
+    "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id)))")
+
+
+def _counting(committee: str, service: str, party: str) -> str:
+    return ("SELECT count(*) AS communities, "
+            f"coalesce(sum(CASE WHEN {committee} THEN 1 ELSE 0 END), 0) AS with_committee, "
+            f"coalesce(sum(CASE WHEN {service} THEN 1 ELSE 0 END), 0) AS with_service, "
+            f"coalesce(sum(CASE WHEN {party} THEN 1 ELSE 0 END), 0) AS with_party "
+            "FROM {c} AS c WHERE ")
+
+
+def _listing(committee: str, service: str, party: str) -> str:
+    """The same facts one row per community, for a drill-down and for what each lacks."""
+    return ("SELECT c.community_code AS community_code, c.district AS district, "
+            f"c.street AS street, CASE WHEN {committee} THEN 1 ELSE 0 END AS committee, "
+            f"CASE WHEN {service} THEN 1 ELSE 0 END AS service, "
+            f"CASE WHEN {party} THEN 1 ELSE 0 END AS party "
+            "FROM {c} AS c WHERE ")
+
+
+_PROBES = (_HAS_COMMITTEE, _HAS_SERVICE, _HAS_PARTY)
+_SETS = (_IN_COMMITTEE, _IN_SERVICE, _IN_PARTY)
+_FLAGS, _CITY_FLAGS = _counting(*_PROBES), _counting(*_SETS)
+_ROWS, _CITY_ROWS = _listing(*_PROBES), _listing(*_SETS)
 _ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
-# Year-end counts (``trend``): each community of the scope with a history row dated by the
-# year's end, joined to its last such row. ``{h}`` is the history table.
+# Year-end counts (``trend``), every year in one read. A community's history row holds from
+# its date until the community's next row (``lead``): its flags count from its first day and
+# stop on the next row's, so a year's end sums every change dated by then. ``{scope}`` limits
+# the communities, ``{ends}`` is one VALUES row per distinct date. PostgreSQL's: counted year
+# by year, each community's last row found by a subquery, 7 years of a 10,000-community city
+# took 366 ms, this way 58 ms. SQLite counts year by year (``_YEAR_END``), faster there.
+_YEAR_ENDS = (
+    "WITH spans AS (SELECT h.effective_date AS since, lead(h.effective_date) OVER "
+    "(PARTITION BY h.community_code ORDER BY h.effective_date) AS until, "
+    "CASE WHEN h.committee THEN 1 ELSE 0 END AS cm, CASE WHEN h.service THEN 1 ELSE 0 END "
+    "AS sv, CASE WHEN h.party THEN 1 ELSE 0 END AS pt "
+    "FROM {h} AS h JOIN {c} AS c ON c.community_code = h.community_code WHERE {scope}), "
+    "changes AS (SELECT day, sum(n) AS n, sum(cm) AS cm, sum(sv) AS sv, sum(pt) AS pt FROM ("
+    "SELECT since AS day, 1 AS n, cm, sv, pt FROM spans UNION ALL "
+    "SELECT until, -1, -cm, -sv, -pt FROM spans WHERE until IS NOT NULL) AS d GROUP BY day), "
+    "ends (end_date) AS (VALUES {ends}) "
+    "SELECT e.end_date AS end_date, coalesce(sum(d.n), 0) AS communities, "
+    "coalesce(sum(d.cm), 0) AS with_committee, coalesce(sum(d.sv), 0) AS with_service, "
+    "coalesce(sum(d.pt), 0) AS with_party "
+    "FROM ends AS e LEFT JOIN changes AS d ON d.day <= e.end_date GROUP BY e.end_date"
+)
+
+
+# The same year by year (SQLite): each community of the scope with a history row dated by the
+# year's end, joined to its last such row.
 _YEAR_END = (
     "SELECT count(*) AS communities, "
     "coalesce(sum(CASE WHEN h.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
@@ -415,20 +463,30 @@ _YEAR_END = (
 )
 
 
+def _year_ends(rows: Iterable[Any], ends: list[date]) -> list[RateCounts]:
+    """Each end's counts, in the order asked (a date asked twice answered twice)."""
+    found = {str(row["end_date"])[:10]: RateCounts.from_row(row) for row in rows}
+    return [found[end.isoformat()] for end in ends]
+
+
 def _day(value: date | str) -> date:
     """An event's business date (decoded as a date, or ISO text from an older encoding)."""
     return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _one(row: Any) -> Any:
-    assert row is not None, "a count without GROUP BY has one row"
-    return row
 
 
 _SCOPE = ("(%s::text IS NULL OR c.community_code = %s) AND (%s::text IS NULL OR c.street = %s) "
           "AND (%s::text IS NULL OR c.district = %s)")
 _SCOPE_SQLITE = ("(? IS NULL OR c.community_code = ?) AND (? IS NULL OR c.street = ?) "
                  "AND (? IS NULL OR c.district = ?)")
+
+
+_SQLITE_TABLES = {"c": COMMUNITIES, "s": SLOTS, "m": COMMITTEES, "p": PARTY, "k": CONTRACTS,
+                  "o": SELF_MANAGED}
+
+
+def _is_city(scope: Sequence[str | None]) -> bool:
+    """No filter: the whole city, counted by sets rather than per-community probes."""
+    return all(part is None for part in scope)
 
 
 def _scope_params(community: str | None, street: str | None,
@@ -552,8 +610,7 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             via: SQL("SELECT {0} AS ref, community_code FROM {1} WHERE {0} = ANY(%s)").format(
                 Identifier(column), self.table(table))
             for via, (table, column) in _LOOKUP_TABLES.items()}
-        self.select_year_end_statement = SQL(
-            _YEAR_END.format(c="{c}", h="{h}", end="%s") + _SCOPE).format(c=c, h=h)
+        self.year_end_tables = {"c": c, "h": h}
         self.insert_self_managed_statement = SQL(
             "INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(o)
         self.delete_self_managed_statement = SQL(
@@ -583,10 +640,12 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             "VALUES (%s, %s, %s, %s)").format(k)
         self.terminate_contract_statement = SQL(
             "UPDATE {} SET terminated = true WHERE contract_id = %s").format(k)
-        self.select_communities_statement = SQL(_ROWS + _SCOPE + _ROWS_ORDER).format(
-            c=c, s=s, m=m, p=p, k=k, o=o)
-        self.select_counts_statement = SQL(_FLAGS + _SCOPE).format(c=c, s=s, m=m, p=p, k=k,
-                                                                   o=o)
+        tables = {"c": c, "s": s, "m": m, "p": p, "k": k, "o": o}
+        self.select_communities_statement = SQL(_ROWS + _SCOPE + _ROWS_ORDER).format(**tables)
+        self.select_city_communities_statement = SQL(
+            _CITY_ROWS + "true" + _ROWS_ORDER).format(**tables)
+        self.select_counts_statement = SQL(_FLAGS + _SCOPE).format(**tables)
+        self.select_city_counts_statement = SQL(_CITY_FLAGS + "true").format(**tables)
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY, "
                 "community_code text NOT NULL UNIQUE, district text NOT NULL, "
@@ -683,26 +742,36 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
     @retry_if_lost
     def select_counts(self, *scope: str | None) -> RateCounts:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self.select_counts_statement, _scope_params(*scope))
+            if _is_city(scope):
+                curs.execute(self.select_city_counts_statement)
+            else:
+                curs.execute(self.select_counts_statement, _scope_params(*scope))
             row = curs.fetchone()
         assert row is not None
         return RateCounts.from_row(row)
 
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self.select_communities_statement, _scope_params(*scope))
-            return [CommunityFlags.from_row(row) for row in curs.fetchall()]
+        # Tuples, not the transaction's dict rows: a city's 10,000 rows in 41 ms, not 57.
+        with self.datastore.transaction(commit=False) as curs, \
+                curs.connection.cursor(row_factory=tuple_row) as rows:
+            if _is_city(scope):
+                rows.execute(self.select_city_communities_statement)
+            else:
+                rows.execute(self.select_communities_statement, _scope_params(*scope))
+            found = rows.fetchall()
+        return [CommunityFlags(code, district, street, committee == 1, service == 1, party == 1)
+                for code, district, street, committee, service, party in found]
 
     @retry_if_lost
     def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
-        """One count per year's end, all read in one snapshot."""
+        """One count per year's end, all in one statement (one snapshot)."""
+        distinct = sorted(set(ends))
+        statement = SQL(_YEAR_ENDS.format(
+            c="{c}", h="{h}", scope=_SCOPE,
+            ends=", ".join(["(%s::date)"] * len(distinct)))).format(**self.year_end_tables)
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            counts = []
-            for end in ends:
-                curs.execute(self.select_year_end_statement, (end, *_scope_params(*scope)))
-                counts.append(RateCounts.from_row(_one(curs.fetchone())))
-            return counts
+            curs.execute(statement, (*_scope_params(*scope), *distinct))
+            return _year_ends(curs.fetchall(), ends)
 
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
@@ -829,29 +898,34 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
     def select_counts(self, *scope: str | None) -> RateCounts:
-        statement = _FLAGS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY,
-                                  k=CONTRACTS, o=SELF_MANAGED) + _SCOPE_SQLITE
+        city = _is_city(scope)
+        statement = (_CITY_FLAGS if city else _FLAGS).format(**_SQLITE_TABLES) + (
+            "1" if city else _SCOPE_SQLITE)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, _scope_params(*scope))
+            c.execute(statement, () if city else _scope_params(*scope))
             row = c.fetchone()
         return RateCounts.from_row(row)
 
-
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
-        statement = _ROWS.format(c=COMMUNITIES, s=SLOTS, m=COMMITTEES, p=PARTY, k=CONTRACTS,
-                                 o=SELF_MANAGED) + _SCOPE_SQLITE + _ROWS_ORDER
+        city = _is_city(scope)
+        statement = (_CITY_ROWS if city else _ROWS).format(**_SQLITE_TABLES) + (
+            "1" if city else _SCOPE_SQLITE) + _ROWS_ORDER
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, _scope_params(*scope))
+            c.execute(statement, () if city else _scope_params(*scope))
             return [CommunityFlags.from_row(row) for row in c.fetchall()]
 
     def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
-        """One count per year's end, all read in one transaction (one snapshot)."""
+        """One count per year's end, all read in one transaction (one snapshot). Year by
+        year: SQLite finds each community's last row by its index faster than it runs
+        ``_YEAR_ENDS``'s window (a street's 7 years 6.5 against 15 ms; the city's alike)."""
         statement = _YEAR_END.format(c=COMMUNITIES, h=HISTORY, end="?") + _SCOPE_SQLITE
         with self.datastore.transaction(commit=False) as c:
             counts = []
             for end in ends:
                 c.execute(statement, (end.isoformat(), *_scope_params(*scope)))
-                counts.append(RateCounts.from_row(_one(c.fetchone())))
+                row = c.fetchone()
+                assert row is not None, "a count without GROUP BY has one row"
+                counts.append(RateCounts.from_row(row))
             return counts
 
 

@@ -1,15 +1,18 @@
 """The three-rates dashboard's figures (R1): one scope, the places one level down, and the
 communities that keep a rate below its target, with what each lacks.
 
-Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads: the scope's
-own counts from ``rates`` and the drill-down from ``communities``, the same rows counted one by
-one, so a street's figure is always the sum of its communities'; the trend is the view's
+Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads: the place's
+communities with their flags (``communities``), read once and counted for the place's own
+figures and for each place one level down, so a street's figure is always the sum of its
+communities' and the place's the sum of its rows'; the trend is the view's
 year-end history (``trend``), the one ``GET /v1/rates/trend`` reads. A place outside the viewer's
 scope is answered as one that does not exist.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +104,13 @@ def _column(level: str) -> str:
 def _counts(level: str, code: str | None, year: int,
             communities: list[CommunityFlags]) -> ThreeRates:
     return ThreeRates(level, code, year, len(communities),
-                      *(sum(c.has(r) for c in communities) for r in RATES))
+                      sum(c.committee for c in communities), sum(c.service for c in communities),
+                      sum(c.party for c in communities))
+
+
+# What a community lacks, by its three flags (committee, service, party), in RATES' order.
+_LACKS = {flags: tuple(r for r, has in zip(RATES, flags, strict=True) if not has)
+          for flags in itertools.product((False, True), repeat=len(RATES))}
 
 
 def viewer_root(scope: Scope) -> Place:
@@ -114,23 +123,28 @@ def dashboard(view: ThreeRatesProjection, known_names: dict[str, str], scope: Sc
               level: str, code: str | None, year: int) -> Dashboard:
     root = viewer_root(scope)
     place = Place(level, None if level == "city" else code)
-    in_scope = view.communities(root.level, root.code)
-    mine = [c for c in in_scope if place.holds(c)]
-    if level not in LEVELS or (place != root and not mine) or (
-            LEVELS.index(level) > LEVELS.index(root.level)):
+    if level not in LEVELS or LEVELS.index(level) > LEVELS.index(root.level) or (
+            level != "city" and not code):
         raise OutOfScope()
-    figures = view.rates(level, place.code, year=year)
+    # The place's own communities, those of them in the viewer's scope (a street's code may
+    # recur in another district): not the whole scope's, filtered here.
+    mine = [c for c in view.communities(level, place.code) if root.holds(c)]
+    if place != root and not mine:
+        raise OutOfScope()
+    # The place's figures from the very rows listed below them (one read, so they add up),
+    # not a second count.
+    figures = _counts(level, place.code, year, mine)
     names = {c.community_code: known_names.get(c.community_code, c.community_code)
              for c in mine}
     rows = _rows(place, mine, names, year)
-    lacking = sorted((Lacking(c.community_code, names[c.community_code], c.street,
-                              tuple(r for r in RATES if not c.has(r))) for c in mine
-                      if not all(c.has(r) for r in RATES)),
-                     key=lambda each: (-len(each.lacks), each.code))
+    lacking = [(lacks, c) for c in mine if (lacks := _LACKS[c.committee, c.service, c.party])]
+    shown = heapq.nsmallest(LACKING_SHOWN_MAX, lacking,
+                            key=lambda each: (-len(each[0]), each[1].community_code))
     trend = view.trend(level, place.code, years=trend_years(year))
-    return Dashboard(place, year, figures, target_percents(year),
-                     _trail(root, place, mine), rows, lacking[:LACKING_SHOWN_MAX],
-                     max(0, len(lacking) - LACKING_SHOWN_MAX), names, trend)
+    return Dashboard(place, year, figures, target_percents(year), _trail(root, place, mine),
+                     rows, [Lacking(c.community_code, names[c.community_code], c.street, lacks)
+                            for lacks, c in shown],
+                     len(lacking) - len(shown), names, trend)
 
 
 def _rows(place: Place, mine: list[CommunityFlags], names: dict[str, str],

@@ -59,7 +59,17 @@ def community_names(svc: Services, viewer: Viewer) -> dict[str, str]:
     """The names of the communities in the viewer's scope, from the balance view (one query,
     where loading each community would load its every unit); the city's, from every
     district's."""
-    filters = viewer.session.principal.scope.filters()
+    return _names(svc, viewer.session.principal.scope.filters())
+
+
+def place_names(svc: Services, level: str, code: str | None) -> dict[str, str]:
+    """The names of a place's communities (a street's code may recur in another district:
+    theirs too), as ``community_names`` reads them: what a dashboard of the place shows, not
+    the whole scope's."""
+    return _names(svc, {} if level == "city" or code is None else {level: code})
+
+
+def _names(svc: Services, filters: dict[str, str]) -> dict[str, str]:
     shards = svc.city_shards or svc.sibling_shards
     balances = ([svc.balance] if shards is None
                 else [shard.services.balance for shard in shards()])
@@ -99,7 +109,7 @@ def rates_page(request: Request, viewer: SignedIn, svc: ServicesDep,
     position = rates_position(svc)
     scope = viewer.session.principal.scope
     try:
-        board = dashboard(svc.three_rates, community_names(svc, viewer), scope, level, code,
+        board = dashboard(svc.three_rates, place_names(svc, level, code), scope, level, code,
                           year)
     except OutOfScope:
         raise PageNotFound() from None

@@ -126,3 +126,23 @@ def test_r1_a_trend_is_bounded(app: FundLedger) -> None:
     with pytest.raises(InvalidInput) as raised:
         view.trend("city", years=list(range(1990, 2030)))
     assert raised.value.field == "years"
+
+
+def test_r1_a_year_end_counts_its_own_last_day_and_answers_in_the_order_asked(
+        app: FundLedger) -> None:
+    view = open_projection(app, ThreeRatesProjection)
+    register(app, "TT-9", "D9", "S9", date(2020, 12, 31))
+    appoint(app, "TT-9", date(2021, 12, 31), party=["s1"])
+    app.register_enterprise(credit_code=ENTERPRISE, name="Trend Property",
+                            registered_on=date(2019, 1, 1), actor=ACTOR)
+    app.start_service_contract(
+        community_code="TT-9", enterprise_code=ENTERPRISE, contract_reference="C-9",
+        starts_on=date(2022, 1, 1), filed_on=date(2022, 1, 1), open_ended=True, ends_on=None,
+        actor=ACTOR)
+    Runner(app).catch_up(view)
+    asked = [2022, 2019, 2021, 2020, 2021]
+    assert [(t.year, t.communities, t.with_committee, t.with_service, t.with_party)
+            for t in view.trend("district", "D9", years=asked)] == [
+        (2022, 1, 1, 1, 1), (2019, 0, 0, 0, 0), (2021, 1, 1, 0, 1), (2020, 1, 0, 0, 0),
+        (2021, 1, 1, 0, 1)]
+    assert counts(view.trend("district", "D8", years=[2022])) == {2022: (0, 0, 0, 0)}

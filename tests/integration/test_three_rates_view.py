@@ -246,6 +246,25 @@ def test_r1_r2_view_equals_a_plain_recount_at_every_level(app: FundLedger) -> No
     assert runner.position(view) == app.recorder.max_notification_id()
 
 
+def test_r2_committees_of_one_reference_in_two_communities_count_apart(
+        app: FundLedger) -> None:
+    """Every community may call its committee PMC-1: one's party coverage is not another's
+    (the city's counts read the committees as sets, a street's community by community)."""
+    runner = Runner(app)
+    view = open_projection(app, ThreeRatesProjection)
+    build(app)
+    for code, party in (("TR-2", ["s3"]), ("TR-4", [])):
+        app.appoint_property_management_committee(
+            community_code=code, committee_reference="PMC-1", appointed_on=date(2026, 2, 1),
+            members=MEMBERS, chair_id="rc-chair", term_start=date(2026, 2, 1),
+            term_end=date(2029, 1, 31), actor=ACTOR, party_member_ids=party)
+    runner.catch_up(view)
+    expected = recount(app)
+    assert expected[("city", None)] == (4, 4, 1, 3)  # TR-4's PMC-1 has no party member
+    assert expected[("community", "TR-4")] == (1, 1, 0, 0)
+    check(view, expected)
+
+
 def rates(year: int, total: int, committee: int, service: int, party: int) -> ThreeRates:
     return ThreeRates("city", None, year, total, committee, service, party)
 

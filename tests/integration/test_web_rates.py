@@ -18,6 +18,7 @@ from tests.integration.http_support import (
     COMMUNITY,
     DISTRICT,
     OTHER,
+    OTHER_DISTRICT,
     STREET,
     Api,
     community_body,
@@ -72,3 +73,27 @@ def test_the_communities_lacking_most_are_listed_first_and_the_rest_counted(
                                                   "year": 2026})
     assert _listed(street.text) == [COMMUNITY, THIRD]
     assert re.search(r'id="lacking-unlisted" hidden>', street.text)
+
+
+def test_a_street_named_alike_in_two_districts_shows_each_official_their_own(
+        api: Api) -> None:
+    admin = api.token(Role.admin)
+    for code, district in (("SAME-A", DISTRICT), ("SAME-B", OTHER_DISTRICT)):
+        assert api.post("/v1/communities", admin,
+                        community_body(code, district, "Garden-Street")).status_code == 201
+    api.settle()
+    staff_sign_in(api.client, api.token(Role.official, f"district:{DISTRICT}"))
+    own = api.client.get("/web/rates", params={"level": "street", "code": "Garden-Street",
+                                               "year": 2026})
+    assert own.status_code == 200, own.text
+    assert _listed(own.text) == ["SAME-A"]
+    assert re.search(r'data-rate="committee".*?class="total">1<', own.text, re.S)
+    staff_sign_in(api.client, api.token(Role.official, "city"))
+    both = api.client.get("/web/rates", params={"level": "street", "code": "Garden-Street",
+                                                "year": 2026})
+    assert _listed(both.text) == ["SAME-A", "SAME-B"]
+    assert re.search(r'data-rate="committee".*?class="total">2<', both.text, re.S)
+    # Not a place of the district's: 404, as before it had a community.
+    staff_sign_in(api.client, api.token(Role.official, f"district:{DISTRICT}"))
+    assert api.client.get("/web/rates", params={"level": "street", "code": "Nowhere",
+                                                "year": 2026}).status_code == 404
