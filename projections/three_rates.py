@@ -67,6 +67,7 @@ COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
 SELF_MANAGED = "three_rates_self_managed"
+COUNTS = "three_rates_counts"
 TREND_YEARS_MAX = 30  # a trend reads one count per year: a bound on the statements
 
 Level = Literal["community", "street", "district", "city"]
@@ -206,7 +207,7 @@ class ThreeRatesBatch:
 
 
 class RateCounts(NamedTuple):
-    """A scope's counts, named as the counting SELECT names its columns (see _FLAGS)."""
+    """A scope's counts, named as the counting SELECTs name their columns (_KEPT_COUNTS)."""
 
     communities: int
     with_committee: int
@@ -220,7 +221,7 @@ class RateCounts(NamedTuple):
 
 
 class CommunityFlags(NamedTuple):
-    """One community's place and which of the three it has (see _ROWS)."""
+    """One community's place and which of the three it has (see _listing)."""
 
     community_code: str
     district: str
@@ -375,11 +376,10 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
                 for year, c in zip(years, counts, strict=True)]
 
 
-# Per community: has a committee, is served, has party coverage. ``{c}`` etc. are the tables.
-# Two forms of the same three facts. As probes (an index look-up per community), for a
-# street or a district; as sets (IN, each set read once into a hash), for the whole city.
-# At 10,000 communities (PostgreSQL) the city's counts took 100 ms as probes and 19 as sets,
-# a district of 625 communities 6.6 ms as probes and 13.8 as sets (each set is the city's).
+# Per community: has a committee, is served, has party coverage, from the facts. ``{c}`` etc.
+# are the tables. The view keeps each community's three flags and each street's counts, so
+# a read counts nothing (the city's counts were a scan of every community: 19 ms at 10,000);
+# these decide the flags of the communities a batch touched, an index look-up each.
 # The probes are scalar subqueries, not EXISTS: PostgreSQL may run an EXISTS as a hashed set
 # too, and for a street of 157 communities among 50,000 it did, reading every slot and
 # contract (18.6 ms, against 3.1 as probes).
@@ -395,31 +395,10 @@ _HAS_PARTY = (
     "WHERE s.community_id = c.community_id AND NOT m.dissolved AND (m.party_branch_set_up "
     "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id)) LIMIT 1) "
     "IS NOT NULL")
-_IN_COMMITTEE = "c.community_id IN (SELECT s.community_id FROM {s} AS s)"
-_IN_SERVICE = (
-    "c.community_code IN (SELECT k.community_code FROM {k} AS k WHERE NOT k.terminated) "
-    "OR c.community_id IN (SELECT o.community_id FROM {o} AS o)")
-# A slot's committee is the one of its community by that reference: the slot's community
-# code comes from the communities table (``n``), as ``c``'s does in the probe.
-_IN_PARTY = (
-    "c.community_id IN (SELECT s.community_id FROM {s} AS s "
-    "JOIN {c} AS n ON n.community_id = s.community_id "
-    "JOIN {m} AS m ON m.community_code = n.community_code "
-    "AND m.committee_reference = s.committee_reference "
-    "WHERE NOT m.dissolved AND (m.party_branch_set_up "
-    "OR EXISTS (SELECT 1 FROM {p} AS p WHERE p.committee_id = m.committee_id)))")
-
-
-def _counting(committee: str, service: str, party: str) -> str:
-    return ("SELECT count(*) AS communities, "
-            f"coalesce(sum(CASE WHEN {committee} THEN 1 ELSE 0 END), 0) AS with_committee, "
-            f"coalesce(sum(CASE WHEN {service} THEN 1 ELSE 0 END), 0) AS with_service, "
-            f"coalesce(sum(CASE WHEN {party} THEN 1 ELSE 0 END), 0) AS with_party "
-            "FROM {c} AS c WHERE ")
 
 
 def _listing(committee: str, service: str, party: str) -> str:
-    """The same facts one row per community, for a drill-down and for what each lacks."""
+    """The three facts, one row per community."""
     return ("SELECT c.community_code AS community_code, c.district AS district, "
             f"c.street AS street, CASE WHEN {committee} THEN 1 ELSE 0 END AS committee, "
             f"CASE WHEN {service} THEN 1 ELSE 0 END AS service, "
@@ -427,10 +406,25 @@ def _listing(committee: str, service: str, party: str) -> str:
             "FROM {c} AS c WHERE ")
 
 
-_PROBES = (_HAS_COMMITTEE, _HAS_SERVICE, _HAS_PARTY)
-_SETS = (_IN_COMMITTEE, _IN_SERVICE, _IN_PARTY)
-_FLAGS, _CITY_FLAGS = _counting(*_PROBES), _counting(*_SETS)
-_ROWS, _CITY_ROWS = _listing(*_PROBES), _listing(*_SETS)
+# Each community's flags as its facts give them, for the communities a batch touched (the
+# view keeps them beside the community).
+_RECOUNT = _listing(_HAS_COMMITTEE, _HAS_SERVICE, _HAS_PARTY)
+# What a read counts: the counts kept per street, summed (a street's one row, a district's
+# few, the city's one per street: flat as the city grows), or a community's own flags.
+_KEPT_COUNTS = (
+    "SELECT coalesce(sum(communities), 0) AS communities, "
+    "coalesce(sum(with_committee), 0) AS with_committee, "
+    "coalesce(sum(with_service), 0) AS with_service, "
+    "coalesce(sum(with_party), 0) AS with_party FROM {n} AS c WHERE ")
+_COMMUNITY_COUNTS = (
+    "SELECT count(*) AS communities, "
+    "coalesce(sum(CASE WHEN c.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
+    "coalesce(sum(CASE WHEN c.service THEN 1 ELSE 0 END), 0) AS with_service, "
+    "coalesce(sum(CASE WHEN c.party THEN 1 ELSE 0 END), 0) AS with_party "
+    "FROM {c} AS c WHERE ")
+_KEPT_ROWS = ("SELECT c.community_code AS community_code, c.district AS district, "
+              "c.street AS street, c.committee AS committee, c.service AS service, "
+              "c.party AS party FROM {c} AS c WHERE ")
 _ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
 # Year-end counts (``trend``), every year in one read. A community's history row holds from
 # its date until the community's next row (``lead``): its flags count from its first day and
@@ -487,12 +481,11 @@ def _day(value: date | str) -> date:
 _SCOPE_COLUMNS = ("community_code", "street", "district")
 Column = str | None
 _SQLITE_TABLES = {"c": COMMUNITIES, "s": SLOTS, "m": COMMITTEES, "p": PARTY, "k": CONTRACTS,
-                  "o": SELF_MANAGED}
+                  "o": SELF_MANAGED, "n": COUNTS}
 
 
 def _filter(scope: Sequence[str | None]) -> tuple[Column, tuple[str, ...]]:
-    """The column a scope filters on and its value, or (None, ()) for the whole city (which
-    is counted by sets rather than per-community probes)."""
+    """The column a scope filters on and its value, or (None, ()) for the whole city."""
     for column, value in zip(_SCOPE_COLUMNS, scope, strict=True):
         if value is not None:
             return column, (value,)
@@ -501,6 +494,40 @@ def _filter(scope: Sequence[str | None]) -> tuple[Column, tuple[str, ...]]:
 
 def _where(column: Column, mark: str) -> str:
     return "true" if column is None else f"c.{column} = {mark}"
+
+
+def _counts_statement(column: Column, mark: str) -> str:
+    """A scope's counts: a community's from its own row, any other from the kept counts."""
+    if column == "community_code":
+        return _COMMUNITY_COUNTS + _where(column, mark)
+    return _KEPT_COUNTS + _where(column, mark)
+
+
+CountChange = tuple[str, str, int, int, int, int]  # district, street, and the four counts
+
+
+def _count_changes(before: Iterable[CommunityFlags],
+                   after: Iterable[CommunityFlags]) -> list[CountChange]:
+    """What the batch changed in each street's counts: every touched community's flags as
+    they were (``before``: none for one it registers) out, as they are now (``after``) in."""
+    changes: dict[tuple[str, str], list[int]] = {}
+    for flags, sign in [*((f, -1) for f in before), *((f, 1) for f in after)]:
+        change = changes.setdefault((flags.district, flags.street), [0, 0, 0, 0])
+        change[0] += sign
+        change[1] += sign * flags.committee
+        change[2] += sign * flags.service
+        change[3] += sign * flags.party
+    return [(district, street, n, committee, service, party)
+            for (district, street), [n, committee, service, party] in sorted(changes.items())
+            if n or committee or service or party]
+
+
+def _touched(batch: ThreeRatesBatch, codes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The batch's communities whose flags may have changed (every fact is dated, so those
+    with a dated fact), and those of them it counted before (not registered by it)."""
+    registered = {code for code, _, _ in batch.communities}
+    touched = sorted(set(codes))
+    return touched, [code for code in touched if code not in registered]
 
 
 def _community_rows(batch: ThreeRatesBatch) -> list[tuple[str, str, str, str]]:
@@ -595,7 +622,7 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (COMMUNITIES, "community_code"), (SLOTS, "community_id,kind"),
+        (COMMUNITIES, "community_code"), (COUNTS, "district,street"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
         (FACTS, "community_code,position"), (HISTORY, "community_code,effective_date"))
@@ -649,18 +676,40 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             "VALUES (%s, %s, %s, %s)").format(k)
         self.terminate_contract_statement = SQL(
             "UPDATE {} SET terminated = true WHERE contract_id = %s").format(k)
-        tables = {"c": c, "s": s, "m": m, "p": p, "k": k, "o": o}
+        n = self.table(COUNTS)
+        tables = {"c": c, "s": s, "m": m, "p": p, "k": k, "o": o, "n": n}
         columns: tuple[Column, ...] = (*_SCOPE_COLUMNS, None)
         self.select_communities_statements = {column: SQL(
-            (_CITY_ROWS if column is None else _ROWS) + _where(column, "%s") + _ROWS_ORDER
-        ).format(**tables) for column in columns}
+            _KEPT_ROWS + _where(column, "%s") + _ROWS_ORDER).format(**tables)
+            for column in columns}
         self.select_counts_statements = {column: SQL(
-            (_CITY_FLAGS if column is None else _FLAGS) + _where(column, "%s")
-        ).format(**tables) for column in columns}
+            _counts_statement(column, "%s")).format(**tables) for column in columns}
+        self.recount_statement = SQL(
+            _RECOUNT + "c.community_code = ANY(%s)").format(**tables)
+        self.select_kept_flags_statement = SQL(
+            _KEPT_ROWS + "c.community_code = ANY(%s)").format(**tables)
+        self.update_flags_statement = SQL(
+            "UPDATE {} SET committee = %s, service = %s, party = %s "
+            "WHERE community_code = %s").format(c)
+        self.add_counts_statement = SQL(
+            "INSERT INTO {} AS n (district, street, communities, with_committee, with_service, "
+            "with_party) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (district, street) DO "
+            "UPDATE SET communities = n.communities + excluded.communities, "
+            "with_committee = n.with_committee + excluded.with_committee, "
+            "with_service = n.with_service + excluded.with_service, "
+            "with_party = n.with_party + excluded.with_party").format(n)
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY, "
                 "community_code text NOT NULL UNIQUE, district text NOT NULL, "
-                "street text NOT NULL)").format(c),
+                "street text NOT NULL, committee boolean NOT NULL DEFAULT false, "
+                "service boolean NOT NULL DEFAULT false, "
+                "party boolean NOT NULL DEFAULT false)").format(c),
+            SQL("CREATE TABLE IF NOT EXISTS {} (district text NOT NULL, street text NOT NULL, "
+                "communities bigint NOT NULL, with_committee bigint NOT NULL, "
+                "with_service bigint NOT NULL, with_party bigint NOT NULL, "
+                "PRIMARY KEY (district, street))").format(n),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
+                Identifier(COUNTS + "_street"), n),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (district, street)").format(
                 Identifier(COMMUNITIES + "_place"), c),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
@@ -713,6 +762,19 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         history = _history_rows(_fact_from_row(row) for row in curs.fetchall())
         curs.execute(self.delete_history_statement, (codes,))
         curs.executemany(self.insert_history_statement, history)
+        self._write_counts(curs, batch, codes)
+
+    def _write_counts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch,
+                      codes: list[str]) -> None:
+        """The touched communities' flags, and their streets' counts by the difference."""
+        touched, counted = _touched(batch, codes)
+        curs.execute(self.select_kept_flags_statement, (counted,))
+        before = [CommunityFlags.from_row(row) for row in curs.fetchall()]
+        curs.execute(self.recount_statement, (touched,))
+        after = [CommunityFlags.from_row(row) for row in curs.fetchall()]
+        curs.executemany(self.update_flags_statement, [
+            (f.committee, f.service, f.party, f.community_code) for f in after])
+        curs.executemany(self.add_counts_statement, _count_changes(before, after))
 
     def _write_facts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
         if batch.communities:
@@ -763,12 +825,16 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
 
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
         column, value = _filter(scope)
+        return self._flags(self.select_communities_statements[column], value)
+
+    def _flags(self, statement: Composed, params: Sequence[Any]) -> list[CommunityFlags]:
         # Tuples, not the transaction's dict rows: a city's 10,000 rows in 41 ms, not 57.
         with self.datastore.transaction(commit=False) as curs, \
                 curs.connection.cursor(row_factory=tuple_row) as rows:
-            rows.execute(self.select_communities_statements[column], value)
+            rows.execute(statement, params)
             found = rows.fetchall()
-        return [CommunityFlags(code, district, street, committee == 1, service == 1, party == 1)
+        return [CommunityFlags(code, district, street, bool(committee), bool(service),
+                               bool(party))
                 for code, district, street, committee, service, party in found]
 
     @retry_if_lost
@@ -793,7 +859,8 @@ def _check_updated(updated: int, committee_id: UUID) -> None:
 class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (COMMUNITIES, "community_code"), (SLOTS, "community_id, kind"),
+        (COMMUNITIES, "community_code"), (COUNTS, "district, street"),
+        (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
         (FACTS, "community_code, position"), (HISTORY, "community_code, effective_date"))
@@ -802,7 +869,13 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         return [
             f"CREATE TABLE IF NOT EXISTS {COMMUNITIES} (community_id TEXT PRIMARY KEY, "
             "community_code TEXT NOT NULL UNIQUE, district TEXT NOT NULL, "
-            "street TEXT NOT NULL)",
+            "street TEXT NOT NULL, committee INTEGER NOT NULL DEFAULT 0, "
+            "service INTEGER NOT NULL DEFAULT 0, party INTEGER NOT NULL DEFAULT 0)",
+            f"CREATE TABLE IF NOT EXISTS {COUNTS} (district TEXT NOT NULL, "
+            "street TEXT NOT NULL, communities INTEGER NOT NULL, "
+            "with_committee INTEGER NOT NULL, with_service INTEGER NOT NULL, "
+            "with_party INTEGER NOT NULL, PRIMARY KEY (district, street))",
+            f"CREATE INDEX IF NOT EXISTS {COUNTS}_street ON {COUNTS} (street)",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place ON {COMMUNITIES} "
             "(district, street)",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_street ON {COMMUNITIES} (street)",
@@ -863,11 +936,36 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?)",
                       [(code, day.isoformat(), *flags)
                        for code, day, *flags in _history_rows(facts)])
+        self._write_counts(c, batch, codes)
+
+    def _write_counts(self, c: SQLiteCursor, batch: ThreeRatesBatch, codes: list[str]) -> None:
+        """The touched communities' flags, and their streets' counts by the difference."""
+        touched, counted = _touched(batch, codes)
+        before = self._chunked_flags(c, _KEPT_ROWS, counted)
+        after = self._chunked_flags(c, _RECOUNT, touched)
+        c.executemany(f"UPDATE {COMMUNITIES} SET committee = ?, service = ?, party = ? "
+                      "WHERE community_code = ?",
+                      [(f.committee, f.service, f.party, f.community_code) for f in after])
+        c.executemany(
+            f"INSERT INTO {COUNTS} AS n VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (district, street) "
+            "DO UPDATE SET communities = n.communities + excluded.communities, "
+            "with_committee = n.with_committee + excluded.with_committee, "
+            "with_service = n.with_service + excluded.with_service, "
+            "with_party = n.with_party + excluded.with_party", _count_changes(before, after))
+
+    @staticmethod
+    def _chunked_flags(c: SQLiteCursor, select: str, codes: list[str]) -> list[CommunityFlags]:
+        found = []
+        for chunk in _chunks(codes):
+            c.execute(select.format(**_SQLITE_TABLES)
+                      + f"c.community_code IN ({','.join('?' * len(chunk))})", chunk)
+            found += [CommunityFlags.from_row(row) for row in c.fetchall()]
+        return found
 
     def _write_facts(self, c: SQLiteCursor, batch: ThreeRatesBatch) -> None:
         if batch.communities:
-            c.executemany(f"INSERT INTO {COMMUNITIES} VALUES (?, ?, ?, ?)",
-                          _community_rows(batch))
+            c.executemany(f"INSERT INTO {COMMUNITIES} (community_id, community_code, "
+                          "district, street) VALUES (?, ?, ?, ?)", _community_rows(batch))
         sets, clears = _slot_changes(batch)
         if sets:
             c.executemany(f"INSERT INTO {SLOTS} VALUES (?, ?, ?) ON CONFLICT "
@@ -910,8 +1008,7 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
 
     def select_counts(self, *scope: str | None) -> RateCounts:
         column, value = _filter(scope)
-        statement = (_CITY_FLAGS if column is None else _FLAGS).format(
-            **_SQLITE_TABLES) + _where(column, "?")
+        statement = _counts_statement(column, "?").format(**_SQLITE_TABLES)
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, value)
             row = c.fetchone()
@@ -919,10 +1016,12 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
 
     def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
         column, value = _filter(scope)
-        statement = (_CITY_ROWS if column is None else _ROWS).format(
-            **_SQLITE_TABLES) + _where(column, "?") + _ROWS_ORDER
+        return self._flags(_KEPT_ROWS.format(**_SQLITE_TABLES) + _where(column, "?")
+                           + _ROWS_ORDER, value)
+
+    def _flags(self, statement: str, params: Sequence[Any]) -> list[CommunityFlags]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, value)
+            c.execute(statement, params)
             return [CommunityFlags.from_row(row) for row in c.fetchall()]
 
     def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:

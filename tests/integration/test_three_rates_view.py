@@ -249,7 +249,7 @@ def test_r1_r2_view_equals_a_plain_recount_at_every_level(app: FundLedger) -> No
 def test_r2_committees_of_one_reference_in_two_communities_count_apart(
         app: FundLedger) -> None:
     """Every community may call its committee PMC-1: one's party coverage is not another's
-    (the city's counts read the committees as sets, a street's community by community)."""
+    (each community's flags are decided by its own committees)."""
     runner = Runner(app)
     view = open_projection(app, ThreeRatesProjection)
     build(app)
