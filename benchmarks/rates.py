@@ -9,8 +9,8 @@ streets each, as ``city.py``'s city is laid out: six in ten with a committee (on
 those with a party branch, four in ten with party members; one in twenty dissolved), seven
 in ten served by a contract (one in ten terminated) and one in five of the rest managing
 themselves; and one to four dated history rows each between 2020 and 2026; then the view
-decides their flags and keeps them with each street's counts (timed). Then, for the
-city, one district and one street, the median of --rounds runs of:
+decides their flags and keeps them with each street's counts and year changes (timed).
+Then, for the city, one district and one street, the median of --rounds runs of:
   (a) the counts (``ThreeRatesProjection.rates``: ``GET /v1/rates``);
   (b) the communities with their flags (``communities``: the dashboard's rows and lacking);
   (c) the trend, seven year-ends (``trend``: ``GET /v1/rates/trend``, the dashboard's chart);
@@ -95,9 +95,10 @@ def fill(recorder: Any, url: str, communities: int) -> None:
     batch.communities = [place(n) for n in range(communities)]
     started = time.perf_counter()
     with recorder.datastore.transaction(commit=True) as curs:
-        recorder._write_counts(curs, batch, [code for code, _, _ in batch.communities])
-    print(f"kept the flags and counts of {communities:,} communities (one batch touching "
-          f"them all) in {time.perf_counter() - started:.1f} s")
+        recorder._write_kept(curs, batch, [code for code, _, _ in batch.communities], [],
+                             rows[HISTORY])
+    print(f"kept the flags, counts and year changes of {communities:,} communities (one "
+          f"batch touching them all) in {time.perf_counter() - started:.1f} s")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
 
@@ -143,7 +144,7 @@ def measure_place(view: Any, conn: psycopg.Connection[Any], level: str, code: st
         median_ms(rounds, lambda: view.rates(level, code, year=YEAR)),
         median_ms(rounds, lambda: view.communities(level, code)),
         median_ms(rounds, lambda: view.trend(level, code, years=years)),
-        median_ms(rounds, lambda: dashboard(view, {}, city, level, code, YEAR)),
+        median_ms(rounds, lambda: dashboard(view, lambda codes: {}, city, level, code, YEAR)),
     ]
     counted = view.rates(level, code, year=YEAR).communities
     widths = (10, 10, 9, 9, 9, 11)

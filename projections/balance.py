@@ -11,7 +11,7 @@ Each batch adds up its events per unit in memory, then writes each touched unit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, NamedTuple, Protocol, cast
 
@@ -49,6 +49,7 @@ from projections.runner import BatchingProjection, Handler, event_topic
 
 VIEW_NAME = "balance"
 COMMUNITIES = "balance_communities"
+SQLITE_IN_MAX = 500  # values in one SQLite IN list
 UNITS = "balance_units"
 
 
@@ -210,6 +211,8 @@ class BalanceQueries(Protocol):
 
     def select_funds(self, *scope: str | None) -> list[FundBalance]: ...
 
+    def select_names(self, codes: list[str]) -> dict[str, str]: ...
+
 
 class BalanceProjection(BatchingProjection[BalanceBatch]):
     name = VIEW_NAME
@@ -288,6 +291,11 @@ class BalanceProjection(BatchingProjection[BalanceBatch]):
         """Unit sub-accounts in a community, street or district (all when none is given)."""
         queries = cast(BalanceQueries, self.view)
         return queries.select_units(community, street, district)
+
+    def community_names(self, codes: Iterable[str]) -> dict[str, str]:
+        """The names of these communities (those the view holds), by code."""
+        wanted = sorted(set(codes))
+        return cast(BalanceQueries, self.view).select_names(wanted) if wanted else {}
 
     def funds(self, *, community: str | None = None, street: str | None = None,
               district: str | None = None) -> list[FundBalance]:
@@ -384,6 +392,9 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
             "SELECT " + _FUND_SELECT + " FROM {} AS c LEFT JOIN {} AS u USING (community_code) "
             "WHERE " + _SCOPE + " GROUP BY c.community_code ORDER BY c.community_code"
         ).format(communities, units)
+        self.select_names_statement = SQL(
+            "SELECT community_code, name FROM {} WHERE community_code = ANY(%s)"
+        ).format(communities)
         return [
             SQL(f"CREATE TABLE IF NOT EXISTS {{}} ({definitions(COMMUNITY_COLUMNS)})"
                 ).format(communities),
@@ -455,6 +466,11 @@ class PostgresBalanceRecorder(PostgresViewRecorder[BalanceBatch]):
             curs.execute(self.select_funds_statement, _scope_params(*scope))
             return [FundBalance(**row) for row in curs.fetchall()]
 
+    def select_names(self, codes: list[str]) -> dict[str, str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_names_statement, (codes,))
+            return {row["community_code"]: row["name"] for row in curs.fetchall()}
+
 
 class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
     view_name = VIEW_NAME
@@ -510,6 +526,16 @@ class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
             f"USING (community_code) WHERE {_SCOPE_SQLITE} GROUP BY c.community_code "
             "ORDER BY c.community_code", scope)
         return [FundBalance(**row) for row in rows]
+
+    def select_names(self, codes: list[str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(codes), SQLITE_IN_MAX):
+                chunk = codes[start:start + SQLITE_IN_MAX]
+                c.execute(f"SELECT community_code, name FROM {COMMUNITIES} WHERE community_code "
+                          f"IN ({','.join('?' * len(chunk))})", chunk)
+                names.update({row["community_code"]: row["name"] for row in c.fetchall()})
+        return names
 
 
 BalanceProjection.postgres_recorder = PostgresBalanceRecorder

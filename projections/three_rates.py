@@ -6,8 +6,10 @@ The view keeps the facts the rates are made of, not the rates: the communities a
 place (``Community.Registered``), each community's current committee of each kind
 (``Community.CommitteeRecorded``; a ``None`` reference removes it), each committee's party
 coverage (``Committee.Formed``, ``PartyCoverageRecorded``, ``MemberLeft``, ``Dissolved``) and
-each service contract's state (``ServiceContract.Started``, ``Terminated``). A query counts
-over a scope in one statement, so the counts always agree with the facts.
+each service contract's state (``ServiceContract.Started``, ``Terminated``). From them each
+batch decides the flags of the communities it touched and keeps, in the same transaction,
+those flags, each street's counts and each street's changes by year
+(``projections/three_rates_kept.py``): a read sums a few kept rows, at any size of city.
 
 * committee established: the community has a current owners' committee or property
   management committee;
@@ -39,7 +41,7 @@ from uuid import UUID
 from eventsourcing.persistence import ProgrammingError, Tracking
 from eventsourcing.sqlite import SQLiteCursor
 from psycopg import Cursor
-from psycopg.rows import DictRow, tuple_row
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.committee import Committee
@@ -59,6 +61,27 @@ from projections.three_rates_history import (
     party_value,
     timeline,
 )
+from projections.three_rates_kept import (
+    ADD_COUNTS,
+    ADD_YEAR_CHANGES,
+    COUNTS,
+    DROP_EMPTY_YEAR,
+    KEPT_ROWS,
+    LACKS_INDEXES,
+    UPDATE_FLAGS,
+    YEAR_CHANGES,
+    CommunityFlags,
+    HistoryRow,
+    KeptReads,
+    RateCounts,
+    Where,
+    conditions,
+    count_changes,
+    flag_rows,
+    history_row,
+    where_of,
+    year_change_rows,
+)
 
 VIEW_NAME = "three_rates"
 COMMUNITIES = "three_rates_communities"
@@ -67,7 +90,6 @@ COMMITTEES = "three_rates_committees"
 PARTY = "three_rates_party_members"
 CONTRACTS = "three_rates_contracts"
 SELF_MANAGED = "three_rates_self_managed"
-COUNTS = "three_rates_counts"
 TREND_YEARS_MAX = 30  # a trend reads one count per year: a bound on the statements
 
 Level = Literal["community", "street", "district", "city"]
@@ -206,46 +228,18 @@ class ThreeRatesBatch:
         return found
 
 
-class RateCounts(NamedTuple):
-    """A scope's counts, named as the counting SELECTs name their columns (_KEPT_COUNTS)."""
-
-    communities: int
-    with_committee: int
-    with_service: int
-    with_party: int
-
-    @classmethod
-    def from_row(cls, row: Any) -> RateCounts:
-        """From a row of either store, by column name."""
-        return cls._make(int(row[name]) for name in cls._fields)
-
-
-class CommunityFlags(NamedTuple):
-    """One community's place and which of the three it has (see _listing)."""
-
-    community_code: str
-    district: str
-    street: str
-    committee: bool
-    service: bool
-    party: bool
-
-    @classmethod
-    def from_row(cls, row: Any) -> CommunityFlags:
-        return cls(str(row["community_code"]), str(row["district"]), str(row["street"]),
-                   bool(row["committee"]), bool(row["service"]), bool(row["party"]))
-
-    def has(self, rate: str) -> bool:
-        return bool(getattr(self, rate))
-
-
 class ThreeRatesQueries(Protocol):
-    def select_counts(self, *scope: str | None) -> RateCounts: ...
+    def counts_in(self, where: Where) -> RateCounts: ...
 
-    def select_communities(self, *scope: str | None) -> list[CommunityFlags]: ...
+    def communities_in(self, where: Where) -> list[CommunityFlags]: ...
 
-    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
-        ...
+    def first_in(self, where: Where) -> CommunityFlags | None: ...
+
+    def below_in(self, level: str, where: Where) -> list[tuple[str, RateCounts]]: ...
+
+    def lacking_in(self, where: Where, limit: int) -> tuple[list[CommunityFlags], int]: ...
+
+    def year_ends_in(self, years: list[int], where: Where) -> list[RateCounts]: ...
 
 
 def _scope(level: str, code: str | None) -> tuple[str | None, str | None, str | None]:
@@ -352,34 +346,41 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
 
     def rates(self, level: Level | str, code: str | None = None, *, year: int) -> ThreeRates:
         """The counts, rates and target flags of a community, street, district or the city."""
-        queries = cast(ThreeRatesQueries, self.view)
-        counts = queries.select_counts(*_scope(level, code))
+        counts = self.queries.counts_in(where_of(_scope(level, code)))
         return ThreeRates(level, None if level == "city" else code, year, **counts._asdict())
 
     def communities(self, level: Level | str, code: str | None = None) -> list[CommunityFlags]:
         """Each community of a scope with its place and flags, in place order: the rows
         ``rates`` counts, so a drill-down always adds up to its parent."""
-        return cast(ThreeRatesQueries, self.view).select_communities(*_scope(level, code))
+        return self.queries.communities_in(where_of(_scope(level, code)))
 
     def trend(self, level: Level | str, code: str | None = None, *,
               years: list[int]) -> list[ThreeRates]:
         """The scope's counts as they stood at the end of each year, by business date: the
         communities with a history row dated by then, each with the flags of its last row
         dated by then (see ``projections/three_rates_history.py``)."""
-        if not 0 < len(years) <= TREND_YEARS_MAX:
-            raise InvalidInput(f"a trend spans 1 to {TREND_YEARS_MAX} years", rule="R1",
-                               field="years")
-        scope = _scope(level, code)
-        counts = cast(ThreeRatesQueries, self.view).select_year_end_counts(
-            [date(year, 12, 31) for year in years], *scope)
+        check_trend_years(years)
+        counts = self.queries.year_ends_in(years, where_of(_scope(level, code)))
         return [ThreeRates(level, None if level == "city" else code, year, **c._asdict())
                 for year, c in zip(years, counts, strict=True)]
 
+    @property
+    def queries(self) -> ThreeRatesQueries:
+        """The view's reads, also of a place narrowed further (``Where``: the officials'
+        dashboard, a street within the viewer's district)."""
+        return cast(ThreeRatesQueries, self.view)
+
+
+def check_trend_years(years: list[int]) -> None:
+    if not 0 < len(years) <= TREND_YEARS_MAX:
+        raise InvalidInput(f"a trend spans 1 to {TREND_YEARS_MAX} years", rule="R1",
+                           field="years")
+
 
 # Per community: has a committee, is served, has party coverage, from the facts. ``{c}`` etc.
-# are the tables. The view keeps each community's three flags and each street's counts, so
-# a read counts nothing (the city's counts were a scan of every community: 19 ms at 10,000);
-# these decide the flags of the communities a batch touched, an index look-up each.
+# are the tables. The view keeps each community's three flags, each street's counts and
+# year changes (three_rates_kept), so a read counts nothing; these decide the flags of the
+# communities a batch touched, an index look-up each.
 # The probes are scalar subqueries, not EXISTS: PostgreSQL may run an EXISTS as a hashed set
 # too, and for a street of 157 communities among 50,000 it did, reading every slot and
 # contract (18.6 ms, against 3.1 as probes).
@@ -409,65 +410,6 @@ def _listing(committee: str, service: str, party: str) -> str:
 # Each community's flags as its facts give them, for the communities a batch touched (the
 # view keeps them beside the community).
 _RECOUNT = _listing(_HAS_COMMITTEE, _HAS_SERVICE, _HAS_PARTY)
-# What a read counts: the counts kept per street, summed (a street's one row, a district's
-# few, the city's one per street: flat as the city grows), or a community's own flags.
-_KEPT_COUNTS = (
-    "SELECT coalesce(sum(communities), 0) AS communities, "
-    "coalesce(sum(with_committee), 0) AS with_committee, "
-    "coalesce(sum(with_service), 0) AS with_service, "
-    "coalesce(sum(with_party), 0) AS with_party FROM {n} AS c WHERE ")
-_COMMUNITY_COUNTS = (
-    "SELECT count(*) AS communities, "
-    "coalesce(sum(CASE WHEN c.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
-    "coalesce(sum(CASE WHEN c.service THEN 1 ELSE 0 END), 0) AS with_service, "
-    "coalesce(sum(CASE WHEN c.party THEN 1 ELSE 0 END), 0) AS with_party "
-    "FROM {c} AS c WHERE ")
-_KEPT_ROWS = ("SELECT c.community_code AS community_code, c.district AS district, "
-              "c.street AS street, c.committee AS committee, c.service AS service, "
-              "c.party AS party FROM {c} AS c WHERE ")
-_ROWS_ORDER = " ORDER BY c.district, c.street, c.community_code"
-# Year-end counts (``trend``), every year in one read. A community's history row holds from
-# its date until the community's next row (``lead``): its flags count from its first day and
-# stop on the next row's, so a year's end sums every change dated by then. ``{scope}`` limits
-# the communities, ``{ends}`` is one VALUES row per distinct date. PostgreSQL's: counted year
-# by year, each community's last row found by a subquery, 7 years of a 10,000-community city
-# took 366 ms, this way 58 ms. SQLite counts year by year (``_YEAR_END``), faster there.
-_YEAR_ENDS = (
-    "WITH spans AS (SELECT h.effective_date AS since, lead(h.effective_date) OVER "
-    "(PARTITION BY h.community_code ORDER BY h.effective_date) AS until, "
-    "CASE WHEN h.committee THEN 1 ELSE 0 END AS cm, CASE WHEN h.service THEN 1 ELSE 0 END "
-    "AS sv, CASE WHEN h.party THEN 1 ELSE 0 END AS pt "
-    "FROM {h} AS h JOIN {c} AS c ON c.community_code = h.community_code WHERE {scope}), "
-    "changes AS (SELECT day, sum(n) AS n, sum(cm) AS cm, sum(sv) AS sv, sum(pt) AS pt FROM ("
-    "SELECT since AS day, 1 AS n, cm, sv, pt FROM spans UNION ALL "
-    "SELECT until, -1, -cm, -sv, -pt FROM spans WHERE until IS NOT NULL) AS d GROUP BY day), "
-    "ends (end_date) AS (VALUES {ends}) "
-    "SELECT e.end_date AS end_date, coalesce(sum(d.n), 0) AS communities, "
-    "coalesce(sum(d.cm), 0) AS with_committee, coalesce(sum(d.sv), 0) AS with_service, "
-    "coalesce(sum(d.pt), 0) AS with_party "
-    "FROM ends AS e LEFT JOIN changes AS d ON d.day <= e.end_date GROUP BY e.end_date"
-)
-
-
-# The same year by year (SQLite): each community of the scope with a history row dated by the
-# year's end, joined to its last such row. CROSS JOIN keeps the communities outer (SQLite
-# does not reorder it): for the whole city it otherwise walked every history row first and
-# looked its community's last row up for each (a year's end 49 against 23 ms at 10,000).
-_YEAR_END = (
-    "SELECT count(*) AS communities, "
-    "coalesce(sum(CASE WHEN h.committee THEN 1 ELSE 0 END), 0) AS with_committee, "
-    "coalesce(sum(CASE WHEN h.service THEN 1 ELSE 0 END), 0) AS with_service, "
-    "coalesce(sum(CASE WHEN h.party THEN 1 ELSE 0 END), 0) AS with_party "
-    "FROM {c} AS c CROSS JOIN {h} AS h ON h.community_code = c.community_code "
-    "WHERE h.effective_date = (SELECT max(l.effective_date) FROM {h} AS l "
-    "WHERE l.community_code = c.community_code AND l.effective_date <= {end}) AND "
-)
-
-
-def _year_ends(rows: Iterable[Any], ends: list[date]) -> list[RateCounts]:
-    """Each end's counts, in the order asked (a date asked twice answered twice)."""
-    found = {str(row["end_date"])[:10]: RateCounts.from_row(row) for row in rows}
-    return [found[end.isoformat()] for end in ends]
 
 
 def _day(value: date | str) -> date:
@@ -475,51 +417,8 @@ def _day(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-# The column a scope's level filters on, in the order ``_scope`` names them; None: the city.
-# One statement per column, each served by its index: one statement for every level (each
-# column compared or its parameter NULL) was planned once as a scan of every community.
-_SCOPE_COLUMNS = ("community_code", "street", "district")
-Column = str | None
 _SQLITE_TABLES = {"c": COMMUNITIES, "s": SLOTS, "m": COMMITTEES, "p": PARTY, "k": CONTRACTS,
-                  "o": SELF_MANAGED, "n": COUNTS}
-
-
-def _filter(scope: Sequence[str | None]) -> tuple[Column, tuple[str, ...]]:
-    """The column a scope filters on and its value, or (None, ()) for the whole city."""
-    for column, value in zip(_SCOPE_COLUMNS, scope, strict=True):
-        if value is not None:
-            return column, (value,)
-    return None, ()
-
-
-def _where(column: Column, mark: str) -> str:
-    return "true" if column is None else f"c.{column} = {mark}"
-
-
-def _counts_statement(column: Column, mark: str) -> str:
-    """A scope's counts: a community's from its own row, any other from the kept counts."""
-    if column == "community_code":
-        return _COMMUNITY_COUNTS + _where(column, mark)
-    return _KEPT_COUNTS + _where(column, mark)
-
-
-CountChange = tuple[str, str, int, int, int, int]  # district, street, and the four counts
-
-
-def _count_changes(before: Iterable[CommunityFlags],
-                   after: Iterable[CommunityFlags]) -> list[CountChange]:
-    """What the batch changed in each street's counts: every touched community's flags as
-    they were (``before``: none for one it registers) out, as they are now (``after``) in."""
-    changes: dict[tuple[str, str], list[int]] = {}
-    for flags, sign in [*((f, -1) for f in before), *((f, 1) for f in after)]:
-        change = changes.setdefault((flags.district, flags.street), [0, 0, 0, 0])
-        change[0] += sign
-        change[1] += sign * flags.committee
-        change[2] += sign * flags.service
-        change[3] += sign * flags.party
-    return [(district, street, n, committee, service, party)
-            for (district, street), [n, committee, service, party] in sorted(changes.items())
-            if n or committee or service or party]
+                  "o": SELF_MANAGED, "n": COUNTS, "y": YEAR_CHANGES, "h": HISTORY}
 
 
 def _touched(batch: ThreeRatesBatch, codes: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -558,7 +457,6 @@ def _new_contracts(batch: ThreeRatesBatch) -> list[tuple[UUID, str, str, bool]]:
 
 
 Lookup = Callable[[Via, list[str]], dict[str, str]]
-HistoryRow = tuple[str, date, bool, bool, bool]
 
 
 def _known_communities(batch: ThreeRatesBatch) -> dict[tuple[str, str], str]:
@@ -619,10 +517,11 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
         yield values[start:start + _CHUNK_MAX]
 
 
-class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
+class PostgresThreeRatesRecorder(KeptReads, PostgresViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
-        (COMMUNITIES, "community_code"), (COUNTS, "district,street"), (SLOTS, "community_id,kind"),
+        (COMMUNITIES, "community_code"), (COUNTS, "district,street"),
+        (YEAR_CHANGES, "district,street,year"), (SLOTS, "community_id,kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id,member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
         (FACTS, "community_code,position"), (HISTORY, "community_code,effective_date"))
@@ -646,7 +545,6 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             via: SQL("SELECT {0} AS ref, community_code FROM {1} WHERE {0} = ANY(%s)").format(
                 Identifier(column), self.table(table))
             for via, (table, column) in _LOOKUP_TABLES.items()}
-        self.year_end_tables = {"c": c, "h": h}
         self.insert_self_managed_statement = SQL(
             "INSERT INTO {} VALUES (%s) ON CONFLICT DO NOTHING").format(o)
         self.delete_self_managed_statement = SQL(
@@ -676,40 +574,41 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             "VALUES (%s, %s, %s, %s)").format(k)
         self.terminate_contract_statement = SQL(
             "UPDATE {} SET terminated = true WHERE contract_id = %s").format(k)
-        n = self.table(COUNTS)
-        tables = {"c": c, "s": s, "m": m, "p": p, "k": k, "o": o, "n": n}
-        columns: tuple[Column, ...] = (*_SCOPE_COLUMNS, None)
-        self.select_communities_statements = {column: SQL(
-            _KEPT_ROWS + _where(column, "%s") + _ROWS_ORDER).format(**tables)
-            for column in columns}
-        self.select_counts_statements = {column: SQL(
-            _counts_statement(column, "%s")).format(**tables) for column in columns}
+        n, y = self.table(COUNTS), self.table(YEAR_CHANGES)
+        tables = {"c": c, "s": s, "m": m, "p": p, "k": k, "o": o, "n": n, "y": y, "h": h}
+        self.tables = tables
+        self.select_history_statement = SQL(
+            "SELECT community_code, effective_date, committee, service, party FROM {} "
+            "WHERE community_code = ANY(%s)").format(h)
         self.recount_statement = SQL(
             _RECOUNT + "c.community_code = ANY(%s)").format(**tables)
         self.select_kept_flags_statement = SQL(
-            _KEPT_ROWS + "c.community_code = ANY(%s)").format(**tables)
-        self.update_flags_statement = SQL(
-            "UPDATE {} SET committee = %s, service = %s, party = %s "
-            "WHERE community_code = %s").format(c)
-        self.add_counts_statement = SQL(
-            "INSERT INTO {} AS n (district, street, communities, with_committee, with_service, "
-            "with_party) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (district, street) DO "
-            "UPDATE SET communities = n.communities + excluded.communities, "
-            "with_committee = n.with_committee + excluded.with_committee, "
-            "with_service = n.with_service + excluded.with_service, "
-            "with_party = n.with_party + excluded.with_party").format(n)
+            KEPT_ROWS + "c.community_code = ANY(%s)").format(**tables)
+        self.update_flags_statement = SQL(UPDATE_FLAGS.format(c="{}", m="%s")).format(c)
+        self.add_counts_statement = SQL(ADD_COUNTS.format(n="{}", m="%s")).format(n)
+        self.add_year_changes_statement = SQL(ADD_YEAR_CHANGES.format(y="{}", m="%s")).format(y)
+        self.drop_empty_years_statement = SQL(DROP_EMPTY_YEAR.format(y="{}", m="%s")).format(y)
         return [
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text PRIMARY KEY, "
                 "community_code text NOT NULL UNIQUE, district text NOT NULL, "
                 "street text NOT NULL, committee boolean NOT NULL DEFAULT false, "
                 "service boolean NOT NULL DEFAULT false, "
-                "party boolean NOT NULL DEFAULT false)").format(c),
+                "party boolean NOT NULL DEFAULT false, lacks smallint NOT NULL DEFAULT 3)"
+                ).format(c),
+            *(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (" + columns + ")").format(
+                Identifier(COMMUNITIES + suffix), c) for suffix, columns in LACKS_INDEXES),
             SQL("CREATE TABLE IF NOT EXISTS {} (district text NOT NULL, street text NOT NULL, "
                 "communities bigint NOT NULL, with_committee bigint NOT NULL, "
                 "with_service bigint NOT NULL, with_party bigint NOT NULL, "
-                "PRIMARY KEY (district, street))").format(n),
+                "complete bigint NOT NULL, PRIMARY KEY (district, street))").format(n),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
                 Identifier(COUNTS + "_street"), n),
+            SQL("CREATE TABLE IF NOT EXISTS {} (district text NOT NULL, street text NOT NULL, "
+                "year integer NOT NULL, communities bigint NOT NULL, "
+                "with_committee bigint NOT NULL, with_service bigint NOT NULL, "
+                "with_party bigint NOT NULL, PRIMARY KEY (district, street, year))").format(y),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
+                Identifier(YEAR_CHANGES + "_street"), y),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (district, street)").format(
                 Identifier(COMMUNITIES + "_place"), c),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
@@ -760,21 +659,27 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
         codes = sorted({code for code, _ in dated})
         curs.execute(self.select_facts_statement, (codes,))
         history = _history_rows(_fact_from_row(row) for row in curs.fetchall())
+        curs.execute(self.select_history_statement, (codes,))
+        old = [history_row(row) for row in curs.fetchall()]
         curs.execute(self.delete_history_statement, (codes,))
         curs.executemany(self.insert_history_statement, history)
-        self._write_counts(curs, batch, codes)
+        self._write_kept(curs, batch, codes, old, history)
 
-    def _write_counts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch,
-                      codes: list[str]) -> None:
-        """The touched communities' flags, and their streets' counts by the difference."""
+    def _write_kept(self, curs: Cursor[DictRow], batch: ThreeRatesBatch, codes: list[str],
+                    old: list[HistoryRow], new: list[HistoryRow]) -> None:
+        """The touched communities' flags, and their streets' counts and year changes by
+        the difference (see three_rates_kept)."""
         touched, counted = _touched(batch, codes)
         curs.execute(self.select_kept_flags_statement, (counted,))
         before = [CommunityFlags.from_row(row) for row in curs.fetchall()]
         curs.execute(self.recount_statement, (touched,))
         after = [CommunityFlags.from_row(row) for row in curs.fetchall()]
-        curs.executemany(self.update_flags_statement, [
-            (f.committee, f.service, f.party, f.community_code) for f in after])
-        curs.executemany(self.add_counts_statement, _count_changes(before, after))
+        curs.executemany(self.update_flags_statement, flag_rows(after))
+        curs.executemany(self.add_counts_statement, count_changes(before, after))
+        years = year_change_rows({f.community_code: (f.district, f.street) for f in after},
+                                 old, new)
+        curs.executemany(self.add_year_changes_statement, years)
+        curs.executemany(self.drop_empty_years_statement, [key[:3] for key in years])
 
     def _write_facts(self, curs: Cursor[DictRow], batch: ThreeRatesBatch) -> None:
         if batch.communities:
@@ -815,39 +720,12 @@ class PostgresThreeRatesRecorder(PostgresViewRecorder[ThreeRatesBatch]):
             curs.executemany(self.delete_self_managed_statement, stopped)
 
     @retry_if_lost
-    def select_counts(self, *scope: str | None) -> RateCounts:
-        column, value = _filter(scope)
+    def _rows(self, template: str, where: Where, params: Sequence[Any] = ()) -> list[Any]:
+        statement = SQL(template.replace("{cond}", conditions(where, "%s"))).format(
+            **{name: table for name, table in self.tables.items() if "{" + name + "}" in template})
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self.select_counts_statements[column], value)
-            row = curs.fetchone()
-        assert row is not None
-        return RateCounts.from_row(row)
-
-    def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
-        column, value = _filter(scope)
-        return self._flags(self.select_communities_statements[column], value)
-
-    def _flags(self, statement: Composed, params: Sequence[Any]) -> list[CommunityFlags]:
-        # Tuples, not the transaction's dict rows: a city's 10,000 rows in 41 ms, not 57.
-        with self.datastore.transaction(commit=False) as curs, \
-                curs.connection.cursor(row_factory=tuple_row) as rows:
-            rows.execute(statement, params)
-            found = rows.fetchall()
-        return [CommunityFlags(code, district, street, bool(committee), bool(service),
-                               bool(party))
-                for code, district, street, committee, service, party in found]
-
-    @retry_if_lost
-    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
-        """One count per year's end, all in one statement (one snapshot)."""
-        distinct = sorted(set(ends))
-        column, value = _filter(scope)
-        statement = SQL(_YEAR_ENDS.format(
-            c="{c}", h="{h}", scope=_where(column, "%s"),
-            ends=", ".join(["(%s::date)"] * len(distinct)))).format(**self.year_end_tables)
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (*value, *distinct))
-            return _year_ends(curs.fetchall(), ends)
+            curs.execute(statement, (*(value for _, value in where), *params))
+            return curs.fetchall()
 
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
@@ -856,11 +734,11 @@ def _check_updated(updated: int, committee_id: UUID) -> None:
                                "it was formed")
 
 
-class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
+class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
         (COMMUNITIES, "community_code"), (COUNTS, "district, street"),
-        (SLOTS, "community_id, kind"),
+        (YEAR_CHANGES, "district, street, year"), (SLOTS, "community_id, kind"),
         (COMMITTEES, "committee_id"), (PARTY, "committee_id, member_id"),
         (CONTRACTS, "contract_id"), (SELF_MANAGED, "community_id"),
         (FACTS, "community_code, position"), (HISTORY, "community_code, effective_date"))
@@ -870,12 +748,21 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
             f"CREATE TABLE IF NOT EXISTS {COMMUNITIES} (community_id TEXT PRIMARY KEY, "
             "community_code TEXT NOT NULL UNIQUE, district TEXT NOT NULL, "
             "street TEXT NOT NULL, committee INTEGER NOT NULL DEFAULT 0, "
-            "service INTEGER NOT NULL DEFAULT 0, party INTEGER NOT NULL DEFAULT 0)",
+            "service INTEGER NOT NULL DEFAULT 0, party INTEGER NOT NULL DEFAULT 0, "
+            "lacks INTEGER NOT NULL DEFAULT 3)",
+            *(f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}{suffix} ON {COMMUNITIES} ({columns})"
+              for suffix, columns in LACKS_INDEXES),
             f"CREATE TABLE IF NOT EXISTS {COUNTS} (district TEXT NOT NULL, "
             "street TEXT NOT NULL, communities INTEGER NOT NULL, "
             "with_committee INTEGER NOT NULL, with_service INTEGER NOT NULL, "
-            "with_party INTEGER NOT NULL, PRIMARY KEY (district, street))",
+            "with_party INTEGER NOT NULL, complete INTEGER NOT NULL, "
+            "PRIMARY KEY (district, street))",
             f"CREATE INDEX IF NOT EXISTS {COUNTS}_street ON {COUNTS} (street)",
+            f"CREATE TABLE IF NOT EXISTS {YEAR_CHANGES} (district TEXT NOT NULL, "
+            "street TEXT NOT NULL, year INTEGER NOT NULL, communities INTEGER NOT NULL, "
+            "with_committee INTEGER NOT NULL, with_service INTEGER NOT NULL, "
+            "with_party INTEGER NOT NULL, PRIMARY KEY (district, street, year))",
+            f"CREATE INDEX IF NOT EXISTS {YEAR_CHANGES}_street ON {YEAR_CHANGES} (street)",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place ON {COMMUNITIES} "
             "(district, street)",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_street ON {COMMUNITIES} (street)",
@@ -927,31 +814,34 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
                         fact.key, fact.value) for code, fact in dated])
         codes = sorted({code for code, _ in dated})
         facts: list[tuple[str, Fact]] = []
+        old: list[HistoryRow] = []
         for chunk in _chunks(codes):
             marks = ",".join("?" * len(chunk))
             c.execute(f"SELECT community_code, position, effective_date, kind, key, value "
                       f"FROM {FACTS} WHERE community_code IN ({marks})", chunk)
             facts += [_fact_from_row(row) for row in c.fetchall()]
+            c.execute(f"SELECT community_code, effective_date, committee, service, party "
+                      f"FROM {HISTORY} WHERE community_code IN ({marks})", chunk)
+            old += [history_row(row) for row in c.fetchall()]
             c.execute(f"DELETE FROM {HISTORY} WHERE community_code IN ({marks})", chunk)
+        history = _history_rows(facts)
         c.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?)",
-                      [(code, day.isoformat(), *flags)
-                       for code, day, *flags in _history_rows(facts)])
-        self._write_counts(c, batch, codes)
+                      [(code, day.isoformat(), *flags) for code, day, *flags in history])
+        self._write_kept(c, batch, codes, old, history)
 
-    def _write_counts(self, c: SQLiteCursor, batch: ThreeRatesBatch, codes: list[str]) -> None:
-        """The touched communities' flags, and their streets' counts by the difference."""
+    def _write_kept(self, c: SQLiteCursor, batch: ThreeRatesBatch, codes: list[str],
+                    old: list[HistoryRow], new: list[HistoryRow]) -> None:
+        """The touched communities' flags, and their streets' counts and year changes by
+        the difference (see three_rates_kept)."""
         touched, counted = _touched(batch, codes)
-        before = self._chunked_flags(c, _KEPT_ROWS, counted)
+        before = self._chunked_flags(c, KEPT_ROWS, counted)
         after = self._chunked_flags(c, _RECOUNT, touched)
-        c.executemany(f"UPDATE {COMMUNITIES} SET committee = ?, service = ?, party = ? "
-                      "WHERE community_code = ?",
-                      [(f.committee, f.service, f.party, f.community_code) for f in after])
-        c.executemany(
-            f"INSERT INTO {COUNTS} AS n VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (district, street) "
-            "DO UPDATE SET communities = n.communities + excluded.communities, "
-            "with_committee = n.with_committee + excluded.with_committee, "
-            "with_service = n.with_service + excluded.with_service, "
-            "with_party = n.with_party + excluded.with_party", _count_changes(before, after))
+        c.executemany(UPDATE_FLAGS.format(c=COMMUNITIES, m="?"), flag_rows(after))
+        c.executemany(ADD_COUNTS.format(n=COUNTS, m="?"), count_changes(before, after))
+        years = year_change_rows({f.community_code: (f.district, f.street) for f in after},
+                                 old, new)
+        c.executemany(ADD_YEAR_CHANGES.format(y=YEAR_CHANGES, m="?"), years)
+        c.executemany(DROP_EMPTY_YEAR.format(y=YEAR_CHANGES, m="?"), [key[:3] for key in years])
 
     @staticmethod
     def _chunked_flags(c: SQLiteCursor, select: str, codes: list[str]) -> list[CommunityFlags]:
@@ -1006,38 +896,11 @@ class SQLiteThreeRatesRecorder(SQLiteViewRecorder[ThreeRatesBatch]):
         if stopped:
             c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
-    def select_counts(self, *scope: str | None) -> RateCounts:
-        column, value = _filter(scope)
-        statement = _counts_statement(column, "?").format(**_SQLITE_TABLES)
+    def _rows(self, template: str, where: Where, params: Sequence[Any] = ()) -> list[Any]:
+        statement = template.replace("{cond}", conditions(where, "?")).format(**_SQLITE_TABLES)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, value)
-            row = c.fetchone()
-        return RateCounts.from_row(row)
-
-    def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
-        column, value = _filter(scope)
-        return self._flags(_KEPT_ROWS.format(**_SQLITE_TABLES) + _where(column, "?")
-                           + _ROWS_ORDER, value)
-
-    def _flags(self, statement: str, params: Sequence[Any]) -> list[CommunityFlags]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, params)
-            return [CommunityFlags.from_row(row) for row in c.fetchall()]
-
-    def select_year_end_counts(self, ends: list[date], *scope: str | None) -> list[RateCounts]:
-        """One count per year's end, all read in one transaction (one snapshot). Year by
-        year: SQLite finds each community's last row by its index faster than it runs
-        ``_YEAR_ENDS``'s window (measured at 10,000 communities, for a street and the city)."""
-        column, value = _filter(scope)
-        statement = _YEAR_END.format(c=COMMUNITIES, h=HISTORY, end="?") + _where(column, "?")
-        with self.datastore.transaction(commit=False) as c:
-            counts = []
-            for end in ends:
-                c.execute(statement, (end.isoformat(), *value))
-                row = c.fetchone()
-                assert row is not None, "a count without GROUP BY has one row"
-                counts.append(RateCounts.from_row(row))
-            return counts
+            c.execute(statement, (*(value for _, value in where), *params))
+            return list(c.fetchall())
 
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder

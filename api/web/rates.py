@@ -1,18 +1,19 @@
 """The three-rates dashboard's figures (R1): one scope, the places one level down, and the
 communities that keep a rate below its target, with what each lacks.
 
-Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads: the place's
-communities with their flags (``communities``), read once and counted for the place's own
-figures and for each place one level down, so a street's figure is always the sum of its
-communities' and the place's the sum of its rows'; the trend is the view's
-year-end history (``trend``), the one ``GET /v1/rates/trend`` reads. A place outside the viewer's
-scope is answered as one that does not exist.
+Every figure comes from the ``three_rates`` view, the one ``GET /v1/rates`` reads, from what
+it keeps per street and per community (``projections.three_rates_kept``), so a page reads
+the same few rows for a street as for the city: the place's counts, each place one level
+down with its own, the communities lacking most (by index), and the year-end trend, the one
+``GET /v1/rates/trend`` reads. Each is read for the place within the viewer's scope (a
+street's code may recur in another district). A place outside the viewer's scope is
+answered as one that does not exist.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +21,12 @@ from ledger.access import Scope
 from projections.three_rates import (
     LEVELS,
     RATES,
-    CommunityFlags,
     ThreeRates,
     ThreeRatesProjection,
     target_percents,
     trend_years,
 )
+from projections.three_rates_kept import CommunityFlags, RateCounts, Where
 
 # One level down from each level: the city's districts, a district's streets, ...
 BELOW = {"city": "district", "district": "street", "street": "community"}
@@ -43,8 +44,8 @@ class Place:
     level: str
     code: str | None
 
-    def holds(self, flags: CommunityFlags) -> bool:
-        return self.level == "city" or getattr(flags, _column(self.level)) == self.code
+    def where(self) -> Where:
+        return () if self.code is None else ((_column(self.level), self.code),)
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,12 @@ def _column(level: str) -> str:
     return "community_code" if level == "community" else level
 
 
-def _counts(level: str, code: str | None, year: int,
-            communities: list[CommunityFlags]) -> ThreeRates:
-    return ThreeRates(level, code, year, len(communities),
-                      sum(c.committee for c in communities), sum(c.service for c in communities),
-                      sum(c.party for c in communities))
+def _figures(level: str, code: str | None, year: int, counts: RateCounts) -> ThreeRates:
+    return ThreeRates(level, code, year, **counts._asdict())
+
+
+def _flag_counts(flags: CommunityFlags) -> RateCounts:
+    return RateCounts(1, int(flags.committee), int(flags.service), int(flags.party))
 
 
 # What a community lacks, by its three flags (committee, service, party), in RATES' order.
@@ -119,51 +121,53 @@ def viewer_root(scope: Scope) -> Place:
     return Place(scope.level, scope.code or None)
 
 
-def dashboard(view: ThreeRatesProjection, known_names: dict[str, str], scope: Scope,
-              level: str, code: str | None, year: int) -> Dashboard:
+# The names of some communities by code (those a page shows), from wherever they are kept.
+Names = Callable[[Iterable[str]], dict[str, str]]
+
+
+def dashboard(view: ThreeRatesProjection, names_of: Names, scope: Scope, level: str,
+              code: str | None, year: int) -> Dashboard:
     root = viewer_root(scope)
     place = Place(level, None if level == "city" else code)
     if level not in LEVELS or LEVELS.index(level) > LEVELS.index(root.level) or (
             level != "city" and not code):
         raise OutOfScope()
-    # The place's own communities, those of them in the viewer's scope (a street's code may
-    # recur in another district): not the whole scope's, filtered here.
-    mine = [c for c in view.communities(level, place.code) if root.holds(c)]
-    if place != root and not mine:
+    # The place within the viewer's scope: a street's code may recur in another district.
+    where = tuple(dict.fromkeys((*root.where(), *place.where())))
+    queries = view.queries
+    figures = _figures(level, place.code, year, queries.counts_in(where))
+    if place != root and not figures.communities:
         raise OutOfScope()
-    # The place's figures from the very rows listed below them (one read, so they add up),
-    # not a second count.
-    figures = _counts(level, place.code, year, mine)
-    names = {c.community_code: known_names.get(c.community_code, c.community_code)
-             for c in mine}
-    rows = _rows(place, mine, names, year)
-    lacking = [(lacks, c) for c in mine if (lacks := _LACKS[c.committee, c.service, c.party])]
-    shown = heapq.nsmallest(LACKING_SHOWN_MAX, lacking,
-                            key=lambda each: (-len(each[0]), each[1].community_code))
-    trend = view.trend(level, place.code, years=trend_years(year))
-    return Dashboard(place, year, figures, target_percents(year), _trail(root, place, mine),
-                     rows, [Lacking(c.community_code, names[c.community_code], c.street, lacks)
-                            for lacks, c in shown],
-                     len(lacking) - len(shown), names, trend)
+    below = BELOW.get(level)
+    streets_communities = queries.communities_in(where) if below == "community" else []
+    lacking, lacking_count = queries.lacking_in(where, LACKING_SHOWN_MAX)
+    shown = {c.community_code for c in (*lacking, *streets_communities)}
+    names = names_of(sorted(shown | ({place.code} if level == "community" and place.code
+                                     else set())))
+    if below == "community":
+        rows = [Row(Place(below, c.community_code), names.get(c.community_code,
+                                                             c.community_code),
+                    _figures(below, c.community_code, year, _flag_counts(c)))
+                for c in streets_communities]
+    elif below is not None:
+        rows = [Row(Place(below, key), key, _figures(below, key, year, counts))
+                for key, counts in queries.below_in(below, where)]
+    else:
+        rows = []
+    trend = [_figures(level, place.code, each, counts) for each, counts in zip(
+        trend_years(year), queries.year_ends_in(trend_years(year), where), strict=True)]
+    return Dashboard(place, year, figures, target_percents(year),
+                     _trail(root, place, queries.first_in(where)), rows,
+                     [Lacking(c.community_code, names.get(c.community_code, c.community_code),
+                              c.street, _LACKS[c.committee, c.service, c.party])
+                      for c in lacking],
+                     lacking_count - len(lacking), names, trend)
 
 
-def _rows(place: Place, mine: list[CommunityFlags], names: dict[str, str],
-          year: int) -> list[Row]:
-    below = BELOW.get(place.level)
-    if below is None:
-        return []
-    groups: dict[str, list[CommunityFlags]] = {}
-    for c in mine:
-        groups.setdefault(getattr(c, _column(below)), []).append(c)
-    return [Row(Place(below, key), names.get(key, key) if below == "community" else key,
-                _counts(below, key, year, group)) for key, group in groups.items()]
-
-
-def _trail(root: Place, place: Place, mine: list[CommunityFlags]) -> list[Place]:
+def _trail(root: Place, place: Place, first: CommunityFlags | None) -> list[Place]:
     """The places from the viewer's own scope down to ``place`` (links up the drill-down)."""
-    if not mine:
+    if first is None:
         return [root]
-    first = mine[0]
     trail = []
     for level in LEVELS[::-1]:  # city, district, street, community
         if LEVELS.index(level) > LEVELS.index(root.level):

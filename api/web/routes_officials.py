@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -28,7 +28,8 @@ from api.web.pages import (
     beijing_today,
     render,
 )
-from api.web.rates import OutOfScope, dashboard
+from api.web.rates import Names, OutOfScope, dashboard
+from projections.balance import BalanceProjection
 from projections.changes import ViewChanges, Within
 from projections.three_rates import LEVELS
 
@@ -62,18 +63,29 @@ def community_names(svc: Services, viewer: Viewer) -> dict[str, str]:
     return _names(svc, viewer.session.principal.scope.filters())
 
 
-def place_names(svc: Services, level: str, code: str | None) -> dict[str, str]:
-    """The names of a place's communities (a street's code may recur in another district:
-    theirs too), as ``community_names`` reads them: what a dashboard of the place shows, not
-    the whole scope's."""
-    return _names(svc, {} if level == "city" or code is None else {level: code})
+def names_of(svc: Services) -> Names:
+    """The names of the communities a dashboard shows, by code, from the balance view (every
+    district's, under the gateway): those codes only, however large the place."""
+    def names(codes: Iterable[str]) -> dict[str, str]:
+        wanted = list(codes)
+        return {code: name for balance in _balances(svc)
+                for code, name in balance.community_names(wanted).items()}
+    return names
 
 
 def _names(svc: Services, filters: dict[str, str]) -> dict[str, str]:
+    return {f.community_code: f.name for balance in _balances(svc)
+            for f in balance.funds(**filters)}
+
+
+def _balances(svc: Services) -> list[BalanceProjection]:
     shards = svc.city_shards or svc.sibling_shards
-    balances = ([svc.balance] if shards is None
-                else [shard.services.balance for shard in shards()])
-    return {f.community_code: f.name for balance in balances for f in balance.funds(**filters)}
+    return [svc.balance] if shards is None else [shard.services.balance for shard in shards()]
+
+
+def _no_names(codes: Iterable[str]) -> dict[str, str]:
+    """For a dashboard computed only to compare its figures: no names read."""
+    return {}
 
 
 def shard_positions(svc: Services) -> list[tuple[str, int]]:
@@ -109,8 +121,7 @@ def rates_page(request: Request, viewer: SignedIn, svc: ServicesDep,
     position = rates_position(svc)
     scope = viewer.session.principal.scope
     try:
-        board = dashboard(svc.three_rates, place_names(svc, level, code), scope, level, code,
-                          year)
+        board = dashboard(svc.three_rates, names_of(svc), scope, level, code, year)
     except OutOfScope:
         raise PageNotFound() from None
     return render(request, "rates.html", {
@@ -127,7 +138,7 @@ async def rates_changes(
     in the place: the page then reloads its figures. Nothing about the event itself."""
     staff(viewer)
     try:
-        await run_in_threadpool(dashboard, svc.three_rates, {},
+        await run_in_threadpool(dashboard, svc.three_rates, _no_names,
                                 viewer.session.principal.scope, level, code, 2000)
     except OutOfScope:
         raise PageNotFound() from None
@@ -158,7 +169,8 @@ async def city_changes(request: Request, svc: Services, viewer: Viewer, level: s
 
     def figures() -> tuple[list[tuple[str, int]], Any]:
         where = shard_positions(svc)
-        board = dashboard(svc.three_rates, {}, scope, level, code, beijing_today().year)
+        board = dashboard(svc.three_rates, _no_names, scope, level, code,
+                          beijing_today().year)
         return where, (board.chart_data(), board.lacking)
 
     where, shown = await run_in_threadpool(figures)

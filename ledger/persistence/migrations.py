@@ -173,7 +173,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "three-rates view dropped, rebuilt by its next run with its year history",
               _drop_view("three_rates")),
     Migration(4, "three-rates view dropped, rebuilt by its next run keeping each "
-                 "community's flags and each street's counts", _drop_view("three_rates")),
+                 "community's flags and each street's counts and year changes",
+              _drop_view("three_rates")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version if MIGRATIONS else BASELINE_VERSION
 assert [m.version for m in MIGRATIONS] == list(
