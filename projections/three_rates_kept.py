@@ -224,12 +224,14 @@ def year_change_rows(places: dict[str, tuple[str, str]], old: Iterable[HistoryRo
                      new: Iterable[HistoryRow]) -> list[YearChange]:
     """What rewriting the touched communities' history (``old`` rows out, ``new`` in)
     changed in their streets' year changes; ``places`` gives each code's district and
-    street."""
+    street (a code without a registered community has no place, and counts nowhere, as
+    in the counts)."""
     totals: dict[tuple[str, str, int], list[int]] = {}
     for rows, sign in ((old, -1), (new, 1)):
         by_code: dict[str, list[tuple[date, bool, bool, bool]]] = {}
         for code, day, committee, service, party in rows:
-            by_code.setdefault(code, []).append((_day(day), committee, service, party))
+            if code in places:
+                by_code.setdefault(code, []).append((_day(day), committee, service, party))
         for code, history in by_code.items():
             district, street = places[code]
             for year, change in year_changes(sorted(history)).items():
