@@ -31,7 +31,7 @@ date are folded again from all its facts (``projections/three_rates_history.py``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -720,11 +720,11 @@ class PostgresThreeRatesRecorder(KeptReads, PostgresViewRecorder[ThreeRatesBatch
             curs.executemany(self.delete_self_managed_statement, stopped)
 
     @retry_if_lost
-    def _rows(self, template: str, where: Where, params: Sequence[Any] = ()) -> list[Any]:
+    def _rows(self, template: str, where: Where) -> list[Any]:
         statement = SQL(template.replace("{cond}", conditions(where, "%s"))).format(
             **{name: table for name, table in self.tables.items() if "{" + name + "}" in template})
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (*(value for _, value in where), *params))
+            curs.execute(statement, [value for _, value in where])
             return curs.fetchall()
 
 
@@ -896,10 +896,10 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
         if stopped:
             c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
-    def _rows(self, template: str, where: Where, params: Sequence[Any] = ()) -> list[Any]:
+    def _rows(self, template: str, where: Where) -> list[Any]:
         statement = template.replace("{cond}", conditions(where, "?")).format(**_SQLITE_TABLES)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, (*(value for _, value in where), *params))
+            c.execute(statement, [value for _, value in where])
             return list(c.fetchall())
 
 

@@ -127,16 +127,10 @@ def _day(value: date | str) -> date:
 class KeptReads:
     """The view's reads of what it keeps, on either store: ``_rows`` runs a template."""
 
-    def _rows(self, template: str, where: Where, params: Sequence[Any] = ()) -> list[Any]:
+    def _rows(self, template: str, where: Where) -> list[Any]:
         """The rows of ``template`` with ``{cond}`` the Where's conditions (its values
-        bound first, then ``params``), in one read transaction."""
+        bound), in a read transaction of its own."""
         raise NotImplementedError
-
-    def select_counts(self, *scope: str | None) -> RateCounts:
-        return self.counts_in(where_of(scope))
-
-    def select_communities(self, *scope: str | None) -> list[CommunityFlags]:
-        return self.communities_in(where_of(scope))
 
     def counts_in(self, where: Where) -> RateCounts:
         template = COMMUNITY_COUNTS if _of_community(where) else KEPT_COUNTS

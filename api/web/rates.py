@@ -23,6 +23,7 @@ from projections.three_rates import (
     RATES,
     ThreeRates,
     ThreeRatesProjection,
+    ThreeRatesQueries,
     target_percents,
     trend_years,
 )
@@ -135,33 +136,48 @@ def dashboard(view: ThreeRatesProjection, names_of: Names, scope: Scope, level: 
     # The place within the viewer's scope: a street's code may recur in another district.
     where = tuple(dict.fromkeys((*root.where(), *place.where())))
     queries = view.queries
-    figures = _figures(level, place.code, year, queries.counts_in(where))
-    if place != root and not figures.communities:
-        raise OutOfScope()
     below = BELOW.get(level)
-    streets_communities = queries.communities_in(where) if below == "community" else []
+    communities = queries.communities_in(where) if below == "community" else []
     lacking, lacking_count = queries.lacking_in(where, LACKING_SHOWN_MAX)
-    shown = {c.community_code for c in (*lacking, *streets_communities)}
+    shown = {c.community_code for c in (*lacking, *communities)}
     names = names_of(sorted(shown | ({place.code} if level == "community" and place.code
                                      else set())))
-    if below == "community":
-        rows = [Row(Place(below, c.community_code), names.get(c.community_code,
-                                                             c.community_code),
-                    _figures(below, c.community_code, year, _flag_counts(c)))
-                for c in streets_communities]
-    elif below is not None:
-        rows = [Row(Place(below, key), key, _figures(below, key, year, counts))
-                for key, counts in queries.below_in(below, where)]
-    else:
-        rows = []
-    trend = [_figures(level, place.code, each, counts) for each, counts in zip(
-        trend_years(year), queries.year_ends_in(trend_years(year), where), strict=True)]
+    rows = _rows(queries, below, where, communities, names, year)
+    # The place's figures are the sum of the rows listed below them (one read, so they add
+    # up); a community's, its own.
+    counts = _total(rows) if rows else queries.counts_in(where)
+    figures = _figures(level, place.code, year, counts)
+    if place != root and not figures.communities:
+        raise OutOfScope()
+    years = trend_years(year)
+    trend = [_figures(level, place.code, each, counts)
+             for each, counts in zip(years, queries.year_ends_in(years, where), strict=True)]
     return Dashboard(place, year, figures, target_percents(year),
                      _trail(root, place, queries.first_in(where)), rows,
                      [Lacking(c.community_code, names.get(c.community_code, c.community_code),
                               c.street, _LACKS[c.committee, c.service, c.party])
                       for c in lacking],
                      lacking_count - len(lacking), names, trend)
+
+
+def _total(rows: list[Row]) -> RateCounts:
+    return RateCounts(*(sum(getattr(row.figures, name) for row in rows)
+                        for name in RateCounts._fields))
+
+
+def _rows(queries: ThreeRatesQueries, below: str | None, where: Where,
+          communities: list[CommunityFlags], names: dict[str, str], year: int) -> list[Row]:
+    """Each place one level down with its own counts: a street's communities, a district's
+    streets, the city's districts."""
+    if below == "community":
+        return [Row(Place(below, c.community_code),
+                    names.get(c.community_code, c.community_code),
+                    _figures(below, c.community_code, year, _flag_counts(c)))
+                for c in communities]
+    if below is None:
+        return []
+    return [Row(Place(below, key), key, _figures(below, key, year, counts))
+            for key, counts in queries.below_in(below, where)]
 
 
 def _trail(root: Place, place: Place, first: CommunityFlags | None) -> list[Place]:
