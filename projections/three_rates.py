@@ -611,8 +611,6 @@ class PostgresThreeRatesRecorder(KeptReads, PostgresViewRecorder[ThreeRatesBatch
                 Identifier(YEAR_CHANGES + "_street"), y),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (district, street)").format(
                 Identifier(COMMUNITIES + "_place"), c),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (street)").format(
-                Identifier(COMMUNITIES + "_street"), c),
             SQL("CREATE TABLE IF NOT EXISTS {} (community_id text NOT NULL, kind text NOT NULL, "
                 "committee_reference text NOT NULL, PRIMARY KEY (community_id, kind))"
                 ).format(s),
@@ -765,7 +763,6 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
             f"CREATE INDEX IF NOT EXISTS {YEAR_CHANGES}_street ON {YEAR_CHANGES} (street)",
             f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_place ON {COMMUNITIES} "
             "(district, street)",
-            f"CREATE INDEX IF NOT EXISTS {COMMUNITIES}_street ON {COMMUNITIES} (street)",
             f"CREATE TABLE IF NOT EXISTS {SLOTS} (community_id TEXT NOT NULL, "
             "kind TEXT NOT NULL, committee_reference TEXT NOT NULL, "
             "PRIMARY KEY (community_id, kind))",

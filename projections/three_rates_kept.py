@@ -270,7 +270,8 @@ ADD_YEAR_CHANGES = (
 DROP_EMPTY_YEAR = (
     "DELETE FROM {y} WHERE district = {m} AND street = {m} AND year = {m} "
     "AND communities = 0 AND with_committee = 0 AND with_service = 0 AND with_party = 0")
-# The lacking list's order within the city, a district and a street.
+# The lacking list's order within the city, a district and a street (the last also finds a
+# street's communities).
 LACKS_INDEXES = (("_lacks", "lacks DESC, community_code"),
                  ("_district_lacks", "district, lacks DESC, community_code"),
                  ("_street_lacks", "street, lacks DESC, community_code"))
