@@ -32,10 +32,11 @@ date are folded again from all its facts (``projections/three_rates_history.py``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol, cast
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ProgrammingError, Tracking
@@ -72,6 +73,7 @@ from projections.three_rates_kept import (
     YEAR_CHANGES,
     CommunityFlags,
     HistoryRow,
+    KeptReader,
     KeptReads,
     RateCounts,
     Where,
@@ -83,6 +85,7 @@ from projections.three_rates_kept import (
     year_change_rows,
 )
 
+T = TypeVar("T")
 VIEW_NAME = "three_rates"
 COMMUNITIES = "three_rates_communities"
 SLOTS = "three_rates_committee_slots"
@@ -229,15 +232,11 @@ class ThreeRatesBatch:
 
 
 class ThreeRatesQueries(Protocol):
+    def reading(self, *, snapshot: bool = True) -> AbstractContextManager[KeptReader]: ...
+
     def counts_in(self, where: Where) -> RateCounts: ...
 
     def communities_in(self, where: Where) -> list[CommunityFlags]: ...
-
-    def first_in(self, where: Where) -> CommunityFlags | None: ...
-
-    def below_in(self, level: str, where: Where) -> list[tuple[str, RateCounts]]: ...
-
-    def lacking_in(self, where: Where, limit: int) -> tuple[list[CommunityFlags], int]: ...
 
     def year_ends_in(self, years: list[int], where: Where) -> list[RateCounts]: ...
 
@@ -717,13 +716,23 @@ class PostgresThreeRatesRecorder(KeptReads, PostgresViewRecorder[ThreeRatesBatch
         if stopped:
             curs.executemany(self.delete_self_managed_statement, stopped)
 
-    @retry_if_lost
-    def _rows(self, template: str, where: Where) -> list[Any]:
-        statement = SQL(template.replace("{cond}", conditions(where, "%s"))).format(
-            **{name: table for name, table in self.tables.items() if "{" + name + "}" in template})
+    @contextmanager
+    def reading(self, *, snapshot: bool = True) -> Iterator[KeptReader]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, [value for _, value in where])
-            return curs.fetchall()
+            if snapshot:
+                curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+            def run(template: str, where: Where) -> list[Any]:
+                curs.execute(SQL(template.replace("{cond}", conditions(where, "%s"))).format(
+                    **{name: table for name, table in self.tables.items()
+                       if "{" + name + "}" in template}), [value for _, value in where])
+                return curs.fetchall()
+
+            yield KeptReader(run)
+
+    @retry_if_lost
+    def alone(self, read: Callable[[KeptReader], T]) -> T:
+        return super().alone(read)
 
 
 def _check_updated(updated: int, committee_id: UUID) -> None:
@@ -893,11 +902,16 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
         if stopped:
             c.executemany(f"DELETE FROM {SELF_MANAGED} WHERE community_id = ?", stopped)
 
-    def _rows(self, template: str, where: Where) -> list[Any]:
-        statement = template.replace("{cond}", conditions(where, "?")).format(**_SQLITE_TABLES)
+    @contextmanager
+    def reading(self, *, snapshot: bool = True) -> Iterator[KeptReader]:
+        # One transaction: in WAL mode its reads share one snapshot, asked for or not.
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, [value for _, value in where])
-            return list(c.fetchall())
+            def run(template: str, where: Where) -> list[Any]:
+                c.execute(template.replace("{cond}", conditions(where, "?")).format(
+                    **_SQLITE_TABLES), [value for _, value in where])
+                return list(c.fetchall())
+
+            yield KeptReader(run)
 
 
 ThreeRatesProjection.postgres_recorder = PostgresThreeRatesRecorder

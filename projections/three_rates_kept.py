@@ -20,9 +20,10 @@ any batching and a rebuild leave the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 COUNTS = "three_rates_counts"
 YEAR_CHANGES = "three_rates_year_changes"
@@ -124,38 +125,44 @@ def _day(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-class KeptReads:
-    """The view's reads of what it keeps, on either store: ``_rows`` runs a template."""
+# Runs a read template (``{cond}`` filled in, the Where's values bound) in an open read
+# transaction, returning its rows.
+Run = Callable[[str, Where], list[Any]]
+T = TypeVar("T")
 
-    def _rows(self, template: str, where: Where) -> list[Any]:
-        """The rows of ``template`` with ``{cond}`` the Where's conditions (its values
-        bound), in a read transaction of its own."""
-        raise NotImplementedError
+
+class KeptReader:
+    """The view's reads of what it keeps, each a statement in one read transaction that they
+    share (``KeptReads.reading``): a page's figures, lacking list and trend from one
+    snapshot."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
 
     def counts_in(self, where: Where) -> RateCounts:
         template = COMMUNITY_COUNTS if _of_community(where) else KEPT_COUNTS
-        return RateCounts.from_row(self._rows(template, where)[0])
+        return RateCounts.from_row(self._run(template, where)[0])
 
     def communities_in(self, where: Where) -> list[CommunityFlags]:
-        return [CommunityFlags.from_row(row) for row in self._rows(_COMMUNITIES, where)]
+        return [CommunityFlags.from_row(row) for row in self._run(_COMMUNITIES, where)]
 
     def first_in(self, where: Where) -> CommunityFlags | None:
         """The place's first community, in place order (it names the place's district)."""
-        rows = self._rows(_FIRST, where)
+        rows = self._run(_FIRST, where)
         return CommunityFlags.from_row(rows[0]) if rows else None
 
     def below_in(self, level: str, where: Where) -> list[tuple[str, RateCounts]]:
         """Each district or street of the place with its counts, in code order."""
         return [(str(row["place"]), RateCounts.from_row(row))
-                for row in self._rows(_BELOW[level], where)]
+                for row in self._run(_BELOW[level], where)]
 
     def lacking_in(self, where: Where, limit: int) -> tuple[list[CommunityFlags], int]:
         """Up to ``limit`` communities lacking any of the three, those lacking most first,
         and how many lack any in all."""
         shown = [CommunityFlags.from_row(row)
-                 for row in self._rows(_LACKING.replace("{limit}", str(int(limit))), where)]
-        count = self._rows(_COMMUNITY_LACKING if _of_community(where) else _LACKING_COUNT,
-                           where)[0]["lacking"]
+                 for row in self._run(_LACKING.replace("{limit}", str(int(limit))), where)]
+        count = self._run(_COMMUNITY_LACKING if _of_community(where) else _LACKING_COUNT,
+                          where)[0]["lacking"]
         return shown, int(count)
 
     def year_ends_in(self, years: list[int], where: Where) -> list[RateCounts]:
@@ -163,13 +170,36 @@ class KeptReads:
         if _of_community(where):
             history = [(_day(row["effective_date"]), bool(row["committee"]),
                         bool(row["service"]), bool(row["party"]))
-                       for row in self._rows(_HISTORY, where)]
+                       for row in self._run(_HISTORY, where)]
             by_year = year_changes(history)
         else:
             by_year = {int(row["year"]): [int(row[name]) for name in RateCounts._fields]
-                       for row in self._rows(_YEARS, where)}
+                       for row in self._run(_YEARS, where)}
         return [RateCounts._make(sum(change[i] for year, change in by_year.items()
                                      if year <= end) for i in range(4)) for end in years]
+
+
+class KeptReads:
+    """The view's reads of what it keeps, on either store: several in one snapshot
+    (``reading``), or one alone."""
+
+    def reading(self, *, snapshot: bool = True) -> AbstractContextManager[KeptReader]:
+        """A read transaction for several reads; ``snapshot`` makes them all see one state
+        of the view (one statement alone always does)."""
+        raise NotImplementedError
+
+    def alone(self, read: Callable[[KeptReader], T]) -> T:
+        with self.reading(snapshot=False) as reader:
+            return read(reader)
+
+    def counts_in(self, where: Where) -> RateCounts:
+        return self.alone(lambda reader: reader.counts_in(where))
+
+    def communities_in(self, where: Where) -> list[CommunityFlags]:
+        return self.alone(lambda reader: reader.communities_in(where))
+
+    def year_ends_in(self, years: list[int], where: Where) -> list[RateCounts]:
+        return self.alone(lambda reader: reader.year_ends_in(years, where))
 
 
 def conditions(where: Where, mark: str) -> str:

@@ -23,7 +23,6 @@ from projections.three_rates import (
     RATES,
     ThreeRates,
     ThreeRatesProjection,
-    ThreeRatesQueries,
     target_percents,
     trend_years,
 )
@@ -135,49 +134,41 @@ def dashboard(view: ThreeRatesProjection, names_of: Names, scope: Scope, level: 
         raise OutOfScope()
     # The place within the viewer's scope: a street's code may recur in another district.
     where = tuple(dict.fromkeys((*root.where(), *place.where())))
-    queries = view.queries
     below = BELOW.get(level)
-    communities = queries.communities_in(where) if below == "community" else []
-    lacking, lacking_count = queries.lacking_in(where, LACKING_SHOWN_MAX)
+    years = trend_years(year)
+    with view.queries.reading() as reads:  # one snapshot: the page's figures agree
+        communities = reads.communities_in(where) if below == "community" else []
+        below_counts = reads.below_in(below, where) if below in ("district", "street") else []
+        own = reads.counts_in(where) if below is None else None
+        lacking, lacking_count = reads.lacking_in(where, LACKING_SHOWN_MAX)
+        first = reads.first_in(where)
+        trend_counts = reads.year_ends_in(years, where)
     shown = {c.community_code for c in (*lacking, *communities)}
     names = names_of(sorted(shown | ({place.code} if level == "community" and place.code
                                      else set())))
-    rows = _rows(queries, below, where, communities, names, year)
-    # The place's figures are the sum of the rows listed below them (one read, so they add
-    # up); a community's, its own.
-    counts = _total(rows) if rows else queries.counts_in(where)
-    figures = _figures(level, place.code, year, counts)
+    rows = ([Row(Place("community", c.community_code),
+                 names.get(c.community_code, c.community_code),
+                 _figures("community", c.community_code, year, _flag_counts(c)))
+             for c in communities] if below == "community" else
+            [Row(Place(str(below), key), key, _figures(str(below), key, year, counts))
+             for key, counts in below_counts])
+    # The place's figures are the sum of the rows listed below them (so they add up); a
+    # community's, its own.
+    figures = _figures(level, place.code, year, own if own is not None else _total(rows))
     if place != root and not figures.communities:
         raise OutOfScope()
-    years = trend_years(year)
     trend = [_figures(level, place.code, each, counts)
-             for each, counts in zip(years, queries.year_ends_in(years, where), strict=True)]
-    return Dashboard(place, year, figures, target_percents(year),
-                     _trail(root, place, queries.first_in(where)), rows,
-                     [Lacking(c.community_code, names.get(c.community_code, c.community_code),
-                              c.street, _LACKS[c.committee, c.service, c.party])
-                      for c in lacking],
+             for each, counts in zip(years, trend_counts, strict=True)]
+    return Dashboard(place, year, figures, target_percents(year), _trail(root, place, first),
+                     rows, [Lacking(c.community_code,
+                                    names.get(c.community_code, c.community_code), c.street,
+                                    _LACKS[c.committee, c.service, c.party]) for c in lacking],
                      lacking_count - len(lacking), names, trend)
 
 
 def _total(rows: list[Row]) -> RateCounts:
     return RateCounts(*(sum(getattr(row.figures, name) for row in rows)
                         for name in RateCounts._fields))
-
-
-def _rows(queries: ThreeRatesQueries, below: str | None, where: Where,
-          communities: list[CommunityFlags], names: dict[str, str], year: int) -> list[Row]:
-    """Each place one level down with its own counts: a street's communities, a district's
-    streets, the city's districts."""
-    if below == "community":
-        return [Row(Place(below, c.community_code),
-                    names.get(c.community_code, c.community_code),
-                    _figures(below, c.community_code, year, _flag_counts(c)))
-                for c in communities]
-    if below is None:
-        return []
-    return [Row(Place(below, key), key, _figures(below, key, year, counts))
-            for key, counts in queries.below_in(below, where)]
 
 
 def _trail(root: Place, place: Place, first: CommunityFlags | None) -> list[Place]:
