@@ -39,6 +39,7 @@ from projections.columns import (
     columns_getter,
     definitions,
     from_sqlite,
+    in_chunks,
     names,
     placeholders,
     transposed,
@@ -49,7 +50,6 @@ from projections.runner import BatchingProjection, Handler, event_topic
 
 VIEW_NAME = "balance"
 COMMUNITIES = "balance_communities"
-SQLITE_IN_MAX = 500  # values in one SQLite IN list
 UNITS = "balance_units"
 
 
@@ -530,8 +530,7 @@ class SQLiteBalanceRecorder(SQLiteViewRecorder[BalanceBatch]):
     def select_names(self, codes: list[str]) -> dict[str, str]:
         names: dict[str, str] = {}
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(codes), SQLITE_IN_MAX):
-                chunk = codes[start:start + SQLITE_IN_MAX]
+            for chunk in in_chunks(codes):
                 c.execute(f"SELECT community_code, name FROM {COMMUNITIES} WHERE community_code "
                           f"IN ({','.join('?' * len(chunk))})", chunk)
                 names.update({row["community_code"]: row["name"] for row in c.fetchall()})

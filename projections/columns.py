@@ -124,3 +124,11 @@ def from_sqlite(row: Any, columns: Sequence[Column]) -> dict[str, Any]:
 _ISO_TEXT = {"date", "timestamptz"}
 _FROM_SQLITE: dict[str, Callable[[Any], Any]] = {
     "boolean": bool, "date": date.fromisoformat, "timestamptz": datetime.fromisoformat}
+
+
+SQLITE_IN_MAX = 500  # values in one SQLite IN list (bound variables stay below 999)
+
+
+def in_chunks(values: list[str]) -> list[list[str]]:
+    """``values`` in lists short enough for one SQLite ``IN (?, ...)`` each."""
+    return [values[start:start + SQLITE_IN_MAX] for start in range(0, len(values), SQLITE_IN_MAX)]

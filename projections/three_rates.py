@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from fractions import Fraction
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
 from uuid import UUID
@@ -50,6 +49,7 @@ from domain.community import Community
 from domain.errors import InvalidInput
 from domain.service_contract import ServiceContract
 from ledger.persistence.connection_loss import retry_if_lost
+from projections.columns import in_chunks
 from projections.recorders import PostgresViewRecorder, SQLiteViewRecorder
 from projections.runner import BatchingProjection, Handler, event_topic
 from projections.three_rates_history import (
@@ -77,6 +77,7 @@ from projections.three_rates_kept import (
     KeptReads,
     RateCounts,
     Where,
+    as_date,
     conditions,
     count_changes,
     flag_rows,
@@ -277,7 +278,7 @@ class ThreeRatesProjection(BatchingProjection[ThreeRatesBatch]):
     def _date(self, via: Via, ref: str, event: Any, tracking: Tracking, kind: str,
               key: str = "", value: str = "") -> None:
         self.batch.dated.append(StagedFact(via, ref, Fact(
-            tracking.notification_id, _day(event.effective_date), kind, key, value)))
+            tracking.notification_id, as_date(event.effective_date), kind, key, value)))
 
     def process_community_registered(self, event: Any, tracking: Tracking) -> None:
         self.batch.communities.append((event.code, event.district, event.street))
@@ -411,11 +412,6 @@ def _listing(committee: str, service: str, party: str) -> str:
 _RECOUNT = _listing(_HAS_COMMITTEE, _HAS_SERVICE, _HAS_PARTY)
 
 
-def _day(value: date | str) -> date:
-    """An event's business date (decoded as a date, or ISO text from an older encoding)."""
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
 _SQLITE_TABLES = {"c": COMMUNITIES, "s": SLOTS, "m": COMMITTEES, "p": PARTY, "k": CONTRACTS,
                   "o": SELF_MANAGED, "n": COUNTS, "y": YEAR_CHANGES, "h": HISTORY}
 
@@ -500,7 +496,7 @@ def _history_rows(facts: Iterable[tuple[str, Fact]]) -> list[HistoryRow]:
 
 def _fact_from_row(row: Any) -> tuple[str, Fact]:
     day = row["effective_date"]
-    return (str(row["community_code"]), Fact(int(row["position"]), _day(day), str(row["kind"]),
+    return (str(row["community_code"]), Fact(int(row["position"]), as_date(day), str(row["kind"]),
                                              str(row["key"]), str(row["value"])))
 
 
@@ -508,14 +504,6 @@ def _fact_from_row(row: Any) -> tuple[str, Fact]:
 _LOOKUP_TABLES: dict[str, tuple[str, str]] = {
     "community_id": (COMMUNITIES, "community_id"), "committee_id": (COMMITTEES, "committee_id"),
     "contract_id": (CONTRACTS, "contract_id")}
-_CHUNK_MAX = 500  # values in one SQLite IN list
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _CHUNK_MAX):
-        yield values[start:start + _CHUNK_MAX]
-
-
 class PostgresThreeRatesRecorder(KeptReads, PostgresViewRecorder[ThreeRatesBatch]):
     view_name = VIEW_NAME
     view_tables: ClassVar[tuple[tuple[str, str], ...]] = (
@@ -808,7 +796,7 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
         def lookup(via: Via, refs: list[str]) -> dict[str, str]:
             table, column = _LOOKUP_TABLES[via]
             found: dict[str, str] = {}
-            for chunk in _chunks(refs):
+            for chunk in in_chunks(refs):
                 c.execute(f"SELECT {column} AS ref, community_code FROM {table} "
                           f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
                 found.update({str(r["ref"]): str(r["community_code"]) for r in c.fetchall()})
@@ -821,7 +809,7 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
         codes = sorted({code for code, _ in dated})
         facts: list[tuple[str, Fact]] = []
         old: list[HistoryRow] = []
-        for chunk in _chunks(codes):
+        for chunk in in_chunks(codes):
             marks = ",".join("?" * len(chunk))
             c.execute(f"SELECT community_code, position, effective_date, kind, key, value "
                       f"FROM {FACTS} WHERE community_code IN ({marks})", chunk)
@@ -852,7 +840,7 @@ class SQLiteThreeRatesRecorder(KeptReads, SQLiteViewRecorder[ThreeRatesBatch]):
     @staticmethod
     def _chunked_flags(c: SQLiteCursor, select: str, codes: list[str]) -> list[CommunityFlags]:
         found = []
-        for chunk in _chunks(codes):
+        for chunk in in_chunks(codes):
             c.execute(select.format(**_SQLITE_TABLES)
                       + f"c.community_code IN ({','.join('?' * len(chunk))})", chunk)
             found += [CommunityFlags.from_row(row) for row in c.fetchall()]

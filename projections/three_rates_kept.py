@@ -121,7 +121,8 @@ def _of_community(where: Where) -> bool:
     return any(column == "community_code" for column, _ in where)
 
 
-def _day(value: date | str) -> date:
+def as_date(value: date | str) -> date:
+    """A business date as decoded (a date) or as text (SQLite's, an older encoding's)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -168,7 +169,7 @@ class KeptReader:
     def year_ends_in(self, years: list[int], where: Where) -> list[RateCounts]:
         """The place's counts at each year's end, in the order asked."""
         if _of_community(where):
-            history = [(_day(row["effective_date"]), bool(row["committee"]),
+            history = [(as_date(row["effective_date"]), bool(row["committee"]),
                         bool(row["service"]), bool(row["party"]))
                        for row in self._run(_HISTORY, where)]
             by_year = year_changes(history)
@@ -255,7 +256,7 @@ def year_change_rows(places: dict[str, tuple[str, str]], old: Iterable[HistoryRo
         by_code: dict[str, list[tuple[date, bool, bool, bool]]] = {}
         for code, day, committee, service, party in rows:
             if code in places:
-                by_code.setdefault(code, []).append((_day(day), committee, service, party))
+                by_code.setdefault(code, []).append((as_date(day), committee, service, party))
         for code, history in by_code.items():
             district, street = places[code]
             for year, change in year_changes(sorted(history)).items():
@@ -273,7 +274,7 @@ def flag_rows(after: Iterable[CommunityFlags]) -> list[tuple[bool, bool, bool, i
 
 def history_row(row: Any) -> HistoryRow:
     """A history row as either store returns it (SQLite's date as text)."""
-    return (str(row["community_code"]), _day(row["effective_date"]), bool(row["committee"]),
+    return (str(row["community_code"]), as_date(row["effective_date"]), bool(row["committee"]),
             bool(row["service"]), bool(row["party"]))
 
 
