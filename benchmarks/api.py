@@ -14,8 +14,12 @@ units so that concurrent writers rarely meet on one sub-account:
       Idempotency-Key; deposits per second and p50/p99 latency;
   (b) in-process: FundLedger.post_deposit called directly in this process on the same
       database, from that many threads;
-  (c) raw: one INSERT per transaction into a plain table, from that many psycopg connections.
-and for each level in --voters, ballots on one owners' vote (a new vote for each path), each
+  (c) raw: one INSERT per transaction into a plain table, from that many psycopg connections;
+  (d) the bare route: the same requests to FastAPI with nothing of fundledger behind it
+      (``bare_route.py``: the route's shape, no database), under the same uvicorn.
+At one client it also times, in-process, the token lookup and the storing of a response the
+API does around the command, and prints where one HTTP deposit's time goes.
+And for each level in --voters, ballots on one owners' vote (a new vote for each path), each
 voter casting their own: over HTTP with their own owner token (``POST /v1/votes/{id}/ballots``)
 and in-process through FundLedger.cast_ballot from that many threads.
 With --baseline DIR (a checkout of the code to compare with, e.g. ``git worktree add DIR
@@ -193,6 +197,39 @@ def measure_raw(url: str, clients: int, seconds: float, tag: str) -> Measured:
             conn.close()
 
 
+def measure_access(app: FundLedger, token: str, seconds: float, tag: str) -> Round:
+    """What the API does around the command, here in-process from one thread: its token and
+    stored-response lookup (one query), and storing a response (one INSERT, committed), the
+    response as long as a deposit's."""
+    from ledger.access import token_digest
+    from ledger.persistence.access_tables import StoredResponse, open_access_tables
+
+    tables = open_access_tables(app.recorder)
+    digest = token_digest(token)
+    body = json.dumps({"reference": "H0-1-1-0", "community_code": "API-000", "building": "1",
+                       "unit": "101", "amount_fen": TOP_UP_FEN, "balance_fen": 1_234_567,
+                       "already_posted": False, "position": 123_456}).encode() * 2
+
+    def look_up(worker: int, n: int) -> bool:
+        principal, _ = tables.principal_and_response(digest, f"A{tag}-{n}")
+        if principal is None:
+            raise AssertionError("the custodian's token was not found")
+        return True
+
+    def store(worker: int, n: int) -> bool:
+        if not tables.store_response(StoredResponse(f"bench/A{tag}-{n}", "digest", 201, body,
+                                                    n)):
+            raise AssertionError(f"bench/A{tag}-{n} was already stored")
+        return True
+
+    found = {"token lookup": run_threads(1, seconds, look_up),
+             "response stored": run_threads(1, seconds, store)}
+    for what, m in found.items():
+        if m.errors:
+            raise SystemExit(f"{what} failed: {m.errors[:5]}")
+    return found
+
+
 class KeepAlive:
     """One client's keep-alive connection, on the standard library's http.client: the
     client's own work per request stays small beside the server's (httpx's AsyncClient
@@ -359,15 +396,21 @@ def token_for(url: str, role: str, scope: str, name: str) -> str:
 
 
 @contextmanager
-def served(url: str, log: IO[bytes], workers: int, root: Path | None = None
-           ) -> Iterator[tuple[str, int]]:
+def served(url: str, log: IO[bytes], workers: int, root: Path | None = None, *,
+           bare: bool = False) -> Iterator[tuple[str, int]]:
     """This code's ``fundledger serve`` on a free loopback port (or, from ``root``, that
-    checkout's app under uvicorn's pure-Python h11 and asyncio): its base URL and pid."""
+    checkout's app under uvicorn's pure-Python h11 and asyncio; or, ``bare``, the bare route
+    of ``bare_route.py`` under the same uvicorn as ``fundledger serve``): its base URL and
+    pid."""
     import httpx
 
     env = {**os.environ, "FUNDLEDGER_DB": url, "FUNDLEDGER_ACTOR": "bench"}
     port = free_port()
-    if root is None:
+    if bare:
+        command = [sys.executable, "-m", "uvicorn", "bare_route:app", "--app-dir",
+                   str(Path(__file__).resolve().parent), "--port", str(port),
+                   "--no-access-log"]
+    elif root is None:
         command = [sys.executable, "-m", "ledger", "serve", "--port", str(port),
                    "--no-follow-views", "--workers", str(workers)]
     else:
@@ -432,9 +475,10 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace, url: str, app: FundLedger,
                  units: list[Unit], books: Books, servers: dict[str, tuple[str, str]],
-                 tokens: dict[str, str]) -> None:
+                 tokens: dict[str, str], bare: str) -> None:
         self.args, self.url, self.app, self.units, self.books = args, url, app, units, books
         self.servers, self.tokens = servers, tokens  # servers: label -> (base, custodian token)
+        self.bare = bare  # the bare route's base URL (bare_route.py)
         self.code = units[0][0]
         self.voters = voters_of(units, self.code)
         self.votes = 0
@@ -458,6 +502,14 @@ class Bench:
                                   f"H{server}-{tag}")
                 self.books.check(f"{label}, {clients} clients", m)
                 measured[f"{label} deposits {clients}"] = m
+            m = http_deposits(self.bare, self.servers["HTTP"][1], self.units, clients,
+                              a.seconds, f"B-{tag}")
+            if m.errors:
+                raise SystemExit(f"the bare route failed: {m.errors[:5]}")
+            measured[f"bare route deposits {clients}"] = m
+            if clients == 1:
+                measured.update(measure_access(self.app, self.servers["HTTP"][1],
+                                               a.seconds / 2, tag))
         for voters in a.voters:
             reference, _ = self.new_vote()
             m = measure_ballots_in_process(self.app, self.code, reference, self.voters, voters,
@@ -500,6 +552,10 @@ def report(rounds: list[Round], args: argparse.Namespace, labels: list[str]) -> 
               "FundLedger.post_deposit")
         print(f"  {'raw':<13}{rate(f'raw deposits {clients}'):>7,.0f}/s   "
               "1 INSERT per transaction, plain table")
+        print(f"  {'bare route':<13}{rate(f'bare route deposits {clients}'):>7,.0f}/s   "
+              "FastAPI alone, no database (bare_route.py)")
+    if 1 in args.clients:
+        where_time_goes(rounds)
     for voters in args.voters:
         print(f"ballots, {voters} voters at once on one vote")
         for label in labels:
@@ -509,6 +565,29 @@ def report(rounds: list[Round], args: argparse.Namespace, labels: list[str]) -> 
                   "no 409 or 5xx")
         print(f"  {'in-process':<13}{rate(f'in-process ballots {voters}'):>7,.0f}/s   "
               "FundLedger.cast_ballot")
+
+
+def where_time_goes(rounds: list[Round]) -> None:
+    """One HTTP deposit at one client, taken apart: each part's mean time (the median over
+    the rounds), measured on its own in the same run; the rest is what none of them holds."""
+    def ms(key: str) -> float:
+        return median(1000 * r[key].seconds / r[key].count for r in rounds)
+
+    total, command = ms("HTTP deposits 1"), ms("in-process deposits 1")
+    parts = [
+        ("the ledger's command", command, "FundLedger.post_deposit in-process"),
+        ("token lookup", ms("token lookup"), "the token and any stored response: one query"),
+        ("response stored", ms("response stored"), "one INSERT, committed, after the events'"),
+        ("bare route", ms("bare route deposits 1"),
+         "FastAPI and uvicorn, a plain def dependency and endpoint: two thread-pool trips"),
+    ]
+    print("where one HTTP deposit's time goes, 1 client (ms a request, medians of rounds)")
+    print(f"  {'HTTP deposit':<22}{total:6.2f}   half the in-process rate is "
+          f"{2 * command:.2f} ms a request")
+    for label, value, what in parts:
+        print(f"  {label:<22}{value:6.2f}   {what}")
+    print(f"  {'the rest':<22}{total - sum(v for _, v, _ in parts):6.2f}   the app's middleware "
+          "and request log, the key's row and metrics in the command, the route's own code")
 
 
 def main() -> None:
@@ -568,9 +647,14 @@ def main() -> None:
             servers[label] = (base, token)
             logs.append(log)
             pids.append(pid)
+        log = stack.enter_context(tempfile.NamedTemporaryFile(prefix="bare-route-",
+                                                              suffix=".log"))
+        bare, _ = stack.enter_context(served(url, log, 1, bare=True))
+        logs.append(log)
         books.check("in-process warm-up", measure_in_process(app, units, 1, 0.5, "WI"))
         measure_raw(url, 1, 0.5, "WR")
-        bench = Bench(args, url, app, units, books, servers, tokens)
+        http_deposits(bare, token, units, 1, None, "WB", WARMUP)
+        bench = Bench(args, url, app, units, books, servers, tokens, bare)
         rounds = []
         try:
             for server, (label, (base, _)) in enumerate(servers.items()):
