@@ -139,6 +139,11 @@ def verify(
     all_checkpoints: Annotated[bool, typer.Option(
         "--all-checkpoints", help="Recompute every stored checkpoint's root, not only the "
         "latest's (slower with many checkpoints).")] = False,
+    every_digest: Annotated[bool, typer.Option(
+        "--every-digest", help="Walk in one process and compare every sealed digest row "
+        "with its event, also under a checkpoint (slower on a large log): names a digest row "
+        "changed alone, which changes no event and which the walk in parallel does not read "
+        "under a checkpoint.")] = False,
 ) -> None:
     """Recompute every chain and checkpoint; exit 1 naming the first bad event."""
     try:
@@ -153,7 +158,8 @@ def verify(
         task = bar.add_task("verifying", total=app.recorder.max_notification_id() or 0)
         report = verify_ledger(app, trusted_key=trusted, external=external,
                                progress=lambda n: bar.advance(task, n),
-                               all_roots=all_checkpoints)
+                               all_roots=all_checkpoints,
+                               workers=1 if every_digest else None)
     answer({"verified": report.problem is None, "events": report.events,
             "streams": report.streams, "unsealed": report.unsealed,
             "sealed_position": report.sealed_position,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -109,6 +110,59 @@ def raw_reads(app: FundLedger) -> tuple[Callable[[], int], Callable[[], int]]:
     return pages, cursor
 
 
+class CpuClock:
+    """CPU seconds spent by this process with its children (the forked walkers), and by the
+    database server: its live processes plus what its postmaster collected from the backends
+    that ended (a walker's connection ends with the walk). None for the server when it runs
+    elsewhere (its data directory is not readable here)."""
+
+    def __init__(self, app: FundLedger) -> None:
+        env = app.settings.eventsourcing_env()
+        self.postmaster: int | None = None
+        try:
+            with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                                 port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                                 password=env["POSTGRES_PASSWORD"]) as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+            assert row is not None
+            self.postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+        except (OSError, psycopg.Error, ValueError):
+            pass
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def here(self) -> float:
+        own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                              resource.RUSAGE_CHILDREN))
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    def server(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        ticks = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it ended meanwhile: the postmaster's children's time holds it
+            pid, parent = int(proc.name), int(fields[1])
+            if pid == self.postmaster:  # utime, stime, and its ended children's
+                ticks += sum(int(f) for f in fields[11:15])
+            elif parent == self.postmaster:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / self.tick
+
+
+def cpu_of(clock: CpuClock, action: Callable[[], int]) -> tuple[int, float, float | None]:
+    """``action``'s count, and the CPU seconds it cost here and on the database server."""
+    here, server = clock.here(), clock.server()
+    count = action()
+    after = clock.server()
+    return count, clock.here() - here, (None if server is None or after is None
+                                        else after - server)
+
+
 def settle(app: FundLedger) -> None:
     """VACUUM ANALYZE and a CHECKPOINT: the fill's aftermath done before the figures (for
     every figure alike), as autovacuum does it some time after a bulk load."""
@@ -147,6 +201,11 @@ def measure(app: FundLedger, repeat: int = 3) -> None:
         assert report.ok, report.problem
         return report.events
 
+    clock = CpuClock(app)
+    count, here, server = cpu_of(clock, pages)
+    print(f"{'CPU a raw page read costs':<38}{1e6 * here / count:>10.2f} µs an event here, "
+          + ("the server's not measured" if server is None
+             else f"{1e6 * server / count:.2f} on the database server"))
     for workers in sorted({1, 2, verify_workers()}):
         # Each verify right after a raw page read: the machine's load moves both alike, and
         # the share is the fastest of each, side by side (as benchmarks/projections.py).
@@ -160,6 +219,16 @@ def measure(app: FundLedger, repeat: int = 3) -> None:
         print(f"{label:<38}{count:>10,} events {rate:>10,.0f}/s "
               f"({rate / beside:.2f} of the raw page read beside it, {beside:,.0f}/s; "
               f"{rate / raw_rate:.2f} of raw above)")
+        count, here, server = cpu_of(clock, partial(verify, workers))
+        if server is not None:
+            # With every core busy and nothing waited for, the walk could go no faster: the
+            # machine's cores share the walk's CPU and the server's, and each walker, one
+            # Python process, uses one core at most.
+            cores = os.cpu_count() or 1
+            ceiling = count * min(cores / (here + server), workers / here)
+            print(f"{'':<38}CPU: {1e6 * here / count:.2f} µs an event in the walk, "
+                  f"{1e6 * server / count:.2f} on the database server: on {cores} cores "
+                  f"at most {ceiling:,.0f}/s = {ceiling / beside:.2f} of the page read")
 
 
 def best_of(repeat: int, action: Callable[[], int]) -> tuple[int, float]:

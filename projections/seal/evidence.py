@@ -1,9 +1,11 @@
 """What an auditor asks of a sealed ledger: verify it all, prove one event, export a community.
 
 ``verify_ledger`` re-reads the events table itself (not the library's reads: a tampered row
-must be seen as it is) in log order beside ``event_digests``, recomputes every stream's
-chain and the Merkle root of the heads at the latest checkpoint (and at an auditor's own
-checkpoint file), and stops at the first problem, naming the stream, version and position.
+must be seen as it is) in log order beside ``event_digests`` (walked in parallel, beside
+them only after the latest checkpoint, whose signed root proves the events before it),
+recomputes every stream's chain and the Merkle root of the heads at the latest checkpoint
+(and at an auditor's own checkpoint file), and stops at the first problem, naming the
+stream, version and position.
 
 ``prove_event`` and ``export_community`` produce JSON that ``proofs.verify_proof`` and
 ``proofs.verify_bundle`` (``projections.seal.proofs``) check with no database.
@@ -12,16 +14,19 @@ checkpoint file), and stops at the first problem, naming the stream, version and
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
+from itertools import pairwise
 from multiprocessing import get_all_start_methods, get_context
-from typing import IO, Any
+from operator import itemgetter
+from typing import IO, Any, cast
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -190,6 +195,7 @@ class _RangeResult:
     (in position order) its events and streams started at or before that position."""
 
     problem: bool
+    index: int = 0  # the range's place in the log, first 0
     events: int = 0
     streams: int = 0
     unsealed: int = 0
@@ -197,13 +203,19 @@ class _RangeResult:
     # The heads' root at each checkpoint whose root is checked and whose position is in
     # this range: (the checkpoint's index, the root of every stream's head at its position).
     roots: tuple[tuple[int, bytes], ...] = ()
+    # A digest of every stream's head as sealed before the range (read), and as recomputed
+    # at its end (None: the log's start, the log's end): a range's end must be the next
+    # one's start, so that every chain is checked end to end.
+    start_heads: bytes | None = None
+    end_heads: bytes | None = None
 
 
 # What a forked walker needs, set by the parent just before it forks (under the lock):
-# the store, the sealed position, the ranges (after, up to) and the checkpoints' positions,
-# each with whether its heads' root is checked.
+# the store, the sealed position, the ranges (after, up to), the checkpoints' positions,
+# each with whether its heads' root is checked, and the position up to which such a root
+# proves every event (0: none does).
 _fork_state: tuple[PostgresSealRecorder, int, list[tuple[int, int | None]],
-                   list[tuple[int, bool]]] | None
+                   list[tuple[int, bool]], int] | None
 _fork_state = None
 _fork_lock = threading.Lock()
 
@@ -214,13 +226,22 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
     """The walk split into ``workers`` ranges of positions, each walked by a forked process
     on a connection of its own.
 
-    A range starts from each stream's head as sealed before it (``heads_at``); the process
-    owning each of those positions checks that very digest against the chain it recomputes,
-    so every chain is checked end to end. A
-    stream is counted where its version 1 is, so the checkpoints' counts are sums over the
+    A range starts from each stream's head as sealed before it (``heads_at``), and every
+    range but the last ends with a digest of each stream's head as it recomputed them: the
+    next range must have started from exactly those, so every chain is checked end to end.
+    A stream is counted where its version 1 is, so the checkpoints' counts are sums over the
     ranges. A range's walker starts from every stream's head before it, so at a checkpoint
     inside its range it holds every stream's head: it computes their root there, and only
     the root comes back. The search for a sealed event no longer stored runs here meanwhile.
+
+    Up to the latest checkpoint whose root is checked, the walkers read the events alone, not
+    beside their digest rows (the join cost the server more than reading the events): that
+    signed root is a hash of every stream's head there, and each head a hash of its stream's
+    events, so a changed, missing, moved or added event up to it changes the root (or a
+    version, or a count). After it, each event is compared with the digest sealed at its
+    position, as the one-pass walk does everywhere. A digest row changed alone under a
+    checkpoint changes no event and no head, and this walk does not see it (the one pass,
+    comparing every row, names it).
 
     None when anything at all is wrong: the caller walks again in one pass, which names
     the first problem in log order exactly as it always has (tampering is the rare case;
@@ -235,8 +256,9 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
         (-(2**63) if i == 0 else bounds[i], None if i == workers - 1 else bounds[i + 1])
         for i in range(workers)]
     due = [(checkpoint.position, full) for checkpoint, full in targets]
+    covered = max((position for position, full in due if full), default=0)
     with _fork_lock:
-        _fork_state = (store, sealed, ranges, due)
+        _fork_state = (store, sealed, ranges, due, covered)
         # The parent's objects out of the collector's reach in the children: a collection
         # there would touch (and so copy) every page of the parent's heap.
         gc.freeze()
@@ -247,7 +269,8 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
             _fork_state = None
     results: list[_RangeResult] = []
     with pool, ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-deleted") as finder:
-        deleted = finder.submit(store.first_deleted)
+        # Up to the covered position a deleted event changes a head, a version or a count.
+        deleted = finder.submit(store.first_deleted, covered)
         for result in pool.imap_unordered(_walk_range, range(workers)):
             if result.problem:
                 pool.terminate()
@@ -257,6 +280,10 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
                 progress(result.events)
         if deleted.result() is not None:
             return None
+    results.sort(key=lambda result: result.index)
+    if any(before.end_heads != after.start_heads
+           for before, after in pairwise(results)):
+        return None
     roots = dict(root for result in results for root in result.roots)
     for index, (checkpoint, full) in enumerate(targets):
         events = sum(r.at_checkpoints[index][0] for r in results)
@@ -294,22 +321,33 @@ def _range_bounds(sealed: int, workers: int, streams: int) -> list[int]:
     return [0, *(round(sum(sizes[:i])) for i in range(1, workers)), sealed]
 
 
-def _range_pages(store: PostgresSealRecorder, conn: Any, low: int,
-                 high: int | None) -> Generator[list[SealedRow], None, None]:
+def _range_pages(store: PostgresSealRecorder, conn: Any, low: int, high: int | None,
+                 covered: int) -> Generator[list[EventRow] | list[SealedRow], None, None]:
     """A range's pages, the next one read (on the walker's own connection) while this one is
-    hashed, as ``_Walk._pages`` reads the whole log: 2 walkers on 2 cores 10-15 % faster."""
+    hashed, as ``_Walk._pages`` reads the whole log: 2 walkers on 2 cores 10-15 % faster.
+    Up to ``covered`` the events alone (``EventRow``s), after it beside their digest rows
+    (``SealedRow``s)."""
+    alone_to = covered if high is None else min(high, covered)
+
+    def read(after: int) -> list[EventRow] | list[SealedRow]:
+        if after < alone_to:
+            page = store.read_events_range(conn, after, alone_to, READ_PAGE_ROWS)
+            if page:
+                return page
+            after = alone_to
+        return store.read_sealed_range(conn, after, high, READ_PAGE_ROWS)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as reader:
-        next_page = reader.submit(store.read_sealed_range, conn, low, high, READ_PAGE_ROWS)
+        next_page = reader.submit(read, low)
         while page := next_page.result():
-            next_page = reader.submit(store.read_sealed_range, conn, page[-1][0], high,
-                                      READ_PAGE_ROWS)
+            next_page = reader.submit(read, page[-1][0])
             yield page
 
 
 def _walk_range(index: int) -> _RangeResult:
     """In a forked process: ``_Walk.run``'s checks over one range of positions."""
     assert _fork_state is not None
-    store, sealed, ranges, due = _fork_state
+    store, sealed, ranges, due, covered = _fork_state
     low, high = ranges[index]
     gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
     heads: dict[str, tuple[int, bytes]] = {}
@@ -318,6 +356,7 @@ def _walk_range(index: int) -> _RangeResult:
     roots: list[tuple[int, bytes]] = []
     pending = [(i, position, full) for i, (position, full) in enumerate(due)]
     next_due = pending[0][1] if pending else None
+    failed = _RangeResult(True, index)
 
     def passed() -> None:
         """At the checkpoint due: the counts so far, and its root if it is in this range."""
@@ -329,28 +368,63 @@ def _walk_range(index: int) -> _RangeResult:
         next_due = pending[0][1] if pending else None
 
     chained = event_chainer()
+    first = (0, ZERO_DIGEST)
+
+    def chain_alone(rows: list[EventRow], start: int, end: int) -> int | None:
+        """Chain ``rows[start:end]`` on the heads: the streams they start, None if a version
+        does not follow or a row is malformed (the walk's inner loop: kept lean)."""
+        get, started = heads.get, 0
+        for position, key, version, topic, state in rows[start:end]:
+            previous_version, previous = get(key, first)
+            if version != previous_version + 1:
+                return None
+            try:
+                heads[key] = (version, chained(previous, position, key, version, topic, state))
+            except (TypeError, AttributeError):
+                return None
+            if version == 1:
+                started += 1
+        return started
+
     # The pages are closed before the connection: a read may be under way on it.
-    with store.connect() as conn, closing(_range_pages(store, conn, low, high)) as pages:
-        # Each stream's chain as sealed up to the range, which the ranges before check.
+    with store.connect() as conn, \
+            closing(_range_pages(store, conn, low, high, covered)) as pages:
+        # Each stream's chain as sealed up to the range, which the range before recomputed.
         heads = {} if index == 0 else {key: (version, digest)
                                        for key, version, digest in store.heads_on(conn, low)}
-        first = (0, ZERO_DIGEST)
+        start_heads = None if index == 0 else _heads_digest(heads)
         for page in pages:
-            for position, key, version, topic, state, sealed_here, s_digest in page:
+            if len(page[0]) == len(EVENT_ROW_FIELDS):  # events alone: a signed root covers
+                rows = cast(list[EventRow], page)
+                start = 0
+                while next_due is not None and next_due < rows[-1][0]:
+                    due_at = bisect_right(rows, next_due, lo=start, key=itemgetter(0))
+                    started = chain_alone(rows, start, due_at)
+                    if started is None:
+                        return failed
+                    events, streams, start = events + due_at - start, streams + started, due_at
+                    passed()
+                started = chain_alone(rows, start, len(rows))
+                if started is None:
+                    return failed
+                events, streams = events + len(rows) - start, streams + started
+                continue
+            for position, key, version, topic, state, sealed_here, s_digest in cast(
+                    list[SealedRow], page):
                 while next_due is not None and next_due < position:
                     passed()
                 previous_version, previous = heads.get(key, first)
                 if version != previous_version + 1:
-                    return _RangeResult(True)
+                    return failed
                 try:
                     computed = chained(previous, position, key, version, topic, state)
                 except (TypeError, AttributeError):
-                    return _RangeResult(True)
+                    return failed
                 if s_digest is not None:
                     if not sealed_here or s_digest != computed:
-                        return _RangeResult(True)
+                        return failed
                 elif position <= sealed:
-                    return _RangeResult(True)
+                    return failed
                 else:
                     unsealed += 1
                 heads[key] = (version, computed)
@@ -359,7 +433,18 @@ def _walk_range(index: int) -> _RangeResult:
                     streams += 1
     while next_due is not None:
         passed()
-    return _RangeResult(False, events, streams, unsealed, tuple(at_checkpoints), tuple(roots))
+    return _RangeResult(False, index, events, streams, unsealed, tuple(at_checkpoints),
+                        tuple(roots), start_heads,
+                        None if high is None else _heads_digest(heads))
+
+
+def _heads_digest(heads: dict[str, tuple[int, bytes]]) -> bytes:
+    """One hash of every stream's head, to tell two processes' heads apart: their digests in
+    the streams' order (a head's digest hashes its stream's id and version too)."""
+    return hashlib.sha256(b"".join([heads[key][1] for key in sorted(heads)])).digest()
+
+
+EVENT_ROW_FIELDS = ("position", "key", "version", "topic", "state")
 
 
 class _Walk:

@@ -119,8 +119,8 @@ class SealStore(ViewRecorder[SealBatch]):
         each with the digest row sealed at its position (or Nones)."""
 
     @abstractmethod
-    def first_deleted(self) -> DigestRow | None:
-        """The first sealed event whose position holds no event any more."""
+    def first_deleted(self, after: int = 0) -> DigestRow | None:
+        """The first sealed event after a position whose position holds no event any more."""
 
     @abstractmethod
     def heads_at(self, position: int) -> list[Head]:
@@ -317,11 +317,30 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 binary=True, prepare=prepare)
             return curs.fetchall()
 
-    def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
-        """``heads_at``, on a connection of the caller's own."""
+    def read_events_range(self, conn: Connection[Any], after: int, upto: int,
+                          limit: int) -> list[EventRow]:
+        """The events after ``after`` up to ``upto``, in log order, without their digest
+        rows: what a walker reads where a signed checkpoint's root proves every event."""
         with conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self.select_heads_statement, (position,), binary=True)
-            return [(o.hex, v, bytes(d)) for o, v, d in curs.fetchall()]
+            curs.execute(SQL(
+                "SELECT notification_id, replace(originator_id::text, '-', ''), "
+                "originator_version, topic, state FROM {} "
+                "WHERE notification_id > %s AND notification_id <= %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(self._events()), (after, upto, limit), binary=True)
+            return curs.fetchall()
+
+    def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
+        """``heads_at``, on a connection of the caller's own (the ids as hex text from the
+        server: a UUID object made per head cost a walker more than the server's text; made
+        once a stream's head is found, not for each of its digests before the sort)."""
+        with conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(SQL(
+                "SELECT replace(originator_id::text, '-', ''), version, digest FROM ("
+                "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
+                "WHERE notification_id <= %s ORDER BY originator_id, version DESC) AS heads"
+            ).format(self.table(DIGESTS)), (position,), binary=True)
+            return curs.fetchall()
 
     def connect(self) -> Connection[Any]:
         """A new connection to the ledger's database, of its own (not from the pool): what
@@ -335,14 +354,14 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         conn.execute("SET max_parallel_workers_per_gather = 0")
         return conn
 
-    def first_deleted(self) -> DigestRow | None:
+    def first_deleted(self, after: int = 0) -> DigestRow | None:
         with self._reading() as curs:
             curs.execute(SQL(
                 "SELECT d.notification_id, replace(d.originator_id::text, '-', ''), d.version, "
-                "d.digest FROM {} AS d WHERE NOT EXISTS (SELECT FROM {} AS e "
-                "WHERE e.notification_id = d.notification_id) "
+                "d.digest FROM {} AS d WHERE d.notification_id > %s AND NOT EXISTS (SELECT "
+                "FROM {} AS e WHERE e.notification_id = d.notification_id) "
                 "ORDER BY d.notification_id LIMIT 1").format(self.table(DIGESTS), self._events()),
-                binary=True)
+                (after,), binary=True)
             row = curs.fetchone()
         return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
 
@@ -460,12 +479,12 @@ class SQLiteSealRecorder(SQLiteViewRecorder[SealBatch], SealStore):
             return [(*row[:5], None if row[5] is None else bool(row[5]), row[6])
                     for row in c.fetchall()]
 
-    def first_deleted(self) -> DigestRow | None:
+    def first_deleted(self, after: int = 0) -> DigestRow | None:
         with self._reading() as c:
             c.execute(f"SELECT d.notification_id, d.originator_id, d.version, d.digest "
-                      f"FROM {DIGESTS} AS d WHERE NOT EXISTS (SELECT 1 FROM {self.events_table} "
-                      "AS e WHERE e.rowid = d.notification_id) ORDER BY d.notification_id "
-                      "LIMIT 1")
+                      f"FROM {DIGESTS} AS d WHERE d.notification_id > ? AND NOT EXISTS ("
+                      f"SELECT 1 FROM {self.events_table} AS e WHERE e.rowid = "
+                      "d.notification_id) ORDER BY d.notification_id LIMIT 1", (after,))
             row = c.fetchone()
         return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
 

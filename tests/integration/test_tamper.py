@@ -40,6 +40,7 @@ from projections.seal.proofs import (
     verify_proof,
 )
 from projections.seal.sealer import (
+    PostgresSealRecorder,
     checkpoints,
     make_checkpoint,
     open_sealer,
@@ -200,6 +201,55 @@ def test_the_walk_split_across_processes_gives_the_one_pass_report(
     for workers in (2, 3, 5, 11):
         assert verify_ledger(sealed, workers=workers, all_roots=True) == one_pass
         assert walked[-1] == one_pass  # the processes' own report, not the fallback's
+
+
+def test_split_across_processes_any_one_event_changed_under_the_checkpoint_is_named(
+        sealed: FundLedger, raw: Raw, walk: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to the checkpoint the walkers read the events without their digest rows, and a
+    range hands the heads it recomputed to the next: an event changed in any range, whose
+    own range then sees nothing wrong, must still be caught (and the one pass names it)."""
+    if not raw.postgres or walk == "one pass":
+        pytest.skip("SQLite walks in one pass; the processes are asked for here")
+    alone = tmp_path / "read-alone"
+    read_events_range = PostgresSealRecorder.read_events_range
+
+    def noted(self: PostgresSealRecorder, *args: Any) -> Any:
+        with alone.open("a") as marks:  # the walkers are forked: a file, not a list
+            marks.write("x")
+        return read_events_range(self, *args)
+
+    monkeypatch.setattr(PostgresSealRecorder, "read_events_range", noted)
+    assert verify_ledger(sealed, workers=3).ok
+    assert alone.read_text(), "the walkers did not read events alone"
+    ((last,),) = raw.q("SELECT max({pos}) FROM {t}")
+    for position, state in raw.q("SELECT {pos}, state FROM {t} ORDER BY {pos}"):
+        changed = bytearray(state)
+        changed[-2] ^= 1
+        raw.q("UPDATE {t} SET state = ? WHERE {pos} = ?", (bytes(changed), position))
+        report = verify_ledger(sealed, workers=3)
+        raw.q("UPDATE {t} SET state = ? WHERE {pos} = ?", (bytes(state), position))
+        assert report.problem is not None and report.problem.position == position, (
+            position, last, report.problem)
+    assert verify_ledger(sealed, workers=3).ok
+
+
+def test_a_digest_row_changed_alone_is_named_by_a_walk_comparing_every_digest(
+        db_url: str, sealed: FundLedger, raw: Raw, walk: str) -> None:
+    """A digest row under a checkpoint changed alone changes no event: ``verify
+    --every-digest`` compares every row and names it; a proof of the event after it refuses
+    (its chain starts from that row)."""
+    if walk == "one pass":
+        pytest.skip("the CLI option asks for the one pass itself")
+    position = raw.position_of(UNIT, 2)
+    raw.q("UPDATE event_digests SET digest = ? WHERE notification_id = ?",
+          (b"\x07" * 32, position))
+    found = CliRunner().invoke(cli, ["verify", "--every-digest"],
+                               env={"FUNDLEDGER_DB": db_url, "COLUMNS": "200"})
+    assert found.exit_code == 1, found.output
+    assert f"stream {UNIT} version 2 position {position}" in found.output
+    with pytest.raises(SealError):
+        prove_event(sealed, UNIT, 3)
 
 
 def test_a_sealer_remembering_few_heads_seals_the_digests_one_reading_every_head_does(
