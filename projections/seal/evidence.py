@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import threading
+from binascii import hexlify
 from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,7 @@ from projections.seal.proofs import (
     merkle_levels,
     merkle_path,
     merkle_root,
+    raw_event_chainer,
     stream_key,
 )
 from projections.seal.sealer import (
@@ -56,6 +58,7 @@ from projections.seal.sealer import (
     DigestRow,
     EventRow,
     PostgresSealRecorder,
+    RawEventRow,
     SealedRow,
     Sealer,
     SealStore,
@@ -153,7 +156,8 @@ def verify_ledger(
         workers = verify_workers()
         if (app.recorder.max_notification_id() or 0) < PARALLEL_MIN_EVENTS:
             workers = 1
-    if workers > 1 and isinstance(store, PostgresSealRecorder) and FORK in get_all_start_methods():
+    if (workers > 1 and isinstance(store, PostgresSealRecorder)
+            and store.datastore.originator_id_type == "uuid" and FORK in get_all_start_methods()):
         report = _parallel_walk(store, sealed, stored, ordered, workers, progress)
         if report is not None:
             return report
@@ -322,14 +326,14 @@ def _range_bounds(sealed: int, workers: int, streams: int) -> list[int]:
 
 
 def _range_pages(store: PostgresSealRecorder, conn: Any, low: int, high: int | None,
-                 covered: int) -> Generator[list[EventRow] | list[SealedRow], None, None]:
+                 covered: int) -> Generator[list[RawEventRow] | list[SealedRow], None, None]:
     """A range's pages, the next one read (on the walker's own connection) while this one is
     hashed, as ``_Walk._pages`` reads the whole log: 2 walkers on 2 cores 10-15 % faster.
-    Up to ``covered`` the events alone (``EventRow``s), after it beside their digest rows
+    Up to ``covered`` the events alone (``RawEventRow``s), after it beside their digest rows
     (``SealedRow``s)."""
     alone_to = covered if high is None else min(high, covered)
 
-    def read(after: int) -> list[EventRow] | list[SealedRow]:
+    def read(after: int) -> list[RawEventRow] | list[SealedRow]:
         if after < alone_to:
             page = store.read_events_range(conn, after, alone_to, READ_PAGE_ROWS)
             if page:
@@ -345,12 +349,17 @@ def _range_pages(store: PostgresSealRecorder, conn: Any, low: int, high: int | N
 
 
 def _walk_range(index: int) -> _RangeResult:
-    """In a forked process: ``_Walk.run``'s checks over one range of positions."""
+    """In a forked process: ``_Walk.run``'s checks over one range of positions.
+
+    While it reads events alone (up to the covered position) it keys the heads by each
+    stream's 16 id bytes, as read; from the first event read beside its digest row, by the
+    id's hex text, as every other part of the seal does."""
     assert _fork_state is not None
     store, sealed, ranges, due, covered = _fork_state
     low, high = ranges[index]
     gc.set_threshold(GC_ALLOCATIONS_WHILE_WALKING)  # this process only walks
-    heads: dict[str, tuple[int, bytes]] = {}
+    raw_keys = low < covered
+    heads: dict[Any, tuple[int, bytes]] = {}
     events = unsealed = streams = 0
     at_checkpoints: list[tuple[int, int]] = []
     roots: list[tuple[int, bytes]] = []
@@ -364,22 +373,24 @@ def _walk_range(index: int) -> _RangeResult:
         i, position, full = pending.pop(0)
         at_checkpoints.append((events, streams))
         if full and low < position and (high is None or position <= high):
-            roots.append((i, heads_root((k, v, d) for k, (v, d) in heads.items())[0]))
+            roots.append((i, heads_root((k.hex() if raw_keys else k, v, d)
+                                        for k, (v, d) in heads.items())[0]))
         next_due = pending[0][1] if pending else None
 
-    chained = event_chainer()
+    chained, raw_chained = event_chainer(), raw_event_chainer()
     first = (0, ZERO_DIGEST)
 
-    def chain_alone(rows: list[EventRow], start: int, end: int) -> int | None:
+    def chain_alone(rows: list[RawEventRow], start: int, end: int) -> int | None:
         """Chain ``rows[start:end]`` on the heads: the streams they start, None if a version
         does not follow or a row is malformed (the walk's inner loop: kept lean)."""
         get, started = heads.get, 0
-        for position, key, version, topic, state in rows[start:end]:
-            previous_version, previous = get(key, first)
+        for position, raw_id, version, topic, state in rows[start:end]:
+            previous_version, previous = get(raw_id, first)
             if version != previous_version + 1:
                 return None
             try:
-                heads[key] = (version, chained(previous, position, key, version, topic, state))
+                heads[raw_id] = (version, raw_chained(previous, position, hexlify(raw_id),
+                                                      version, topic, state))
             except (TypeError, AttributeError):
                 return None
             if version == 1:
@@ -390,12 +401,14 @@ def _walk_range(index: int) -> _RangeResult:
     with store.connect() as conn, \
             closing(_range_pages(store, conn, low, high, covered)) as pages:
         # Each stream's chain as sealed up to the range, which the range before recomputed.
-        heads = {} if index == 0 else {key: (version, digest)
-                                       for key, version, digest in store.heads_on(conn, low)}
+        if index > 0:
+            heads = {bytes.fromhex(key) if raw_keys else key: (version, digest)
+                     for key, version, digest in store.heads_on(conn, low)}
+        # The keys' order is the same as bytes and as hex text: so is this digest.
         start_heads = None if index == 0 else _heads_digest(heads)
         for page in pages:
             if len(page[0]) == len(EVENT_ROW_FIELDS):  # events alone: a signed root covers
-                rows = cast(list[EventRow], page)
+                rows = cast(list[RawEventRow], page)
                 start = 0
                 while next_due is not None and next_due < rows[-1][0]:
                     due_at = bisect_right(rows, next_due, lo=start, key=itemgetter(0))
@@ -409,6 +422,8 @@ def _walk_range(index: int) -> _RangeResult:
                     return failed
                 events, streams = events + len(rows) - start, streams + started
                 continue
+            if raw_keys:  # past the covered position: keyed as the digest rows are
+                heads, raw_keys = {k.hex(): head for k, head in heads.items()}, False
             for position, key, version, topic, state, sealed_here, s_digest in cast(
                     list[SealedRow], page):
                 while next_due is not None and next_due < position:
@@ -438,7 +453,7 @@ def _walk_range(index: int) -> _RangeResult:
                         None if high is None else _heads_digest(heads))
 
 
-def _heads_digest(heads: dict[str, tuple[int, bytes]]) -> bytes:
+def _heads_digest(heads: dict[Any, tuple[int, bytes]]) -> bytes:
     """One hash of every stream's head, to tell two processes' heads apart: their digests in
     the streams' order (a head's digest hashes its stream's id and version too)."""
     return hashlib.sha256(b"".join([heads[key][1] for key in sorted(heads)])).digest()

@@ -106,6 +106,22 @@ def event_chainer() -> Callable[[bytes, int, str, int, str, bytes], bytes]:
     return chained
 
 
+def raw_event_chainer() -> Callable[[bytes, int, bytes, int, bytes, bytes], bytes]:
+    """``event_chainer`` for an event read as bytes: its stream's key as hex digits and its
+    topic already encoded (what the walk in parallel reads, decoding neither)."""
+    sha256, pack = hashlib.sha256, _EVENT_HEADER.pack
+    event_prefix, chain_prefix = _EVENT_PREFIX, _CHAIN_PREFIX
+
+    def chained(previous: bytes, position: int, key: bytes, version: int, topic: bytes,
+                state: bytes) -> bytes:
+        content = sha256(b"".join((
+            event_prefix, pack(position, version, len(key), len(topic), len(state)),
+            key, topic, state))).digest()
+        return sha256(chain_prefix + previous + content).digest()
+
+    return chained
+
+
 def leaf_hash(originator_key: str, version: int, digest: bytes) -> bytes:
     key = originator_key.encode()
     return hashlib.sha256(b"".join((

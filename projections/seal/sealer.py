@@ -57,6 +57,8 @@ SEAL_BATCH_EVENTS = 5_000  # a sealing transaction: its cost is mostly per row, 
 
 # (notification id, stream key, version, topic, state)
 EventRow = tuple[int, str, int, str, bytes]
+# An event as the walk in parallel reads it: its stream's id as 16 bytes, its topic encoded.
+RawEventRow = tuple[int, bytes, int, bytes, bytes]
 # (notification id, stream key, version, digest)
 DigestRow = tuple[int, str, int, bytes]
 # An event and what was sealed at its position, if anything: EventRow + (whether the digest
@@ -303,7 +305,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         # Ids as hex text from the server: parsing a UUID per row cost more than hashing it.
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                "SELECT e.notification_id, replace(e.originator_id::text, '-', ''), "
+                f"SELECT e.notification_id, {self._hex_id('e.originator_id')}, "
                 "e.originator_version, e.topic, e.state, "
                 f"{_SEALED_HERE}, d.digest FROM {{}} AS e LEFT JOIN {{}} AS d "
                 # The digests bounded too: a merge join then starts both scans at the page,
@@ -317,14 +319,24 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 binary=True, prepare=prepare)
             return curs.fetchall()
 
+    def _hex_id(self, column: str) -> str:
+        """SQL for a stream id as the walk keys it: hex text, no dashes. From a uuid column,
+        its 16 bytes hex-encoded (the server spent a fifth of a verify's reads making each
+        id text and taking its dashes out)."""
+        if self.datastore.originator_id_type == "uuid":
+            return f"encode(uuid_send({column}), 'hex')"
+        return f"replace({column}::text, '-', '')"
+
     def read_events_range(self, conn: Connection[Any], after: int, upto: int,
-                          limit: int) -> list[EventRow]:
+                          limit: int) -> list[RawEventRow]:
         """The events after ``after`` up to ``upto``, in log order, without their digest
-        rows: what a walker reads where a signed checkpoint's root proves every event."""
+        rows: what a walker reads where a signed checkpoint's root proves every event. Each
+        stream id as its 16 bytes and each topic encoded: decoding neither to text saved a
+        walker a tenth of its time (uuid ids only)."""
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                "SELECT notification_id, replace(originator_id::text, '-', ''), "
-                "originator_version, topic, state FROM {} "
+                "SELECT notification_id, uuid_send(originator_id), "
+                "originator_version, convert_to(topic, 'UTF8'), state FROM {} "
                 "WHERE notification_id > %s AND notification_id <= %s "
                 "ORDER BY notification_id LIMIT %s"
             ).format(self._events()), (after, upto, limit), binary=True)
@@ -336,7 +348,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
         once a stream's head is found, not for each of its digests before the sort)."""
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                "SELECT replace(originator_id::text, '-', ''), version, digest FROM ("
+                f"SELECT {self._hex_id('originator_id')}, version, digest FROM ("
                 "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
                 "WHERE notification_id <= %s ORDER BY originator_id, version DESC) AS heads"
             ).format(self.table(DIGESTS)), (position,), binary=True)
@@ -357,7 +369,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
     def first_deleted(self, after: int = 0) -> DigestRow | None:
         with self._reading() as curs:
             curs.execute(SQL(
-                "SELECT d.notification_id, replace(d.originator_id::text, '-', ''), d.version, "
+                f"SELECT d.notification_id, {self._hex_id('d.originator_id')}, d.version, "
                 "d.digest FROM {} AS d WHERE d.notification_id > %s AND NOT EXISTS (SELECT "
                 "FROM {} AS e WHERE e.notification_id = d.notification_id) "
                 "ORDER BY d.notification_id LIMIT 1").format(self.table(DIGESTS), self._events()),

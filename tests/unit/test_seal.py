@@ -24,6 +24,7 @@ from projections.seal.proofs import (
     merkle_paths,
     merkle_root,
     public_key_bytes,
+    raw_event_chainer,
     root_from_path,
     sign_checkpoint,
     verify_proof,
@@ -64,10 +65,12 @@ def test_the_walks_one_call_digest_is_the_two_hashes_it_stands_for(
         events: list[tuple[bytes, int, str, int, str, bytes]]) -> None:
     """``event_chainer`` is what the sealer and verify use per event: any difference from
     ``chain_digest(content_hash(...))``, which proofs and exports use, would fail every log."""
-    chained = event_chainer()
+    chained, raw_chained = event_chainer(), raw_event_chainer()
     for previous, position, key, version, topic, state in events * 2:  # the topic cache too
-        assert chained(previous, position, key, version, topic, state) == chain_digest(
-            previous, content_hash(position, key, version, topic, state))
+        expected = chain_digest(previous, content_hash(position, key, version, topic, state))
+        assert chained(previous, position, key, version, topic, state) == expected
+        assert raw_chained(previous, position, key.encode(), version, topic.encode(),
+                           state) == expected
 
 
 def test_a_chain_depends_on_order() -> None:
