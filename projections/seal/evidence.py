@@ -303,9 +303,11 @@ def _parallel_walk(store: PostgresSealRecorder, sealed: int, stored: list[Checkp
 
 # What a range beyond the first spends per stream before its first event (reading every
 # stream's head before it), and the range of the latest checkpoint after its last (their
-# root), in events walked: measured with benchmarks/verify.py, 40,000 streams, 2 walkers.
-HEADS_READ_EVENTS = 0.8
-ROOT_EVENTS = 0.5
+# root), in events walked: measured with benchmarks/verify.py, 2 walkers, at 40,000 streams
+# (200,000 events) and 200,000 (1,000,000 events), where a later range's events also cost
+# more each (every stream's head is in its dict from the start); the larger log's balance.
+HEADS_READ_EVENTS = 1.05
+ROOT_EVENTS = 0.85
 
 
 def _range_bounds(sealed: int, workers: int, streams: int) -> list[int]:
@@ -402,8 +404,8 @@ def _walk_range(index: int) -> _RangeResult:
             closing(_range_pages(store, conn, low, high, covered)) as pages:
         # Each stream's chain as sealed up to the range, which the range before recomputed.
         if index > 0:
-            heads = {bytes.fromhex(key) if raw_keys else key: (version, digest)
-                     for key, version, digest in store.heads_on(conn, low)}
+            heads = {key: (version, digest)
+                     for key, version, digest in store.heads_on(conn, low, raw=raw_keys)}
         # The keys' order is the same as bytes and as hex text: so is this digest.
         start_heads = None if index == 0 else _heads_digest(heads)
         for page in pages:

@@ -342,13 +342,16 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
             ).format(self._events()), (after, upto, limit), binary=True)
             return curs.fetchall()
 
-    def heads_on(self, conn: Connection[Any], position: int) -> list[Head]:
-        """``heads_at``, on a connection of the caller's own (the ids as hex text from the
-        server: a UUID object made per head cost a walker more than the server's text; made
-        once a stream's head is found, not for each of its digests before the sort)."""
+    def heads_on(self, conn: Connection[Any], position: int, *,
+                 raw: bool = False) -> list[tuple[Any, int, bytes]]:
+        """``heads_at``, on a connection of the caller's own: the ids as hex text from the
+        server (a UUID object made per head cost a walker more than the server's text; made
+        once a stream's head is found, not for each of its digests before the sort), or with
+        ``raw`` as their 16 bytes (uuid ids), as ``read_events_range`` reads them."""
+        column = "uuid_send(originator_id)" if raw else self._hex_id("originator_id")
         with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(SQL(
-                f"SELECT {self._hex_id('originator_id')}, version, digest FROM ("
+                f"SELECT {column}, version, digest FROM ("
                 "SELECT DISTINCT ON (originator_id) originator_id, version, digest FROM {} "
                 "WHERE notification_id <= %s ORDER BY originator_id, version DESC) AS heads"
             ).format(self.table(DIGESTS)), (position,), binary=True)

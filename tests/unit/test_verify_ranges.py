@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from projections.seal.evidence import _range_bounds
+from projections.seal.evidence import HEADS_READ_EVENTS, ROOT_EVENTS, _range_bounds
 
 
 def test_without_streams_to_read_first_the_ranges_are_even() -> None:
@@ -18,7 +18,7 @@ def test_later_ranges_hold_fewer_events_for_the_heads_and_root_they_compute() ->
     assert bounds[0] == 0 and bounds[-1] == 200_000
     assert first > 100_000 > last
     # The first walks what the last walks plus the streams' heads read and their root.
-    assert first - last == round(40_000 * 1.3)
+    assert first - last == round(40_000 * (HEADS_READ_EVENTS + ROOT_EVENTS))
 
 
 def test_every_range_keeps_some_events_and_the_bounds_cover_the_log() -> None:
