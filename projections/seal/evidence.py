@@ -605,13 +605,15 @@ def prove_event(app: Application[UUID], originator_id: UUID | str, version: int,
     key = stream_key(originator_id if isinstance(originator_id, UUID) else UUID(originator_id))
     sealed = store.stream_digest(key, version)
     if checkpoint is None or sealed is None or sealed[0] > checkpoint.position:
+        # A digest is found by its event's position: a deleted event has none either.
         raise SealError(f"stream {_uuid_text(key)} version {version} is not under a checkpoint "
-                        "yet: seal and make a checkpoint first")
+                        "(seal and make a checkpoint first) or no longer stored (run verify)")
     previous = ZERO_DIGEST
     if version > 1:
         before = store.stream_digest(key, version - 1)
         if before is None:
-            raise SealError(f"stream {_uuid_text(key)}: version {version - 1} is not sealed")
+            raise SealError(f"stream {_uuid_text(key)}: version {version - 1} is not sealed "
+                            "or no longer stored (run verify)")
         previous = before[3]
     events = [e for e in store.stream_events([key], checkpoint.position) if e[2] >= version]
     if not events or events[0][2] != version:
