@@ -84,6 +84,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from domain.eventsourcing_internals import build_frozen
 from ledger.persistence import migrations
+from ledger.persistence.chunks import chunks
 from ledger.persistence.connection_loss import (
     LOST_CONNECTION_ATTEMPTS_MAX,
     ConnectionLost,
@@ -112,7 +113,6 @@ __all__ = [
     "FundPostgresFactory",
 ]
 
-T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -147,11 +147,6 @@ def _retrying(func: Callable[P, R]) -> Callable[P, R]:
     """A read's retry policy: again on a lost connection, and eventsourcing's policy for
     the server's operational errors."""
     return retry_if_lost(_retrying_operational(func))
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -253,7 +248,7 @@ class _PostgresBulkReads:
         streams: dict[uuid.UUID, list[StoredEvent]] = {originator_id: [] for originator_id in after}
         originator_ids = list(after)
         with self._bulk_read_cursor(len(originator_ids)) as curs:
-            for chunk in _chunks(originator_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+            for chunk in chunks(originator_ids, self.SELECT_STREAMS_CHUNK_SIZE):
                 # The id as stored (what the library's reads return), and the caller's key.
                 db_ids = self._db_ids(chunk)
                 chunk_streams = [streams[originator_id] for originator_id in chunk]
@@ -276,7 +271,7 @@ class _PostgresBulkReads:
         first: dict[uuid.UUID, StoredEvent] = {}
         unique_ids = list(dict.fromkeys(originator_ids))
         with self._bulk_read_cursor(len(unique_ids)) as curs:
-            for chunk in _chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+            for chunk in chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
                 db_ids = self._db_ids(chunk)
                 curs.execute(self.select_first_events_statement, (db_ids,), prepare=True,
                              binary=True)
@@ -337,7 +332,7 @@ class FundPostgresAggregateRecorder(
             return latest
         unique_ids = list(dict.fromkeys(originator_ids))
         with self._bulk_read_cursor(len(unique_ids)) as curs:
-            for chunk in _chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
+            for chunk in chunks(unique_ids, self.SELECT_STREAMS_CHUNK_SIZE):
                 db_ids = self._db_ids(chunk)
                 curs.execute(
                     self.select_latest_many_statement, (db_ids,), prepare=True, binary=True

@@ -19,8 +19,8 @@ Bulk reads
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import (
@@ -31,6 +31,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
+from ledger.persistence.chunks import chunks
 from ledger.persistence.migrations import (
     SchemaDb,
     auto_migrate_setting,
@@ -45,16 +46,9 @@ __all__ = [
     "FundSQLiteFactory",
 ]
 
-T = TypeVar("T")
-
 # Bound variables per query stay below 999, the limit of SQLite builds before 3.32.
 _IDS_PER_QUERY = 400
 _REFERENCES_PER_QUERY = 500
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _db_id(originator_id: uuid.UUID | str) -> str:
@@ -89,7 +83,7 @@ class _SQLiteBulkReads:
         by_db_id = {_db_id(originator_id): originator_id for originator_id in after}
         originator_ids = list(after)
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(originator_ids, _IDS_PER_QUERY):
+            for chunk in chunks(originator_ids, _IDS_PER_QUERY):
                 # CROSS JOIN makes the requested ids the outer loop (a primary-key probe each).
                 values = ",".join(["(?,?)"] * len(chunk))
                 c.execute(
@@ -114,7 +108,7 @@ class _SQLiteBulkReads:
         first: dict[uuid.UUID, StoredEvent] = {}
         by_db_id = {_db_id(originator_id): originator_id for originator_id in originator_ids}
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(list(by_db_id), _IDS_PER_QUERY):
+            for chunk in chunks(list(by_db_id), _IDS_PER_QUERY):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
                     "SELECT originator_id, originator_version, topic, state "
@@ -140,7 +134,7 @@ class FundSQLiteAggregateRecorder(_SQLiteBulkReads, SQLiteAggregateRecorder):
             return latest
         table = self.events_table_name
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(list(by_db_id), _IDS_PER_QUERY):
+            for chunk in chunks(list(by_db_id), _IDS_PER_QUERY):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
                     "SELECT e.originator_id, e.originator_version, e.topic, e.state "
@@ -245,7 +239,7 @@ class FundSQLiteApplicationRecorder(_SQLiteBulkReads, SQLiteApplicationRecorder)
         if not references:
             return found
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(list(dict.fromkeys(references)), _REFERENCES_PER_QUERY):
+            for chunk in chunks(list(dict.fromkeys(references)), _REFERENCES_PER_QUERY):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
                     "SELECT reference, kind, digest, originator_id, originator_version "

@@ -32,7 +32,7 @@ position) under ``as_of``, else the one latest in the log. A creation event incl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -42,6 +42,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.application import FundLedger
+from ledger.persistence.chunks import chunks
 from ledger.persistence.connection_loss import retry_if_lost
 from ledger.persistence.transcoder import event_decoder
 
@@ -107,11 +108,6 @@ def business_date(event: Any) -> date | None:
     return day if isinstance(day, date) else None
 
 
-def _chunks(items: Sequence[UUID], size: int) -> Iterator[Sequence[UUID]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def read_streams(app: FundLedger, ids: Sequence[UUID]) -> dict[UUID, list[Logged]]:
     """Every stored event of each id with its log position, by version; snapshots unused."""
     rows = _select_positions(app, list(dict.fromkeys(ids)))
@@ -137,7 +133,7 @@ def _select_positions(
     rows: list[tuple[int, UUID, int, str, bytes]] = []
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(ids, _IDS_PER_QUERY):
+            for chunk in chunks(ids, _IDS_PER_QUERY):
                 # The ids asked for, by the text SQLite stores: no UUID parsed per row.
                 by_hex = {i.hex: i for i in chunk}
                 marks = ",".join("?" * len(chunk))
@@ -154,7 +150,7 @@ def _select_positions(
     ).format(Identifier(recorder.datastore.schema), Identifier(table))
     uuid_column = recorder.datastore.originator_id_type == "uuid"
     with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-        for chunk in _chunks(ids, 10_000):
+        for chunk in chunks(ids, 10_000):
             curs.execute(statement, (list(chunk) if uuid_column else [i.hex for i in chunk],))
             rows.extend((r[0], r[1] if uuid_column else UUID(r[1]), r[2], r[3], r[4])
                         for r in curs.fetchall())
