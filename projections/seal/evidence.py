@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from multiprocessing import get_all_start_methods, get_context
 from operator import itemgetter
-from typing import IO, Any, cast
+from typing import IO, Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -409,8 +409,8 @@ def _walk_range(index: int) -> _RangeResult:
         # The keys' order is the same as bytes and as hex text: so is this digest.
         start_heads = None if index == 0 else _heads_digest(heads)
         for page in pages:
-            if len(page[0]) == len(EVENT_ROW_FIELDS):  # events alone: a signed root covers
-                rows = cast(list[RawEventRow], page)
+            if isinstance(page[0][1], bytes):  # events alone (raw ids): a signed root covers
+                rows = page
                 start = 0
                 while next_due is not None and next_due < rows[-1][0]:
                     due_at = bisect_right(rows, next_due, lo=start, key=itemgetter(0))
@@ -426,8 +426,7 @@ def _walk_range(index: int) -> _RangeResult:
                 continue
             if raw_keys:  # past the covered position: keyed as the digest rows are
                 heads, raw_keys = {k.hex(): head for k, head in heads.items()}, False
-            for position, key, version, topic, state, sealed_here, s_digest in cast(
-                    list[SealedRow], page):
+            for position, key, version, topic, state, sealed_here, s_digest in page:
                 while next_due is not None and next_due < position:
                     passed()
                 previous_version, previous = heads.get(key, first)
@@ -460,8 +459,6 @@ def _heads_digest(heads: dict[Any, tuple[int, bytes]]) -> bytes:
     the streams' order (a head's digest hashes its stream's id and version too)."""
     return hashlib.sha256(b"".join([heads[key][1] for key in sorted(heads)])).digest()
 
-
-EVENT_ROW_FIELDS = ("position", "key", "version", "topic", "state")
 
 
 class _Walk:

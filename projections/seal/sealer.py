@@ -28,6 +28,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -213,7 +214,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
                 else:
                     wanted.append((ids[key], version - 1))
         if wanted:
-            curs.execute(self._select_previous(),
+            curs.execute(self._select_previous,
                          ([w[0] for w in wanted], [w[1] for w in wanted]), binary=True)
             heads.update((row["originator_id"].hex, (row["version"], bytes(row["digest"])))
                          for row in curs.fetchall())
@@ -239,6 +240,7 @@ class PostgresSealRecorder(PostgresViewRecorder[SealBatch], SealStore):
     def _events(self) -> Composed:
         return self.table(self.events_table)
 
+    @cached_property
     def _select_previous(self) -> Composed:
         """Given streams and versions, their digests: each event's position by the events'
         key, then its digest row by that position (the row must name the same stream and
