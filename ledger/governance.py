@@ -52,7 +52,7 @@ from domain.vote import (
 from ledger.base import LedgerBase, _Work
 from ledger.loading import load_many
 from ledger.persistence.references import PostingReference, ReferenceRecorder, StreamRecorder
-from ledger.write_context import WriteContext
+from ledger.write_context import IdempotencyKey, WriteContext
 
 T = TypeVar("T")
 # Who may cast in a vote: sees the vote (None: absent) and whether an owner is on its roll,
@@ -341,6 +341,10 @@ class GovernanceCommands(LedgerBase):
             assert vote is not None, "admit refuses an absent vote"
             if vote.ballots_inline:
                 return self._cast_inline(vote, ballots, cast_on, write)
+            if write is not None and write.key is not None and write.key.recorded:
+                saved = self._receipts_saved_under(write.key, vote, loaded, owners)
+                if saved is not None:
+                    return saved
             records = [self._ballot(vote, loaded.get(roll_entry_id(the_vote_id, owner_id)),
                                     owner_id, choice, candidates, cast_on)
                        for owner_id, choice, candidates in ballots]
@@ -348,6 +352,30 @@ class GovernanceCommands(LedgerBase):
             return [record.receipt for record in records]
 
         return self._retrying(attempt, write)
+
+    def _receipts_saved_under(self, key: IdempotencyKey, vote: Vote, loaded: dict[UUID, Any],
+                              owners: Sequence[str]) -> list[str] | None:
+        """The receipts of the ballots a first request under ``key`` saved, if it did.
+
+        That request committed and its answer was lost (its process ended before storing
+        it); a repeat with the same body finds the key naming its first ballot and answers
+        from the ballots as saved. A receipt is the ballot's digest, so the answer is the one
+        that was lost; without this, the voter's own ballot would refuse the repeat (V5) and
+        the phone would never learn its receipt.
+        """
+        recorded = self._references([key.reference]).get(key.reference)
+        if recorded is None or recorded.digest != key.request_digest:
+            return None
+        entries = [loaded.get(roll_entry_id(vote.id, owner)) for owner in owners]
+        ids = [ballot_id(vote.id, entry.voter.voter_key) for entry in entries
+               if isinstance(entry, RollEntry)]
+        if len(ids) != len(owners) or recorded.originator_id != ids[0]:
+            return None
+        saved = load_many(self, ids)
+        records = [saved.get(id_) for id_ in ids]
+        if not all(isinstance(r, BallotRecord) and r.was_cast for r in records):
+            return None
+        return [cast(BallotRecord, r).receipt for r in records]
 
     def _on_loaded_roll(self, vote: Vote | None, loaded: dict[UUID, Any],
                         owners: Sequence[str], owner_id: str) -> bool:

@@ -14,8 +14,10 @@ response will come. A repeat of a command that is idempotent by its own referenc
 deposit's bank reference, a withdrawal's, ...) ran it again and found it applied: when the
 wait runs out, that answer, at the log position of the key's first event, is stored and
 returned, and every later repeat replays it. It says ``already_posted: true`` where the lost
-first answer said false: the events are the same, written once. A command without such a
-reference cannot answer for the lost one, and its repeat still gets 409.
+first answer said false: the events are the same, written once. A ballot's repeat answers
+from the ballots the key names (``FundLedger.cast_ballots_in``): a receipt is its ballot's
+digest, so that answer is the lost one exactly. A command with neither cannot answer for the
+lost one, and its repeat still gets 409.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from api.http import idempotency
 from api.http.routes_governance import tally_public
 from domain.ids import roll_entry_id, vote_id
 from ledger import governance
@@ -188,6 +189,64 @@ def test_v5_a_ballot_over_http_reads_its_vote_and_roll_entry_once(
     assert stranger.status_code == 404 and stranger.json()["field"] == "id"
     assert sorted(read) == sorted([the_vote, roll_entry_id(the_vote, "nobody")])
     assert api.get(f"/v1/votes/{id_}/ballots/{cast['receipt']}", official).status_code == 200
+
+
+def test_a_ballot_whose_answer_was_lost_is_answered_with_its_receipt_on_repeat(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ballot committed (with its key) and the process ended before its answer was
+    stored. The voter's phone repeats the request: it must learn the receipt of the ballot
+    that counts, not be refused by that very ballot (V5), and nothing is written again."""
+    id_ = open_vote(api, official, {"reference": "HIRE-L", "matter_kind": "hire_enterprise",
+                                    "title": "Hire a property company"})
+    owner_token = api.token(Role.owner, f"owner:{OWNERS[0]}")
+    access = api.services.access
+    store_response = access.store_response
+
+    def crash(*_: object) -> bool:
+        raise RuntimeError("the process ended here")
+
+    ballot = {"choice": "disagree", "cast_on": "2026-03-20"}
+    paper = {"cast_on": "2026-03-21", "ballots": [
+        {"owner_id": OWNERS[1], "choice": "agree"}, {"owner_id": OWNERS[2], "choice": "abstain"}]}
+    monkeypatch.setattr(access, "store_response", crash)
+    before = last_id(api)
+    assert api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot,
+                    key="lost-ballot").status_code == 500
+    assert api.post(f"/v1/votes/{id_}/paper-ballots", official, paper,
+                    key="lost-paper").status_code == 500
+    written = last_id(api)
+    assert written == before + 3  # each committed: its ballots, and its key with them
+    monkeypatch.setattr(access, "store_response", store_response)
+    monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)
+
+    count = api.services.ledger.vote_count(api.services.ledger.vote(COMMUNITY, "HIRE-L"))
+    assert len(count.receipts) == 3
+    repeat = api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot, key="lost-ballot")
+    answered = ok(repeat)
+    assert answered == {"written": "ballot", "id": id_, "owner_id": OWNERS[0],
+                        "choice": "disagree", "candidates": [],
+                        "receipt": answered["receipt"], "position": before + 1}
+    assert answered["receipt"] in count.receipts.values()
+    checked = ok(api.get(f"/v1/votes/{id_}/ballots/{repeat.json()['receipt']}", owner_token),
+                 200)
+    assert checked["choice"] == "disagree"
+    papers = ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, paper, key="lost-paper"))
+    assert len(papers["receipts"]) == 2 and papers["position"] == before + 2
+    for receipt, choice in zip(papers["receipts"], ("agree", "abstain"), strict=True):
+        assert ok(api.get(f"/v1/votes/{id_}/ballots/{receipt}", official), 200)["choice"] \
+            == choice
+    # every later repeat replays the stored answer; nothing was written again
+    again = api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot, key="lost-ballot")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.content == repeat.content
+    assert last_id(api) == written
+    # the key with another body is refused; another key is the voter's second ballot (V5)
+    other = api.post(f"/v1/votes/{id_}/ballots", owner_token, {**ballot, "choice": "agree"},
+                     key="lost-ballot")
+    assert other.status_code == 422 and other.json()["rule"] == "idempotency-key"
+    second = api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot, key="second-ballot")
+    assert second.status_code == 409 and second.json()["rule"] == "V5"
+    assert last_id(api) == written
 
 
 def test_r2_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
