@@ -166,12 +166,13 @@ class LedgerBase(Application[UUID]):
 
     def _save_aggregates(self, *aggregates: Aggregate, write: WriteContext | None) -> None:
         """``Application.save`` of what the aggregates recorded, in one transaction, with
-        ``write``'s idempotency key naming the first event; ``write`` learns the position."""
+        ``write``'s idempotency key naming the last event; ``write`` learns the position."""
         if write is None:
             self.save(*aggregates)
             return
-        first = next((a.pending_events[0] for a in aggregates if a.pending_events), None)
-        references = write.references_for((), first)
+        last = next((a.pending_events[-1] for a in reversed(aggregates) if a.pending_events),
+                    None)
+        references = write.references_for((), last)
         recordings = (self.save(*aggregates, references=references) if references
                       else self.save(*aggregates))
         write.wrote(max((r.notification.id for r in recordings), default=None))
@@ -195,7 +196,7 @@ class LedgerBase(Application[UUID]):
                 processing.events.extend(pending)
             processing.aggregates[aggregate.id] = aggregate
         processing.saved_kwargs["references"] = (
-            write.references_for(work.references, processing.events[0] if processing.events
+            write.references_for(work.references, processing.events[-1] if processing.events
                                  else None) if write is not None else work.references)
         events = processing.events
         # Mapped as the recorder sends them (a large save on PostgreSQL overlaps the mapping

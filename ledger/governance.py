@@ -244,6 +244,15 @@ class GovernanceCommands(LedgerBase):
         found = load_many(self, [the_vote_id]).get(the_vote_id)
         return found if isinstance(found, Vote) else None
 
+    def vote_as_left_by(self, the_vote_id: UUID, *steps: str) -> Vote | None:
+        """The vote as the first of its events named one of ``steps`` (e.g. "Opened") left
+        it, or None if it has none: what that step's answer described."""
+        for event in self.repository.event_store.get(the_vote_id):
+            if type(event).__name__ in steps:
+                return cast(Vote, self.repository.get(the_vote_id,
+                                                      version=event.originator_version))
+        return None
+
     def on_roll(self, vote: Vote, owner_id: str) -> bool:
         """Whether the owner is in the vote's frozen electorate: one roll entry read."""
         if vote.ballots_inline:
@@ -358,7 +367,7 @@ class GovernanceCommands(LedgerBase):
         """The receipts of the ballots a first request under ``key`` saved, if it did.
 
         That request committed and its answer was lost (its process ended before storing
-        it); a repeat with the same body finds the key naming its first ballot and answers
+        it); a repeat with the same body finds the key naming one of its ballots and answers
         from the ballots as saved. A receipt is the ballot's digest, so the answer is the one
         that was lost; without this, the voter's own ballot would refuse the repeat (V5) and
         the phone would never learn its receipt.
@@ -369,7 +378,7 @@ class GovernanceCommands(LedgerBase):
         entries = [loaded.get(roll_entry_id(vote.id, owner)) for owner in owners]
         ids = [ballot_id(vote.id, entry.voter.voter_key) for entry in entries
                if isinstance(entry, RollEntry)]
-        if len(ids) != len(owners) or recorded.originator_id != ids[0]:
+        if len(ids) != len(owners) or recorded.originator_id not in ids:
             return None
         saved = load_many(self, ids)
         records = [saved.get(id_) for id_ in ids]

@@ -71,16 +71,21 @@ class WriteContext:
         return self.key is not None and self.key.recorded
 
     def references_for(
-        self, references: Sequence[PostingReference], first: DomainEventProtocol[UUID] | None
+        self, references: Sequence[PostingReference], last: DomainEventProtocol[UUID] | None
     ) -> list[PostingReference]:
-        """A save's references, plus the key's row naming the save's first event, once."""
+        """A save's references, plus the key's row naming the save's last event, once.
+
+        The last: it takes the highest log position of the save (its events are numbered in
+        order), which is the position a lost answer named, so a repeat that answers for it
+        names the same (``api.http.idempotency``). Keys recorded before named the first.
+        """
         key = self.key
-        if key is None or key.bound or first is None:
+        if key is None or key.bound or last is None:
             return list(references)
         key.bound = True
         return [*references, PostingReference(
-            key.reference, IDEMPOTENCY_KEY_KIND, key.request_digest, first.originator_id,
-            first.originator_version)]
+            key.reference, IDEMPOTENCY_KEY_KIND, key.request_digest, last.originator_id,
+            last.originator_version)]
 
     def save_failed(self) -> IdempotencyKey | None:
         """A save's transaction failed and took the key's row with it; the key, if any."""

@@ -10,14 +10,19 @@ so concurrent repeats answer identically and write once. A request the ledger re
 nothing and recorded no key: its repeat is decided again.
 
 If the first request's process ended between its commit and storing its response, no
-response will come. A repeat of a command that is idempotent by its own reference (a
-deposit's bank reference, a withdrawal's, ...) ran it again and found it applied: when the
-wait runs out, that answer, at the log position of the key's first event, is stored and
-returned, and every later repeat replays it. It says ``already_posted: true`` where the lost
-first answer said false: the events are the same, written once. A ballot's repeat answers
-from the ballots the key names (``FundLedger.cast_ballots_in``): a receipt is its ballot's
-digest, so that answer is the lost one exactly. A command with neither cannot answer for the
-lost one, and its repeat still gets 409.
+response will come. When the wait for it runs out, the repeat answers for it, at the log
+position of the event the key names (its save's last, the position the lost answer named),
+stores that answer and returns it; every later repeat replays it. How, by route:
+- A command idempotent by its own reference (a deposit's bank reference, a withdrawal's, ...)
+  runs again and finds itself applied. Its answer says ``already_posted: true`` where the
+  lost one said false: the events are the same, written once.
+- A ballot finds the ballots the key names (``FundLedger.cast_ballots_in``). A receipt is its
+  ballot's digest, so the answer is the lost one exactly.
+- A route whose answer follows from its body and the state its events left (a vote's
+  proposal, nomination, publication, opening and close) passes ``recover``: the command
+  refuses the repeat (the step is done), and ``recover`` rebuilds the lost answer, byte for
+  byte, from the aggregate as that step left it.
+A command with none of these cannot answer for the lost one, and its repeat still gets 409.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 from fastapi import Header, Request
@@ -40,8 +44,9 @@ from domain.errors import DomainError
 from ledger.access import Principal
 from ledger.base import IdempotencyKeyUsed
 from ledger.persistence.access_tables import StoredResponse, namespaced_key
+from ledger.persistence.references import PostingReference
 from ledger.write_context import WriteContext
-from projections.history.streams import read_streams
+from projections.history.streams import event_position
 
 KEY_CHARS_MAX = 100
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
@@ -53,6 +58,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # returns the response body (the log position it wrote is added to it here; a command that
 # wrote nothing may name the position of what it found already written).
 Command = Callable[[WriteContext], dict[str, Any]]
+# A route's answer rebuilt from what its first request wrote, given the key's row (which names
+# that request's last event): for a repeat after the answer was lost, when the command itself
+# now refuses. None: the row names nothing this route can answer from.
+Recover = Callable[[PostingReference], dict[str, Any] | None]
 
 IdempotencyKey = Annotated[str, Header(
     alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN,
@@ -78,13 +87,14 @@ def _replay(stored: StoredResponse, digest: str) -> Response:
 
 def _await_response(
     svc: Services, key: str, digest: str, *, own: tuple[dict[str, Any], int] | None = None,
-    command: Command | None = None, status: int = 201,
+    command: Command | None = None, status: int = 201, recover: Recover | None = None,
 ) -> Response:
     """The response stored under the key, waited for.
 
     ``own`` is this repeat's answer and its status, when it found the command already
     applied; or, when it collided with the recorded key instead, ``command`` is run again
-    with the key known as recorded, to find out (see the module docstring).
+    with the key known as recorded, to find out (see the module docstring); if it refuses,
+    ``recover`` may rebuild the answer from the events the key names.
     """
     deadline = time.monotonic() + RACE_WAIT_S
     while time.monotonic() < deadline:
@@ -100,7 +110,11 @@ def _await_response(
         try:
             result = command(repeat)
         except (IdempotencyKeyUsed, DomainError):
-            pass  # it collided with the key, or its rules refuse a repeat: no answer from it
+            # It collided with the key, or its rules refuse a repeat: no answer from it, but
+            # perhaps from what the first request wrote.
+            recovered = recover(found) if recover is not None else None
+            if recovered is not None:
+                own = (recovered, status)
         else:
             if repeat.position is None:
                 own = (result, status)
@@ -109,10 +123,10 @@ def _await_response(
             raise Problem(422, "this Idempotency-Key was already used with another request "
                           "body", rule="idempotency-key", field="Idempotency-Key")
         result, status = own
-        position = _position_of(svc, found.originator_id, found.originator_version)
+        position = event_position(svc.ledger, found.originator_id, found.originator_version)
         return _store_and_answer(svc, key, digest, status,
                                  orjson.dumps({**result, "position": position}), position)
-    where = (f" (its first event: {found.originator_id} version {found.originator_version})"
+    where = (f" (its event: {found.originator_id} version {found.originator_version})"
              if found else "")
     raise Problem(409, "a request with this Idempotency-Key was applied" + where + ", but its "
                   "response is not stored yet; repeat the request later to have it replayed",
@@ -131,9 +145,11 @@ def _stored_response(svc: Services, request: Request, scoped_key: str) -> Stored
 
 def run_idempotent(
     svc: Services, principal: Principal, key: str, request: Request, body: BaseModel | None,
-    command: Command, *, status: int = 201,
+    command: Command, *, status: int = 201, recover: Recover | None = None,
 ) -> Response:
-    """Run ``command`` once per key; its result (plus the log position) is the response."""
+    """Run ``command`` once per key; its result (plus the log position) is the response.
+    ``recover``: the route's answer rebuilt from the events a first request wrote, for a
+    repeat after that answer was lost (see the module docstring)."""
     scoped_key = namespaced_key(principal, key)  # by principal id: holders never meet
     digest = request_digest(request, body)
     stored = _stored_response(svc, request, scoped_key)
@@ -145,7 +161,20 @@ def run_idempotent(
     except IdempotencyKeyUsed as used:
         if not used.same_request:
             raise
-        return _await_response(svc, scoped_key, digest, command=command, status=status)
+        return _await_response(svc, scoped_key, digest, command=command, status=status,
+                               recover=recover)
+    except DomainError:
+        # Refused: perhaps because a first request under this key did it already (a vote
+        # step, done once) and its answer is on its way, or was lost. Only a refusal pays
+        # for this look-up.
+        found = svc.ledger.find_idempotency_key(scoped_key)
+        if found is None:
+            raise
+        if found.digest != digest:
+            raise Problem(422, "this Idempotency-Key was already used with another request "
+                          "body", rule="idempotency-key", field="Idempotency-Key") from None
+        return _await_response(svc, scoped_key, digest, command=command, status=status,
+                               recover=recover)
     position = write.position
     if position is None and svc.ledger.find_idempotency_key(scoped_key) is not None:
         # It wrote nothing because an earlier request with this key wrote it all: answer as
@@ -169,8 +198,3 @@ def _store_and_answer(
     return _replay(stored, digest) if stored.body != payload else Response(
         payload, status_code=status, media_type="application/json")
 
-
-def _position_of(svc: Services, originator_id: UUID, version: int) -> int | None:
-    """The log position of one stored event (a rare path: the stream is read whole)."""
-    stream = read_streams(svc.ledger, [originator_id])[originator_id]
-    return next((logged.position for logged in stream if logged.version == version), None)

@@ -74,8 +74,10 @@ from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
 from domain.errors import NotFound
+from domain.ids import vote_id
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
+from ledger.persistence.references import PostingReference
 from ledger.write_context import WriteContext
 
 router = APIRouter(prefix="/v1", tags=["governance"])
@@ -263,12 +265,16 @@ def vote_public(vote: Vote, ballots_cast: int | None) -> VotePublic:
 
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
                   body: Body, id_: UUID,
-                  step: Callable[[str, str, WriteContext], dict[str, Any]]) -> Response:
+                  step: Callable[[str, str, WriteContext], dict[str, Any]],
+                  recover: Callable[[], dict[str, Any] | None] | None = None) -> Response:
+    """One step of a vote under an Idempotency-Key; ``recover``: the step's answer again, as
+    the vote shows it done (a repeat after the first answer was lost)."""
     vote = _vote(svc, principal, id_)
     community, reference = vote.community_code, vote.vote_reference
 
     return run_idempotent(svc, principal, key, request, body,
-                          lambda write: step(community, reference, write))
+                          lambda write: step(community, reference, write),
+                          recover=None if recover is None else lambda found: recover())
 
 
 # -- votes --------------------------------------------------------------------------------
@@ -293,7 +299,13 @@ def propose_vote(
             seats=body.seats, write=write)
         return VoteWritten.carrying("vote", vote_public(vote, 0)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        proposed = svc.ledger.vote_as_left_by(vote_id(body.community_code, body.reference),
+                                              "Proposed")
+        return None if proposed is None else VoteWritten.carrying(
+            "vote", vote_public(proposed, 0)).answer()
+
+    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
 
 
 @router.get("/votes/{id}")
@@ -319,10 +331,13 @@ def nominate(
             candidate_id=body.candidate_id, eligible=body.ineligibility_reason is None,
             ineligibility_reason=body.ineligibility_reason, nominated_on=body.nominated_on,
             actor=actor(request, principal), write=write)
+        return answer()
+
+    def answer() -> dict[str, Any]:
         return NominationRecorded(written="nomination", id=str(id),
                                   candidate_id=body.candidate_id).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step)
+    return _vote_command(svc, principal, key, request, body, id, step, answer)
 
 
 @router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN,
@@ -337,10 +352,13 @@ def publish(
         svc.ledger.publish_vote(community_code=community, vote_reference=reference,
                                 published_on=body.published_on,
                                 actor=actor(request, principal), write=write)
+        return answer()
+
+    def answer() -> dict[str, Any]:
         return VotePublished(written="publication", id=str(id),
                              published_on=body.published_on).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step)
+    return _vote_command(svc, principal, key, request, body, id, step, answer)
 
 
 @router.post("/votes/{id}/open", status_code=201, responses=WRITTEN,
@@ -355,9 +373,16 @@ def open_vote(
         vote = svc.ledger.open_vote(community_code=community, vote_reference=reference,
                                     opened_on=body.opened_on, actor=actor(request, principal),
                                     write=write)
+        return answer(vote)
+
+    def answer(vote: Vote) -> dict[str, Any]:
         return VoteWritten.carrying("opening", vote_public(vote, 0)).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step)
+    def recover() -> dict[str, Any] | None:
+        opened = svc.ledger.vote_as_left_by(id, "Opened", "OpenedWithDigest")
+        return None if opened is None else answer(opened)
+
+    return _vote_command(svc, principal, key, request, body, id, step, recover)
 
 
 @router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN,
@@ -436,10 +461,17 @@ def close_vote(
         result = svc.ledger.close_vote(community_code=community, vote_reference=reference,
                                        closed_on=body.closed_on,
                                        actor=actor(request, principal), write=write)
+        return answer(result)
+
+    def answer(result: TallyResult) -> dict[str, Any]:
         return VoteClosed(written="tally", id=str(id),
                           tally=tally_public(result, provisional=False)).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step)
+    def recover() -> dict[str, Any] | None:
+        closed = svc.ledger.vote_as_left_by(id, "Tallied")
+        return None if closed is None or closed.result is None else answer(closed.result)
+
+    return _vote_command(svc, principal, key, request, body, id, step, recover)
 
 
 @router.get("/votes/{id}/tally")

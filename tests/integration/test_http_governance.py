@@ -20,6 +20,7 @@ from api.http.routes_governance import tally_public
 from domain.ids import roll_entry_id, vote_id
 from ledger import governance
 from ledger.access import Role
+from ledger.persistence.access_tables import StoredResponse
 from tests.integration.http_support import (
     COMMUNITY,
     DISTRICT,
@@ -191,25 +192,40 @@ def test_v5_a_ballot_over_http_reads_its_vote_and_roll_entry_once(
     assert api.get(f"/v1/votes/{id_}/ballots/{cast['receipt']}", official).status_code == 200
 
 
+class LostAnswers:
+    """Storing an answer fails as if the process ended there; the answers it was given are
+    kept, to compare a repeat's answer with what the first request would have said."""
+
+    def __init__(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.access, self.monkeypatch = api.services.access, monkeypatch
+        self.store_response = self.access.store_response
+        self.lost: list[bytes] = []
+        monkeypatch.setattr(self.access, "store_response", self.crash)
+
+    def crash(self, response: StoredResponse) -> bool:
+        self.lost.append(response.body)
+        raise RuntimeError("the process ended here")
+
+    def restore(self) -> None:
+        """The process is back; a repeat waits 0.2 s for an answer that will not come."""
+        self.monkeypatch.setattr(self.access, "store_response", self.store_response)
+        self.monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)
+
+
 def test_a_ballot_whose_answer_was_lost_is_answered_with_its_receipt_on_repeat(
     api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The ballot committed (with its key) and the process ended before its answer was
-    stored. The voter's phone repeats the request: it must learn the receipt of the ballot
-    that counts, not be refused by that very ballot (V5), and nothing is written again."""
+    stored. The voter's phone repeats the request: it must get the lost answer, the receipt
+    of the ballot that counts, not be refused by that very ballot (V5); nothing is written
+    again. The same for a batch of paper ballots."""
     id_ = open_vote(api, official, {"reference": "HIRE-L", "matter_kind": "hire_enterprise",
                                     "title": "Hire a property company"})
     owner_token = api.token(Role.owner, f"owner:{OWNERS[0]}")
-    access = api.services.access
-    store_response = access.store_response
-
-    def crash(*_: object) -> bool:
-        raise RuntimeError("the process ended here")
-
     ballot = {"choice": "disagree", "cast_on": "2026-03-20"}
     paper = {"cast_on": "2026-03-21", "ballots": [
         {"owner_id": OWNERS[1], "choice": "agree"}, {"owner_id": OWNERS[2], "choice": "abstain"}]}
-    monkeypatch.setattr(access, "store_response", crash)
+    answers = LostAnswers(api, monkeypatch)
     before = last_id(api)
     assert api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot,
                     key="lost-ballot").status_code == 500
@@ -217,23 +233,20 @@ def test_a_ballot_whose_answer_was_lost_is_answered_with_its_receipt_on_repeat(
                     key="lost-paper").status_code == 500
     written = last_id(api)
     assert written == before + 3  # each committed: its ballots, and its key with them
-    monkeypatch.setattr(access, "store_response", store_response)
-    monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)
+    answers.restore()
 
-    count = api.services.ledger.vote_count(api.services.ledger.vote(COMMUNITY, "HIRE-L"))
-    assert len(count.receipts) == 3
     repeat = api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot, key="lost-ballot")
-    answered = ok(repeat)
-    assert answered == {"written": "ballot", "id": id_, "owner_id": OWNERS[0],
-                        "choice": "disagree", "candidates": [],
-                        "receipt": answered["receipt"], "position": before + 1}
-    assert answered["receipt"] in count.receipts.values()
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.content == answers.lost[0]
+    assert ok(repeat)["position"] == before + 1
     checked = ok(api.get(f"/v1/votes/{id_}/ballots/{repeat.json()['receipt']}", owner_token),
                  200)
     assert checked["choice"] == "disagree"
-    papers = ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, paper, key="lost-paper"))
-    assert len(papers["receipts"]) == 2 and papers["position"] == before + 2
-    for receipt, choice in zip(papers["receipts"], ("agree", "abstain"), strict=True):
+    papers = api.post(f"/v1/votes/{id_}/paper-ballots", official, paper, key="lost-paper")
+    assert papers.status_code == 201, papers.text
+    assert papers.content == answers.lost[1]
+    assert ok(papers)["position"] == written  # the batch's last ballot, as the lost answer
+    for receipt, choice in zip(papers.json()["receipts"], ("agree", "abstain"), strict=True):
         assert ok(api.get(f"/v1/votes/{id_}/ballots/{receipt}", official), 200)["choice"] \
             == choice
     # every later repeat replays the stored answer; nothing was written again
@@ -247,6 +260,47 @@ def test_a_ballot_whose_answer_was_lost_is_answered_with_its_receipt_on_repeat(
     second = api.post(f"/v1/votes/{id_}/ballots", owner_token, ballot, key="second-ballot")
     assert second.status_code == 409 and second.json()["rule"] == "V5"
     assert last_id(api) == written
+
+
+def test_each_step_of_a_vote_whose_answer_was_lost_answers_its_repeat_as_it_would_have(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An official's proposal, nomination, publication, opening and close, each committed
+    and its answer lost: the repeat gets that answer byte for byte (the close: its tally),
+    where the step itself would now refuse (it is done), and writes nothing."""
+    proposal = {"community_code": COMMUNITY, "reference": "ELECT-L",
+                "matter_kind": "committee_election", "title": "Elect the owners' committee",
+                "proposed_on": "2026-03-01", "seats": 3}
+    steps: list[tuple[str, dict[str, Any]]] = [("/v1/votes", proposal)]
+    id_ = str(vote_id(COMMUNITY, "ELECT-L"))
+    steps += [(f"/v1/votes/{id_}/nominations", {"candidate_id": candidate,
+                                                "nominated_on": "2026-03-01"})
+              for candidate in OWNERS[:3]]
+    steps += [
+        (f"/v1/votes/{id_}/publish", {"published_on": "2026-03-01"}),
+        (f"/v1/votes/{id_}/open", {"opened_on": "2026-03-16"}),
+        (f"/v1/votes/{id_}/close", {"closed_on": "2026-03-31"}),
+    ]
+    for number, (path, body) in enumerate(steps):
+        if path.endswith("/close"):  # every owner votes, so that the tally elects
+            ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+                "cast_on": "2026-03-20", "ballots": [
+                    {"owner_id": o, "choice": "agree", "candidates": OWNERS[:3]}
+                    for o in OWNERS]}))
+        answers = LostAnswers(api, monkeypatch)
+        key = f"lost-step-{number}"
+        first = api.post(path, official, body, key=key)
+        assert first.status_code == 500, (path, first.text)
+        written = last_id(api)
+        answers.restore()
+        repeat = api.post(path, official, body, key=key)
+        assert repeat.status_code == 201, (path, repeat.text)
+        assert repeat.content == answers.lost[0], path
+        assert repeat.json()["position"] == written, path
+        again = api.post(path, official, body, key=key)
+        assert again.headers["Idempotent-Replayed"] == "true" and again.content == repeat.content
+        assert last_id(api) == written, path
+    assert sorted(api.get(f"/v1/votes/{id_}", official).json()["elected"]) == OWNERS[:3]
 
 
 def test_r2_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:

@@ -20,6 +20,7 @@ from ledger.application import FundLedger
 from ledger.base import IdempotencyKeyUsed
 from ledger.commands import DepositLine
 from ledger.write_context import WriteContext
+from projections.history.streams import event_position
 from tests.integration.test_fund_ledger import ACTOR, CODE, THREAD_JOIN_S, funded
 
 AMOUNT_FEN = 12_345
@@ -29,9 +30,11 @@ def deposit(reference: str, unit: str = "101") -> DepositLine:
     return DepositLine(reference, CODE, "1", unit, AMOUNT_FEN, date(2024, 2, 1), "top_up")
 
 
-def test_a_key_is_recorded_with_the_events_and_names_the_first(
+def test_a_key_is_recorded_with_the_events_and_names_the_last(
     app: FundLedger, tmp_path: Path
 ) -> None:
+    """The key names the save's last event: its position is the highest the save wrote, the
+    one the request answered with (a repeat whose answer was lost answers with it again)."""
     funded(app, tmp_path)
     write = WriteContext.idempotent("key-1", "digest-a")
     posted = app.post_deposit(deposit("BANK-1"), actor=ACTOR, write=write)
@@ -42,6 +45,15 @@ def test_a_key_is_recorded_with_the_events_and_names_the_first(
     assert (found.digest, found.originator_id, found.originator_version) == (
         "digest-a", posted.originator_id, posted.originator_version)
     assert app.find_idempotency_key("key-2") is None
+    batch = WriteContext.idempotent("key-2", "digest-b")
+    app.import_deposits([DepositLine(f"BATCH-{unit}", CODE, "1", unit, AMOUNT_FEN,
+                                     date(2024, 2, 1), "top_up", line)
+                         for line, unit in enumerate(("101", "102", "201"), start=1)],
+                        actor=ACTOR, write=batch)
+    found = app.find_idempotency_key("key-2")
+    assert found is not None and batch.position == app.recorder.max_notification_id()
+    assert batch.position == event_position(app, found.originator_id,
+                                            found.originator_version) == position + 3
 
 
 def test_a_refused_command_records_no_key(app: FundLedger, tmp_path: Path) -> None:
