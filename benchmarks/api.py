@@ -588,6 +588,10 @@ def where_time_goes(rounds: list[Round]) -> None:
         print(f"  {label:<22}{value:6.2f}   {what}")
     print(f"  {'the rest':<22}{total - sum(v for _, v, _ in parts):6.2f}   the app's middleware "
           "and request log, the key's row and metrics in the command, the route's own code")
+    floor = sum(v for _, v, _ in parts)
+    print(f"  the four parts alone: {floor:.2f} ms, {floor / command:.2f}x the command "
+          f"({'over' if floor > 2 * command else 'within'} the {2 * command:.2f} ms that half "
+          "the in-process rate allows)")
 
 
 def main() -> None:
