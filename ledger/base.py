@@ -130,6 +130,21 @@ class LedgerBase(Application[UUID]):
         if found is not None:
             raise IdempotencyKeyUsed(found, same_request=found.digest == key.request_digest)
 
+    def as_left_by(self, aggregate_id: UUID, key: PostingReference | None,
+                   *steps: str) -> Aggregate | None:
+        """An aggregate as one save left it, to answer for that save again: at the version
+        ``key`` (an idempotency key's row) names, if it names this aggregate (the save's last
+        event is its own); otherwise as the first of its events named one of ``steps`` left
+        it. None if neither finds it."""
+        if key is not None and key.originator_id == aggregate_id:
+            return cast(Aggregate, self.repository.get(aggregate_id,
+                                                       version=key.originator_version))
+        for event in self.repository.event_store.get(aggregate_id):
+            if type(event).__name__ in steps:
+                return cast(Aggregate, self.repository.get(aggregate_id,
+                                                           version=event.originator_version))
+        return None
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _retrying(self, attempt: Callable[[], T], write: WriteContext | None = None) -> T:

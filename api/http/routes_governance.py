@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from api.http.amounts import Yuan, fen
-from api.http.idempotency import IdempotencyKey, run_idempotent
+from api.http.idempotency import IdempotencyKey, Recover, run_idempotent
 from api.http.models import (
     Building,
     CommunityCodeIn,
@@ -74,7 +74,7 @@ from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
 from domain.errors import NotFound
-from domain.ids import vote_id
+from domain.ids import committee_id, vote_id
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 from ledger.persistence.references import PostingReference
@@ -516,6 +516,19 @@ def committee_public(committee: Committee) -> CommitteePublic:
         version=committee.version)
 
 
+def _committee_recover(svc: Services, code: str, reference: str, written: str,
+                       *steps: str) -> Recover:
+    """A committee route's answer again, from the committee as its step left it (a repeat
+    after the first answer was lost): at the version the key names, or after its first event
+    named one of ``steps``."""
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        committee = svc.ledger.as_left_by(committee_id(code, reference), found, *steps)
+        return None if not isinstance(committee, Committee) else CommitteeWritten.carrying(
+            written, committee_public(committee)).answer()
+
+    return recover
+
+
 @router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
              response_model=CommitteeWritten)
 def form_owners_committee(
@@ -535,7 +548,8 @@ def form_owners_committee(
         return CommitteeWritten.carrying("owners-committee",
                                          committee_public(committee)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    return run_idempotent(svc, principal, key, request, body, command, recover=(
+        _committee_recover(svc, code, body.committee_reference, "owners-committee", "Formed")))
 
 
 @router.post("/communities/{code}/property-management-committees", status_code=201,
@@ -558,7 +572,9 @@ def appoint_property_management_committee(
         return CommitteeWritten.carrying("property-management-committee",
                                          committee_public(committee)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    return run_idempotent(svc, principal, key, request, body, command, recover=(
+        _committee_recover(svc, code, body.committee_reference,
+                           "property-management-committee", "Formed")))
 
 
 @router.get("/communities/{code}/committees/{reference}")
@@ -584,7 +600,8 @@ def file_owners_committee(
         committee = svc.ledger.committee(code, reference)
         return CommitteeWritten.carrying("filing", committee_public(committee)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    return run_idempotent(svc, principal, key, request, body, command, recover=(
+        _committee_recover(svc, code, reference, "filing", "FiledWithStreetOffice")))
 
 
 @router.post("/communities/{code}/committees/{reference}/party-coverage", status_code=201,
@@ -603,7 +620,9 @@ def record_party_coverage(
             actor=actor(request, principal), write=write)
         return CommitteeWritten.carrying("party-coverage", committee_public(committee)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    # Coverage may be recorded again later: only the key's own event says which.
+    return run_idempotent(svc, principal, key, request, body, command, recover=(
+        _committee_recover(svc, code, reference, "party-coverage")))
 
 
 @router.post("/communities/{code}/committees/{reference}/departures", status_code=201,
@@ -620,7 +639,8 @@ def committee_member_left(
             left_on=body.left_on, actor=actor(request, principal), reason=body.reason, write=write)
         return CommitteeWritten.carrying("member-left", committee_public(committee)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    return run_idempotent(svc, principal, key, request, body, command, recover=(
+        _committee_recover(svc, code, reference, "member-left")))
 
 
 

@@ -303,6 +303,57 @@ def test_each_step_of_a_vote_whose_answer_was_lost_answers_its_repeat_as_it_woul
     assert sorted(api.get(f"/v1/votes/{id_}", official).json()["elected"]) == OWNERS[:3]
 
 
+def test_each_committee_step_whose_answer_was_lost_answers_its_repeat_as_it_would_have(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A property management committee appointed, an owners' committee formed from its
+    election and filed (dissolving the first in the same save), its party coverage recorded
+    and a member leaving: each committed with its answer lost, each repeat answers that
+    answer byte for byte and writes nothing."""
+    base = f"/v1/communities/{COMMUNITY}/committees"
+    members = [{"member_id": o, "is_owner": True} for o in OWNERS] + [
+        {"member_id": f"rc-{i}", "is_owner": False,
+         "residents_committee_representative": i == 0} for i in range(3)]
+    pmc = {"committee_reference": "PMC-L", "appointed_on": "2026-02-15", "members": members,
+           "chair_id": "rc-0", "term_start": "2026-02-15", "term_end": "2029-02-14"}
+    formed = {"committee_reference": "OC-L", "election_reference": "OC-ELECT",
+              "term_start": "2026-04-01", "term_end": "2031-03-31", "alternate_ids": [],
+              "party_member_ids": [OWNERS[0]]}
+    steps: list[tuple[str, dict[str, Any]]] = [
+        (f"/v1/communities/{COMMUNITY}/property-management-committees", pmc),
+        (base, formed),
+        (f"{base}/OC-L/filing", {"filed_on": "2026-04-15", "street_office": "Street office"}),
+        (f"{base}/OC-L/party-coverage", {"recorded_on": "2026-05-01",
+                                         "party_member_ids": OWNERS[:2],
+                                         "party_branch_set_up": True}),
+        (f"{base}/OC-L/departures", {"member_id": OWNERS[2], "left_on": "2026-06-01",
+                                     "reason": "moved away"}),
+    ]
+    for number, (path, body) in enumerate(steps):
+        if path == base:  # the election the owners' committee is formed from
+            id_ = open_vote(api, official, {
+                "reference": "OC-ELECT", "matter_kind": "committee_election",
+                "title": "First owners' committee", "seats": 3}, candidates=tuple(OWNERS[:3]))
+            ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+                "cast_on": "2026-03-20", "ballots": [
+                    {"owner_id": o, "choice": "agree", "candidates": OWNERS[:3]}
+                    for o in OWNERS]}))
+            ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+        answers = LostAnswers(api, monkeypatch)
+        key = f"lost-committee-{number}"
+        first = api.post(path, official, body, key=key)
+        assert first.status_code == 500, (path, first.text)
+        written = last_id(api)
+        answers.restore()
+        repeat = api.post(path, official, body, key=key)
+        assert repeat.status_code == 201, (path, repeat.text)
+        assert repeat.content == answers.lost[0], path
+        assert repeat.json()["position"] == written, path
+        assert last_id(api) == written, path
+    assert ok(api.get(f"{base}/PMC-L", official), 200)["active"] is False
+    assert ok(api.get(f"{base}/OC-L", official), 200)["former_member_ids"] == [OWNERS[2]]
+
+
 def test_r2_a_vote_outside_the_officials_scope_reads_as_absent(api: Api, official: str) -> None:
     id_ = open_vote(api, official, {"reference": "HIRE-2", "matter_kind": "hire_enterprise",
                                     "title": "Hire a property company"})
