@@ -145,6 +145,11 @@ class LedgerBase(Application[UUID]):
                                                            version=event.originator_version))
         return None
 
+    def event_at(self, aggregate_id: UUID, version: int) -> object | None:
+        """One stored event of an aggregate, as its domain event; None if there is none."""
+        return next(iter(self.repository.event_store.get(
+            aggregate_id, gt=version - 1, lte=version)), None)
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _retrying(self, attempt: Callable[[], T], write: WriteContext | None = None) -> T:

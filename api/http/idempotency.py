@@ -18,12 +18,15 @@ stores that answer and returns it; every later repeat replays it. How, by route:
   lost one said false: the events are the same, written once.
 - A ballot finds the ballots the key names (``FundLedger.cast_ballots_in``). A receipt is its
   ballot's digest, so the answer is the lost one exactly.
-- A route whose answer follows from its body and the state its events left (a vote's
-  proposal, nomination, publication, opening and close; a committee's appointment,
-  formation, filing, party coverage and departures) passes ``recover``: the command refuses
-  the repeat (the step is done), and ``recover`` rebuilds the lost answer, byte for byte,
-  from the aggregate as that step left it (``FundLedger.as_left_by``).
-A command with none of these cannot answer for the lost one, and its repeat still gets 409.
+- A route whose answer follows from its body and the state its events left passes
+  ``recover``: the command refuses the repeat (the step is done), and ``recover`` rebuilds
+  the lost answer, byte for byte, from the aggregate as that step left it
+  (``FundLedger.as_left_by``): a vote's proposal, nomination, publication, opening and
+  close; a committee's appointment, formation, filing, party coverage and departures; the
+  fund's custody decision and transfer; a contract's notice, termination and handover
+  items; self-management.
+A command with none of these (a credit event; the overdue-handover check, which answers a
+repeat with what it finds then) cannot answer for the lost one as it was.
 """
 
 from __future__ import annotations

@@ -76,8 +76,10 @@ from domain.credit import (
     round_hundredths,
 )
 from domain.enterprise import Enterprise
+from domain.ids import contract_id
 from domain.service_contract import HANDOVER_ITEMS, NOTICE_DAYS, ServiceContract
 from ledger.access import Principal, Role
+from ledger.persistence.references import PostingReference
 from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX
 
@@ -306,10 +308,14 @@ def record_self_management(
         svc.ledger.record_self_management(
             community_code=code, resolution_id=body.resolution_id,
             started_on=body.started_on, actor=actor(request, principal), write=write)
+        return answer()
+
+    def answer() -> dict[str, Any]:
         return SelfManagementRecorded(written="self-management",
                                       reference=body.resolution_id).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    return run_idempotent(svc, principal, key, request, body, command,
+                          recover=lambda found: answer())
 
 
 @router.get("/communities/{code}/service-contracts/{reference}")
@@ -331,7 +337,14 @@ def _contract_step(svc: Services, principal: Principal, key: str, request: Reque
         contract = svc.ledger.contract(code, reference)
         return ContractWritten.carrying(written, contract_public(contract)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        """The answer lost with a first request's process: from the contract at the version
+        its key names (the step's own event; the contract alone is saved)."""
+        contract = svc.ledger.as_left_by(contract_id(code, reference), found)
+        return None if not isinstance(contract, ServiceContract) else ContractWritten.carrying(
+            written, contract_public(contract)).answer()
+
+    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/notice", status_code=201,

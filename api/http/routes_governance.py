@@ -74,7 +74,7 @@ from api.http.services import Services
 from domain.committee import Committee, PmcMember
 from domain.community import Community
 from domain.errors import NotFound
-from domain.ids import committee_id, vote_id
+from domain.ids import committee_id, community_id, vote_id
 from domain.vote import MATTER_KINDS, TallyResult, Vote
 from ledger.access import Place, Principal, Role
 from ledger.persistence.references import PostingReference
@@ -671,7 +671,12 @@ def decide_custody_transfer(
         community = svc.ledger.community(code)
         return CustodyDecided.carrying("custody-decision", custody_public(community)).answer()
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        community = svc.ledger.as_left_by(community_id(code), found)
+        return None if not isinstance(community, Community) else CustodyDecided.carrying(
+            "custody-decision", custody_public(community)).answer()
+
+    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
 
 
 @router.post("/communities/{code}/custody-transfer/completion", status_code=201,
@@ -687,7 +692,17 @@ def complete_custody_transfer(
         moved = svc.ledger.complete_custody_transfer(
             community_code=code, completed_on=body.completed_on,
             actor=actor(request, principal), write=write)
-        return CustodyTransferred(written="custody-transfer", balance_moved_fen=moved,
-                                  **dict(custody_public(svc.ledger.community(code)))).answer()
+        return answer(moved, svc.ledger.community(code))
 
-    return run_idempotent(svc, principal, key, request, body, command)
+    def answer(moved: int, community: Community) -> dict[str, Any]:
+        return CustodyTransferred(written="custody-transfer", balance_moved_fen=moved,
+                                  **dict(custody_public(community))).answer()
+
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        community = svc.ledger.as_left_by(community_id(code), found)
+        transferred = svc.ledger.event_at(community_id(code), found.originator_version)
+        moved = getattr(transferred, "balance_fen", None)
+        return None if not isinstance(community, Community) or not isinstance(moved, int) \
+            else answer(moved, community)
+
+    return run_idempotent(svc, principal, key, request, body, command, recover=recover)

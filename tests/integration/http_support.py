@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.http import idempotency
 from api.http.app import create_app
 from api.http.services import Services
 from ledger.access import Principal, Role, Scope, new_token, token_digest
+from ledger.persistence.access_tables import StoredResponse
 from ledger.settings import Settings
 from projections.runner import wait_until_applied
 
@@ -109,3 +112,23 @@ def staff_sign_in(client: TestClient, token: str) -> None:
     signed_in = client.post("/web/signin/token", follow_redirects=False, data={
         "token": token, "csrf": page_csrf(page.text)})
     assert signed_in.status_code == 303, signed_in.text
+
+
+class LostAnswers:
+    """Storing an answer fails as if the process ended there; the answers it was given are
+    kept, to compare a repeat's answer with what the first request would have said."""
+
+    def __init__(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.access, self.monkeypatch = api.services.access, monkeypatch
+        self.store_response = self.access.store_response
+        self.lost: list[bytes] = []
+        monkeypatch.setattr(self.access, "store_response", self.crash)
+
+    def crash(self, response: StoredResponse) -> bool:
+        self.lost.append(response.body)
+        raise RuntimeError("the process ended here")
+
+    def restore(self) -> None:
+        """The process is back; a repeat waits 0.2 s for an answer that will not come."""
+        self.monkeypatch.setattr(self.access, "store_response", self.store_response)
+        self.monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)

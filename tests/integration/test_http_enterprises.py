@@ -17,6 +17,7 @@ from tests.integration.http_support import (
     OTHER,
     STREET,
     Api,
+    LostAnswers,
     open_api,
     seed,
 )
@@ -111,6 +112,38 @@ def test_e1_e2_entry_notice_termination_handover_and_the_overdue_check(api: Api,
     assert api.get(contract, elsewhere).status_code == 404
     assert api.post(f"{contract}/handover", elsewhere,
                     {"item": "records", "handed_over_on": "2026-10-20"}).status_code == 404
+
+
+def test_e2_contract_steps_whose_answers_were_lost_answer_their_repeats_as_they_would_have(
+    api: Api, city: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Notice, termination and a handover item, each committed with its answer lost: each
+    repeat answers that answer byte for byte (the contract as that step left it, though a
+    later step changed it since) and writes nothing."""
+    register(api, city)
+    ok(api.post(CONTRACTS, city, {
+        "enterprise_code": CODE_A, "contract_reference": "C-L", "starts_on": "2026-01-01",
+        "filed_on": "2026-01-05", "ends_on": "2026-12-31"}))
+    contract = f"{CONTRACTS}/C-L"
+    steps = [(f"{contract}/notice", {"given_on": "2026-06-01", "reason": "not_renewing"}),
+             (f"{contract}/termination", {"terminated_on": "2026-09-01"}),
+             (f"{contract}/handover", {"item": "common_parts", "handed_over_on": "2026-09-10"})]
+    lost: list[tuple[str, dict[str, Any], bytes, int]] = []
+    for number, (path, body) in enumerate(steps):
+        answers = LostAnswers(api, monkeypatch)
+        first = api.post(path, city, body, key=f"lost-contract-{number}")
+        assert first.status_code == 500, (path, first.text)
+        lost.append((path, body, answers.lost[0], last_id(api)))
+        answers.restore()
+    written = last_id(api)
+    for number, (path, body, answer, position) in enumerate(lost):
+        repeat = api.post(path, city, body, key=f"lost-contract-{number}")
+        assert repeat.status_code == 201, (path, repeat.text)
+        assert repeat.content == answer, path
+        assert repeat.json()["position"] == position, path
+    assert last_id(api) == written
+    assert ok(api.get(contract, city), 200)["outstanding_handover_items"] == [
+        "records", "prepaid_fees"]
 
 
 def test_e3_a_credit_event_shows_in_the_score_with_its_points(api: Api, city: str) -> None:

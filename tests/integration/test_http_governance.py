@@ -15,18 +15,17 @@ from typing import Any
 
 import pytest
 
-from api.http import idempotency
 from api.http.routes_governance import tally_public
 from domain.ids import roll_entry_id, vote_id
 from ledger import governance
 from ledger.access import Role
-from ledger.persistence.access_tables import StoredResponse
 from tests.integration.http_support import (
     COMMUNITY,
     DISTRICT,
     OTHER,
     STREET,
     Api,
+    LostAnswers,
     community_body,
     full_width,
     open_api,
@@ -190,26 +189,6 @@ def test_v5_a_ballot_over_http_reads_its_vote_and_roll_entry_once(
     assert stranger.status_code == 404 and stranger.json()["field"] == "id"
     assert sorted(read) == sorted([the_vote, roll_entry_id(the_vote, "nobody")])
     assert api.get(f"/v1/votes/{id_}/ballots/{cast['receipt']}", official).status_code == 200
-
-
-class LostAnswers:
-    """Storing an answer fails as if the process ended there; the answers it was given are
-    kept, to compare a repeat's answer with what the first request would have said."""
-
-    def __init__(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.access, self.monkeypatch = api.services.access, monkeypatch
-        self.store_response = self.access.store_response
-        self.lost: list[bytes] = []
-        monkeypatch.setattr(self.access, "store_response", self.crash)
-
-    def crash(self, response: StoredResponse) -> bool:
-        self.lost.append(response.body)
-        raise RuntimeError("the process ended here")
-
-    def restore(self) -> None:
-        """The process is back; a repeat waits 0.2 s for an answer that will not come."""
-        self.monkeypatch.setattr(self.access, "store_response", self.store_response)
-        self.monkeypatch.setattr(idempotency, "RACE_WAIT_S", 0.2)
 
 
 def test_a_ballot_whose_answer_was_lost_is_answered_with_its_receipt_on_repeat(
@@ -486,6 +465,62 @@ def test_f3_custody_passes_to_the_owners_meeting_by_a_resolution(api: Api, offic
     assert moved["custodian"] == "owners_meeting" and moved["transfer_pending"] is None
     assert held > 0 and moved["balance_moved_fen"] == held
     assert moved["balance_moved_yuan"] == f"{held // 100}.{held % 100:02d}"
+
+
+def test_f3_custody_steps_whose_answers_were_lost_answer_their_repeats_as_they_would_have(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The custody decision and its completion (with the balance moved), each committed with
+    its answer lost: each repeat answers that answer byte for byte and writes nothing."""
+    base = f"/v1/communities/{COMMUNITY}"
+    id_ = open_vote(api, official, {"reference": "CUSTODY-L", "matter_kind": "other_ordinary",
+                                    "title": "The owners' meeting takes custody"})
+    ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+        "cast_on": "2026-03-20", "ballots": [{"owner_id": o, "choice": "agree"}
+                                             for o in OWNERS]}))
+    ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    ledger = api.services.ledger
+    community = ledger.community(COMMUNITY)  # an owners' committee, formed elsewhere
+    community.record_committee(kind="owners_committee", committee_reference="OC-X",
+                               effective_date=date(2026, 4, 1), actor="test")
+    ledger.save(community)
+    custodian = api.token(Role.custodian, f"community:{COMMUNITY}")
+    for number, (token, path, body) in enumerate((
+            (official, f"{base}/custody-transfer",
+             {"resolution_id": "CUSTODY-L", "decided_on": "2026-04-01"}),
+            (custodian, f"{base}/custody-transfer/completion", {"completed_on": "2026-04-20"}))):
+        answers = LostAnswers(api, monkeypatch)
+        first = api.post(path, token, body, key=f"lost-custody-{number}")
+        assert first.status_code == 500, (path, first.text)
+        written = last_id(api)
+        answers.restore()
+        repeat = api.post(path, token, body, key=f"lost-custody-{number}")
+        assert repeat.status_code == 201, (path, repeat.text)
+        assert repeat.content == answers.lost[0], path
+        assert last_id(api) == written, path
+    assert repeat.json()["balance_moved_fen"] > 0
+    assert repeat.json()["custodian"] == "owners_meeting"
+
+
+def test_r1_self_management_whose_answer_was_lost_answers_its_repeat_as_it_would_have(
+    api: Api, official: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    id_ = open_vote(api, official, {"reference": "SELF-L", "matter_kind": "other_ordinary",
+                                    "title": "The owners manage the community themselves"})
+    ok(api.post(f"/v1/votes/{id_}/paper-ballots", official, {
+        "cast_on": "2026-03-20", "ballots": [{"owner_id": o, "choice": "agree"}
+                                             for o in OWNERS]}))
+    ok(api.post(f"/v1/votes/{id_}/close", official, {"closed_on": "2026-03-31"}))
+    path = f"/v1/communities/{COMMUNITY}/self-management"
+    body = {"resolution_id": "SELF-L", "started_on": "2026-04-01"}
+    answers = LostAnswers(api, monkeypatch)
+    assert api.post(path, official, body, key="lost-self").status_code == 500
+    written = last_id(api)
+    answers.restore()
+    repeat = api.post(path, official, body, key="lost-self")
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.content == answers.lost[0] and repeat.json()["position"] == written
+    assert last_id(api) == written
 
 
 def _register_with_developer_unit(api: Api, code: str) -> str:
