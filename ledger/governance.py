@@ -244,12 +244,6 @@ class GovernanceCommands(LedgerBase):
         found = load_many(self, [the_vote_id]).get(the_vote_id)
         return found if isinstance(found, Vote) else None
 
-    def vote_as_left_by(self, the_vote_id: UUID, *steps: str) -> Vote | None:
-        """The vote as the first of its events named one of ``steps`` (e.g. "Opened") left
-        it, or None if it has none: what that step's answer described."""
-        found = self.as_left_by(the_vote_id, None, *steps)
-        return found if isinstance(found, Vote) else None
-
     def on_roll(self, vote: Vote, owner_id: str) -> bool:
         """Whether the owner is in the vote's frozen electorate: one roll entry read."""
         if vote.ballots_inline:

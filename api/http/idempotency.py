@@ -34,7 +34,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import orjson
 from fastapi import Header, Request
@@ -66,6 +67,19 @@ Command = Callable[[WriteContext], dict[str, Any]]
 # that request's last event): for a repeat after the answer was lost, when the command itself
 # now refuses. None: the row names nothing this route can answer from.
 Recover = Callable[[PostingReference], dict[str, Any] | None]
+A = TypeVar("A")
+
+
+def rebuilt_from(svc: Services, aggregate_id: UUID, kind: type[A],
+                 render: Callable[[A], dict[str, Any] | None], *steps: str) -> Recover:
+    """``recover`` for a route that answers with one aggregate: ``render`` of it as the first
+    request's save left it (``FundLedger.as_left_by``: at the version the key names, or after
+    its first event named one of ``steps``)."""
+    def recover(found: PostingReference) -> dict[str, Any] | None:
+        aggregate = svc.ledger.as_left_by(aggregate_id, found, *steps)
+        return render(aggregate) if isinstance(aggregate, kind) else None
+
+    return recover
 
 IdempotencyKey = Annotated[str, Header(
     alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN,

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from api.http.amounts import Yuan, fen
-from api.http.idempotency import IdempotencyKey, run_idempotent
+from api.http.idempotency import IdempotencyKey, rebuilt_from, run_idempotent
 from api.http.models import (
     CREDIT_CODE_DESCRIPTION,
     CREDIT_CODE_JSON_PATTERN,
@@ -79,7 +79,6 @@ from domain.enterprise import Enterprise
 from domain.ids import contract_id
 from domain.service_contract import HANDOVER_ITEMS, NOTICE_DAYS, ServiceContract
 from ledger.access import Principal, Role
-from ledger.persistence.references import PostingReference
 from ledger.write_context import WriteContext
 from projections.audit import PAGE_SIZE_MAX
 
@@ -337,14 +336,10 @@ def _contract_step(svc: Services, principal: Principal, key: str, request: Reque
         contract = svc.ledger.contract(code, reference)
         return ContractWritten.carrying(written, contract_public(contract)).answer()
 
-    def recover(found: PostingReference) -> dict[str, Any] | None:
-        """The answer lost with a first request's process: from the contract at the version
-        its key names (the step's own event; the contract alone is saved)."""
-        contract = svc.ledger.as_left_by(contract_id(code, reference), found)
-        return None if not isinstance(contract, ServiceContract) else ContractWritten.carrying(
-            written, contract_public(contract)).answer()
-
-    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
+    # A lost answer again: the contract at the version its key names (the step's own event).
+    return run_idempotent(svc, principal, key, request, body, command, recover=rebuilt_from(
+        svc, contract_id(code, reference), ServiceContract,
+        lambda contract: ContractWritten.carrying(written, contract_public(contract)).answer()))
 
 
 @router.post("/communities/{code}/service-contracts/{reference}/notice", status_code=201,

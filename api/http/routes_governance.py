@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from api.http.amounts import Yuan, fen
-from api.http.idempotency import IdempotencyKey, Recover, run_idempotent
+from api.http.idempotency import IdempotencyKey, Recover, rebuilt_from, run_idempotent
 from api.http.models import (
     Building,
     CommunityCodeIn,
@@ -266,7 +266,7 @@ def vote_public(vote: Vote, ballots_cast: int | None) -> VotePublic:
 def _vote_command(svc: Services, principal: Principal, key: str, request: Request,
                   body: Body, id_: UUID,
                   step: Callable[[str, str, WriteContext], dict[str, Any]],
-                  recover: Callable[[], dict[str, Any] | None] | None = None) -> Response:
+                  recover: Recover | None = None) -> Response:
     """One step of a vote under an Idempotency-Key; ``recover``: the step's answer again, as
     the vote shows it done (a repeat after the first answer was lost)."""
     vote = _vote(svc, principal, id_)
@@ -274,7 +274,7 @@ def _vote_command(svc: Services, principal: Principal, key: str, request: Reques
 
     return run_idempotent(svc, principal, key, request, body,
                           lambda write: step(community, reference, write),
-                          recover=None if recover is None else lambda found: recover())
+                          recover=recover)
 
 
 # -- votes --------------------------------------------------------------------------------
@@ -299,13 +299,9 @@ def propose_vote(
             seats=body.seats, write=write)
         return VoteWritten.carrying("vote", vote_public(vote, 0)).answer()
 
-    def recover(found: PostingReference) -> dict[str, Any] | None:
-        proposed = svc.ledger.vote_as_left_by(vote_id(body.community_code, body.reference),
-                                              "Proposed")
-        return None if proposed is None else VoteWritten.carrying(
-            "vote", vote_public(proposed, 0)).answer()
-
-    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
+    return run_idempotent(svc, principal, key, request, body, command, recover=rebuilt_from(
+        svc, vote_id(body.community_code, body.reference), Vote,
+        lambda vote: VoteWritten.carrying("vote", vote_public(vote, 0)).answer(), "Proposed"))
 
 
 @router.get("/votes/{id}")
@@ -337,7 +333,8 @@ def nominate(
         return NominationRecorded(written="nomination", id=str(id),
                                   candidate_id=body.candidate_id).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step, answer)
+    return _vote_command(svc, principal, key, request, body, id, step,
+                         lambda found: answer())
 
 
 @router.post("/votes/{id}/publish", status_code=201, responses=WRITTEN,
@@ -358,7 +355,8 @@ def publish(
         return VotePublished(written="publication", id=str(id),
                              published_on=body.published_on).answer()
 
-    return _vote_command(svc, principal, key, request, body, id, step, answer)
+    return _vote_command(svc, principal, key, request, body, id, step,
+                         lambda found: answer())
 
 
 @router.post("/votes/{id}/open", status_code=201, responses=WRITTEN,
@@ -378,11 +376,8 @@ def open_vote(
     def answer(vote: Vote) -> dict[str, Any]:
         return VoteWritten.carrying("opening", vote_public(vote, 0)).answer()
 
-    def recover() -> dict[str, Any] | None:
-        opened = svc.ledger.vote_as_left_by(id, "Opened", "OpenedWithDigest")
-        return None if opened is None else answer(opened)
-
-    return _vote_command(svc, principal, key, request, body, id, step, recover)
+    return _vote_command(svc, principal, key, request, body, id, step,
+                         rebuilt_from(svc, id, Vote, answer, "Opened", "OpenedWithDigest"))
 
 
 @router.post("/votes/{id}/ballots", status_code=201, responses=WRITTEN,
@@ -467,11 +462,9 @@ def close_vote(
         return VoteClosed(written="tally", id=str(id),
                           tally=tally_public(result, provisional=False)).answer()
 
-    def recover() -> dict[str, Any] | None:
-        closed = svc.ledger.vote_as_left_by(id, "Tallied")
-        return None if closed is None or closed.result is None else answer(closed.result)
-
-    return _vote_command(svc, principal, key, request, body, id, step, recover)
+    return _vote_command(svc, principal, key, request, body, id, step, rebuilt_from(
+        svc, id, Vote, lambda vote: None if vote.result is None else answer(vote.result),
+        "Tallied"))
 
 
 @router.get("/votes/{id}/tally")
@@ -518,15 +511,9 @@ def committee_public(committee: Committee) -> CommitteePublic:
 
 def _committee_recover(svc: Services, code: str, reference: str, written: str,
                        *steps: str) -> Recover:
-    """A committee route's answer again, from the committee as its step left it (a repeat
-    after the first answer was lost): at the version the key names, or after its first event
-    named one of ``steps``."""
-    def recover(found: PostingReference) -> dict[str, Any] | None:
-        committee = svc.ledger.as_left_by(committee_id(code, reference), found, *steps)
-        return None if not isinstance(committee, Committee) else CommitteeWritten.carrying(
-            written, committee_public(committee)).answer()
-
-    return recover
+    """A committee route's answer again, from the committee as its step left it."""
+    return rebuilt_from(svc, committee_id(code, reference), Committee, lambda committee: (
+        CommitteeWritten.carrying(written, committee_public(committee)).answer()), *steps)
 
 
 @router.post("/communities/{code}/committees", status_code=201, responses=WRITTEN,
@@ -671,12 +658,9 @@ def decide_custody_transfer(
         community = svc.ledger.community(code)
         return CustodyDecided.carrying("custody-decision", custody_public(community)).answer()
 
-    def recover(found: PostingReference) -> dict[str, Any] | None:
-        community = svc.ledger.as_left_by(community_id(code), found)
-        return None if not isinstance(community, Community) else CustodyDecided.carrying(
-            "custody-decision", custody_public(community)).answer()
-
-    return run_idempotent(svc, principal, key, request, body, command, recover=recover)
+    return run_idempotent(svc, principal, key, request, body, command, recover=rebuilt_from(
+        svc, community_id(code), Community, lambda community: CustodyDecided.carrying(
+            "custody-decision", custody_public(community)).answer()))
 
 
 @router.post("/communities/{code}/custody-transfer/completion", status_code=201,
